@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+"""Reference benchmark: MuJoCo InvertedPendulum vs. rewardsmith cartpole.
+
+Purpose
+    Puts rewardsmith's cartpole speed next to a well-known baseline measured on
+    the same machine in the same run: MuJoCo's C-level batched rollout
+    (``mujoco.rollout.rollout``) on gymnasium's own ``inverted_pendulum.xml``.
+
+Usage
+    pip install mujoco gymnasium && cargo build --release && python3 benches/mujoco_reference.py
+    Options: --json (machine-readable output), --mujoco-only (skip rewardsmith),
+    --rewardsmith PATH (binary, default <repo>/target/release/rewardsmith),
+    --nbatch/--nstep/--repeats (MuJoCo workload size).
+
+What is measured
+    MuJoCo: ``nbatch`` rollouts of ``nstep`` physics steps each, from slightly
+    perturbed initial states, with uniform random controls in the actuator's
+    ctrlrange, in ONE thread (a single MjData, so no thread pool). Pure physics:
+    no Python per step, no reward, no observation. Repeated ``repeats`` times
+    after one warm-up; min and median are reported. Figures: us per physics step,
+    us per simulated second (= us per step / model.opt.timestep) and us per
+    gymnasium action (frame_skip = 2 for InvertedPendulum).
+    rewardsmith: ``rewardsmith bench --env cartpole --json``; its us_per_step is
+    per env action step INCLUDING the reward script and the observation.
+    Headline: us of wall time per simulated second; ratio rewardsmith/MuJoCo,
+    target <= 1.0. gymnasium is only used to locate the XML (it is not imported).
+"""
+import argparse
+import datetime
+import importlib.util
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+import mujoco
+import mujoco.rollout
+import numpy as np
+
+GYM_FRAME_SKIP = 2  # gymnasium InvertedPendulum-v5 default frame_skip
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def pendulum_xml():
+    # Locate the file without importing gymnasium.envs.mujoco (that pulls in
+    # rendering dependencies such as imageio).
+    spec = importlib.util.find_spec("gymnasium")
+    if spec is None or spec.origin is None:
+        sys.exit("gymnasium not found: pip install mujoco gymnasium")
+    path = os.path.join(os.path.dirname(spec.origin), "envs", "mujoco", "assets",
+                        "inverted_pendulum.xml")
+    if not os.path.isfile(path):
+        sys.exit(f"inverted_pendulum.xml not found at {path}")
+    return path
+
+
+def bench_mujoco(nbatch, nstep, repeats, seed=0):
+    xml = pendulum_xml()
+    model = mujoco.MjModel.from_xml_path(xml)
+    data = mujoco.MjData(model)  # one MjData -> rollout runs single-threaded
+    rng = np.random.default_rng(seed)
+    spec = mujoco.mjtState.mjSTATE_FULLPHYSICS
+    states = []
+    for _ in range(nbatch):
+        mujoco.mj_resetData(model, data)
+        data.qpos[:] = rng.uniform(-0.01, 0.01, model.nq)
+        data.qvel[:] = rng.uniform(-0.01, 0.01, model.nv)
+        state = np.empty(mujoco.mj_stateSize(model, spec))
+        mujoco.mj_getState(model, data, state, spec)
+        states.append(state)
+    initial_state = np.stack(states)
+    lo, hi = model.actuator_ctrlrange[:, 0], model.actuator_ctrlrange[:, 1]
+    control = rng.uniform(lo, hi, size=(nbatch, nstep, model.nu))
+    out_state = np.empty((nbatch, nstep, initial_state.shape[1]))
+    out_sensor = np.empty((nbatch, nstep, model.nsensordata))
+
+    def once():
+        t0 = time.perf_counter()
+        mujoco.rollout.rollout(model, data, initial_state, control,
+                               state=out_state, sensordata=out_sensor)
+        return time.perf_counter() - t0
+
+    once()  # warm-up
+    times = [once() for _ in range(repeats)]
+    steps = nbatch * nstep
+    us_min = min(times) / steps * 1e6
+    us_med = statistics.median(times) / steps * 1e6
+    dt = model.opt.timestep
+    return {
+        "id": "mujoco_inverted_pendulum", "xml": xml, "timestep": dt,
+        "frame_skip": GYM_FRAME_SKIP, "nbatch": nbatch, "nstep": nstep,
+        "repeats": repeats, "threads": 1,
+        "us_per_step_min": us_min, "us_per_step_median": us_med,
+        "us_per_sim_second": us_med / dt, "us_per_sim_second_min": us_min / dt,
+        "us_per_action": us_med * GYM_FRAME_SKIP,
+    }
+
+
+def bench_rewardsmith(binary):
+    if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
+        print(f"rewardsmith binary not found at {binary}\n"
+              f"Run `cargo build --release` in {REPO} first "
+              "(or pass --rewardsmith PATH, or use --mujoco-only).", file=sys.stderr)
+        sys.exit(1)
+    proc = subprocess.run([binary, "bench", "--env", "cartpole", "--json"],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit(f"`{binary} bench` failed ({proc.returncode}):\n{proc.stderr}")
+    report = json.loads(proc.stdout)
+    env = next((e for e in report.get("envs", []) if e.get("id") == "cartpole"), None)
+    if env is None:
+        sys.exit(f"no cartpole entry in rewardsmith output:\n{proc.stdout}")
+    return {"machine": report.get("machine"), **env}
+
+
+def machine_info():
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+            "mujoco": mujoco.__version__, "numpy": np.__version__,
+            "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds")}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rewardsmith", default=os.path.join(REPO, "target", "release", "rewardsmith"),
+                    help="rewardsmith binary (default: <repo>/target/release/rewardsmith)")
+    ap.add_argument("--mujoco-only", action="store_true", help="skip the rewardsmith run")
+    ap.add_argument("--json", action="store_true", help="print results as JSON")
+    ap.add_argument("--nbatch", type=int, default=16)
+    ap.add_argument("--nstep", type=int, default=2000)
+    ap.add_argument("--repeats", type=int, default=7)
+    args = ap.parse_args()
+    binary = os.path.abspath(args.rewardsmith)
+
+    result = {"machine": machine_info(),
+              "mujoco": bench_mujoco(args.nbatch, args.nstep, args.repeats)}
+    if not args.mujoco_only:
+        rs = bench_rewardsmith(binary)
+        result["rewardsmith"] = rs
+        result["ratio"] = rs["us_per_sim_second"] / result["mujoco"]["us_per_sim_second"]
+
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    m, mj = result["machine"], result["mujoco"]
+    print(f"machine : {m['cpu']} ({m['cores']} cores), python {m['python']}, "
+          f"mujoco {m['mujoco']}, {m['date']}")
+    print(f"mujoco  : {mj['nbatch']} x {mj['nstep']} steps, {mj['repeats']} repeats, 1 thread, "
+          f"dt={mj['timestep']}s, frame_skip={mj['frame_skip']}")
+    print(f"{'':34}{'us/step':>10}{'us/action':>11}{'us/sim-s':>11}")
+    print(f"{'MuJoCo inverted pendulum (median)':34}{mj['us_per_step_median']:10.3f}"
+          f"{mj['us_per_action']:11.3f}{mj['us_per_sim_second']:11.2f}")
+    print(f"{'MuJoCo inverted pendulum (min)':34}{mj['us_per_step_min']:10.3f}"
+          f"{mj['us_per_step_min'] * mj['frame_skip']:11.3f}{mj['us_per_sim_second_min']:11.2f}")
+    if "rewardsmith" in result:
+        rs = result["rewardsmith"]
+        print(f"{'rewardsmith cartpole (+reward, obs)':34}{'-':>10}{rs['us_per_step']:11.3f}"
+              f"{rs['us_per_sim_second']:11.2f}")
+        verdict = "OK" if result["ratio"] <= 1.0 else "SLOWER than MuJoCo"
+        print(f"ratio rewardsmith/MuJoCo (us/sim-s, median): {result['ratio']:.3f}"
+              f"  (target <= 1.0: {verdict})")
+
+
+if __name__ == "__main__":
+    main()

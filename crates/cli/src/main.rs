@@ -1,0 +1,57 @@
+//! `rewardsmith`: LLM-driven reward design for robot RL.
+//!
+//! Exit codes: 0 success; 1 the input or the work failed (a broken env file or script, a replay
+//! that differs, a failed command); 2 usage error (unknown flag, missing argument).
+
+mod cmd;
+mod common;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Reward design for robot RL: environments as data, reward scripts in a sandbox, seeded rollouts
+/// replayable bit for bit.
+#[derive(Parser)]
+#[command(name = "rewardsmith", version, about, long_about = None, after_help = EXIT_CODES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+const EXIT_CODES: &str = "Exit codes: 0 success, 1 the input or the work failed, 2 usage error.\n\
+Built-in environments are embedded in the binary; --env also takes a path to an env file.";
+
+#[derive(Subcommand)]
+enum Command {
+    /// List environments, or print one environment's typed representation.
+    Envs(cmd::envs::Args),
+    /// Run the static critic on a reward script (exit 1 with a located diagnostic if it fails).
+    Check(cmd::check::Args),
+    /// Record a seeded rollout of a policy into a rollout file.
+    Rollout(cmd::rollout::Args),
+    /// Re-simulate rollout files and compare them bit for bit (exit 1 at the first difference).
+    Replay(cmd::replay::Args),
+    /// Measure simulation throughput (µs per step, reward share, VecEnv scaling).
+    Bench(cmd::bench::Args),
+}
+
+fn run() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Envs(args) => cmd::envs::run(args),
+        Command::Check(args) => cmd::check::run(args),
+        Command::Rollout(args) => cmd::rollout::run(args),
+        Command::Replay(args) => cmd::replay::run(args),
+        Command::Bench(args) => cmd::bench::run(args),
+    }
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! Trusted expressions from environment files: derived state, termination, fitness.
+
+use crate::error::{ScriptError, ScriptErrorKind};
+use crate::sandbox::Sandbox;
+use crate::types::State;
+use rhai::{Dynamic, Scope, AST};
+
+/// A compiled expression over the state `s`, e.g. `s.pole_angle.abs() > 0.8`.
+#[derive(Clone)]
+pub struct Expr {
+    name: String,
+    sandbox: Sandbox,
+    ast: AST,
+}
+
+impl std::fmt::Debug for Expr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Expr").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+impl Expr {
+    /// Compiles a single expression (no statements); `name` locates it in errors.
+    pub fn compile(sandbox: &Sandbox, name: &str, text: &str) -> Result<Self, ScriptError> {
+        let mut scope = Scope::new();
+        scope.push("s", State::default());
+        let ast = sandbox
+            .engine
+            .compile_expression_with_scope(&scope, text)
+            .map_err(|e| ScriptError::from_parse(name, e))?;
+        Ok(Self { name: name.to_owned(), sandbox: sandbox.clone(), ast })
+    }
+
+    /// The expression's name as used in errors.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Evaluates the expression on `state`.
+    pub fn eval(&self, state: &State) -> Result<Dynamic, ScriptError> {
+        let mut scope = Scope::new();
+        scope.push("s", state.clone());
+        self.sandbox
+            .engine
+            .eval_ast_with_scope::<Dynamic>(&mut scope, &self.ast)
+            .map_err(|e| ScriptError::from_eval(&self.name, e))
+    }
+
+    /// Evaluates to a finite number.
+    pub fn eval_number(&self, state: &State) -> Result<f64, ScriptError> {
+        let d = self.eval(state)?;
+        let x = d
+            .as_float()
+            .ok()
+            .or_else(|| d.as_int().ok().map(|i| i as f64))
+            .ok_or_else(|| self.error(ScriptErrorKind::Contract, format!("expected a number, got {}", d.type_name())))?;
+        if x.is_finite() { Ok(x) } else { Err(self.error(ScriptErrorKind::NonFinite, format!("the value is {x}"))) }
+    }
+
+    /// Evaluates to a boolean.
+    pub fn eval_bool(&self, state: &State) -> Result<bool, ScriptError> {
+        let d = self.eval(state)?;
+        d.as_bool().map_err(|t| self.error(ScriptErrorKind::Contract, format!("expected true or false, got {t}")))
+    }
+
+    fn error(&self, kind: ScriptErrorKind, message: String) -> ScriptError {
+        ScriptError::new(&self.name, kind, message)
+    }
+}

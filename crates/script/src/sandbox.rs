@@ -1,0 +1,121 @@
+//! The engine configuration for untrusted code.
+
+use crate::types::{self, StateLayout};
+use rhai::{Engine, OptimizationLevel};
+use std::sync::{Arc, Mutex};
+
+/// Resource limits of the sandbox. Reward scripts are small (tens of operations per call); the
+/// limits leave room for honest scripts and stop hostile ones within milliseconds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SandboxLimits {
+    /// Operations per call (each expression node, loop iteration, function call counts one).
+    /// Default 100 000: ~1000× an ordinary reward, stops an endless loop in a few milliseconds.
+    pub max_operations: u64,
+    /// Nested function calls. Default 32.
+    pub max_call_levels: usize,
+    /// Expression nesting at top level. Default 64.
+    pub max_expr_depth: usize,
+    /// Expression nesting inside functions. Default 32.
+    pub max_function_expr_depth: usize,
+    /// Characters in one string. Default 4096.
+    pub max_string_size: usize,
+    /// Elements in one array. Default 1024.
+    pub max_array_size: usize,
+    /// Entries in one map (so at most this many reward terms). Default 64.
+    pub max_map_size: usize,
+    /// Variables alive at once. Default 256.
+    pub max_variables: usize,
+    /// Functions a script may define. Default 64.
+    pub max_functions: usize,
+    /// `print`/`debug` lines kept per engine; the rest are counted and dropped. Default 64.
+    pub max_print_lines: usize,
+}
+
+impl Default for SandboxLimits {
+    fn default() -> Self {
+        Self {
+            max_operations: 100_000,
+            max_call_levels: 32,
+            max_expr_depth: 64,
+            max_function_expr_depth: 32,
+            max_string_size: 4096,
+            max_array_size: 1024,
+            max_map_size: 64,
+            max_variables: 256,
+            max_functions: 64,
+            max_print_lines: 64,
+        }
+    }
+}
+
+/// What scripts printed: kept for the critic and the LLM's feedback, never written to stdout.
+#[derive(Debug, Default)]
+pub(crate) struct PrintLog {
+    pub lines: Vec<String>,
+    pub dropped: usize,
+}
+
+/// A configured engine for one environment's state layout, shared by every script and expression
+/// of that environment (it is `Send + Sync`, so one serves all worker threads).
+#[derive(Clone)]
+pub struct Sandbox {
+    pub(crate) engine: Arc<Engine>,
+    pub(crate) prints: Arc<Mutex<PrintLog>>,
+    layout: StateLayout,
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox").field("layout", &self.layout).finish_non_exhaustive()
+    }
+}
+
+impl Sandbox {
+    /// An engine with the given limits that knows the state variables of `layout`.
+    pub fn new(layout: StateLayout, limits: &SandboxLimits) -> Self {
+        let mut engine = Engine::new();
+        engine
+            .set_max_operations(limits.max_operations)
+            .set_max_call_levels(limits.max_call_levels)
+            .set_max_expr_depths(limits.max_expr_depth, limits.max_function_expr_depth)
+            .set_max_string_size(limits.max_string_size)
+            .set_max_array_size(limits.max_array_size)
+            .set_max_map_size(limits.max_map_size)
+            .set_max_variables(limits.max_variables)
+            .set_max_functions(limits.max_functions)
+            .set_strict_variables(true)
+            .set_fail_on_invalid_map_property(true)
+            .set_optimization_level(OptimizationLevel::Simple);
+        // `eval` would run text built at run time outside the static checks; modules and the
+        // clock are compiled out (features `no_module`, `no_time`); the core has no I/O or RNG.
+        engine.disable_symbol("eval");
+        let prints = Arc::new(Mutex::new(PrintLog::default()));
+        let max_lines = limits.max_print_lines;
+        let sink = |prints: Arc<Mutex<PrintLog>>, tag: &'static str| {
+            move |text: &str| {
+                let mut log = prints.lock().unwrap_or_else(|p| p.into_inner());
+                if log.lines.len() < max_lines {
+                    log.lines.push(format!("{tag}{text}"));
+                } else {
+                    log.dropped += 1;
+                }
+            }
+        };
+        engine.on_print(sink(prints.clone(), ""));
+        let debug_sink = sink(prints.clone(), "[debug] ");
+        engine.on_debug(move |text, _, _| debug_sink(text));
+        types::register(&mut engine, &layout);
+        Self { engine: Arc::new(engine), prints, layout }
+    }
+
+    /// The state layout the engine was built for.
+    pub fn layout(&self) -> &StateLayout {
+        &self.layout
+    }
+
+    /// Takes the lines scripts printed since the last call, and how many were dropped.
+    pub fn take_prints(&self) -> (Vec<String>, usize) {
+        let mut log = self.prints.lock().unwrap_or_else(|p| p.into_inner());
+        (std::mem::take(&mut log.lines), std::mem::take(&mut log.dropped))
+    }
+}

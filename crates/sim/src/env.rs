@@ -1,0 +1,532 @@
+//! `Env`: one environment instance with Gymnasium's `reset(seed)` / `step(action)`.
+
+use crate::math::{derive_seed, vec3};
+use crate::world::{place_bodies, root_pose, BodyState, Layout, World};
+use crate::SimError;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rapier3d::prelude::{Rotation, Vector};
+use rewardsmith_script::{
+    Expr, Quat, RewardScript, RewardTerms, Sandbox, SandboxLimits, State, StateData, StateLayout, Value, Vec3,
+};
+use rewardsmith_spec::{Dist, EnvSpec, LoadedSpec, Source, ValueType};
+use std::sync::Arc;
+
+/// A state source resolved to indices into the world.
+#[derive(Debug, Clone)]
+enum Resolved {
+    JointPosition(usize),
+    JointVelocity(usize),
+    BodyPosition(usize),
+    BodyLinvel(usize),
+    BodyAngvel(usize),
+    BodyQuat(usize),
+    BodyUp(usize),
+    BodyForward(usize),
+    SitePosition(usize, Vector),
+    SiteLinvel(usize, Vector),
+    Target(usize),
+    Action,
+    Time,
+}
+
+/// How a state variable gets its value.
+#[derive(Debug, Clone)]
+enum VarKind {
+    Source(Resolved),
+    Derived(Expr),
+}
+
+/// Everything about an environment that its instances share: the validated spec, the compiled
+/// expressions, the script engine and the state layout. Build it once, then make instances.
+#[derive(Debug)]
+pub struct EnvModel {
+    spec: EnvSpec,
+    path: String,
+    hash: String,
+    layout: Layout,
+    sandbox: Sandbox,
+    vars: Vec<VarKind>,
+    types: Vec<ValueType>,
+    observation: Vec<usize>,
+    obs_dim: usize,
+    terminations: Vec<Expr>,
+    fitness: Expr,
+}
+
+impl EnvModel {
+    /// Compiles a loaded spec; the expressions' types are probed on the state after `reset(0)`.
+    pub fn new(loaded: &LoadedSpec) -> Result<Arc<Self>, SimError> {
+        Self::with_limits(loaded, &SandboxLimits::default())
+    }
+
+    /// As [`EnvModel::new`] with explicit sandbox limits for reward scripts.
+    pub fn with_limits(loaded: &LoadedSpec, limits: &SandboxLimits) -> Result<Arc<Self>, SimError> {
+        let spec = loaded.spec.clone();
+        let file = loaded.path.as_str();
+        let layout = Layout::new(&spec);
+        let names = spec.state.iter().map(|v| v.name.clone()).collect();
+        let sandbox = Sandbox::new(StateLayout { names }, limits);
+        let index_of = |list: Vec<&str>, name: &str| list.iter().position(|n| *n == name).expect("validated");
+        let bodies: Vec<&str> = spec.bodies.iter().map(|b| b.name.as_str()).collect();
+        let joints: Vec<&str> = spec.joints.iter().map(|j| j.name.as_str()).collect();
+        let mut vars = Vec::with_capacity(spec.state.len());
+        for (i, var) in spec.state.iter().enumerate() {
+            let kind = if let Some(source) = &var.source {
+                let body = |b: &str| index_of(bodies.clone(), b);
+                let site = |s: &str| {
+                    let site = spec.sites.iter().find(|x| x.name == s).expect("validated");
+                    (body(&site.body), vec3(site.offset))
+                };
+                VarKind::Source(match Source::parse(source).expect("validated") {
+                    Source::JointPosition(j) => Resolved::JointPosition(index_of(joints.clone(), &j)),
+                    Source::JointVelocity(j) => Resolved::JointVelocity(index_of(joints.clone(), &j)),
+                    Source::BodyPosition(b) => Resolved::BodyPosition(body(&b)),
+                    Source::BodyLinvel(b) => Resolved::BodyLinvel(body(&b)),
+                    Source::BodyAngvel(b) => Resolved::BodyAngvel(body(&b)),
+                    Source::BodyQuat(b) => Resolved::BodyQuat(body(&b)),
+                    Source::BodyUp(b) => Resolved::BodyUp(body(&b)),
+                    Source::BodyForward(b) => Resolved::BodyForward(body(&b)),
+                    Source::SitePosition(s) => {
+                        let (b, o) = site(&s);
+                        Resolved::SitePosition(b, o)
+                    }
+                    Source::SiteLinvel(s) => {
+                        let (b, o) = site(&s);
+                        Resolved::SiteLinvel(b, o)
+                    }
+                    Source::Target(t) => {
+                        Resolved::Target(spec.targets.iter().position(|x| x.name == t).expect("validated"))
+                    }
+                    Source::Action => Resolved::Action,
+                    Source::Time => Resolved::Time,
+                })
+            } else {
+                let expr = var.expr.as_deref().expect("validated: source or expr");
+                let name = format!("{file}: state[{i}] {:?}", var.name);
+                check_earlier_only(&spec, i, expr).map_err(|m| SimError::Env(format!("{name}: {m}")))?;
+                VarKind::Derived(Expr::compile(&sandbox, &name, expr)?)
+            };
+            vars.push(kind);
+        }
+        let terminations = spec
+            .terminations
+            .iter()
+            .map(|t| Expr::compile(&sandbox, &format!("{file}: termination {:?}", t.name), &t.expr))
+            .collect::<Result<Vec<_>, _>>()?;
+        let fitness = Expr::compile(&sandbox, &format!("{file}: fitness"), &spec.fitness.expr)?;
+        let observation = spec
+            .observation
+            .iter()
+            .map(|n| spec.state.iter().position(|v| &v.name == n).expect("validated"))
+            .collect();
+
+        let mut model = Self {
+            spec,
+            path: loaded.path.clone(),
+            hash: loaded.hash.clone(),
+            layout,
+            sandbox,
+            vars,
+            types: Vec::new(),
+            observation,
+            obs_dim: 0,
+            terminations,
+            fitness,
+        };
+        // Probe: one reset gives every variable's type, then the expressions are checked once.
+        let probe = Env::new(Arc::new(model.clone_shallow()), None).and_then(|mut env| {
+            env.reset(0)?;
+            for t in &model.terminations {
+                t.eval_bool(&env.state)?;
+            }
+            model.fitness.eval_number(&env.state)?;
+            Ok(env.state.data().values.clone())
+        })?;
+        model.types = probe.iter().map(value_type).collect();
+        model.obs_dim = model.observation.iter().map(|&i| model.types[i].width()).sum();
+        Ok(Arc::new(model))
+    }
+
+    fn clone_shallow(&self) -> Self {
+        Self {
+            spec: self.spec.clone(),
+            path: self.path.clone(),
+            hash: self.hash.clone(),
+            layout: self.layout.clone(),
+            sandbox: self.sandbox.clone(),
+            vars: self.vars.clone(),
+            types: self.types.clone(),
+            observation: self.observation.clone(),
+            obs_dim: self.obs_dim,
+            terminations: self.terminations.clone(),
+            fitness: self.fitness.clone(),
+        }
+    }
+
+    /// The validated spec.
+    pub fn spec(&self) -> &EnvSpec {
+        &self.spec
+    }
+    /// Where the spec was read from (a path, or `environments/<id>.toml` for built-ins).
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+    /// Hex SHA-256 of the env file.
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+    /// The engine reward scripts for this environment must be compiled with.
+    pub fn sandbox(&self) -> &Sandbox {
+        &self.sandbox
+    }
+    /// Type of each state variable, in spec order.
+    pub fn state_types(&self) -> &[ValueType] {
+        &self.types
+    }
+    /// Length of the observation vector.
+    pub fn obs_dim(&self) -> usize {
+        self.obs_dim
+    }
+    /// Length of the action vector.
+    pub fn action_dim(&self) -> usize {
+        self.spec.action_dim()
+    }
+    /// Compiles a reward script for this environment.
+    pub fn compile_reward(&self, name: &str, source: &str) -> Result<RewardScript, SimError> {
+        Ok(RewardScript::compile(&self.sandbox, name, source)?)
+    }
+}
+
+/// A derived expression may read only earlier variables (later ones are not computed yet).
+fn check_earlier_only(spec: &EnvSpec, index: usize, expr: &str) -> Result<(), String> {
+    let bytes = expr.as_bytes();
+    let mut i = 0;
+    while let Some(found) = expr[i..].find("s.") {
+        let start = i + found;
+        let boundary = start == 0 || !(bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_');
+        let name: String =
+            expr[start + 2..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        i = start + 2 + name.len();
+        if !boundary || rewardsmith_spec::RESERVED_STATE_NAMES.contains(&name.as_str()) {
+            continue;
+        }
+        match spec.state.iter().position(|v| v.name == name) {
+            Some(j) if j < index => {}
+            Some(_) => return Err(format!("uses s.{name}, which is defined later; move it above")),
+            None => return Err(format!("uses s.{name}, which is not a state variable")),
+        }
+    }
+    Ok(())
+}
+
+fn value_type(v: &Value) -> ValueType {
+    match v {
+        Value::Float(_) => ValueType::Float,
+        Value::Vec3(_) => ValueType::Vec3,
+        Value::Quat(_) => ValueType::Quat,
+        Value::Array(a) => ValueType::Array(a.len()),
+    }
+}
+
+/// What one step produced. Observation and terms are borrowed from the env (no allocation).
+#[derive(Debug, Clone, Copy)]
+pub struct Step<'a> {
+    /// Observation after the step.
+    pub obs: &'a [f32],
+    /// The reward terms (empty without a reward script).
+    pub terms: &'a RewardTerms,
+    /// The reward: the sum of the terms (0 without a reward script).
+    pub reward: f64,
+    /// This step's ground-truth fitness value (aggregated over the episode by the spec's rule).
+    pub fitness: f64,
+    /// The episode ended by a termination condition.
+    pub terminated: bool,
+    /// The episode reached its length without terminating.
+    pub truncated: bool,
+    /// Index into the spec's terminations of the condition that ended the episode.
+    pub termination: Option<usize>,
+}
+
+/// One instance of an environment.
+pub struct Env {
+    model: Arc<EnvModel>,
+    reward: Option<RewardScript>,
+    world: World,
+    state: State,
+    terms: RewardTerms,
+    obs: Vec<f32>,
+    action: Vec<f32>,
+    targets: Vec<Value>,
+    steps: u32,
+    needs_reset: bool,
+}
+
+impl std::fmt::Debug for Env {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Env").field("id", &self.model.spec.id).field("steps", &self.steps).finish_non_exhaustive()
+    }
+}
+
+impl Env {
+    /// A new instance, in the state of `reset(0)` until reset is called. `reward` must have been
+    /// compiled with this model's sandbox ([`EnvModel::compile_reward`]).
+    pub fn new(model: Arc<EnvModel>, reward: Option<RewardScript>) -> Result<Self, SimError> {
+        let spec = &model.spec;
+        let rest = vec![BodyState::rest(); spec.bodies.len()];
+        let world = World::build(spec, &model.layout, &rest);
+        let data = StateData {
+            values: Vec::with_capacity(spec.state.len()),
+            action: vec![0.0; spec.action_dim()],
+            dt: spec.control_dt(),
+            step: 0,
+            time: 0.0,
+        };
+        Ok(Self {
+            action: vec![0.0; spec.action_dim()],
+            obs: Vec::with_capacity(model.obs_dim),
+            targets: Vec::new(),
+            state: State::new(data),
+            terms: RewardTerms::default(),
+            world,
+            reward,
+            model,
+            steps: 0,
+            needs_reset: true,
+        })
+    }
+
+    /// The shared model.
+    pub fn model(&self) -> &Arc<EnvModel> {
+        &self.model
+    }
+
+    /// Starts an episode from `seed`: targets, joint and body noise are drawn from it, the world
+    /// is rebuilt (so no solver state leaks from the previous episode) and the observation
+    /// returned. The same seed always gives the same episode.
+    pub fn reset(&mut self, seed: u64) -> Result<&[f32], SimError> {
+        let spec = &self.model.spec;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        self.targets = spec
+            .targets
+            .iter()
+            .map(|t| match t.value {
+                Some(d) => Value::Float(draw(&mut rng, d)),
+                None => {
+                    let c = |d: Option<Dist>, rng: &mut ChaCha8Rng| d.map_or(0.0, |d| draw(rng, d));
+                    let x = c(t.x, &mut rng);
+                    let y = c(t.y, &mut rng);
+                    let z = c(t.z, &mut rng);
+                    Value::Vec3(Vec3::new(x, y, z))
+                }
+            })
+            .collect();
+        let layout = &self.model.layout;
+        let mut q: Vec<f32> = layout.joints.iter().map(|j| j.initial_position).collect();
+        let mut qd = vec![0.0f32; layout.joints.len()];
+        for r in &spec.reset.joints {
+            let j = spec.joints.iter().position(|x| x.name == r.joint).expect("validated");
+            if let Some(d) = r.position {
+                q[j] += draw(&mut rng, d) as f32;
+            }
+            if let Some(d) = r.velocity {
+                qd[j] = draw(&mut rng, d) as f32;
+            }
+        }
+        let mut roots: Vec<BodyState> = spec
+            .bodies
+            .iter()
+            .map(|b| BodyState { pose: root_pose(b.position, b.rotation), ..BodyState::rest() })
+            .collect();
+        for r in &spec.reset.bodies {
+            let b = spec.bodies.iter().position(|x| x.name == r.body).expect("validated");
+            let mut draw3 = |d: Option<[Dist; 3]>| {
+                d.map(|d| Vector::new(draw(&mut rng, d[0]) as f32, draw(&mut rng, d[1]) as f32, draw(&mut rng, d[2]) as f32))
+            };
+            let (dp, dr, lv, av) = (draw3(r.position), draw3(r.rotation), draw3(r.linvel), draw3(r.angvel));
+            let root = &mut roots[b];
+            if let Some(dp) = dp {
+                root.pose.translation += dp;
+            }
+            if let Some(dr) = dr {
+                root.pose.rotation = Rotation::from_scaled_axis(dr) * root.pose.rotation;
+            }
+            root.linvel = lv.unwrap_or(Vector::ZERO);
+            root.angvel = av.unwrap_or(Vector::ZERO);
+        }
+        let states = place_bodies(layout, &roots, &q, &qd);
+        self.world = World::build(spec, layout, &states);
+        self.action.iter_mut().for_each(|a| *a = 0.0);
+        self.steps = 0;
+        self.needs_reset = false;
+        self.refresh_state()?;
+        Ok(&self.obs)
+    }
+
+    /// Applies `action` (clipped to [-1, 1]; NaN counts as 0) for one control period.
+    pub fn step(&mut self, action: &[f32]) -> Result<Step<'_>, SimError> {
+        let model = self.model.clone();
+        let spec = &model.spec;
+        if action.len() != self.action.len() {
+            return Err(SimError::Action { expected: self.action.len(), got: action.len() });
+        }
+        if self.needs_reset {
+            return Err(SimError::NeedsReset);
+        }
+        for (dst, &a) in self.action.iter_mut().zip(action) {
+            *dst = if a.is_nan() { 0.0 } else { a.clamp(-1.0, 1.0) };
+        }
+        for _ in 0..spec.physics.substeps {
+            self.world.apply_actuators(spec, &model.layout, &self.action);
+            self.world.physics.step();
+        }
+        self.steps += 1;
+        self.refresh_state()?;
+
+        let reward = match &self.reward {
+            Some(script) => {
+                script.call(&self.state, &mut self.terms)?;
+                self.terms.total()
+            }
+            None => 0.0,
+        };
+        let fitness = model.fitness.eval_number(&self.state)?;
+        let mut termination = None;
+        for (i, t) in model.terminations.iter().enumerate() {
+            if t.eval_bool(&self.state)? {
+                termination = Some(i);
+                break;
+            }
+        }
+        let terminated = termination.is_some();
+        let truncated = !terminated && self.steps >= spec.physics.episode_length;
+        self.needs_reset = terminated || truncated;
+        Ok(Step { obs: &self.obs, terms: &self.terms, reward, fitness, terminated, truncated, termination })
+    }
+
+    /// The current observation.
+    pub fn obs(&self) -> &[f32] {
+        &self.obs
+    }
+
+    /// The current state, as scripts see it.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// Actions taken since the last reset.
+    pub fn steps(&self) -> u32 {
+        self.steps
+    }
+
+    /// World pose of every body, in spec order: position (m) and quaternion (x, y, z, w).
+    pub fn body_poses(&self) -> impl Iterator<Item = ([f32; 3], [f32; 4])> + '_ {
+        (0..self.world.bodies.len()).map(|i| {
+            let p = self.world.body(i).position();
+            let (t, r) = (p.translation, p.rotation);
+            ([t.x, t.y, t.z], [r.x, r.y, r.z, r.w])
+        })
+    }
+
+    /// Reads every state variable, evaluates derived ones, and rebuilds the observation.
+    fn refresh_state(&mut self) -> Result<(), SimError> {
+        let model = &self.model;
+        let steps = self.steps;
+        let dt = model.spec.control_dt();
+        {
+            let data = self.state.data_mut();
+            data.values.clear();
+            data.step = i64::from(steps);
+            data.time = f64::from(steps) * dt;
+            data.action.clear();
+            data.action.extend(self.action.iter().map(|a| f64::from(*a)));
+        }
+        for var in &model.vars {
+            let value = match var {
+                VarKind::Source(source) => self.read(source),
+                VarKind::Derived(expr) => {
+                    let d = expr.eval(&self.state)?;
+                    Value::from_dynamic(&d).ok_or_else(|| {
+                        SimError::Env(format!("{}: must give a number, vec3 or quat, got {}", expr.name(), d.type_name()))
+                    })?
+                }
+            };
+            self.state.data_mut().values.push(value);
+        }
+        self.obs.clear();
+        let values = &self.state.data().values;
+        for &i in &model.observation {
+            values[i].extend_into(&mut self.obs);
+        }
+        if let Some(bad) = self.obs.iter().position(|x| !x.is_finite()) {
+            return Err(SimError::Diverged { step: steps, what: format!("observation[{bad}] = {}", self.obs[bad]) });
+        }
+        Ok(())
+    }
+
+    fn read(&self, source: &Resolved) -> Value {
+        let w = &self.world;
+        let v = |v: Vector| Value::Vec3(Vec3::new(f64::from(v.x), f64::from(v.y), f64::from(v.z)));
+        let joint = |j: usize| &self.model.layout.joints[j];
+        match *source {
+            Resolved::JointPosition(j) => Value::Float(f64::from(w.joint_position(joint(j)))),
+            Resolved::JointVelocity(j) => Value::Float(f64::from(w.joint_velocity(joint(j)))),
+            Resolved::BodyPosition(b) => v(w.body(b).translation()),
+            Resolved::BodyLinvel(b) => v(w.body(b).linvel()),
+            Resolved::BodyAngvel(b) => v(w.body(b).angvel()),
+            Resolved::BodyQuat(b) => {
+                let r = w.body(b).rotation();
+                Value::Quat(Quat { w: f64::from(r.w), x: f64::from(r.x), y: f64::from(r.y), z: f64::from(r.z) })
+            }
+            Resolved::BodyUp(b) => v(*w.body(b).rotation() * Vector::Z),
+            Resolved::BodyForward(b) => v(*w.body(b).rotation() * Vector::X),
+            Resolved::SitePosition(b, offset) => v(w.body(b).position().transform_point(offset)),
+            Resolved::SiteLinvel(b, offset) => {
+                let rb = w.body(b);
+                v(rb.velocity_at_point(rb.position().transform_point(offset)))
+            }
+            Resolved::Target(t) => self.targets[t].clone(),
+            Resolved::Action => Value::Array(self.action.iter().map(|a| f64::from(*a)).collect()),
+            Resolved::Time => Value::Float(f64::from(self.steps) * self.model.spec.control_dt()),
+        }
+    }
+}
+
+/// Draws from a distribution. Normal draws use the Box–Muller transform on two uniforms from
+/// the seeded stream, with libm's functions, so the result is the same on every machine.
+fn draw(rng: &mut ChaCha8Rng, d: Dist) -> f64 {
+    match d {
+        Dist::Constant(v) => v,
+        Dist::Uniform([lo, hi]) => lo + (hi - lo) * rng.random::<f64>(),
+        Dist::Normal([mean, std]) => {
+            let u1: f64 = 1.0 - rng.random::<f64>(); // (0, 1], so ln is finite
+            let u2: f64 = rng.random();
+            mean + std * libm::sqrt(-2.0 * libm::log(u1)) * libm::cos(2.0 * std::f64::consts::PI * u2)
+        }
+    }
+}
+
+/// The reset seed of episode `episode` of a run seeded with `seed`.
+pub fn episode_seed(seed: u64, episode: u64) -> u64 {
+    derive_seed(seed, episode)
+}
+
+// `VecEnv` moves instances across worker threads.
+const _: fn() = || {
+    fn is_send<T: Send>() {}
+    is_send::<Env>();
+};
+
+impl Env {
+    /// Names of the reward terms, once the reward script has run.
+    pub fn terms_names(&self) -> Option<&[String]> {
+        (!self.terms.names.is_empty()).then_some(self.terms.names.as_slice())
+    }
+}
+
+impl Env {
+    /// The reward script this instance runs, if any.
+    pub fn reward_script(&self) -> Option<&RewardScript> {
+        self.reward.as_ref()
+    }
+}

@@ -1,0 +1,276 @@
+//! `VecEnv`: many instances of one environment stepped on a thread pool, with auto-reset.
+
+use crate::env::{episode_seed, Env, EnvModel};
+use crate::math::derive_seed;
+use crate::SimError;
+use rayon::prelude::*;
+use rewardsmith_script::RewardScript;
+use std::sync::Arc;
+
+/// One instance and what its last step produced.
+struct Slot {
+    env: Env,
+    /// Seed of this instance's episode stream.
+    seed: u64,
+    /// Episodes started so far (the next reset uses `episode_seed(seed, episodes)`).
+    episodes: u64,
+    reward: f64,
+    fitness: f64,
+    terminated: bool,
+    truncated: bool,
+    termination: Option<usize>,
+    terms: Vec<f64>,
+    /// Observation that ended the episode, before the auto-reset.
+    final_obs: Vec<f32>,
+    error: Option<SimError>,
+}
+
+impl Slot {
+    fn reset(&mut self) -> Result<(), SimError> {
+        self.env.reset(episode_seed(self.seed, self.episodes))?;
+        self.episodes += 1;
+        Ok(())
+    }
+
+    fn step(&mut self, action: &[f32]) {
+        let result = self.env.step(action).map(|s| {
+            self.reward = s.reward;
+            self.fitness = s.fitness;
+            self.terminated = s.terminated;
+            self.truncated = s.truncated;
+            self.termination = s.termination;
+            self.terms.clear();
+            self.terms.extend_from_slice(&s.terms.values);
+            if s.terminated || s.truncated {
+                self.final_obs.clear();
+                self.final_obs.extend_from_slice(s.obs);
+            }
+            s.terminated || s.truncated
+        });
+        self.error = match result {
+            Ok(true) => self.reset().err(),
+            Ok(false) => None,
+            Err(e) => Some(e),
+        };
+    }
+}
+
+/// What a [`VecEnv::step`] produced, one entry per instance (flattened row-major where wider).
+#[derive(Debug)]
+pub struct VecStep<'a> {
+    /// Observations after the step, `num_envs × obs_dim`; a finished instance already shows the
+    /// first observation of its next episode (see `final_obs`).
+    pub obs: &'a [f32],
+    /// Rewards.
+    pub rewards: &'a [f64],
+    /// Per-step fitness values.
+    pub fitness: &'a [f64],
+    /// Terminated flags.
+    pub terminated: &'a [bool],
+    /// Truncated flags (time limit); bootstrap from `final_obs` for these.
+    pub truncated: &'a [bool],
+    /// Reward terms, `num_envs × term_names.len()`.
+    pub terms: &'a [f64],
+    /// Names of the reward terms.
+    pub term_names: &'a [String],
+    /// Last observation of the episodes that ended this step, `num_envs × obs_dim` (rows of
+    /// instances that did not finish hold stale data).
+    pub final_obs: &'a [f32],
+}
+
+/// Many instances of one environment. Instance `i` draws its episodes from its own seed stream,
+/// and instances never share state, so results are bit-identical for any thread count.
+pub struct VecEnv {
+    slots: Vec<Slot>,
+    pool: rayon::ThreadPool,
+    obs_dim: usize,
+    action_dim: usize,
+    obs: Vec<f32>,
+    final_obs: Vec<f32>,
+    rewards: Vec<f64>,
+    fitness: Vec<f64>,
+    terminated: Vec<bool>,
+    truncated: Vec<bool>,
+    terms: Vec<f64>,
+    term_names: Vec<String>,
+}
+
+impl VecEnv {
+    /// `num_envs` instances on `threads` worker threads (0 = one per core), seeded from `seed`.
+    pub fn new(
+        model: &Arc<EnvModel>,
+        reward: Option<RewardScript>,
+        num_envs: usize,
+        threads: usize,
+        seed: u64,
+    ) -> Result<Self, SimError> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|e| SimError::Env(format!("cannot start the worker pool: {e}")))?;
+        let slots = (0..num_envs)
+            .map(|i| {
+                Ok(Slot {
+                    env: Env::new(model.clone(), reward.clone())?,
+                    seed: derive_seed(seed, i as u64),
+                    episodes: 0,
+                    reward: 0.0,
+                    fitness: 0.0,
+                    terminated: false,
+                    truncated: false,
+                    termination: None,
+                    terms: Vec::new(),
+                    final_obs: Vec::new(),
+                    error: None,
+                })
+            })
+            .collect::<Result<Vec<_>, SimError>>()?;
+        let obs_dim = model.obs_dim();
+        Ok(Self {
+            slots,
+            pool,
+            obs_dim,
+            action_dim: model.action_dim(),
+            obs: vec![0.0; num_envs * obs_dim],
+            final_obs: vec![0.0; num_envs * obs_dim],
+            rewards: vec![0.0; num_envs],
+            fitness: vec![0.0; num_envs],
+            terminated: vec![false; num_envs],
+            truncated: vec![false; num_envs],
+            terms: Vec::new(),
+            term_names: Vec::new(),
+        })
+    }
+
+    /// Number of instances.
+    pub fn num_envs(&self) -> usize {
+        self.slots.len()
+    }
+    /// Observation length of one instance.
+    pub fn obs_dim(&self) -> usize {
+        self.obs_dim
+    }
+    /// Action length of one instance.
+    pub fn action_dim(&self) -> usize {
+        self.action_dim
+    }
+    /// Worker threads.
+    pub fn threads(&self) -> usize {
+        self.pool.current_num_threads()
+    }
+
+    /// Resets every instance to the first episode of its stream; returns the observations.
+    pub fn reset(&mut self) -> Result<&[f32], SimError> {
+        let chunk = self.chunk_len();
+        let results: Vec<Result<(), SimError>> = self.pool.install(|| {
+            self.slots
+                .par_chunks_mut(chunk)
+                .flat_map_iter(|slots| {
+                    slots.iter_mut().map(|s| {
+                        s.episodes = 0;
+                        s.reset()
+                    })
+                })
+                .collect()
+        });
+        results.into_iter().collect::<Result<(), _>>()?;
+        self.gather_obs();
+        Ok(&self.obs)
+    }
+
+    /// Steps every instance with its row of `actions` (`num_envs × action_dim`); finished
+    /// episodes are reset at once. Each worker takes one contiguous chunk of instances.
+    pub fn step(&mut self, actions: &[f32]) -> Result<VecStep<'_>, SimError> {
+        let (n, a) = (self.slots.len(), self.action_dim);
+        if actions.len() != n * a {
+            return Err(SimError::Action { expected: n * a, got: actions.len() });
+        }
+        let chunk = self.chunk_len();
+        self.pool.install(|| {
+            self.slots.par_chunks_mut(chunk).zip(actions.par_chunks(chunk * a)).for_each(|(slots, actions)| {
+                for (slot, action) in slots.iter_mut().zip(actions.chunks(a)) {
+                    slot.step(action);
+                }
+            })
+        });
+        self.gather()
+    }
+
+    /// Advances every instance `steps` steps with a per-instance policy, each worker running its
+    /// instances one after the other for all steps (the layout that keeps one world in cache).
+    /// `policy(instance, step, obs, action)` must be deterministic. Returns the summed rewards.
+    pub fn run<P>(&mut self, steps: usize, policy: &P) -> Result<f64, SimError>
+    where
+        P: Fn(usize, usize, &[f32], &mut [f32]) + Sync,
+    {
+        let chunk = self.chunk_len();
+        let a = self.action_dim;
+        let sums: Vec<Result<f64, SimError>> = self.pool.install(|| {
+            self.slots
+                .par_chunks_mut(chunk)
+                .enumerate()
+                .flat_map_iter(|(c, slots)| {
+                    slots.iter_mut().enumerate().map(move |(k, slot)| {
+                        let index = c * chunk + k;
+                        let mut action = vec![0.0f32; a];
+                        let mut sum = 0.0;
+                        for t in 0..steps {
+                            policy(index, t, slot.env.obs(), &mut action);
+                            slot.step(&action);
+                            if let Some(e) = slot.error.take() {
+                                return Err(e);
+                            }
+                            sum += slot.reward;
+                        }
+                        Ok(sum)
+                    })
+                })
+                .collect()
+        });
+        sums.into_iter().sum()
+    }
+
+    fn chunk_len(&self) -> usize {
+        self.slots.len().div_ceil(self.threads().max(1)).max(1)
+    }
+
+    fn gather_obs(&mut self) {
+        for (slot, row) in self.slots.iter().zip(self.obs.chunks_mut(self.obs_dim)) {
+            row.copy_from_slice(slot.env.obs());
+        }
+    }
+
+    fn gather(&mut self) -> Result<VecStep<'_>, SimError> {
+        if let Some(slot) = self.slots.iter_mut().find(|s| s.error.is_some()) {
+            return Err(slot.error.take().expect("checked"));
+        }
+        self.gather_obs();
+        let width = self.slots.first().map_or(0, |s| s.terms.len());
+        if self.term_names.is_empty() && width > 0 {
+            if let Some(names) = self.slots[0].env.terms_names() {
+                self.term_names = names.to_vec();
+            }
+        }
+        self.terms.clear();
+        for (i, slot) in self.slots.iter().enumerate() {
+            self.rewards[i] = slot.reward;
+            self.fitness[i] = slot.fitness;
+            self.terminated[i] = slot.terminated;
+            self.truncated[i] = slot.truncated;
+            self.terms.extend_from_slice(&slot.terms);
+            if slot.terminated || slot.truncated {
+                self.final_obs[i * self.obs_dim..(i + 1) * self.obs_dim].copy_from_slice(&slot.final_obs);
+            }
+        }
+        Ok(VecStep {
+            obs: &self.obs,
+            rewards: &self.rewards,
+            fitness: &self.fitness,
+            terminated: &self.terminated,
+            truncated: &self.truncated,
+            terms: &self.terms,
+            term_names: &self.term_names,
+            final_obs: &self.final_obs,
+        })
+    }
+}

@@ -1,0 +1,62 @@
+//! The built-in environments and their baseline reward scripts, embedded at build time from
+//! `environments/` and `reward_scripts/`, so the binary finds them wherever it runs.
+//!
+//! `--env` takes an id or a path. Resolution order: an existing file path; then, for an id,
+//! `$REWARDSMITH_ENVIRONMENTS/<id>.toml` if that variable names a folder holding it (to try edits
+//! without rebuilding); then the embedded copy.
+
+use crate::{parse, sha256_hex, LoadedSpec, SpecError};
+use std::path::Path;
+
+mod generated {
+    include!(concat!(env!("OUT_DIR"), "/catalog.rs"));
+}
+
+/// Environment variable naming a folder searched for `<id>.toml` before the embedded copies.
+pub const ENVIRONMENTS_VAR: &str = "REWARDSMITH_ENVIRONMENTS";
+
+/// Ids of the built-in environments, sorted.
+pub fn ids() -> Vec<&'static str> {
+    generated::ENVIRONMENTS.iter().map(|(id, _, _)| *id).collect()
+}
+
+/// The embedded text of a built-in environment: (path relative to the repository, text).
+pub fn builtin(id: &str) -> Option<(&'static str, &'static str)> {
+    generated::ENVIRONMENTS.iter().find(|(i, _, _)| *i == id).map(|(_, path, text)| (*path, *text))
+}
+
+/// The embedded reward scripts of a built-in environment: (path, text), sorted by path.
+pub fn reward_scripts(id: &str) -> Vec<(&'static str, &'static str)> {
+    generated::REWARD_SCRIPTS.iter().filter(|(i, _, _)| *i == id).map(|(_, p, t)| (*p, *t)).collect()
+}
+
+/// One embedded reward script by env id and file name (`human.rhai`, `sparse.rhai`).
+pub fn reward_script(id: &str, file: &str) -> Option<(&'static str, &'static str)> {
+    reward_scripts(id).into_iter().find(|(p, _)| p.rsplit('/').next() == Some(file))
+}
+
+/// Resolves `--env`: a path to an env file, or a built-in id (see the module docs for the order).
+pub fn resolve(env: &str) -> Result<LoadedSpec, SpecError> {
+    let as_path = Path::new(env);
+    if env.ends_with(".toml") || as_path.components().count() > 1 || as_path.is_file() {
+        return crate::load(as_path);
+    }
+    if let Some(dir) = std::env::var_os(ENVIRONMENTS_VAR) {
+        let candidate = Path::new(&dir).join(format!("{env}.toml"));
+        if candidate.is_file() {
+            return crate::load(&candidate);
+        }
+    }
+    let Some((path, text)) = builtin(env) else {
+        return Err(SpecError::Invalid {
+            file: env.to_owned(),
+            context: "--env".to_owned(),
+            message: format!(
+                "no such environment file, and no built-in environment with this id (built-in: {})",
+                ids().join(", ")
+            ),
+        });
+    };
+    let spec = parse(path, text)?;
+    Ok(LoadedSpec { spec, hash: sha256_hex(text.as_bytes()), path: path.to_owned() })
+}

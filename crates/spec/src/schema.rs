@@ -1,0 +1,469 @@
+//! The serde schema of an environment file. Field docs give the unit and the default; the same text
+//! is in `environments/README.md`. Unknown keys are errors everywhere, so a typo never silently
+//! falls back to a default.
+
+use serde::{Deserialize, Serialize};
+
+/// A complete environment description, as read from `environments/<id>.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvSpec {
+    /// Versioned identifier, lowercase letters, digits and `-` (e.g. `cartpole`).
+    pub id: String,
+    /// Version of this environment's dynamics; bump it whenever a change alters trajectories.
+    pub version: u32,
+    /// What the environment is, in words an LLM reads to write rewards.
+    pub description: String,
+    /// The default task given to the reward designer (`--task` overrides it).
+    pub task: String,
+    /// Time stepping and gravity.
+    pub physics: Physics,
+    /// Rigid bodies, at least one.
+    #[serde(rename = "body")]
+    pub bodies: Vec<Body>,
+    /// Joints connecting bodies (default: none).
+    #[serde(rename = "joint", default)]
+    pub joints: Vec<Joint>,
+    /// Points fixed on bodies whose position and velocity can be state variables (default: none).
+    #[serde(rename = "site", default)]
+    pub sites: Vec<Site>,
+    /// How each component of the action in [-1, 1] acts on the world, in action order.
+    #[serde(rename = "actuator")]
+    pub actuators: Vec<Actuator>,
+    /// Per-episode targets drawn at reset (default: none).
+    #[serde(rename = "target", default)]
+    pub targets: Vec<Target>,
+    /// Seeded randomisation of the initial state (default: none, a deterministic start).
+    #[serde(default)]
+    pub reset: Reset,
+    /// Named state variables, in order; derived ones may use the ones before them.
+    #[serde(rename = "state")]
+    pub state: Vec<StateVar>,
+    /// State variable names whose values, concatenated in order, form the observation.
+    pub observation: Vec<String>,
+    /// Conditions that end an episode early (default: none; episodes then only truncate).
+    #[serde(rename = "termination", default)]
+    pub terminations: Vec<Termination>,
+    /// The task's ground-truth success measure, separate from any reward.
+    pub fitness: Fitness,
+}
+
+/// Time stepping and gravity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Physics {
+    /// Physics time step in seconds.
+    pub timestep: f64,
+    /// Physics steps per action (the control period is `timestep * substeps`). Default 1.
+    #[serde(default = "one")]
+    pub substeps: u32,
+    /// Episode length in actions; the episode is truncated after this many steps.
+    pub episode_length: u32,
+    /// Gravity in m/s², world frame (z is up). Default `[0, 0, -9.81]`.
+    #[serde(default = "default_gravity")]
+    pub gravity: [f64; 3],
+    /// Constraint-solver iterations per physics step: more is stiffer joints and slower. Default 4.
+    #[serde(default = "default_solver_iterations")]
+    pub solver_iterations: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+fn default_gravity() -> [f64; 3] {
+    [0.0, 0.0, -9.81]
+}
+fn default_solver_iterations() -> u32 {
+    4
+}
+fn default_density() -> f64 {
+    1000.0
+}
+fn default_friction() -> f64 {
+    0.5
+}
+fn yes() -> bool {
+    true
+}
+
+/// A rigid body with one collision shape centred on the body's origin (its centre of mass).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Body {
+    /// Unique name; `world` is reserved for the fixed world frame.
+    pub name: String,
+    /// Geometry.
+    pub shape: Shape,
+    /// Mass in kg; when absent the mass is `density` × the shape's volume.
+    #[serde(default)]
+    pub mass: Option<f64>,
+    /// Density in kg/m³, used when `mass` is absent. Default 1000 (water).
+    #[serde(default = "default_density")]
+    pub density: f64,
+    /// Initial position of the body's origin in m, world frame. Only for bodies that are not the
+    /// child of a joint (a joint places its child). Default `[0, 0, 0]`.
+    #[serde(default)]
+    pub position: Option<[f64; 3]>,
+    /// Initial orientation as a rotation vector (axis × angle, rad), world frame. Only for bodies
+    /// that are not the child of a joint. Default `[0, 0, 0]`.
+    #[serde(default)]
+    pub rotation: Option<[f64; 3]>,
+    /// Coulomb friction coefficient (dimensionless). Default 0.5.
+    #[serde(default = "default_friction")]
+    pub friction: f64,
+    /// Whether the body is fixed in the world (ground, walls). Default false.
+    #[serde(default)]
+    pub fixed: bool,
+    /// Whether the body's shape takes part in contacts. Bodies joined by a joint never collide with
+    /// each other. Default true.
+    #[serde(default = "yes")]
+    pub collide: bool,
+}
+
+/// A collision shape; `axis` is the body-frame axis of a capsule's or cylinder's length.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Shape {
+    /// Box with half extents along x, y, z in m.
+    Box {
+        /// Half extents in m.
+        half_extents: [f64; 3],
+    },
+    /// Sphere.
+    Sphere {
+        /// Radius in m.
+        radius: f64,
+    },
+    /// Capsule: a cylinder with hemispherical caps.
+    Capsule {
+        /// Radius in m.
+        radius: f64,
+        /// Half the length of the cylindrical part in m (caps excluded).
+        half_length: f64,
+        /// Body-frame axis of the length. Default `z`.
+        #[serde(default)]
+        axis: Axis,
+    },
+    /// Cylinder.
+    Cylinder {
+        /// Radius in m.
+        radius: f64,
+        /// Half the length in m.
+        half_length: f64,
+        /// Body-frame axis of the length. Default `z`.
+        #[serde(default)]
+        axis: Axis,
+    },
+}
+
+/// A body-frame coordinate axis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Axis {
+    /// The x axis.
+    X,
+    /// The y axis.
+    Y,
+    /// The z axis.
+    #[default]
+    Z,
+}
+
+/// The kind of a joint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JointKind {
+    /// One rotational degree of freedom about `axis`; position in rad.
+    Revolute,
+    /// One translational degree of freedom along `axis`; position in m.
+    Prismatic,
+    /// No degree of freedom: the child is welded to the parent.
+    Fixed,
+    /// Three rotational degrees of freedom about the anchor (no position variable).
+    Spherical,
+}
+
+/// A joint between a parent body (or `world`) and a child body. At joint position 0 the child has
+/// the parent's orientation and the two anchors coincide; the child's initial pose follows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Joint {
+    /// Unique name among joints.
+    pub name: String,
+    /// Kind of joint.
+    pub kind: JointKind,
+    /// Parent body name, or `world` for the fixed world frame.
+    pub parent: String,
+    /// Child body name; a body is the child of at most one joint.
+    pub child: String,
+    /// Anchor in the parent's frame, m. Default `[0, 0, 0]`.
+    #[serde(default)]
+    pub anchor_parent: [f64; 3],
+    /// Anchor in the child's frame, m. Default `[0, 0, 0]`.
+    #[serde(default)]
+    pub anchor_child: [f64; 3],
+    /// Axis of rotation or translation in the parent's frame (normalised on load); revolute and
+    /// prismatic joints only.
+    #[serde(default)]
+    pub axis: Option<[f64; 3]>,
+    /// Position limits `[low, high]` in rad or m; revolute and prismatic only. Default: none.
+    #[serde(default)]
+    pub limits: Option<[f64; 2]>,
+    /// Viscous damping in N·m·s/rad (revolute) or N·s/m (prismatic). Default 0.
+    #[serde(default)]
+    pub damping: f64,
+    /// The initial joint position in rad or m, before reset noise. Default 0.
+    #[serde(default)]
+    pub initial_position: f64,
+}
+
+/// A named point fixed in a body's frame (a fingertip, a foot, a rotor).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Site {
+    /// Unique name among sites.
+    pub name: String,
+    /// The body it is fixed to.
+    pub body: String,
+    /// Offset from the body's origin in the body's frame, m. Default `[0, 0, 0]`.
+    #[serde(default)]
+    pub offset: [f64; 3],
+}
+
+/// How one action component `a` in [-1, 1] acts on the world (actions outside are clipped).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Actuator {
+    /// A force (prismatic, N) or torque (revolute, N·m) of `a * gear` along the joint's axis,
+    /// applied to the child and, opposite, to the parent.
+    JointForce {
+        /// Name of the actuator (names the action component for the LLM).
+        name: String,
+        /// The actuated joint (revolute or prismatic).
+        joint: String,
+        /// Force in N or torque in N·m at `a = 1`.
+        gear: f64,
+    },
+    /// A velocity servo: drives the joint towards velocity `a * gear` with gain `damping`,
+    /// force capped at `max_force`.
+    JointVelocity {
+        /// Name of the actuator.
+        name: String,
+        /// The actuated joint (revolute or prismatic).
+        joint: String,
+        /// Target velocity in rad/s or m/s at `a = 1`.
+        gear: f64,
+        /// Servo gain in N·m·s/rad or N·s/m.
+        damping: f64,
+        /// Largest force or torque the servo exerts, N or N·m. Default: unlimited.
+        #[serde(default)]
+        max_force: Option<f64>,
+    },
+    /// A position servo (PD): drives the joint towards position `a * gear`.
+    JointPosition {
+        /// Name of the actuator.
+        name: String,
+        /// The actuated joint (revolute or prismatic).
+        joint: String,
+        /// Target position in rad or m at `a = 1`.
+        gear: f64,
+        /// Proportional gain in N·m/rad or N/m.
+        stiffness: f64,
+        /// Derivative gain in N·m·s/rad or N·s/m.
+        damping: f64,
+        /// Largest force or torque the servo exerts, N or N·m. Default: unlimited.
+        #[serde(default)]
+        max_force: Option<f64>,
+    },
+    /// A force of `a * gear` along a body-frame axis, applied at a body-frame point (a thruster).
+    BodyThrust {
+        /// Name of the actuator.
+        name: String,
+        /// The body pushed.
+        body: String,
+        /// Direction in the body's frame (normalised on load).
+        axis: [f64; 3],
+        /// Point of application in the body's frame, m. Default `[0, 0, 0]` (the centre of mass).
+        #[serde(default)]
+        point: [f64; 3],
+        /// Force in N at `a = 1`.
+        gear: f64,
+        /// Whether negative actions push backwards; a propeller cannot (then `a < 0` gives 0).
+        /// Default true.
+        #[serde(default = "yes")]
+        reversible: bool,
+    },
+}
+
+impl Actuator {
+    /// The actuator's name.
+    pub fn name(&self) -> &str {
+        match self {
+            Self::JointForce { name, .. }
+            | Self::JointVelocity { name, .. }
+            | Self::JointPosition { name, .. }
+            | Self::BodyThrust { name, .. } => name,
+        }
+    }
+
+    /// The joint it drives, if it drives one.
+    pub fn joint(&self) -> Option<&str> {
+        match self {
+            Self::JointForce { joint, .. }
+            | Self::JointVelocity { joint, .. }
+            | Self::JointPosition { joint, .. } => Some(joint),
+            Self::BodyThrust { .. } => None,
+        }
+    }
+}
+
+/// A random draw made at reset from the episode's seed.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum Dist {
+    /// Always this value.
+    Constant(f64),
+    /// Uniform on `[low, high]`.
+    Uniform([f64; 2]),
+    /// Normal with `[mean, standard deviation]`.
+    Normal([f64; 2]),
+}
+
+/// A per-episode target: a scalar (`value`) or a 3-vector (`x`, `y`, `z`), drawn at reset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// Unique name; the state vocabulary calls it `target.<name>`.
+    pub name: String,
+    /// Scalar target distribution (exclusive with `x`/`y`/`z`).
+    #[serde(default)]
+    pub value: Option<Dist>,
+    /// x component of a vector target, m (or the target's unit). Default constant 0.
+    #[serde(default)]
+    pub x: Option<Dist>,
+    /// y component of a vector target. Default constant 0.
+    #[serde(default)]
+    pub y: Option<Dist>,
+    /// z component of a vector target. Default constant 0.
+    #[serde(default)]
+    pub z: Option<Dist>,
+    /// Unit of the target, for the LLM (e.g. `m`). Default empty.
+    #[serde(default)]
+    pub unit: String,
+    /// What the target means, for the LLM.
+    #[serde(default)]
+    pub doc: String,
+}
+
+impl Target {
+    /// Whether the target is a 3-vector rather than a scalar.
+    pub fn is_vector(&self) -> bool {
+        self.value.is_none()
+    }
+}
+
+/// Seeded randomisation of the initial state, applied after the joints place their children.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reset {
+    /// Per joint, noise added to its initial position and velocity.
+    #[serde(default, rename = "joint")]
+    pub joints: Vec<JointReset>,
+    /// Per root body (one that no joint places), noise added to its initial pose and velocity.
+    #[serde(default, rename = "body")]
+    pub bodies: Vec<BodyReset>,
+}
+
+/// Reset noise for one joint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JointReset {
+    /// The joint (revolute or prismatic).
+    pub joint: String,
+    /// Added to the initial position, rad or m. Default: none.
+    #[serde(default)]
+    pub position: Option<Dist>,
+    /// Initial velocity, rad/s or m/s. Default: none (0).
+    #[serde(default)]
+    pub velocity: Option<Dist>,
+}
+
+/// Reset noise for one root body, each component drawn independently.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BodyReset {
+    /// The body (must not be a joint's child, nor fixed).
+    pub body: String,
+    /// Added to the initial position, per axis, m. Default: none.
+    #[serde(default)]
+    pub position: Option<[Dist; 3]>,
+    /// Rotation vector composed with the initial orientation, per axis, rad. Default: none.
+    #[serde(default)]
+    pub rotation: Option<[Dist; 3]>,
+    /// Initial linear velocity, per axis, m/s. Default: none (0).
+    #[serde(default)]
+    pub linvel: Option<[Dist; 3]>,
+    /// Initial angular velocity, per axis, rad/s. Default: none (0).
+    #[serde(default)]
+    pub angvel: Option<[Dist; 3]>,
+}
+
+/// A named state variable: either read from the simulation through the fixed vocabulary
+/// (`source`), or derived from earlier variables by a trusted Rhai expression (`expr`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateVar {
+    /// Name scripts use (`s.<name>`): a Rhai identifier.
+    pub name: String,
+    /// A vocabulary entry such as `joint.hinge.position` (see `environments/README.md`).
+    #[serde(default)]
+    pub source: Option<String>,
+    /// A Rhai expression over `s` (earlier variables), e.g. `s.goal - s.fingertip`.
+    #[serde(default)]
+    pub expr: Option<String>,
+    /// Unit, for the LLM; vocabulary entries have one by default, derived ones must state it.
+    #[serde(default)]
+    pub unit: Option<String>,
+    /// What the variable means, for the LLM.
+    pub doc: String,
+}
+
+/// An early end of an episode, with a name that the search reports ("pole_fell in 80% of
+/// episodes").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Termination {
+    /// Name of the condition.
+    pub name: String,
+    /// A Rhai boolean expression over `s`; true ends the episode (terminated, not truncated).
+    pub expr: String,
+    /// What the condition means.
+    #[serde(default)]
+    pub doc: String,
+}
+
+/// How per-step fitness values combine into one episode's fitness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Aggregate {
+    /// Mean over the episode's steps.
+    Mean,
+    /// Sum over the episode's steps.
+    Sum,
+    /// The last step's value.
+    Final,
+    /// The largest value.
+    Max,
+}
+
+/// The ground-truth success measure of the task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fitness {
+    /// A Rhai numeric expression over `s`, evaluated after every step.
+    pub expr: String,
+    /// How the per-step values aggregate over an episode.
+    pub aggregate: Aggregate,
+    /// What the fitness measures and its range, in words.
+    pub doc: String,
+}

@@ -1,0 +1,383 @@
+//! Checks that a parsed file describes a consistent environment. Each error names the item at
+//! fault and says what was expected, listing the valid names where that helps.
+
+use crate::schema::*;
+use crate::vocabulary::Source;
+use crate::SpecError;
+use std::collections::{HashMap, HashSet};
+
+/// Name of the implicit fixed body every joint may use as parent.
+pub const WORLD: &str = "world";
+
+/// Names the reward-script state type provides itself; state variables may not shadow them.
+pub const RESERVED_STATE_NAMES: &[&str] = &["action", "dt", "step", "time"];
+
+pub(crate) fn validate(file: &str, spec: &EnvSpec) -> Result<(), SpecError> {
+    let err = |context: &str, message: String| SpecError::invalid(file, context, message);
+
+    if spec.id.is_empty() || !spec.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+        return Err(err("id", format!("{:?} must be lowercase letters, digits and '-'", spec.id)));
+    }
+    validate_physics(&spec.physics).map_err(|m| err("physics", m))?;
+
+    // Bodies.
+    if spec.bodies.is_empty() {
+        return Err(err("body", "at least one body is required".into()));
+    }
+    let mut bodies: HashMap<&str, &Body> = HashMap::new();
+    for body in &spec.bodies {
+        let ctx = format!("body {:?}", body.name);
+        if body.name == WORLD {
+            return Err(err(&ctx, format!("the name {WORLD:?} is reserved for the fixed world frame")));
+        }
+        if bodies.insert(&body.name, body).is_some() {
+            return Err(err(&ctx, "defined twice".into()));
+        }
+        validate_body(body).map_err(|m| err(&ctx, m))?;
+    }
+    let body_names = || spec.bodies.iter().map(|b| b.name.as_str()).collect::<Vec<_>>().join(", ");
+
+    // Joints: references, kinds, and a forest (each body the child of at most one joint, no loop).
+    let mut joints: HashMap<&str, &Joint> = HashMap::new();
+    let mut parent_of: HashMap<&str, (&str, &str)> = HashMap::new(); // child -> (parent, joint)
+    for joint in &spec.joints {
+        let ctx = format!("joint {:?}", joint.name);
+        if joints.insert(&joint.name, joint).is_some() {
+            return Err(err(&ctx, "defined twice".into()));
+        }
+        if joint.parent != WORLD && !bodies.contains_key(joint.parent.as_str()) {
+            return Err(err(
+                &ctx,
+                format!("parent body {:?} does not exist (bodies: {}, or {WORLD})", joint.parent, body_names()),
+            ));
+        }
+        let Some(child) = bodies.get(joint.child.as_str()) else {
+            return Err(err(&ctx, format!("child body {:?} does not exist (bodies: {})", joint.child, body_names())));
+        };
+        if joint.child == joint.parent {
+            return Err(err(&ctx, "parent and child are the same body".into()));
+        }
+        if child.fixed {
+            return Err(err(&ctx, format!("child body {:?} is fixed; a joint's child must be dynamic", child.name)));
+        }
+        if child.position.is_some() || child.rotation.is_some() {
+            return Err(err(
+                &ctx,
+                format!("child body {:?} has its own position/rotation; the joint places it, remove them", child.name),
+            ));
+        }
+        if let Some((_, other)) = parent_of.insert(&joint.child, (&joint.parent, &joint.name)) {
+            return Err(err(&ctx, format!("body {:?} is already the child of joint {other:?}", joint.child)));
+        }
+        validate_joint(joint).map_err(|m| err(&ctx, m))?;
+    }
+    for joint in &spec.joints {
+        let mut chain = vec![joint.child.as_str()];
+        let mut at = joint.parent.as_str();
+        while let Some((parent, _)) = parent_of.get(at) {
+            chain.push(at);
+            if at == joint.child {
+                chain.reverse();
+                return Err(err(
+                    &format!("joint {:?}", joint.name),
+                    format!("closes a loop ({}); joints must form a tree", chain.join(" → ")),
+                ));
+            }
+            at = parent;
+        }
+    }
+
+    // Sites.
+    let mut sites: HashMap<&str, &Site> = HashMap::new();
+    for site in &spec.sites {
+        let ctx = format!("site {:?}", site.name);
+        if sites.insert(&site.name, site).is_some() {
+            return Err(err(&ctx, "defined twice".into()));
+        }
+        if !bodies.contains_key(site.body.as_str()) {
+            return Err(err(&ctx, format!("body {:?} does not exist (bodies: {})", site.body, body_names())));
+        }
+    }
+
+    // Actuators.
+    if spec.actuators.is_empty() {
+        return Err(err("actuator", "at least one actuator is required (the action space would be empty)".into()));
+    }
+    let mut actuator_names = HashSet::new();
+    for actuator in &spec.actuators {
+        let ctx = format!("actuator {:?}", actuator.name());
+        if !actuator_names.insert(actuator.name()) {
+            return Err(err(&ctx, "defined twice".into()));
+        }
+        if let Some(j) = actuator.joint() {
+            driven_joint(&joints, j).map_err(|m| err(&ctx, m))?;
+        }
+        validate_actuator(actuator, &bodies, body_names).map_err(|m| err(&ctx, m))?;
+    }
+
+    // Targets.
+    let mut targets: HashMap<&str, &Target> = HashMap::new();
+    for target in &spec.targets {
+        let ctx = format!("target {:?}", target.name);
+        if targets.insert(&target.name, target).is_some() {
+            return Err(err(&ctx, "defined twice".into()));
+        }
+        let has_components = target.x.is_some() || target.y.is_some() || target.z.is_some();
+        if target.value.is_some() && has_components {
+            return Err(err(&ctx, "give either `value` (a scalar target) or `x`/`y`/`z` (a vector), not both".into()));
+        }
+        let dists = [target.value, target.x, target.y, target.z];
+        for d in dists.iter().flatten() {
+            validate_dist(d).map_err(|m| err(&ctx, m))?;
+        }
+    }
+
+    // Reset distributions.
+    for (i, r) in spec.reset.joints.iter().enumerate() {
+        let ctx = format!("reset.joint[{i}]");
+        driven_joint(&joints, &r.joint).map_err(|m| err(&ctx, m))?;
+        for d in [r.position, r.velocity].iter().flatten() {
+            validate_dist(d).map_err(|m| err(&ctx, m))?;
+        }
+    }
+    for (i, r) in spec.reset.bodies.iter().enumerate() {
+        let ctx = format!("reset.body[{i}]");
+        let Some(body) = bodies.get(r.body.as_str()) else {
+            return Err(err(&ctx, format!("body {:?} does not exist (bodies: {})", r.body, body_names())));
+        };
+        if body.fixed || parent_of.contains_key(r.body.as_str()) {
+            return Err(err(
+                &ctx,
+                format!("body {:?} is fixed or placed by a joint; reset its joint instead", r.body),
+            ));
+        }
+        for d in [r.position, r.rotation, r.linvel, r.angvel].iter().flatten().flatten() {
+            validate_dist(d).map_err(|m| err(&ctx, m))?;
+        }
+    }
+
+    // State variables.
+    let mut state_names = HashSet::new();
+    for (i, var) in spec.state.iter().enumerate() {
+        let ctx = format!("state[{i}] {:?}", var.name);
+        if !is_identifier(&var.name) {
+            return Err(err(&ctx, "a state name must be a Rhai identifier (letters, digits, '_')".into()));
+        }
+        if RESERVED_STATE_NAMES.contains(&var.name.as_str()) {
+            return Err(err(
+                &ctx,
+                format!("{:?} is provided by every state already (reserved: {})", var.name, RESERVED_STATE_NAMES.join(", ")),
+            ));
+        }
+        if !state_names.insert(var.name.as_str()) {
+            return Err(err(&ctx, "defined twice".into()));
+        }
+        match (&var.source, &var.expr) {
+            (Some(source), None) => {
+                let parsed = Source::parse(source)
+                    .ok_or_else(|| err(&ctx, format!("unknown source {source:?}; expected one of {}", Source::FORMS)))?;
+                check_source(&parsed, &joints, &bodies, &sites, &targets).map_err(|m| err(&ctx, m))?;
+            }
+            (None, Some(_)) if var.unit.is_none() => {
+                return Err(err(&ctx, "a derived variable (`expr`) must state its `unit`".into()));
+            }
+            (None, Some(_)) => {}
+            _ => return Err(err(&ctx, "give exactly one of `source` (vocabulary) or `expr` (derived)".into())),
+        }
+    }
+
+    // Observation.
+    if spec.observation.is_empty() {
+        return Err(err("observation", "must name at least one state variable".into()));
+    }
+    for (i, name) in spec.observation.iter().enumerate() {
+        if !state_names.contains(name.as_str()) {
+            let known: Vec<&str> = spec.state.iter().map(|s| s.name.as_str()).collect();
+            return Err(err(
+                &format!("observation[{i}]"),
+                format!("state variable {name:?} does not exist (state: {})", known.join(", ")),
+            ));
+        }
+    }
+
+    let mut termination_names = HashSet::new();
+    for t in &spec.terminations {
+        if !termination_names.insert(t.name.as_str()) {
+            return Err(err(&format!("termination {:?}", t.name), "defined twice".into()));
+        }
+    }
+    Ok(())
+}
+
+fn validate_physics(p: &Physics) -> Result<(), String> {
+    if !(p.timestep.is_finite() && p.timestep > 0.0) {
+        return Err(format!("timestep must be a positive number of seconds, got {}", p.timestep));
+    }
+    if p.substeps == 0 {
+        return Err("substeps must be at least 1".into());
+    }
+    if p.episode_length == 0 {
+        return Err("episode_length must be at least 1 action".into());
+    }
+    if p.solver_iterations == 0 {
+        return Err("solver_iterations must be at least 1".into());
+    }
+    if !p.gravity.iter().all(|g| g.is_finite()) {
+        return Err("gravity must be finite".into());
+    }
+    Ok(())
+}
+
+fn validate_body(body: &Body) -> Result<(), String> {
+    let dims: Vec<f64> = match &body.shape {
+        Shape::Box { half_extents } => half_extents.to_vec(),
+        Shape::Sphere { radius } => vec![*radius],
+        Shape::Capsule { radius, half_length, .. } | Shape::Cylinder { radius, half_length, .. } => {
+            vec![*radius, *half_length]
+        }
+    };
+    if !dims.iter().all(|d| d.is_finite() && *d > 0.0) {
+        return Err(format!("shape sizes must be positive lengths in m, got {dims:?}"));
+    }
+    if let Some(m) = body.mass {
+        if !(m.is_finite() && m > 0.0) {
+            return Err(format!("mass must be a positive number of kg, got {m}"));
+        }
+    }
+    if !(body.density.is_finite() && body.density > 0.0) {
+        return Err(format!("density must be positive (kg/m³), got {}", body.density));
+    }
+    if !(body.friction.is_finite() && body.friction >= 0.0) {
+        return Err(format!("friction must be ≥ 0, got {}", body.friction));
+    }
+    Ok(())
+}
+
+fn validate_joint(joint: &Joint) -> Result<(), String> {
+    let has_dof = matches!(joint.kind, JointKind::Revolute | JointKind::Prismatic);
+    match (has_dof, joint.axis) {
+        (true, None) => return Err("revolute and prismatic joints need an `axis`".into()),
+        (true, Some(a)) if !nonzero(a) => return Err(format!("axis must be a non-zero vector, got {a:?}")),
+        (false, Some(_)) => return Err("fixed and spherical joints take no `axis`".into()),
+        _ => {}
+    }
+    if let Some([lo, hi]) = joint.limits {
+        if !has_dof {
+            return Err("fixed and spherical joints take no `limits`".into());
+        }
+        if !(lo < hi) {
+            return Err(format!("limits must be [low, high] with low < high, got [{lo}, {hi}]"));
+        }
+    }
+    if !has_dof && (joint.damping != 0.0 || joint.initial_position != 0.0) {
+        return Err("fixed and spherical joints take no `damping` or `initial_position`".into());
+    }
+    if !(joint.damping.is_finite() && joint.damping >= 0.0) {
+        return Err(format!("damping must be ≥ 0, got {}", joint.damping));
+    }
+    Ok(())
+}
+
+/// The joint named `name`, which must exist and have one degree of freedom.
+fn driven_joint<'a>(joints: &HashMap<&str, &'a Joint>, name: &str) -> Result<&'a Joint, String> {
+    let Some(joint) = joints.get(name) else {
+        let mut known: Vec<&str> = joints.keys().copied().collect();
+        known.sort_unstable();
+        return Err(format!("joint {name:?} does not exist (joints: {})", known.join(", ")));
+    };
+    match joint.kind {
+        JointKind::Revolute | JointKind::Prismatic => Ok(joint),
+        kind => Err(format!("joint {name:?} is {kind:?}; only revolute and prismatic joints have a position")),
+    }
+}
+
+fn validate_actuator(a: &Actuator, bodies: &HashMap<&str, &Body>, body_names: impl Fn() -> String) -> Result<(), String> {
+    let finite = |what: &str, v: f64| {
+        if v.is_finite() { Ok(()) } else { Err(format!("{what} must be finite, got {v}")) }
+    };
+    match a {
+        Actuator::JointForce { gear, .. } => finite("gear", *gear),
+        Actuator::JointVelocity { gear, damping, max_force, .. } => {
+            finite("gear", *gear)?;
+            positive("damping", *damping)?;
+            max_force.map_or(Ok(()), |f| positive("max_force", f))
+        }
+        Actuator::JointPosition { gear, stiffness, damping, max_force, .. } => {
+            finite("gear", *gear)?;
+            positive("stiffness", *stiffness)?;
+            if !(damping.is_finite() && *damping >= 0.0) {
+                return Err(format!("damping must be ≥ 0, got {damping}"));
+            }
+            max_force.map_or(Ok(()), |f| positive("max_force", f))
+        }
+        Actuator::BodyThrust { body, axis, gear, .. } => {
+            let Some(b) = bodies.get(body.as_str()) else {
+                return Err(format!("body {body:?} does not exist (bodies: {})", body_names()));
+            };
+            if b.fixed {
+                return Err(format!("body {body:?} is fixed; thrust would do nothing"));
+            }
+            if !nonzero(*axis) {
+                return Err(format!("axis must be a non-zero vector, got {axis:?}"));
+            }
+            finite("gear", *gear)
+        }
+    }
+}
+
+fn positive(what: &str, v: f64) -> Result<(), String> {
+    if v.is_finite() && v > 0.0 { Ok(()) } else { Err(format!("{what} must be positive, got {v}")) }
+}
+
+fn validate_dist(d: &Dist) -> Result<(), String> {
+    match *d {
+        Dist::Constant(v) if v.is_finite() => Ok(()),
+        Dist::Uniform([lo, hi]) if lo.is_finite() && hi.is_finite() && lo <= hi => Ok(()),
+        Dist::Normal([mean, std]) if mean.is_finite() && std.is_finite() && std >= 0.0 => Ok(()),
+        Dist::Constant(_) => Err("constant must be finite".into()),
+        Dist::Uniform(_) => Err("uniform takes [low, high] with low ≤ high".into()),
+        Dist::Normal(_) => Err("normal takes [mean, standard deviation] with std ≥ 0".into()),
+    }
+}
+
+fn check_source(
+    source: &Source,
+    joints: &HashMap<&str, &Joint>,
+    bodies: &HashMap<&str, &Body>,
+    sites: &HashMap<&str, &Site>,
+    targets: &HashMap<&str, &Target>,
+) -> Result<(), String> {
+    let known = |names: Vec<&str>| {
+        let mut names = names;
+        names.sort_unstable();
+        names.join(", ")
+    };
+    match source {
+        Source::JointPosition(j) | Source::JointVelocity(j) => driven_joint(joints, j).map(|_| ()),
+        Source::BodyPosition(b)
+        | Source::BodyLinvel(b)
+        | Source::BodyAngvel(b)
+        | Source::BodyQuat(b)
+        | Source::BodyUp(b)
+        | Source::BodyForward(b) if !bodies.contains_key(b.as_str()) => {
+            Err(format!("body {b:?} does not exist (bodies: {})", known(bodies.keys().copied().collect())))
+        }
+        Source::SitePosition(s) | Source::SiteLinvel(s) if !sites.contains_key(s.as_str()) => {
+            Err(format!("site {s:?} does not exist (sites: {})", known(sites.keys().copied().collect())))
+        }
+        Source::Target(t) if !targets.contains_key(t.as_str()) => {
+            Err(format!("target {t:?} does not exist (targets: {})", known(targets.keys().copied().collect())))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn nonzero(v: [f64; 3]) -> bool {
+    v.iter().all(|c| c.is_finite()) && v.iter().any(|c| *c != 0.0)
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
