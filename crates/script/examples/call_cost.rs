@@ -1,6 +1,10 @@
 //! Measures what one `RewardScript::call` costs for a typical cartpole-like 4-term reward.
 //!
-//! `cargo run --release -p rewardsmith-script --example call_cost`
+//! `cargo run --release -p rewardsmith-script --example call_cost [calls per round]`
+//!
+//! Nearly all of the cost is Rhai's tree-walking evaluation of the script: this one makes eight
+//! calls into Rust (five state getters, `cos`, two `square`), about 3 000 instructions each with
+//! the map literal; `call` itself adds one allocation for the state and the checks of the terms.
 
 use rewardsmith_script::{RewardScript, RewardTerms, Sandbox, SandboxLimits, State, StateData, StateLayout, Value};
 use std::hint::black_box;

@@ -38,6 +38,8 @@ pub fn review(script: &RewardScript, states: &[State]) -> Result<CriticReport, S
     let mut stats: Vec<(f64, f64, f64)> = Vec::new();
     for (i, state) in states.iter().enumerate() {
         script.call(state, &mut terms).map_err(|mut e| {
+            // Drop what the failed script printed, so that it does not show up in the next report.
+            script_prints(script);
             e.message.push_str(&format!(" (critic sample {i} of {}, step {})", states.len(), state.data().step));
             e
         })?;

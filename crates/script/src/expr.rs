@@ -3,7 +3,7 @@
 use crate::error::{ScriptError, ScriptErrorKind};
 use crate::sandbox::Sandbox;
 use crate::types::State;
-use rhai::{Dynamic, Scope, AST};
+use rhai::{AST, Dynamic, Scope};
 
 /// A compiled expression over the state `s`, e.g. `s.pole_angle.abs() > 0.8`.
 #[derive(Clone)]
@@ -27,7 +27,7 @@ impl Expr {
         let ast = sandbox
             .engine
             .compile_expression_with_scope(&scope, text)
-            .map_err(|e| ScriptError::from_parse(name, e))?;
+            .map_err(|e| ScriptError::from_parse(name, e, sandbox))?;
         Ok(Self { name: name.to_owned(), sandbox: sandbox.clone(), ast })
     }
 
@@ -43,24 +43,26 @@ impl Expr {
         self.sandbox
             .engine
             .eval_ast_with_scope::<Dynamic>(&mut scope, &self.ast)
-            .map_err(|e| ScriptError::from_eval(&self.name, e))
+            .map_err(|e| ScriptError::from_eval(&self.name, *e, &self.sandbox))
     }
 
     /// Evaluates to a finite number.
     pub fn eval_number(&self, state: &State) -> Result<f64, ScriptError> {
         let d = self.eval(state)?;
-        let x = d
-            .as_float()
-            .ok()
-            .or_else(|| d.as_int().ok().map(|i| i as f64))
-            .ok_or_else(|| self.error(ScriptErrorKind::Contract, format!("expected a number, got {}", d.type_name())))?;
+        let x = d.as_float().ok().or_else(|| d.as_int().ok().map(|i| i as f64)).ok_or_else(|| {
+            let t = self.sandbox.engine.map_type_name(d.type_name());
+            self.error(ScriptErrorKind::Contract, format!("expected a number, got {t}"))
+        })?;
         if x.is_finite() { Ok(x) } else { Err(self.error(ScriptErrorKind::NonFinite, format!("the value is {x}"))) }
     }
 
     /// Evaluates to a boolean.
     pub fn eval_bool(&self, state: &State) -> Result<bool, ScriptError> {
         let d = self.eval(state)?;
-        d.as_bool().map_err(|t| self.error(ScriptErrorKind::Contract, format!("expected true or false, got {t}")))
+        d.as_bool().map_err(|t| {
+            let t = self.sandbox.engine.map_type_name(t);
+            self.error(ScriptErrorKind::Contract, format!("expected true or false, got {t}"))
+        })
     }
 
     fn error(&self, kind: ScriptErrorKind, message: String) -> ScriptError {

@@ -13,13 +13,15 @@
 mod critic;
 mod error;
 mod expr;
+mod locate;
+mod math;
 mod reward;
 mod sandbox;
 mod types;
 
-pub use critic::{review, CriticReport, TermStats};
+pub use critic::{CriticReport, TermStats, review};
 pub use error::{ScriptError, ScriptErrorKind};
 pub use expr::Expr;
-pub use reward::{RewardScript, RewardTerms, REWARD_FN};
+pub use reward::{REWARD_FN, RewardScript, RewardTerms};
 pub use sandbox::{Sandbox, SandboxLimits};
 pub use types::{Quat, State, StateData, StateLayout, Value, Vec3};

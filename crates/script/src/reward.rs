@@ -1,9 +1,10 @@
 //! Reward scripts: compile, check the contract, call.
 
 use crate::error::{ScriptError, ScriptErrorKind};
+use crate::locate;
 use crate::sandbox::Sandbox;
 use crate::types::State;
-use rhai::{CallFnOptions, Dynamic, Scope, AST};
+use rhai::{AST, CallFnOptions, Dynamic, Scope};
 
 /// The function every reward script defines.
 pub const REWARD_FN: &str = "compute_reward";
@@ -43,29 +44,25 @@ impl std::fmt::Debug for RewardScript {
 impl RewardScript {
     /// Compiles `source` (named `name` in errors) and checks that it defines `compute_reward(s)`.
     pub fn compile(sandbox: &Sandbox, name: &str, source: &str) -> Result<Self, ScriptError> {
-        let ast = sandbox.engine.compile(source).map_err(|e| ScriptError::from_parse(name, e))?;
-        let mut found = None;
-        for f in ast.iter_functions() {
-            if f.name == REWARD_FN {
-                found = Some(f.params.len());
-            }
+        let ast = sandbox.engine.compile(source).map_err(|e| ScriptError::from_parse(name, e, sandbox))?;
+        let mut arities: Vec<usize> =
+            ast.iter_functions().filter(|f| f.name == REWARD_FN).map(|f| f.params.len()).collect();
+        if arities.is_empty() {
+            return Err(ScriptError::new(
+                name,
+                ScriptErrorKind::Contract,
+                format!("the script must define `fn {REWARD_FN}(s)` returning a number or a map of numbers"),
+            ));
         }
-        match found {
-            Some(1) => {}
-            Some(n) => {
-                return Err(ScriptError::new(
-                    name,
-                    ScriptErrorKind::Contract,
-                    format!("`{REWARD_FN}` must take exactly one parameter (the state `s`), it takes {n}"),
-                ));
-            }
-            None => {
-                return Err(ScriptError::new(
-                    name,
-                    ScriptErrorKind::Contract,
-                    format!("the script must define `fn {REWARD_FN}(s)` returning a number or a map of numbers"),
-                ));
-            }
+        if !arities.contains(&1) {
+            arities.sort_unstable();
+            let n = arities[0];
+            return Err(ScriptError::new(
+                name,
+                ScriptErrorKind::Contract,
+                format!("`{REWARD_FN}` must take exactly one parameter (the state `s`), it takes {n}"),
+            )
+            .at(locate::function_position(&ast, n)));
         }
         Ok(Self { name: name.to_owned(), source: source.to_owned(), sandbox: sandbox.clone(), ast })
     }
@@ -89,56 +86,100 @@ impl RewardScript {
             .sandbox
             .engine
             .call_fn_with_options(options, &mut scope, &self.ast, REWARD_FN, (state.clone(),))
-            .map_err(|e| ScriptError::from_eval(&self.name, e))?;
+            .map_err(|e| self.eval_error(e, state))?;
         self.store(result, out)
     }
 
+    /// Converts an evaluation error. A limit error, which Rhai reports without a position when it
+    /// is hit inside a function, is located by re-running the body (see [`locate`]): at the
+    /// statement of `compute_reward` that hit it, or at the recursive call for call depth.
+    #[cold]
+    fn eval_error(&self, e: Box<rhai::EvalAltResult>, state: &State) -> ScriptError {
+        if !(e.is_system_exception() && e.position().is_none()) {
+            return ScriptError::from_eval(&self.name, *e, &self.sandbox);
+        }
+        let rerun = locate::system_error_position(&self.sandbox, &self.ast, state, &e);
+        let recursion = matches!(*e, rhai::EvalAltResult::ErrorStackOverflow(..));
+        let mut err = ScriptError::from_eval(&self.name, *e, &self.sandbox);
+        if recursion && let Some(pos) = locate::recursion_position(&self.ast, rerun) {
+            return err.at(pos);
+        }
+        if let Some(pos) = rerun {
+            if let Some(helper) = locate::called_at(&self.ast, pos) {
+                err.message.push_str(&format!(" (inside `{helper}`, called here)"));
+            }
+            err = err.at(pos);
+        }
+        err
+    }
+
+    /// Checks the returned value and stores its terms in `out`; `out` is left untouched on error.
     fn store(&self, result: Dynamic, out: &mut RewardTerms) -> Result<(), ScriptError> {
-        let contract = |message: String| ScriptError::new(&self.name, ScriptErrorKind::Contract, message);
-        let check = |term: &str, value: f64| {
+        // Errors about the value are located at the term's key in the returned map literal if
+        // there is one, else at the last statement of `compute_reward`.
+        let error = |kind: ScriptErrorKind, term: Option<&str>, message: String| {
+            ScriptError::new(&self.name, kind, message).at(locate::return_position(&self.ast, term))
+        };
+        // `in_map`: whether the term is a key of the returned map (else it is the bare number).
+        let check = |term: &str, value: f64, in_map: bool| {
             if value.is_finite() {
                 Ok(value)
             } else {
-                Err(ScriptError::new(
-                    &self.name,
+                Err(error(
                     ScriptErrorKind::NonFinite,
-                    format!("term \"{term}\" is {value}; guard divisions, `sqrt`, `ln` and `acos` against bad inputs"),
+                    in_map.then_some(term),
+                    format!("term \"{term}\" is {value}; guard divisions, `sqrt`, `ln`, `acos` against bad inputs"),
                 ))
             }
         };
+        let type_name = |d: &Dynamic| self.sandbox.engine.map_type_name(d.type_name()).to_owned();
         if let Some(x) = as_number(&result) {
-            let x = check("reward", x)?;
-            return store_terms(out, std::iter::once(("reward", x))).map_err(contract);
+            let x = check("reward", x, false)?;
+            return store_terms(out, std::iter::once(("reward", x)))
+                .map_err(|m| error(ScriptErrorKind::Contract, None, m));
         }
         if result.is_unit() {
-            return Err(contract(format!(
-                "`{REWARD_FN}` returned nothing; end it with a number or a map of named numbers (`#{{ name: value }}`)"
-            )));
+            return Err(error(
+                ScriptErrorKind::Contract,
+                None,
+                format!(
+                    "`{REWARD_FN}` returned nothing; end it with a number or a map of named numbers (`#{{ name: value }}`)"
+                ),
+            ));
         }
         let map = match result.try_cast_result::<rhai::Map>() {
             Ok(map) => map,
             Err(other) => {
-                return Err(contract(format!(
-                    "`{REWARD_FN}` must return a number or a map of numbers (`#{{ name: value }}`), it returned {}",
-                    self.sandbox.engine.map_type_name(other.type_name())
-                )));
+                return Err(error(
+                    ScriptErrorKind::Contract,
+                    None,
+                    format!(
+                        "`{REWARD_FN}` must return a number or a map of numbers (`#{{ name: value }}`), it returned {}",
+                        type_name(&other)
+                    ),
+                ));
             }
         };
         if map.is_empty() {
-            return Err(contract(format!("`{REWARD_FN}` returned an empty map; give at least one term")));
+            return Err(error(
+                ScriptErrorKind::Contract,
+                None,
+                format!("`{REWARD_FN}` returned an empty map; give at least one term"),
+            ));
         }
         // Check every term first, so that `out` is left untouched on error.
         for (key, value) in &map {
             let Some(x) = as_number(value) else {
-                return Err(contract(format!(
-                    "term \"{key}\" is {}, not a number",
-                    self.sandbox.engine.map_type_name(value.type_name())
-                )));
+                return Err(error(
+                    ScriptErrorKind::Contract,
+                    Some(key),
+                    format!("term \"{key}\" is {}, not a number", type_name(value)),
+                ));
             };
-            check(key, x)?;
+            check(key, x, true)?;
         }
         let terms = map.iter().map(|(key, value)| (key.as_str(), as_number(value).unwrap_or(f64::NAN)));
-        store_terms(out, terms).map_err(contract)
+        store_terms(out, terms).map_err(|m| error(ScriptErrorKind::Contract, None, m))
     }
 }
 
@@ -148,10 +189,7 @@ fn as_number(d: &Dynamic) -> Option<f64> {
 
 /// Stores checked terms in `out`; the names must match the names of earlier calls, if any.
 /// Allocates only on the first call (when the names are recorded) or on error.
-fn store_terms<'a>(
-    out: &mut RewardTerms,
-    terms: impl Iterator<Item = (&'a str, f64)> + Clone,
-) -> Result<(), String> {
+fn store_terms<'a>(out: &mut RewardTerms, terms: impl Iterator<Item = (&'a str, f64)> + Clone) -> Result<(), String> {
     if out.names.is_empty() {
         out.names = terms.clone().map(|(name, _)| name.to_owned()).collect();
     } else if !terms.clone().map(|(name, _)| name).eq(out.names.iter().map(String::as_str)) {

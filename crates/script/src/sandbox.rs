@@ -1,8 +1,9 @@
 //! The engine configuration for untrusted code.
 
+use crate::math;
 use crate::types::{self, StateLayout};
 use rhai::{Engine, OptimizationLevel};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Resource limits of the sandbox. Reward scripts are small (tens of operations per call); the
 /// limits leave room for honest scripts and stop hostile ones within milliseconds.
@@ -62,6 +63,10 @@ pub struct Sandbox {
     pub(crate) engine: Arc<Engine>,
     pub(crate) prints: Arc<Mutex<PrintLog>>,
     layout: StateLayout,
+    pub(crate) limits: SandboxLimits,
+    /// A second engine like `engine` but with `print`/`debug` discarded, built on first use: it
+    /// re-runs a failed script to locate errors the engine reports without a position.
+    quiet: Arc<OnceLock<Engine>>,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -73,22 +78,7 @@ impl std::fmt::Debug for Sandbox {
 impl Sandbox {
     /// An engine with the given limits that knows the state variables of `layout`.
     pub fn new(layout: StateLayout, limits: &SandboxLimits) -> Self {
-        let mut engine = Engine::new();
-        engine
-            .set_max_operations(limits.max_operations)
-            .set_max_call_levels(limits.max_call_levels)
-            .set_max_expr_depths(limits.max_expr_depth, limits.max_function_expr_depth)
-            .set_max_string_size(limits.max_string_size)
-            .set_max_array_size(limits.max_array_size)
-            .set_max_map_size(limits.max_map_size)
-            .set_max_variables(limits.max_variables)
-            .set_max_functions(limits.max_functions)
-            .set_strict_variables(true)
-            .set_fail_on_invalid_map_property(true)
-            .set_optimization_level(OptimizationLevel::Simple);
-        // `eval` would run text built at run time outside the static checks; modules and the
-        // clock are compiled out (features `no_module`, `no_time`); the core has no I/O or RNG.
-        engine.disable_symbol("eval");
+        let mut engine = build_engine(&layout, limits);
         let prints = Arc::new(Mutex::new(PrintLog::default()));
         let max_lines = limits.max_print_lines;
         let sink = |prints: Arc<Mutex<PrintLog>>, tag: &'static str| {
@@ -104,8 +94,17 @@ impl Sandbox {
         engine.on_print(sink(prints.clone(), ""));
         let debug_sink = sink(prints.clone(), "[debug] ");
         engine.on_debug(move |text, _, _| debug_sink(text));
-        types::register(&mut engine, &layout);
-        Self { engine: Arc::new(engine), prints, layout }
+        Self { engine: Arc::new(engine), prints, layout, limits: limits.clone(), quiet: Arc::new(OnceLock::new()) }
+    }
+
+    /// The engine without output, for diagnostic re-runs.
+    pub(crate) fn quiet_engine(&self) -> &Engine {
+        self.quiet.get_or_init(|| {
+            let mut engine = build_engine(&self.layout, &self.limits);
+            engine.on_print(|_| {});
+            engine.on_debug(|_, _, _| {});
+            engine
+        })
     }
 
     /// The state layout the engine was built for.
@@ -118,4 +117,27 @@ impl Sandbox {
         let mut log = self.prints.lock().unwrap_or_else(|p| p.into_inner());
         (std::mem::take(&mut log.lines), std::mem::take(&mut log.dropped))
     }
+}
+
+/// The engine shared by [`Sandbox::new`] and the quiet engine: limits, forbidden symbols, types.
+fn build_engine(layout: &StateLayout, limits: &SandboxLimits) -> Engine {
+    let mut engine = Engine::new();
+    engine
+        .set_max_operations(limits.max_operations)
+        .set_max_call_levels(limits.max_call_levels)
+        .set_max_expr_depths(limits.max_expr_depth, limits.max_function_expr_depth)
+        .set_max_string_size(limits.max_string_size)
+        .set_max_array_size(limits.max_array_size)
+        .set_max_map_size(limits.max_map_size)
+        .set_max_variables(limits.max_variables)
+        .set_max_functions(limits.max_functions)
+        .set_strict_variables(true)
+        .set_fail_on_invalid_map_property(true)
+        .set_optimization_level(OptimizationLevel::Simple);
+    // `eval` would run text built at run time outside the static checks; modules and the
+    // clock are compiled out (features `no_module`, `no_time`); the core has no I/O or RNG.
+    engine.disable_symbol("eval");
+    types::register(&mut engine, layout);
+    math::register(&mut engine);
+    engine
 }

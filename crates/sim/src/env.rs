@@ -258,6 +258,8 @@ pub struct Env {
     obs: Vec<f32>,
     action: Vec<f32>,
     targets: Vec<Value>,
+    /// Per body (linear, angular) velocity of the current state, world frame.
+    velocities: Vec<(Vector, Vector)>,
     steps: u32,
     needs_reset: bool,
 }
@@ -274,7 +276,8 @@ impl Env {
     pub fn new(model: Arc<EnvModel>, reward: Option<RewardScript>) -> Result<Self, SimError> {
         let spec = &model.spec;
         let rest = vec![BodyState::rest(); spec.bodies.len()];
-        let world = World::build(spec, &model.layout, &rest);
+        let zeros = vec![0.0; model.layout.joints.len()];
+        let world = World::build(spec, &model.layout, &rest, &zeros, &zeros);
         let data = StateData {
             values: Vec::with_capacity(spec.state.len()),
             action: vec![0.0; spec.action_dim()],
@@ -286,6 +289,7 @@ impl Env {
             action: vec![0.0; spec.action_dim()],
             obs: Vec::with_capacity(model.obs_dim),
             targets: Vec::new(),
+            velocities: Vec::new(),
             state: State::new(data),
             terms: RewardTerms::default(),
             world,
@@ -355,7 +359,7 @@ impl Env {
             root.angvel = av.unwrap_or(Vector::ZERO);
         }
         let states = place_bodies(layout, &roots, &q, &qd);
-        self.world = World::build(spec, layout, &states);
+        self.world = World::build(spec, layout, &states, &q, &qd);
         self.action.iter_mut().for_each(|a| *a = 0.0);
         self.steps = 0;
         self.needs_reset = false;
@@ -433,6 +437,7 @@ impl Env {
         let model = &self.model;
         let steps = self.steps;
         let dt = model.spec.control_dt();
+        self.world.body_velocities(&model.layout, &mut self.velocities);
         {
             let data = self.state.data_mut();
             data.values.clear();
@@ -470,10 +475,10 @@ impl Env {
         let joint = |j: usize| &self.model.layout.joints[j];
         match *source {
             Resolved::JointPosition(j) => Value::Float(f64::from(w.joint_position(joint(j)))),
-            Resolved::JointVelocity(j) => Value::Float(f64::from(w.joint_velocity(joint(j)))),
+            Resolved::JointVelocity(j) => Value::Float(f64::from(w.joint_velocity(j))),
             Resolved::BodyPosition(b) => v(w.body(b).translation()),
-            Resolved::BodyLinvel(b) => v(w.body(b).linvel()),
-            Resolved::BodyAngvel(b) => v(w.body(b).angvel()),
+            Resolved::BodyLinvel(b) => v(self.velocities[b].0),
+            Resolved::BodyAngvel(b) => v(self.velocities[b].1),
             Resolved::BodyQuat(b) => {
                 let r = w.body(b).rotation();
                 Value::Quat(Quat { w: f64::from(r.w), x: f64::from(r.x), y: f64::from(r.y), z: f64::from(r.z) })
@@ -482,8 +487,9 @@ impl Env {
             Resolved::BodyForward(b) => v(*w.body(b).rotation() * Vector::X),
             Resolved::SitePosition(b, offset) => v(w.body(b).position().transform_point(offset)),
             Resolved::SiteLinvel(b, offset) => {
-                let rb = w.body(b);
-                v(rb.velocity_at_point(rb.position().transform_point(offset)))
+                let pose = w.body(b).position();
+                let (linvel, angvel) = self.velocities[b];
+                v(linvel + angvel.cross(pose.rotation * offset))
             }
             Resolved::Target(t) => self.targets[t].clone(),
             Resolved::Action => Value::Array(self.action.iter().map(|a| f64::from(*a)).collect()),

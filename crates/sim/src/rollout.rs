@@ -390,6 +390,10 @@ pub fn replay(rollout: &Rollout, env: &mut Env) -> Result<Option<Mismatch>, SimE
                     fitness: s.fitness,
                     terms: s.terms.values.clone(),
                 })?;
+                // Poses first: a physics difference shows there before it reaches terms or fitness.
+                if let Some(m) = compare_poses(poses, env, step, episode) {
+                    return Ok(Some(m));
+                }
                 if (s.terminated, s.truncated) != (*terminated, *truncated) {
                     return Ok(mismatch(
                         step,
@@ -416,9 +420,6 @@ pub fn replay(rollout: &Rollout, env: &mut Env) -> Result<Option<Mismatch>, SimE
                 }
                 if fitness.to_bits() != s.fitness.to_bits() {
                     return Ok(mismatch(step, episode, "fitness".into(), format!("{fitness:?}"), format!("{:?}", s.fitness)));
-                }
-                if let Some(m) = compare_poses(poses, env, step, episode) {
-                    return Ok(Some(m));
                 }
                 step += 1;
             }

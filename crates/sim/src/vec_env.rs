@@ -245,11 +245,10 @@ impl VecEnv {
             return Err(slot.error.take().expect("checked"));
         }
         self.gather_obs();
-        let width = self.slots.first().map_or(0, |s| s.terms.len());
-        if self.term_names.is_empty() && width > 0 {
-            if let Some(names) = self.slots[0].env.terms_names() {
-                self.term_names = names.to_vec();
-            }
+        if self.term_names.is_empty()
+            && let Some(names) = self.slots.first().and_then(|s| s.env.terms_names())
+        {
+            self.term_names = names.to_vec();
         }
         self.terms.clear();
         for (i, slot) in self.slots.iter().enumerate() {

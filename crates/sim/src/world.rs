@@ -1,9 +1,11 @@
 //! Building a rapier3d world from a spec, placing bodies by forward kinematics, applying actuators
 //! and reading joint coordinates back from body poses.
 //!
-//! Joints are rapier impulse joints. Joint coordinates are not read from rapier but computed from
-//! the two bodies' poses, with the convention of `spec::Joint`: at position 0 the child has the
-//! parent's orientation and the anchors coincide. The same convention places children at reset.
+//! Joints are rapier multibody joints (reduced coordinates): a chain is integrated in its joint
+//! coordinates, so joints never drift apart and no iterative joint solve is needed (measured on
+//! cartpole: see BENCHMARKS.md). Joint coordinates are read back from the two bodies' poses, with
+//! the convention of `spec::Joint`: at position 0 the child has the parent's orientation and the
+//! anchors coincide; rapier's multibody coordinates use the same convention.
 
 use crate::math::{rotation_vector, vec3};
 use rapier3d::prelude::*;
@@ -21,6 +23,8 @@ pub(crate) struct JointInfo {
     /// Unit axis in the parent's frame (revolute, prismatic); zero otherwise.
     pub axis: Vector,
     pub initial_position: f32,
+    /// Viscous damping, N·m·s/rad or N·s/m.
+    pub damping: f32,
 }
 
 /// Kinematic state of one body, used to place bodies at reset.
@@ -63,6 +67,7 @@ impl Layout {
                 anchor_child: vec3(j.anchor_child),
                 axis: j.axis.map_or(Vector::ZERO, |a| vec3(a).normalize()),
                 initial_position: j.initial_position as f32,
+                damping: j.damping as f32,
             })
             .collect();
         let mut placed_by = vec![None; spec.bodies.len()];
@@ -88,12 +93,13 @@ impl Layout {
 pub(crate) struct World {
     pub physics: PhysicsWorld,
     pub bodies: Vec<RigidBodyHandle>,
-    pub joints: Vec<ImpulseJointHandle>,
+    pub joints: Vec<MultibodyJointHandle>,
 }
 
 impl World {
-    /// Builds the world with every body at `states[i]`.
-    pub fn build(spec: &EnvSpec, layout: &Layout, states: &[BodyState]) -> Self {
+    /// Builds the world with root bodies at `states[i]` and joints at positions `q` and
+    /// velocities `qd` (`states` must hold the matching forward kinematics, see [`place_bodies`]).
+    pub fn build(spec: &EnvSpec, layout: &Layout, states: &[BodyState], q: &[f32], qd: &[f32]) -> Self {
         let mut physics = PhysicsWorld::new();
         physics.gravity = vec3(spec.physics.gravity);
         physics.integration_parameters.dt = spec.physics.timestep as f32;
@@ -123,12 +129,74 @@ impl World {
         }
 
         let mut joints = Vec::with_capacity(layout.joints.len());
-        for (info, joint) in layout.joints.iter().zip(&spec.joints) {
+        for &j in &layout.joint_order {
+            let info = &layout.joints[j];
             let parent = info.parent.map_or(world_body, |p| bodies[p]);
-            let data = joint_data(info, joint, spec);
-            joints.push(physics.impulse_joints.insert(parent, bodies[info.child], data, true));
+            let data = joint_data(info, &spec.joints[j], spec);
+            let handle = physics
+                .multibody_joints
+                .insert(parent, bodies[info.child], data, true)
+                .expect("validated: joints form a forest, so no joint closes a loop");
+            joints.push((j, handle));
         }
-        Self { physics, bodies, joints }
+        joints.sort_by_key(|(j, _)| *j);
+        let joints: Vec<MultibodyJointHandle> = joints.into_iter().map(|(_, h)| h).collect();
+        let mut world = Self { physics, bodies, joints };
+        world.set_coordinates(layout, states, q, qd);
+        world
+    }
+
+    /// Sets every joint's coordinate, velocity and damping, then places the bodies accordingly.
+    /// The damping replaces rapier's default of 0.1 on rotational degrees of freedom, which would
+    /// be friction the env file never asked for.
+    fn set_coordinates(&mut self, layout: &Layout, states: &[BodyState], q: &[f32], qd: &[f32]) {
+        let set = &mut self.physics.multibody_joints;
+        // Generalised coordinates start at 0; one displacement per multibody moves them to q.
+        // Per multibody: its index, the displacement of every coordinate, and per degree of
+        // freedom (index, velocity, damping).
+        type Pending = (MultibodyIndex, Vec<Real>, Vec<(usize, Real, Real)>);
+        let mut pending: Vec<Pending> = Vec::new();
+        for (j, info) in layout.joints.iter().enumerate() {
+            let link = *set.rigid_body_link(self.bodies[info.child]).expect("every child is a link");
+            let mb = set.get_multibody(link.multibody).expect("the link's multibody exists");
+            let dof: usize = (0..link.id).map(|i| mb.link(i).map_or(0, |l| l.joint().ndofs())).sum();
+            let entry = match pending.iter().position(|(m, _, _)| *m == link.multibody) {
+                Some(k) => k,
+                None => {
+                    pending.push((link.multibody, vec![0.0; mb.ndofs()], Vec::new()));
+                    pending.len() - 1
+                }
+            };
+            if mb.link(link.id).is_some_and(|l| l.joint().ndofs() == 1) {
+                pending[entry].1[dof] = q[j];
+                pending[entry].2.push((dof, qd[j], info.damping));
+            } else {
+                // Spherical joints: no damping parameter in the file, so none at all.
+                let ndofs = mb.link(link.id).map_or(0, |l| l.joint().ndofs());
+                pending[entry].2.extend((dof..dof + ndofs).map(|d| (d, 0.0, 0.0)));
+            }
+        }
+        for (index, disp, dofs) in pending {
+            let mb = set.get_multibody_mut(index).expect("exists");
+            mb.apply_displacements(&disp);
+            for (dof, velocity, damping) in dofs {
+                mb.generalized_velocity_mut()[dof] = velocity;
+                mb.damping_mut()[dof] = damping;
+            }
+            mb.forward_kinematics(&self.physics.bodies, false);
+            mb.update_rigid_bodies(&mut self.physics.bodies, true);
+        }
+        // Body velocities as forward kinematics gives them, so the first observation is right.
+        for (handle, state) in self.bodies.iter().zip(states) {
+            let rb = &mut self.physics.bodies[*handle];
+            rb.set_linvel(state.linvel, false);
+            rb.set_angvel(state.angvel, false);
+        }
+    }
+
+    fn joint_data_mut(&mut self, index: usize) -> Option<&mut GenericJoint> {
+        let (mb, link) = self.physics.multibody_joints.get_mut(self.joints[index])?;
+        mb.link_mut(link).map(|l| &mut l.joint.data)
     }
 
     pub fn body(&self, index: usize) -> &RigidBody {
@@ -166,19 +234,47 @@ impl World {
         }
     }
 
-    /// Joint velocity: rad/s or m/s.
-    pub fn joint_velocity(&self, info: &JointInfo) -> f32 {
-        let (parent, parent_linvel, parent_angvel) = self.parent_pose(info);
-        let child = self.body(info.child);
-        let axis = parent.rotation * info.axis;
-        match info.kind {
-            JointKind::Revolute => (child.angvel() - parent_angvel).dot(axis),
-            JointKind::Prismatic => {
-                let point = child.position().transform_point(info.anchor_child);
-                let parent_state = BodyState { pose: parent, linvel: parent_linvel, angvel: parent_angvel };
-                (child.velocity_at_point(point) - parent_state.velocity_at(point)).dot(axis)
-            }
-            JointKind::Fixed | JointKind::Spherical => 0.0,
+    /// Joint velocity, rad/s or m/s: the multibody's generalised velocity itself.
+    pub fn joint_velocity(&self, joint: usize) -> f32 {
+        let Some((mb, link)) = self.physics.multibody_joints.get(self.joints[joint]) else { return 0.0 };
+        mb.link(link).map_or(0.0, |l| {
+            let v = mb.joint_velocity(l);
+            if v.is_empty() { 0.0 } else { v[0] }
+        })
+    }
+
+    /// Linear velocity of every body's centre of mass and its angular velocity, world frame.
+    ///
+    /// Roots come from rapier; joint children are propagated down the tree from the joints'
+    /// generalised velocities, because rapier writes a link body's velocity one solver substep
+    /// before the end of the step (measured: a cart under constant force read 1.995 m/s where
+    /// its joint velocity was 2.000 m/s).
+    pub fn body_velocities(&self, layout: &Layout, out: &mut Vec<(Vector, Vector)>) {
+        out.clear();
+        out.extend((0..self.bodies.len()).map(|i| {
+            let rb = self.body(i);
+            (rb.linvel(), rb.angvel())
+        }));
+        for &j in &layout.joint_order {
+            let info = &layout.joints[j];
+            let (parent_pose, parent_linvel, parent_angvel) = match info.parent {
+                Some(p) => (*self.body(p).position(), out[p].0, out[p].1),
+                None => (Pose::identity(), Vector::ZERO, Vector::ZERO),
+            };
+            let axis = parent_pose.rotation * info.axis;
+            let qd = self.joint_velocity(j);
+            let (angvel, slide_vel) = match info.kind {
+                JointKind::Revolute => (parent_angvel + axis * qd, Vector::ZERO),
+                JointKind::Prismatic => (parent_angvel, axis * qd),
+                // A spherical joint's three rates are not exposed; its child keeps rapier's value.
+                JointKind::Spherical => (self.body(info.child).angvel(), Vector::ZERO),
+                JointKind::Fixed => (parent_angvel, Vector::ZERO),
+            };
+            let child = self.body(info.child).position();
+            let anchor = child.transform_point(info.anchor_child);
+            let parent = BodyState { pose: parent_pose, linvel: parent_linvel, angvel: parent_angvel };
+            let linvel = parent.velocity_at(anchor) + slide_vel + angvel.cross(child.translation - anchor);
+            out[info.child] = (linvel, angvel);
         }
     }
 
@@ -210,22 +306,16 @@ impl World {
                 }
                 Actuator::JointVelocity { joint, gear, damping, .. } => {
                     let index = joint_index(spec, joint);
-                    let extra = spec.joints[index].damping;
-                    // One motor carries both the servo and the joint's own damping:
-                    // d_s (t - v) - d_j v = (d_s + d_j) (t d_s / (d_s + d_j) - v).
-                    let total = damping + extra;
-                    let target = (f64::from(a) * gear * damping / total) as f32;
                     let axis = motor_axis(layout.joints[index].kind);
-                    if let Some(j) = self.physics.impulse_joints.get_mut(self.joints[index], false) {
-                        j.data.set_motor_velocity(axis, target, total as f32);
+                    if let Some(joint) = self.joint_data_mut(index) {
+                        joint.set_motor_velocity(axis, a * *gear as f32, *damping as f32);
                     }
                 }
                 Actuator::JointPosition { joint, gear, stiffness, damping, .. } => {
                     let index = joint_index(spec, joint);
-                    let total_damping = (damping + spec.joints[index].damping) as f32;
                     let axis = motor_axis(layout.joints[index].kind);
-                    if let Some(j) = self.physics.impulse_joints.get_mut(self.joints[index], false) {
-                        j.data.set_motor_position(axis, a * *gear as f32, *stiffness as f32, total_damping);
+                    if let Some(joint) = self.joint_data_mut(index) {
+                        joint.set_motor_position(axis, a * *gear as f32, *stiffness as f32, *damping as f32);
                     }
                 }
                 Actuator::BodyThrust { body, axis, point, gear, reversible, .. } => {
@@ -301,11 +391,9 @@ fn joint_data(info: &JointInfo, joint: &rewardsmith_spec::Joint, spec: &EnvSpec)
         data.set_limits(axis, [lo as f32, hi as f32]);
     }
     let servo = spec.actuators.iter().find(|a| a.joint() == Some(joint.name.as_str()));
-    let has_motor = matches!(servo, Some(Actuator::JointVelocity { .. } | Actuator::JointPosition { .. }));
-    if has_motor || joint.damping > 0.0 {
+    if matches!(servo, Some(Actuator::JointVelocity { .. } | Actuator::JointPosition { .. })) {
+        // Gains in N·m/rad and N·m·s/rad, not scaled by the body's mass.
         data.set_motor_model(axis, MotorModel::ForceBased);
-        // Damping alone is a velocity motor towards 0; servos overwrite the motor every step.
-        data.set_motor_velocity(axis, 0.0, joint.damping as f32);
     }
     let max_force = match servo {
         Some(Actuator::JointVelocity { max_force, .. } | Actuator::JointPosition { max_force, .. }) => *max_force,

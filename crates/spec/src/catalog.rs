@@ -15,9 +15,11 @@ mod generated {
 /// Environment variable naming a folder searched for `<id>.toml` before the embedded copies.
 pub const ENVIRONMENTS_VAR: &str = "REWARDSMITH_ENVIRONMENTS";
 
-/// Ids of the built-in environments, sorted.
+/// Ids of the built-in environments, sorted (by id: `cartpole` before `cartpole-swingup`).
 pub fn ids() -> Vec<&'static str> {
-    generated::ENVIRONMENTS.iter().map(|(id, _, _)| *id).collect()
+    let mut ids: Vec<&'static str> = generated::ENVIRONMENTS.iter().map(|(id, _, _)| *id).collect();
+    ids.sort_unstable();
+    ids
 }
 
 /// The embedded text of a built-in environment: (path relative to the repository, text).

@@ -6,6 +6,7 @@
 //! its unit and default in `environments/README.md`.
 
 pub mod catalog;
+mod de;
 mod error;
 mod schema;
 mod validate;

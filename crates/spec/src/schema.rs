@@ -120,9 +120,10 @@ pub struct Body {
     pub collide: bool,
 }
 
-/// A collision shape; `axis` is the body-frame axis of a capsule's or cylinder's length.
+/// A collision shape; `axis` is the body-frame axis of a capsule's or cylinder's length. Written
+/// as a table tagged by `type` (read through `de::RawShape`, for precise error messages).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+#[serde(tag = "type", rename_all = "lowercase", try_from = "crate::de::RawShape")]
 pub enum Shape {
     /// Box with half extents along x, y, z in m.
     Box {
@@ -231,8 +232,9 @@ pub struct Site {
 }
 
 /// How one action component `a` in [-1, 1] acts on the world (actions outside are clipped).
+/// Written as a table tagged by `kind` (read through `de::RawActuator`, for precise messages).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "kind", rename_all = "snake_case", try_from = "crate::de::RawActuator")]
 pub enum Actuator {
     /// A force (prismatic, N) or torque (revolute, N·m) of `a * gear` along the joint's axis,
     /// applied to the child and, opposite, to the parent.
@@ -317,9 +319,11 @@ impl Actuator {
     }
 }
 
-/// A random draw made at reset from the episode's seed.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase", deny_unknown_fields)]
+/// A random draw made at reset from the episode's seed, written as a one-key table:
+/// `{ constant = c }`, `{ uniform = [low, high] }` or `{ normal = [mean, std] }` (deserialised
+/// by hand in `de.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Dist {
     /// Always this value.
     Constant(f64),

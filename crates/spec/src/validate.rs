@@ -27,6 +27,7 @@ pub(crate) fn validate(file: &str, spec: &EnvSpec) -> Result<(), SpecError> {
     let mut bodies: HashMap<&str, &Body> = HashMap::new();
     for body in &spec.bodies {
         let ctx = format!("body {:?}", body.name);
+        check_name(&body.name).map_err(|m| err(&ctx, m))?;
         if body.name == WORLD {
             return Err(err(&ctx, format!("the name {WORLD:?} is reserved for the fixed world frame")));
         }
@@ -42,6 +43,7 @@ pub(crate) fn validate(file: &str, spec: &EnvSpec) -> Result<(), SpecError> {
     let mut parent_of: HashMap<&str, (&str, &str)> = HashMap::new(); // child -> (parent, joint)
     for joint in &spec.joints {
         let ctx = format!("joint {:?}", joint.name);
+        check_name(&joint.name).map_err(|m| err(&ctx, m))?;
         if joints.insert(&joint.name, joint).is_some() {
             return Err(err(&ctx, "defined twice".into()));
         }
@@ -72,17 +74,24 @@ pub(crate) fn validate(file: &str, spec: &EnvSpec) -> Result<(), SpecError> {
         validate_joint(joint).map_err(|m| err(&ctx, m))?;
     }
     for joint in &spec.joints {
+        // Walk up from the joint's parent; reaching its child again closes a loop. A loop further
+        // up that does not pass through this child is left to be reported at one of its own joints.
         let mut chain = vec![joint.child.as_str()];
         let mut at = joint.parent.as_str();
-        while let Some((parent, _)) = parent_of.get(at) {
-            chain.push(at);
+        loop {
             if at == joint.child {
+                chain.push(at);
                 chain.reverse();
                 return Err(err(
                     &format!("joint {:?}", joint.name),
                     format!("closes a loop ({}); joints must form a tree", chain.join(" → ")),
                 ));
             }
+            let Some((parent, _)) = parent_of.get(at) else { break };
+            if chain.contains(&at) {
+                break;
+            }
+            chain.push(at);
             at = parent;
         }
     }
@@ -91,12 +100,14 @@ pub(crate) fn validate(file: &str, spec: &EnvSpec) -> Result<(), SpecError> {
     let mut sites: HashMap<&str, &Site> = HashMap::new();
     for site in &spec.sites {
         let ctx = format!("site {:?}", site.name);
+        check_name(&site.name).map_err(|m| err(&ctx, m))?;
         if sites.insert(&site.name, site).is_some() {
             return Err(err(&ctx, "defined twice".into()));
         }
         if !bodies.contains_key(site.body.as_str()) {
             return Err(err(&ctx, format!("body {:?} does not exist (bodies: {})", site.body, body_names())));
         }
+        finite3("offset", site.offset).map_err(|m| err(&ctx, m))?;
     }
 
     // Actuators.
@@ -110,7 +121,7 @@ pub(crate) fn validate(file: &str, spec: &EnvSpec) -> Result<(), SpecError> {
             return Err(err(&ctx, "defined twice".into()));
         }
         if let Some(j) = actuator.joint() {
-            driven_joint(&joints, j).map_err(|m| err(&ctx, m))?;
+            driven_joint(spec, &joints, j).map_err(|m| err(&ctx, m))?;
         }
         validate_actuator(actuator, &bodies, body_names).map_err(|m| err(&ctx, m))?;
     }
@@ -119,6 +130,7 @@ pub(crate) fn validate(file: &str, spec: &EnvSpec) -> Result<(), SpecError> {
     let mut targets: HashMap<&str, &Target> = HashMap::new();
     for target in &spec.targets {
         let ctx = format!("target {:?}", target.name);
+        check_name(&target.name).map_err(|m| err(&ctx, m))?;
         if targets.insert(&target.name, target).is_some() {
             return Err(err(&ctx, "defined twice".into()));
         }
@@ -126,18 +138,17 @@ pub(crate) fn validate(file: &str, spec: &EnvSpec) -> Result<(), SpecError> {
         if target.value.is_some() && has_components {
             return Err(err(&ctx, "give either `value` (a scalar target) or `x`/`y`/`z` (a vector), not both".into()));
         }
-        let dists = [target.value, target.x, target.y, target.z];
-        for d in dists.iter().flatten() {
-            validate_dist(d).map_err(|m| err(&ctx, m))?;
+        for (key, d) in [("value", target.value), ("x", target.x), ("y", target.y), ("z", target.z)] {
+            d.map_or(Ok(()), |d| validate_dist(key, d)).map_err(|m| err(&ctx, m))?;
         }
     }
 
     // Reset distributions.
     for (i, r) in spec.reset.joints.iter().enumerate() {
         let ctx = format!("reset.joint[{i}]");
-        driven_joint(&joints, &r.joint).map_err(|m| err(&ctx, m))?;
-        for d in [r.position, r.velocity].iter().flatten() {
-            validate_dist(d).map_err(|m| err(&ctx, m))?;
+        driven_joint(spec, &joints, &r.joint).map_err(|m| err(&ctx, m))?;
+        for (key, d) in [("position", r.position), ("velocity", r.velocity)] {
+            d.map_or(Ok(()), |d| validate_dist(key, d)).map_err(|m| err(&ctx, m))?;
         }
     }
     for (i, r) in spec.reset.bodies.iter().enumerate() {
@@ -145,14 +156,19 @@ pub(crate) fn validate(file: &str, spec: &EnvSpec) -> Result<(), SpecError> {
         let Some(body) = bodies.get(r.body.as_str()) else {
             return Err(err(&ctx, format!("body {:?} does not exist (bodies: {})", r.body, body_names())));
         };
-        if body.fixed || parent_of.contains_key(r.body.as_str()) {
+        if let Some((_, joint)) = parent_of.get(r.body.as_str()) {
             return Err(err(
                 &ctx,
-                format!("body {:?} is fixed or placed by a joint; reset its joint instead", r.body),
+                format!("body {:?} is placed by joint {joint:?}; randomise that joint with [[reset.joint]] instead", r.body),
             ));
         }
-        for d in [r.position, r.rotation, r.linvel, r.angvel].iter().flatten().flatten() {
-            validate_dist(d).map_err(|m| err(&ctx, m))?;
+        if body.fixed {
+            return Err(err(&ctx, format!("body {:?} is fixed; only dynamic root bodies can be randomised", r.body)));
+        }
+        for (key, d) in [("position", r.position), ("rotation", r.rotation), ("linvel", r.linvel), ("angvel", r.angvel)] {
+            for (axis, d) in d.iter().flatten().enumerate() {
+                validate_dist(&format!("{key}[{axis}]"), *d).map_err(|m| err(&ctx, m))?;
+            }
         }
     }
 
@@ -176,13 +192,18 @@ pub(crate) fn validate(file: &str, spec: &EnvSpec) -> Result<(), SpecError> {
             (Some(source), None) => {
                 let parsed = Source::parse(source)
                     .ok_or_else(|| err(&ctx, format!("unknown source {source:?}; expected one of {}", Source::FORMS)))?;
-                check_source(&parsed, &joints, &bodies, &sites, &targets).map_err(|m| err(&ctx, m))?;
+                check_source(spec, &parsed, &joints, &bodies, &sites, &targets).map_err(|m| err(&ctx, m))?;
             }
             (None, Some(_)) if var.unit.is_none() => {
                 return Err(err(&ctx, "a derived variable (`expr`) must state its `unit`".into()));
             }
             (None, Some(_)) => {}
-            _ => return Err(err(&ctx, "give exactly one of `source` (vocabulary) or `expr` (derived)".into())),
+            (Some(_), Some(_)) => {
+                return Err(err(&ctx, "has both `source` and `expr`; give exactly one (a vocabulary source or a derived expression)".into()));
+            }
+            (None, None) => {
+                return Err(err(&ctx, "has neither `source` nor `expr`; give exactly one (a vocabulary source or a derived expression)".into()));
+            }
         }
     }
 
@@ -239,10 +260,10 @@ fn validate_body(body: &Body) -> Result<(), String> {
     if !dims.iter().all(|d| d.is_finite() && *d > 0.0) {
         return Err(format!("shape sizes must be positive lengths in m, got {dims:?}"));
     }
-    if let Some(m) = body.mass {
-        if !(m.is_finite() && m > 0.0) {
-            return Err(format!("mass must be a positive number of kg, got {m}"));
-        }
+    if let Some(m) = body.mass
+        && !(m.is_finite() && m > 0.0)
+    {
+        return Err(format!("mass must be a positive number of kg, got {m}"));
     }
     if !(body.density.is_finite() && body.density > 0.0) {
         return Err(format!("density must be positive (kg/m³), got {}", body.density));
@@ -250,44 +271,68 @@ fn validate_body(body: &Body) -> Result<(), String> {
     if !(body.friction.is_finite() && body.friction >= 0.0) {
         return Err(format!("friction must be ≥ 0, got {}", body.friction));
     }
-    Ok(())
+    body.position.map_or(Ok(()), |p| finite3("position", p))?;
+    body.rotation.map_or(Ok(()), |r| finite3("rotation", r))
 }
 
 fn validate_joint(joint: &Joint) -> Result<(), String> {
     let has_dof = matches!(joint.kind, JointKind::Revolute | JointKind::Prismatic);
     match (has_dof, joint.axis) {
-        (true, None) => return Err("revolute and prismatic joints need an `axis`".into()),
+        (true, None) => {
+            return Err(format!("a {} joint needs an `axis` ([x, y, z] in the parent's frame)", kind_name(joint.kind)));
+        }
         (true, Some(a)) if !nonzero(a) => return Err(format!("axis must be a non-zero vector, got {a:?}")),
-        (false, Some(_)) => return Err("fixed and spherical joints take no `axis`".into()),
+        (false, Some(_)) => {
+            return Err(format!("a {} joint takes no `axis` (only revolute and prismatic joints have one)", kind_name(joint.kind)));
+        }
         _ => {}
     }
     if let Some([lo, hi]) = joint.limits {
         if !has_dof {
-            return Err("fixed and spherical joints take no `limits`".into());
+            return Err(format!("a {} joint takes no `limits` (only revolute and prismatic joints have them)", kind_name(joint.kind)));
         }
-        if !(lo < hi) {
+        if lo.partial_cmp(&hi) != Some(std::cmp::Ordering::Less) {
             return Err(format!("limits must be [low, high] with low < high, got [{lo}, {hi}]"));
         }
     }
     if !has_dof && (joint.damping != 0.0 || joint.initial_position != 0.0) {
-        return Err("fixed and spherical joints take no `damping` or `initial_position`".into());
+        return Err(format!(
+            "a {} joint takes no `damping` or `initial_position` (only revolute and prismatic joints have them)",
+            kind_name(joint.kind)
+        ));
     }
     if !(joint.damping.is_finite() && joint.damping >= 0.0) {
         return Err(format!("damping must be ≥ 0, got {}", joint.damping));
+    }
+    finite3("anchor_parent", joint.anchor_parent)?;
+    finite3("anchor_child", joint.anchor_child)?;
+    if !joint.initial_position.is_finite() {
+        return Err(format!("initial_position must be finite, got {}", joint.initial_position));
     }
     Ok(())
 }
 
 /// The joint named `name`, which must exist and have one degree of freedom.
-fn driven_joint<'a>(joints: &HashMap<&str, &'a Joint>, name: &str) -> Result<&'a Joint, String> {
+fn driven_joint<'a>(spec: &EnvSpec, joints: &HashMap<&str, &'a Joint>, name: &str) -> Result<&'a Joint, String> {
     let Some(joint) = joints.get(name) else {
-        let mut known: Vec<&str> = joints.keys().copied().collect();
-        known.sort_unstable();
-        return Err(format!("joint {name:?} does not exist (joints: {})", known.join(", ")));
+        return Err(format!("joint {name:?} does not exist (joints: {})", names(spec.joints.iter().map(|j| &j.name))));
     };
     match joint.kind {
         JointKind::Revolute | JointKind::Prismatic => Ok(joint),
-        kind => Err(format!("joint {name:?} is {kind:?}; only revolute and prismatic joints have a position")),
+        kind => Err(format!(
+            "joint {name:?} is a {} joint, which has no position to drive, randomise or read; expected a revolute or prismatic joint",
+            kind_name(kind)
+        )),
+    }
+}
+
+/// The kind as written in the file.
+fn kind_name(kind: JointKind) -> &'static str {
+    match kind {
+        JointKind::Revolute => "revolute",
+        JointKind::Prismatic => "prismatic",
+        JointKind::Fixed => "fixed",
+        JointKind::Spherical => "spherical",
     }
 }
 
@@ -310,7 +355,7 @@ fn validate_actuator(a: &Actuator, bodies: &HashMap<&str, &Body>, body_names: im
             }
             max_force.map_or(Ok(()), |f| positive("max_force", f))
         }
-        Actuator::BodyThrust { body, axis, gear, .. } => {
+        Actuator::BodyThrust { body, axis, point, gear, .. } => {
             let Some(b) = bodies.get(body.as_str()) else {
                 return Err(format!("body {body:?} does not exist (bodies: {})", body_names()));
             };
@@ -320,6 +365,7 @@ fn validate_actuator(a: &Actuator, bodies: &HashMap<&str, &Body>, body_names: im
             if !nonzero(*axis) {
                 return Err(format!("axis must be a non-zero vector, got {axis:?}"));
             }
+            finite3("point", *point)?;
             finite("gear", *gear)
         }
     }
@@ -329,47 +375,67 @@ fn positive(what: &str, v: f64) -> Result<(), String> {
     if v.is_finite() && v > 0.0 { Ok(()) } else { Err(format!("{what} must be positive, got {v}")) }
 }
 
-fn validate_dist(d: &Dist) -> Result<(), String> {
-    match *d {
+/// Checks the distribution at key `key`.
+fn validate_dist(key: &str, d: Dist) -> Result<(), String> {
+    match d {
         Dist::Constant(v) if v.is_finite() => Ok(()),
         Dist::Uniform([lo, hi]) if lo.is_finite() && hi.is_finite() && lo <= hi => Ok(()),
         Dist::Normal([mean, std]) if mean.is_finite() && std.is_finite() && std >= 0.0 => Ok(()),
-        Dist::Constant(_) => Err("constant must be finite".into()),
-        Dist::Uniform(_) => Err("uniform takes [low, high] with low ≤ high".into()),
-        Dist::Normal(_) => Err("normal takes [mean, standard deviation] with std ≥ 0".into()),
+        Dist::Constant(v) => Err(format!("{key}: constant must be finite, got {v}")),
+        Dist::Uniform([lo, hi]) => {
+            Err(format!("{key}: uniform takes finite [low, high] with low ≤ high, got [{lo}, {hi}]"))
+        }
+        Dist::Normal([mean, std]) => {
+            Err(format!("{key}: normal takes finite [mean, standard deviation] with std ≥ 0, got [{mean}, {std}]"))
+        }
     }
 }
 
 fn check_source(
+    spec: &EnvSpec,
     source: &Source,
     joints: &HashMap<&str, &Joint>,
     bodies: &HashMap<&str, &Body>,
     sites: &HashMap<&str, &Site>,
     targets: &HashMap<&str, &Target>,
 ) -> Result<(), String> {
-    let known = |names: Vec<&str>| {
-        let mut names = names;
-        names.sort_unstable();
-        names.join(", ")
-    };
     match source {
-        Source::JointPosition(j) | Source::JointVelocity(j) => driven_joint(joints, j).map(|_| ()),
+        Source::JointPosition(j) | Source::JointVelocity(j) => driven_joint(spec, joints, j).map(|_| ()),
         Source::BodyPosition(b)
         | Source::BodyLinvel(b)
         | Source::BodyAngvel(b)
         | Source::BodyQuat(b)
         | Source::BodyUp(b)
         | Source::BodyForward(b) if !bodies.contains_key(b.as_str()) => {
-            Err(format!("body {b:?} does not exist (bodies: {})", known(bodies.keys().copied().collect())))
+            Err(format!("body {b:?} does not exist (bodies: {})", names(spec.bodies.iter().map(|b| &b.name))))
         }
         Source::SitePosition(s) | Source::SiteLinvel(s) if !sites.contains_key(s.as_str()) => {
-            Err(format!("site {s:?} does not exist (sites: {})", known(sites.keys().copied().collect())))
+            Err(format!("site {s:?} does not exist (sites: {})", names(spec.sites.iter().map(|s| &s.name))))
         }
         Source::Target(t) if !targets.contains_key(t.as_str()) => {
-            Err(format!("target {t:?} does not exist (targets: {})", known(targets.keys().copied().collect())))
+            Err(format!("target {t:?} does not exist (targets: {})", names(spec.targets.iter().map(|t| &t.name))))
         }
         _ => Ok(()),
     }
+}
+
+/// Names in file order, comma-separated, or `none` when there are none.
+fn names<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    let list: Vec<&str> = names.map(String::as_str).collect();
+    if list.is_empty() { "none".to_owned() } else { list.join(", ") }
+}
+
+/// Body, joint, site and target names appear inside vocabulary strings (`body.<name>.position`),
+/// so they must be non-empty and free of `.` and whitespace.
+fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.contains('.') || name.chars().any(char::is_whitespace) {
+        return Err("a name must be non-empty, without '.' or spaces (it is used in sources like `body.<name>.position`)".into());
+    }
+    Ok(())
+}
+
+fn finite3(what: &str, v: [f64; 3]) -> Result<(), String> {
+    if v.iter().all(|c| c.is_finite()) { Ok(()) } else { Err(format!("{what} must be finite, got {v:?}")) }
 }
 
 fn nonzero(v: [f64; 3]) -> bool {

@@ -103,3 +103,24 @@ impl Source {
     pub const FORMS: &'static str = "joint.<j>.position|velocity, body.<b>.position|linvel|angvel|quat|up|forward, \
          site.<s>.position|linvel, target.<t>, action, time";
 }
+
+impl fmt::Display for Source {
+    /// The vocabulary string, as written in a file: `Source::parse(&s.to_string()) == Some(s)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::JointPosition(j) => write!(f, "joint.{j}.position"),
+            Self::JointVelocity(j) => write!(f, "joint.{j}.velocity"),
+            Self::BodyPosition(b) => write!(f, "body.{b}.position"),
+            Self::BodyLinvel(b) => write!(f, "body.{b}.linvel"),
+            Self::BodyAngvel(b) => write!(f, "body.{b}.angvel"),
+            Self::BodyQuat(b) => write!(f, "body.{b}.quat"),
+            Self::BodyUp(b) => write!(f, "body.{b}.up"),
+            Self::BodyForward(b) => write!(f, "body.{b}.forward"),
+            Self::SitePosition(s) => write!(f, "site.{s}.position"),
+            Self::SiteLinvel(s) => write!(f, "site.{s}.linvel"),
+            Self::Target(t) => write!(f, "target.{t}"),
+            Self::Action => f.write_str("action"),
+            Self::Time => f.write_str("time"),
+        }
+    }
+}

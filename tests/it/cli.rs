@@ -1,0 +1,209 @@
+//! The `rewardsmith` command line: listing, checking, recording, replaying, and its exit codes.
+
+use crate::support::{env_ids, repo, rewardsmith, rewardsmith_in, text};
+use std::fs;
+
+#[test]
+fn envs_lists_the_four_builtin_environments() {
+    let out = rewardsmith(&["envs"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    for id in ["cartpole", "cartpole-swingup", "pendulum", "reacher"] {
+        assert!(stdout.lines().any(|l| l.starts_with(&format!("{id} "))), "{id} missing from:\n{stdout}");
+    }
+}
+
+#[test]
+fn envs_id_prints_typed_state_actions_and_task() {
+    let out = rewardsmith(&["envs", "cartpole"]);
+    let (stdout, _) = text(&out);
+    assert!(out.status.success());
+    let line = |name: &str| -> Vec<String> {
+        let line = stdout.lines().find(|l| l.trim_start().starts_with(name)).unwrap_or_else(|| panic!("{name}:\n{stdout}"));
+        line.split_whitespace().take(3).map(String::from).collect()
+    };
+    // Each state variable carries its type and unit.
+    assert_eq!(line("s.pole_angle "), ["s.pole_angle", "float", "rad"]);
+    assert_eq!(line("s.cart_velocity "), ["s.cart_velocity", "float", "m/s"]);
+    assert_eq!(line("s.pole_tip "), ["s.pole_tip", "vec3", "m"]);
+    assert_eq!(line("s.action "), ["s.action", "array[1]", "1"]);
+    assert!(stdout.contains("[0] push: force on joint \"slider\": 10 N at +1"), "{stdout}");
+    assert!(stdout.contains("task: Keep the pole balanced upright"), "{stdout}");
+    assert!(stdout.contains("pole_fell"), "terminations are listed:\n{stdout}");
+}
+
+#[test]
+fn builtin_envs_are_found_outside_the_repository() {
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = rewardsmith_in(elsewhere.path(), &["envs", "pendulum"]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert!(text(&out).0.contains("environment pendulum (version 1, environments/pendulum.toml)"));
+}
+
+#[test]
+fn env_path_is_accepted_wherever_env_is_taken() {
+    let path = repo().join("environments/reacher.toml");
+    let out = rewardsmith(&["envs", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert!(text(&out).0.contains("environment reacher"));
+}
+
+#[test]
+fn every_baseline_reward_script_passes_check() {
+    for id in env_ids() {
+        for script in ["human.rhai", "sparse.rhai"] {
+            let path = format!("reward_scripts/{id}/{script}");
+            let out = rewardsmith(&["check", &path, "--env", id]);
+            let (stdout, stderr) = text(&out);
+            assert!(out.status.success(), "{path}: {stdout}{stderr}");
+            assert!(stdout.starts_with(&format!("ok: {path} passed the critic on 256 states")), "{stdout}");
+        }
+    }
+}
+
+#[test]
+fn check_reports_term_statistics_as_json() {
+    let out = rewardsmith(&["check", "reward_scripts/reacher/human.rhai", "--env", "reacher", "--json"]);
+    assert!(out.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let terms = report["report"]["terms"].as_array().unwrap();
+    let names: Vec<&str> = terms.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["control", "distance"]);
+    let distance = &terms[1];
+    assert!(distance["max"].as_f64().unwrap() <= 0.0, "distance is a penalty");
+    assert!(distance["min"].as_f64().unwrap() >= -0.4, "the fingertip is never 0.4 m from a reachable goal");
+}
+
+/// Hostile scripts: each is a clean diagnostic `file:line:col: message` with exit code 1.
+#[test]
+fn hostile_scripts_fail_check_with_located_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[(&str, &str, &str)] = &[
+        ("endless_loop", "fn compute_reward(s) {\n    loop { }\n}\n", ":2:"),
+        ("recursion", "fn f(x) { f(x + 1) }\nfn compute_reward(s) {\n    f(0)\n}\n", ":1:"),
+        ("huge_string", "fn compute_reward(s) {\n    let t = \"x\";\n    loop { t += t; }\n}\n", ":3:"),
+        ("huge_array", "fn compute_reward(s) {\n    let a = [];\n    loop { a.push(1.0); }\n}\n", ":3:"),
+        ("wrong_return", "fn compute_reward(s) {\n    \"fine\"\n}\n", "must return a number or a map"),
+        ("syntax", "fn compute_reward(s) {\n    let x = ;\n}\n", ":2:13:"),
+        ("undefined_function", "fn compute_reward(s) {\n    open_file(\"/etc/passwd\")\n}\n", ":2:5:"),
+        ("eval", "fn compute_reward(s) {\n    eval(\"1 + 1\")\n}\n", ":2:5:"),
+        ("import", "import \"fs\" as fs;\nfn compute_reward(s) { 1.0 }\n", ":1:1:"),
+        ("unknown_state", "fn compute_reward(s) {\n    s.pole_height\n}\n", ":2:"),
+        ("nan", "fn compute_reward(s) {\n    #{ broken: 0.0 / 0.0 }\n}\n", "\"broken\""),
+    ];
+    for (name, source, located) in cases {
+        let path = dir.path().join(format!("{name}.rhai"));
+        fs::write(&path, source).unwrap();
+        let start = std::time::Instant::now();
+        let out = rewardsmith(&["check", path.to_str().unwrap(), "--env", "cartpole"]);
+        let elapsed = start.elapsed();
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{name}: expected exit 1, got {:?}\n{stdout}{stderr}", out.status);
+        assert!(stderr.contains(&format!("{name}.rhai")), "{name}: the error names the script:\n{stderr}");
+        assert!(stderr.contains(located), "{name}: expected {located:?} in:\n{stderr}");
+        assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+        // Not a timing test: a hang would show up as minutes, not as a slightly slow machine.
+        assert!(elapsed.as_secs() < 30, "{name} took {elapsed:?}");
+    }
+}
+
+#[test]
+fn rollout_then_replay_round_trips_for_every_env() {
+    let dir = tempfile::tempdir().unwrap();
+    for id in env_ids() {
+        let file = dir.path().join(format!("{id}.rollout"));
+        let out = rewardsmith(&["rollout", "--env", id, "--steps", "120", "--seed", "3", "--out", file.to_str().unwrap()]);
+        assert!(out.status.success(), "{id}: {}", text(&out).1);
+    }
+    let junit = dir.path().join("junit.xml");
+    let out = rewardsmith(&["replay", dir.path().to_str().unwrap(), "--junit", junit.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), 4, "{stdout}");
+    assert!(stdout.contains("4 passed, 0 failed"), "{stdout}");
+    let xml = fs::read_to_string(junit).unwrap();
+    assert!(xml.contains("tests=\"4\" failures=\"0\""), "{xml}");
+    assert_eq!(xml.matches("<testcase ").count(), 4);
+}
+
+#[test]
+fn tampered_rollout_fails_replay_naming_the_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cartpole.rollout");
+    let out = rewardsmith(&["rollout", "--env", "cartpole", "--steps", "50", "--seed", "9", "--out", file.to_str().unwrap()]);
+    assert!(out.status.success());
+    // Flip one bit of the last step's first action component: the replay then pushes the cart
+    // differently at that step and every later quantity differs.
+    let mut recorded = rewardsmith_sim::rollout::Rollout::read(&file).unwrap();
+    let last = recorded.records.len() - 1;
+    if let rewardsmith_sim::rollout::Record::Step { action, .. } = &mut recorded.records[last] {
+        action[0] = f32::from_bits(action[0].to_bits() ^ 1);
+    }
+    let tampered = dir.path().join("tampered.rollout");
+    recorded.write(&tampered).unwrap();
+    let junit = dir.path().join("junit.xml");
+    let out = rewardsmith(&["replay", file.to_str().unwrap(), tampered.to_str().unwrap(), "--junit", junit.to_str().unwrap()]);
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let fail = stdout.lines().find(|l| l.starts_with("FAIL")).expect("one failure line");
+    assert!(fail.contains("tampered.rollout"), "{fail}");
+    assert!(fail.contains("step 49"), "the last step differs:\n{fail}");
+    assert!(stdout.contains("1 passed, 1 failed"), "{stdout}");
+    let xml = fs::read_to_string(junit).unwrap();
+    assert!(xml.contains("failures=\"1\"") && xml.contains("<failure message=\"step 49"), "{xml}");
+}
+
+#[test]
+fn replay_refuses_an_edited_env_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = dir.path().join("pendulum.toml");
+    fs::copy(repo().join("environments/pendulum.toml"), &env).unwrap();
+    let file = dir.path().join("p.rollout");
+    let out = rewardsmith(&["rollout", "--env", env.to_str().unwrap(), "--steps", "20", "--out", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let edited = fs::read_to_string(&env).unwrap().replace("gear = 2.0", "gear = 2.5");
+    fs::write(&env, edited).unwrap();
+    let out = rewardsmith(&["replay", file.to_str().unwrap()]);
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout.contains("changed since recording"), "{stdout}");
+}
+
+#[test]
+fn broken_env_file_is_exit_1_naming_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = dir.path().join("cartpole.toml");
+    let text_in = fs::read_to_string(repo().join("environments/cartpole.toml")).unwrap();
+    fs::write(&env, text_in.replacen("parent = \"cart\"", "parent = \"kart\"", 1)).unwrap();
+    let out = rewardsmith(&["envs", env.to_str().unwrap()]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.contains("cartpole.toml: joint \"hinge\": parent body \"kart\" does not exist (bodies: cart, pole, or world)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(rewardsmith(&["rollout", "--env"]).status.code(), Some(2));
+    assert_eq!(rewardsmith(&["no-such-command"]).status.code(), Some(2));
+    assert_eq!(rewardsmith(&["rollout", "--env", "cartpole", "--steps", "many", "--out", "x"]).status.code(), Some(2));
+}
+
+#[test]
+fn unknown_env_id_lists_the_builtin_ones() {
+    let out = rewardsmith(&["envs", "cartpoel"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains("built-in: cartpole, cartpole-swingup, pendulum, reacher"), "{stderr}");
+}
+
+#[test]
+fn help_is_available_on_every_command() {
+    for cmd in ["envs", "check", "rollout", "replay", "bench"] {
+        let out = rewardsmith(&[cmd, "--help"]);
+        assert!(out.status.success(), "{cmd} --help");
+        assert!(text(&out).0.contains("Usage: rewardsmith"), "{cmd}");
+    }
+}

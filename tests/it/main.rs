@@ -1,0 +1,7 @@
+//! Cross-crate, CLI and golden tests of rewardsmith, as one test binary (`cargo test --test it`).
+
+mod cli;
+mod determinism;
+mod golden;
+mod physics;
+mod support;

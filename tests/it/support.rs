@@ -1,0 +1,34 @@
+//! Helpers shared by the integration tests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+/// Runs the `rewardsmith` binary from the repository root.
+pub fn rewardsmith(args: &[&str]) -> Output {
+    rewardsmith_in(&repo(), args)
+}
+
+/// Runs the `rewardsmith` binary in `dir`.
+pub fn rewardsmith_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rewardsmith"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("REWARDSMITH_ENVIRONMENTS")
+        .output()
+        .expect("the rewardsmith binary runs")
+}
+
+/// stdout and stderr as text.
+pub fn text(out: &Output) -> (String, String) {
+    (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// The built-in environment ids.
+pub fn env_ids() -> Vec<&'static str> {
+    rewardsmith_spec::catalog::ids()
+}
