@@ -213,6 +213,7 @@ fn check_earlier_only(spec: &EnvSpec, index: usize, expr: &str) -> Result<(), St
         }
         match spec.state.iter().position(|v| v.name == name) {
             Some(j) if j < index => {}
+            Some(j) if j == index => return Err(format!("uses s.{name}, itself")),
             Some(_) => return Err(format!("uses s.{name}, which is defined later; move it above")),
             None => return Err(format!("uses s.{name}, which is not a state variable")),
         }
@@ -271,8 +272,9 @@ impl std::fmt::Debug for Env {
 }
 
 impl Env {
-    /// A new instance, in the state of `reset(0)` until reset is called. `reward` must have been
-    /// compiled with this model's sandbox ([`EnvModel::compile_reward`]).
+    /// A new instance; call [`Env::reset`] before the first step (until then the observation is
+    /// empty and `step` returns [`SimError::NeedsReset`]). `reward` must have been compiled with
+    /// this model's sandbox ([`EnvModel::compile_reward`]).
     pub fn new(model: Arc<EnvModel>, reward: Option<RewardScript>) -> Result<Self, SimError> {
         let spec = &model.spec;
         let rest = vec![BodyState::rest(); spec.bodies.len()];
@@ -534,5 +536,300 @@ impl Env {
     /// The reward script this instance runs, if any.
     pub fn reward_script(&self) -> Option<&RewardScript> {
         self.reward.as_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rewardsmith_spec::{parse, sha256_hex};
+
+    /// A cart on a frictionless rail in zero gravity, three actuators, a random target and reset
+    /// noise; `extra` is appended (terminations, more state).
+    fn slide_text(episode_length: u32, extra: &str) -> String {
+        format!(
+            r#"
+id = "slide"
+version = 1
+description = "test"
+task = "test"
+observation = ["x", "v", "goal", "act"]
+[fitness]
+expr = "s.x"
+aggregate = "sum"
+doc = "none"
+[physics]
+timestep = 0.01
+episode_length = {episode_length}
+gravity = [0.0, 0.0, 0.0]
+[[body]]
+name = "cart"
+shape = {{ type = "box", half_extents = [0.1, 0.1, 0.1] }}
+mass = 1.0
+collide = false
+[[joint]]
+name = "rail"
+kind = "prismatic"
+parent = "world"
+child = "cart"
+axis = [1.0, 0.0, 0.0]
+[[actuator]]
+name = "push"
+kind = "joint_force"
+joint = "rail"
+gear = 1.0
+[[actuator]]
+name = "push2"
+kind = "joint_force"
+joint = "rail"
+gear = 0.5
+[[actuator]]
+name = "push3"
+kind = "joint_force"
+joint = "rail"
+gear = 0.25
+[[target]]
+name = "goal"
+value = {{ uniform = [-1.0, 1.0] }}
+[[reset.joint]]
+joint = "rail"
+position = {{ uniform = [-0.1, 0.1] }}
+velocity = {{ uniform = [-0.1, 0.1] }}
+[[state]]
+name = "x"
+source = "joint.rail.position"
+doc = "position"
+[[state]]
+name = "v"
+source = "joint.rail.velocity"
+doc = "velocity"
+[[state]]
+name = "goal"
+source = "target.goal"
+doc = "goal"
+[[state]]
+name = "act"
+source = "action"
+doc = "action"
+[[state]]
+name = "gap"
+expr = "s.goal - s.x"
+unit = "m"
+doc = "distance to the goal"
+{extra}
+"#
+        )
+    }
+
+    fn loaded(text: &str) -> LoadedSpec {
+        let spec = parse("slide.toml", text).unwrap();
+        LoadedSpec { spec, hash: sha256_hex(text.as_bytes()), path: "slide.toml".into() }
+    }
+
+    fn slide(episode_length: u32, extra: &str) -> Arc<EnvModel> {
+        EnvModel::new(&loaded(&slide_text(episode_length, extra))).unwrap()
+    }
+
+    fn bits(obs: &[f32]) -> Vec<u32> {
+        obs.iter().map(|x| x.to_bits()).collect()
+    }
+
+    fn float(env: &Env, name: &str) -> f64 {
+        let i = env.model().spec().state.iter().position(|v| v.name == name).unwrap();
+        match &env.state().data().values[i] {
+            Value::Float(x) => *x,
+            other => panic!("{name} is {other:?}"),
+        }
+    }
+
+    #[test]
+    fn check_earlier_only_accepts_earlier_and_reserved_names() {
+        let spec = parse("slide.toml", &slide_text(10, "")).unwrap();
+        // State order: x, v, goal, act, gap.
+        assert_eq!(check_earlier_only(&spec, 4, "s.goal - s.x"), Ok(()));
+        assert_eq!(check_earlier_only(&spec, 4, "(s.x * s.v).abs() + s.act[0] + s.goal.max(s.v)"), Ok(()));
+        assert_eq!(check_earlier_only(&spec, 0, "s.action[0] + s.dt * s.step + s.time"), Ok(()));
+        assert_eq!(check_earlier_only(&spec, 0, "1.0 + 2.0"), Ok(()));
+    }
+
+    #[test]
+    fn check_earlier_only_rejects_later_and_unknown_names() {
+        let spec = parse("slide.toml", &slide_text(10, "")).unwrap();
+        let later = check_earlier_only(&spec, 1, "s.x + s.goal").unwrap_err();
+        assert!(later.contains("s.goal") && later.contains("later"), "{later}");
+        // After an operator or a bracket, `s.` still starts a reference.
+        let later = check_earlier_only(&spec, 2, "s.x*(s.gap)").unwrap_err();
+        assert!(later.contains("s.gap") && later.contains("later"), "{later}");
+        // A variable cannot read itself (it is not computed yet either).
+        let itself = check_earlier_only(&spec, 0, "s.x + 1.0").unwrap_err();
+        assert!(itself.contains("s.x"), "{itself}");
+        let unknown = check_earlier_only(&spec, 4, "s.x + s.nope").unwrap_err();
+        assert!(unknown.contains("s.nope") && unknown.contains("not a state variable"), "{unknown}");
+    }
+
+    #[test]
+    fn check_earlier_only_ignores_identifiers_that_merely_end_in_s() {
+        let spec = parse("slide.toml", &slide_text(10, "")).unwrap();
+        // None of these is `s.<name>`: `pos.x` is not `s.x`, `bias.gap` is not `s.gap`.
+        for expr in ["pos.x + bias.y", "bias.gap", "this.nope * xs.gap", "my_s.gap + S1s.goal", "sss.gap"] {
+            assert_eq!(check_earlier_only(&spec, 0, expr), Ok(()), "{expr}");
+        }
+        // A real reference after such an identifier is still found.
+        let err = check_earlier_only(&spec, 0, "pos.x + s.gap").unwrap_err();
+        assert!(err.contains("s.gap"), "{err}");
+    }
+
+    #[test]
+    fn env_model_rejects_a_derived_variable_that_reads_a_later_one() {
+        let extra = r#"
+[[state]]
+name = "early"
+expr = "s.late * 2.0"
+unit = "m"
+doc = "reads a later variable"
+[[state]]
+name = "late"
+expr = "s.x"
+unit = "m"
+doc = "defined after early"
+"#;
+        let err = EnvModel::new(&loaded(&slide_text(10, extra))).unwrap_err();
+        let message = err.to_string();
+        assert!(matches!(err, SimError::Env(_)), "{err:?}");
+        assert!(message.contains("\"early\"") && message.contains("s.late") && message.contains("later"), "{message}");
+        assert!(message.contains("slide.toml"), "names the file: {message}");
+    }
+
+    #[test]
+    fn reset_with_the_same_seed_gives_identical_obs() {
+        let model = slide(10, "");
+        let mut a = Env::new(model.clone(), None).unwrap();
+        let mut b = Env::new(model, None).unwrap();
+        let first = bits(a.reset(17).unwrap());
+        assert_eq!(first.len(), 6, "x, v, goal and 3 actions");
+        assert_eq!(bits(b.reset(17).unwrap()), first, "two instances, same seed");
+        a.step(&[1.0, -0.5, 0.2]).unwrap();
+        assert_eq!(bits(a.reset(17).unwrap()), first, "the same instance after stepping");
+        assert_ne!(bits(a.reset(18).unwrap()), first, "another seed draws another start");
+    }
+
+    #[test]
+    fn step_before_reset_needs_reset() {
+        let mut env = Env::new(slide(10, ""), None).unwrap();
+        assert!(matches!(env.step(&[0.0; 3]), Err(SimError::NeedsReset)));
+        env.reset(0).unwrap();
+        assert!(env.step(&[0.0; 3]).is_ok());
+    }
+
+    #[test]
+    fn wrong_action_length_is_an_action_error() {
+        let mut env = Env::new(slide(10, ""), None).unwrap();
+        env.reset(0).unwrap();
+        for len in [0, 2, 4] {
+            match env.step(&vec![0.0; len]) {
+                Err(SimError::Action { expected: 3, got }) => assert_eq!(got, len),
+                other => panic!("length {len}: {other:?}"),
+            }
+        }
+        assert_eq!(env.steps(), 0, "a rejected action does not advance the episode");
+    }
+
+    #[test]
+    fn nan_actions_count_as_zero_and_out_of_range_actions_are_clipped() {
+        let model = slide(10, "");
+        let mut env = Env::new(model.clone(), None).unwrap();
+        let mut reference = Env::new(model, None).unwrap();
+        env.reset(3).unwrap();
+        reference.reset(3).unwrap();
+        for (given, applied) in [
+            ([f32::NAN, 5.0, f32::NEG_INFINITY], [0.0, 1.0, -1.0]),
+            ([-1.5, f32::INFINITY, 0.25], [-1.0, 1.0, 0.25]),
+            ([0.5, -f32::NAN, -0.75], [0.5, 0.0, -0.75]),
+        ] {
+            let obs = bits(env.step(&given).unwrap().obs);
+            let expected: Vec<f64> = applied.iter().map(|a| f64::from(*a)).collect();
+            assert_eq!(env.state().data().action, expected, "s.action for {given:?}");
+            assert_eq!(env.state().data().values[3], Value::Array(expected.clone()), "the `act` state variable");
+            // The physics sees the same thing as a clean action.
+            assert_eq!(obs, bits(reference.step(&applied).unwrap().obs), "{given:?} acts like {applied:?}");
+        }
+        env.reset(3).unwrap();
+        assert_eq!(env.state().data().action, vec![0.0; 3], "reset clears the action");
+    }
+
+    #[test]
+    fn termination_ends_the_episode_with_the_first_matching_condition() {
+        let extra = r#"
+[[termination]]
+name = "never"
+expr = "s.time < 0.0"
+[[termination]]
+name = "third_step"
+expr = "s.step >= 3"
+[[termination]]
+name = "also_third_step"
+expr = "s.step >= 3"
+"#;
+        // episode_length 3 as well: terminating on the last step is terminated, not truncated.
+        let mut env = Env::new(slide(3, extra), None).unwrap();
+        env.reset(1).unwrap();
+        for t in 1..=3u32 {
+            let step = env.step(&[0.1, 0.0, 0.0]).unwrap();
+            let (terminated, truncated, termination) = (step.terminated, step.truncated, step.termination);
+            if t < 3 {
+                assert!(!terminated && !truncated && termination.is_none(), "step {t}");
+            } else {
+                assert!(terminated && !truncated, "step {t}: terminated {terminated}, truncated {truncated}");
+                assert_eq!(termination, Some(1), "the first condition that holds");
+            }
+            assert_eq!(env.state().data().step, i64::from(t));
+        }
+        assert!(matches!(env.step(&[0.0; 3]), Err(SimError::NeedsReset)));
+        env.reset(1).unwrap();
+        assert_eq!(env.steps(), 0);
+        assert!(env.step(&[0.0; 3]).is_ok(), "reset makes the env steppable again");
+    }
+
+    #[test]
+    fn episode_truncates_at_episode_length() {
+        let mut env = Env::new(slide(4, ""), None).unwrap();
+        env.reset(2).unwrap();
+        let dt = env.model().spec().control_dt();
+        for t in 1..=4u32 {
+            let step = env.step(&[0.3, 0.3, 0.3]).unwrap();
+            let (terminated, truncated, termination) = (step.terminated, step.truncated, step.termination);
+            assert!(!terminated && termination.is_none(), "step {t}");
+            assert_eq!(truncated, t == 4, "step {t}");
+            assert_eq!(env.state().data().time, f64::from(t) * dt);
+        }
+        assert!(matches!(env.step(&[0.0; 3]), Err(SimError::NeedsReset)));
+    }
+
+    #[test]
+    fn step_reports_the_script_reward_and_the_fitness_expression() {
+        let model = slide(10, "");
+        let script = model.compile_reward("r.rhai", "fn compute_reward(s) { #{ pos: s.x, bonus: 0.5 } }").unwrap();
+        let mut env = Env::new(model, Some(script)).unwrap();
+        assert_eq!(env.terms_names(), None, "no names before the script ran");
+        env.reset(4).unwrap();
+        let (reward, fitness, total, values) = {
+            let step = env.step(&[1.0, 1.0, 1.0]).unwrap();
+            (step.reward, step.fitness, step.terms.total(), step.terms.values.clone())
+        };
+        let x = float(&env, "x");
+        assert_eq!(fitness, x, "fitness is `s.x`");
+        assert_eq!(reward, total);
+        let mut names = env.terms_names().unwrap().to_vec();
+        names.sort();
+        assert_eq!(names, ["bonus", "pos"]);
+        let mut sorted = values;
+        sorted.sort_by(f64::total_cmp);
+        assert_eq!(sorted, {
+            let mut v = vec![x, 0.5];
+            v.sort_by(f64::total_cmp);
+            v
+        });
+        // The derived variable is computed from this step's values.
+        assert_eq!(float(&env, "gap"), float(&env, "goal") - x);
     }
 }

@@ -435,3 +435,285 @@ struct Replayed {
     fitness: f64,
     terms: Vec<f64>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::EnvModel;
+    use rewardsmith_spec::catalog;
+    use std::sync::Arc;
+
+    fn header() -> RolloutHeader {
+        RolloutHeader {
+            env_id: "test".into(),
+            env_version: 3,
+            env_hash: "ab".repeat(32),
+            env_path: "environments/test.toml".into(),
+            seed: 0xDEAD_BEEF_0123_4567,
+            policy: "random".into(),
+            action_dim: 2,
+            bodies: vec!["a".into(), "b".into(), "c".into()],
+            terms: vec!["alive".into(), "effort".into()],
+            reward_script: Some(ScriptSource { name: "r.rhai".into(), source: "fn compute_reward(s) { 1.0 }\n".into() }),
+            writer: "rewardsmith 0.0.0".into(),
+        }
+    }
+
+    fn pose(k: f32) -> BodyPose {
+        [k, -k, 0.5 * k, 0.0, -0.0, f32::MIN_POSITIVE / 4.0, 1.0]
+    }
+
+    /// Two episodes, three bodies, two terms, every flag combination and some awkward floats
+    /// (-0.0, a subnormal, extremes).
+    fn sample() -> Rollout {
+        let step = |k: f32, terminated, truncated| Record::Step {
+            action: vec![k, -1.0],
+            terminated,
+            truncated,
+            poses: vec![pose(k), pose(k + 1.0), pose(-k)],
+            terms: vec![1.0, -0.0],
+            fitness: f64::from(k) * 1e300,
+        };
+        Rollout {
+            header: header(),
+            records: vec![
+                Record::Reset { seed: 1, poses: vec![pose(0.0), pose(1.0), pose(2.0)] },
+                step(0.25, false, false),
+                step(0.5, true, false),
+                Record::Reset { seed: u64::MAX, poses: vec![pose(3.0), pose(4.0), pose(5.0)] },
+                step(f32::MAX, false, true),
+                step(f32::MIN, true, true),
+            ],
+        }
+    }
+
+    /// Offset of the first record (after magic, version, header length and header).
+    fn records_start(bytes: &[u8]) -> usize {
+        12 + u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize
+    }
+
+    #[test]
+    fn bytes_round_trip_with_header_and_records() {
+        let rollout = sample();
+        let bytes = rollout.to_bytes();
+        let decoded = Rollout::from_bytes(&bytes).unwrap();
+        assert_eq!(decoded, rollout);
+        assert_eq!(decoded.to_bytes(), bytes, "bit for bit, -0.0 and subnormals included");
+        assert_eq!((decoded.episodes(), decoded.steps()), (2, 4));
+        // The documented layout: magic, u16 version, u32 header length, then the records.
+        assert_eq!(&bytes[..6], b"RSROLL");
+        assert_eq!(u16::from_le_bytes([bytes[6], bytes[7]]), FORMAT_VERSION);
+        let (nb, ad, nt) = (3, 2, 2);
+        let reset = 1 + 8 + 28 * nb;
+        let step = 1 + 4 * ad + 1 + 28 * nb + 8 * nt + 8;
+        assert_eq!(bytes.len(), records_start(&bytes) + 2 * reset + 4 * step);
+        assert_eq!(bytes[records_start(&bytes)], TAG_RESET);
+        assert_eq!(bytes[records_start(&bytes) + reset], TAG_STEP);
+    }
+
+    #[test]
+    fn an_empty_recording_round_trips() {
+        let rollout = Rollout { header: RolloutHeader { terms: vec![], reward_script: None, ..header() }, records: vec![] };
+        assert_eq!(Rollout::from_bytes(&rollout.to_bytes()).unwrap(), rollout);
+    }
+
+    #[test]
+    fn bad_magic_is_rejected() {
+        let mut bytes = sample().to_bytes();
+        bytes[0] = b'X';
+        let err = Rollout::from_bytes(&bytes).unwrap_err();
+        assert!(err.contains("bad magic"), "{err}");
+        let err = Rollout::from_bytes(b"{\"env_id\": 1}").unwrap_err();
+        assert!(err.contains("bad magic"), "{err}");
+    }
+
+    #[test]
+    fn another_format_version_is_rejected() {
+        let mut bytes = sample().to_bytes();
+        bytes[6..8].copy_from_slice(&2u16.to_le_bytes());
+        let err = Rollout::from_bytes(&bytes).unwrap_err();
+        assert!(err.contains("format 2") && err.contains(&FORMAT_VERSION.to_string()), "{err}");
+    }
+
+    #[test]
+    fn truncated_files_are_rejected_with_the_offset() {
+        let bytes = sample().to_bytes();
+        let n = bytes.len();
+        // Cut inside the last fitness value (8 bytes at n - 8).
+        let err = Rollout::from_bytes(&bytes[..n - 1]).unwrap_err();
+        assert_eq!(err, format!("truncated file: needed 8 bytes at byte {}", n - 8));
+        // Cut inside the header.
+        let header_len = records_start(&bytes) - 12;
+        let err = Rollout::from_bytes(&bytes[..20]).unwrap_err();
+        assert_eq!(err, format!("truncated file: needed {header_len} bytes at byte 12"));
+        // Cut right after a tag byte.
+        let start = records_start(&bytes);
+        let err = Rollout::from_bytes(&bytes[..start + 1]).unwrap_err();
+        assert_eq!(err, format!("truncated file: needed 8 bytes at byte {}", start + 1));
+        for cut in [0, 3, 7, 11] {
+            let err = Rollout::from_bytes(&bytes[..cut]).unwrap_err();
+            assert!(err.starts_with("truncated file"), "cut at {cut}: {err}");
+        }
+    }
+
+    #[test]
+    fn unknown_record_tags_are_rejected_with_the_offset() {
+        let mut bytes = sample().to_bytes();
+        let n = bytes.len();
+        bytes.push(7);
+        assert_eq!(Rollout::from_bytes(&bytes).unwrap_err(), format!("unknown record tag 7 at byte {n}"));
+        let mut bytes = sample().to_bytes();
+        let start = records_start(&bytes);
+        bytes[start] = 0;
+        assert_eq!(Rollout::from_bytes(&bytes).unwrap_err(), format!("unknown record tag 0 at byte {start}"));
+    }
+
+    #[test]
+    fn a_malformed_header_is_rejected() {
+        let mut bytes = sample().to_bytes();
+        bytes[12] = b'[';
+        let err = Rollout::from_bytes(&bytes).unwrap_err();
+        assert!(err.starts_with("bad header"), "{err}");
+    }
+
+    #[test]
+    fn write_then_read_round_trips_and_read_errors_name_the_file() {
+        let dir = std::env::temp_dir().join(format!("rewardsmith-sim-rollout-test-{}", std::process::id()));
+        let path = dir.join("sub/a.rollout");
+        let rollout = sample();
+        rollout.write(&path).unwrap();
+        assert_eq!(Rollout::read(&path).unwrap(), rollout);
+        std::fs::write(&path, b"garbage").unwrap();
+        match Rollout::read(&path) {
+            Err(SimError::Rollout { path: p, message }) => {
+                assert_eq!(p, path.display().to_string());
+                assert!(message.contains("bad magic"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(Rollout::read(&dir.join("missing.rollout")), Err(SimError::Io { .. })));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn trajectory_hash_ignores_the_header_but_sees_one_pose_bit() {
+        let rollout = sample();
+        let hash = rollout.trajectory_hash();
+        assert_eq!(hash.len(), 64);
+        let mut relabelled = rollout.clone();
+        relabelled.header.writer = "rewardsmith 9.9.9".into();
+        relabelled.header.policy = "zero".into();
+        assert_ne!(relabelled.to_bytes(), rollout.to_bytes());
+        assert_eq!(relabelled.trajectory_hash(), hash, "writer and policy are not part of the trajectory");
+        for record in [1, 3] {
+            let mut flipped = rollout.clone();
+            match &mut flipped.records[record] {
+                Record::Step { poses, .. } | Record::Reset { poses, .. } => {
+                    poses[2][4] = f32::from_bits(poses[2][4].to_bits() ^ 1);
+                }
+            }
+            assert_ne!(flipped.trajectory_hash(), hash, "record {record}: one flipped pose bit");
+        }
+    }
+
+    // Replay against the real simulator (cartpole with its human reward).
+
+    fn cartpole() -> Env {
+        let model = EnvModel::new(&catalog::resolve("cartpole").unwrap()).unwrap();
+        let (name, source) = catalog::reward_script("cartpole", "human.rhai").unwrap();
+        let reward = model.compile_reward(name, source).unwrap();
+        Env::new(Arc::clone(&model), Some(reward)).unwrap()
+    }
+
+    /// Indices into `records` of the step records, and the episode of each.
+    fn steps_of(rollout: &Rollout) -> Vec<(usize, usize)> {
+        let mut episode = 0;
+        let mut out = Vec::new();
+        for (i, r) in rollout.records.iter().enumerate() {
+            match r {
+                Record::Reset { .. } if i > 0 => episode += 1,
+                Record::Reset { .. } => {}
+                Record::Step { .. } => out.push((i, episode)),
+            }
+        }
+        out
+    }
+
+    fn step_mut(rollout: &mut Rollout, record: usize) -> (&mut Vec<BodyPose>, &mut Vec<f64>, &mut f64) {
+        match &mut rollout.records[record] {
+            Record::Step { poses, terms, fitness, .. } => (poses, terms, fitness),
+            Record::Reset { .. } => panic!("record {record} is a reset"),
+        }
+    }
+
+    #[test]
+    fn replay_matches_and_finds_a_flipped_pose_bit_and_a_changed_fitness() {
+        let mut env = cartpole();
+        let rollout = record(&mut env, 11, 12, "wiggle", |obs, a| a[0] = if obs[2] > 0.0 { 0.7 } else { -0.7 }).unwrap();
+        assert_eq!((rollout.episodes(), rollout.steps()), (1, 12));
+        assert_eq!(rollout.header.terms.len(), 4, "{:?}", rollout.header.terms);
+        assert_eq!(rollout.header.bodies, ["cart", "pole"]);
+        assert_eq!(replay(&rollout, &mut cartpole()).unwrap(), None);
+
+        // Step 5 is record 6 (record 0 is the reset).
+        let mut tampered = rollout.clone();
+        let (poses, _, _) = step_mut(&mut tampered, 6);
+        poses[1][3] = f32::from_bits(poses[1][3].to_bits() ^ 1);
+        let m = replay(&tampered, &mut cartpole()).unwrap().expect("a flipped bit is found");
+        assert_eq!((m.step, m.episode), (5, 0));
+        assert_eq!(m.quantity, "pose of body \"pole\" [qx]");
+        assert_ne!(m.recorded, m.replayed);
+
+        let mut tampered = rollout.clone();
+        *step_mut(&mut tampered, 9).2 += 0.5;
+        let m = replay(&tampered, &mut cartpole()).unwrap().expect("a changed fitness is found");
+        assert_eq!((m.step, m.episode, m.quantity.as_str()), (8, 0, "fitness"));
+
+        let mut tampered = rollout.clone();
+        let (_, terms, _) = step_mut(&mut tampered, 2);
+        terms[1] = f64::from_bits(terms[1].to_bits() ^ 1);
+        let m = replay(&tampered, &mut cartpole()).unwrap().expect("a changed term is found");
+        assert_eq!((m.step, m.episode), (1, 0));
+        assert_eq!(m.quantity, format!("reward term {:?}", rollout.header.terms[1]));
+        assert!(m.to_string().starts_with("step 1 (episode 0): reward term"), "{m}");
+    }
+
+    #[test]
+    fn replay_of_several_episodes_checks_seeds_and_counts_steps_across_episodes() {
+        let mut env = cartpole();
+        // A constant push topples the pole within a few dozen steps.
+        let rollout = record(&mut env, 5, 90, "push", |_, a| a[0] = 1.0).unwrap();
+        assert!(rollout.episodes() >= 2, "{} episodes", rollout.episodes());
+        let seeds: Vec<u64> = rollout
+            .records
+            .iter()
+            .filter_map(|r| if let Record::Reset { seed, .. } = r { Some(*seed) } else { None })
+            .collect();
+        let expected: Vec<u64> = (0..seeds.len() as u64).map(|e| episode_seed(5, e)).collect();
+        assert_eq!(seeds, expected);
+        assert_eq!(replay(&rollout, &mut cartpole()).unwrap(), None);
+
+        let steps = steps_of(&rollout);
+        let first_of_episode_1 = steps.iter().position(|(_, e)| *e == 1).unwrap();
+
+        // A reset record with another episode's seed.
+        let mut tampered = rollout.clone();
+        let reset_1 = steps[first_of_episode_1].0 - 1;
+        let Record::Reset { seed, .. } = &mut tampered.records[reset_1] else { panic!("record {reset_1}") };
+        *seed = episode_seed(5, 7);
+        let m = replay(&tampered, &mut cartpole()).unwrap().expect("a wrong seed is found");
+        assert_eq!((m.step, m.episode, m.quantity.as_str()), (first_of_episode_1, 1, "episode seed"));
+        assert_eq!(m.recorded, episode_seed(5, 7).to_string());
+        assert_eq!(m.replayed, episode_seed(5, 1).to_string());
+
+        // A pose bit in the third step of episode 1: the global step index counts episode 0's steps.
+        let mut tampered = rollout.clone();
+        let (record_index, episode) = steps[first_of_episode_1 + 2];
+        assert_eq!(episode, 1);
+        let (poses, _, _) = step_mut(&mut tampered, record_index);
+        poses[0][0] = f32::from_bits(poses[0][0].to_bits() ^ 1);
+        let m = replay(&tampered, &mut cartpole()).unwrap().expect("a flipped bit is found");
+        assert_eq!((m.step, m.episode), (first_of_episode_1 + 2, 1));
+        assert_eq!(m.quantity, "pose of body \"cart\" [x]");
+    }
+}

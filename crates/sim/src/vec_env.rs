@@ -198,7 +198,8 @@ impl VecEnv {
 
     /// Advances every instance `steps` steps with a per-instance policy, each worker running its
     /// instances one after the other for all steps (the layout that keeps one world in cache).
-    /// `policy(instance, step, obs, action)` must be deterministic. Returns the summed rewards.
+    /// `policy(instance, step, obs, action)` must be deterministic. Call [`VecEnv::reset`] first.
+    /// Returns the rewards summed over instances and steps.
     pub fn run<P>(&mut self, steps: usize, policy: &P) -> Result<f64, SimError>
     where
         P: Fn(usize, usize, &[f32], &mut [f32]) + Sync,
@@ -271,5 +272,88 @@ impl VecEnv {
             term_names: &self.term_names,
             final_obs: &self.final_obs,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rewardsmith_spec::catalog;
+
+    fn cartpole() -> Arc<EnvModel> {
+        EnvModel::new(&catalog::resolve("cartpole").unwrap()).unwrap()
+    }
+
+    fn human(model: &EnvModel) -> RewardScript {
+        let (name, source) = catalog::reward_script("cartpole", "human.rhai").unwrap();
+        model.compile_reward(name, source).unwrap()
+    }
+
+    /// A deterministic action in [-1, 1] for instance `i`, step `t`.
+    fn action(i: usize, t: usize) -> f32 {
+        (((t * 7 + i * 13) % 17) as f32 / 8.0) - 1.0
+    }
+
+    #[test]
+    fn obs_and_per_instance_arrays_have_num_envs_rows() {
+        let model = cartpole();
+        let mut venv = VecEnv::new(&model, None, 3, 1, 9).unwrap();
+        assert_eq!((venv.num_envs(), venv.obs_dim(), venv.action_dim()), (3, 4, 1));
+        assert_eq!(venv.reset().unwrap().len(), 3 * 4);
+        let s = venv.step(&[0.5, -0.5, 1.0]).unwrap();
+        assert_eq!(s.obs.len(), 3 * 4);
+        assert_eq!(s.final_obs.len(), 3 * 4);
+        for len in [s.rewards.len(), s.fitness.len(), s.terminated.len(), s.truncated.len()] {
+            assert_eq!(len, 3);
+        }
+        assert!(s.term_names.is_empty() && s.terms.is_empty(), "no reward script, no terms");
+        assert!(matches!(venv.step(&[0.0; 2]), Err(SimError::Action { expected: 3, got: 2 })));
+    }
+
+    #[test]
+    fn instance_i_runs_the_episodes_of_its_own_seed_stream() {
+        let model = cartpole();
+        let mut venv = VecEnv::new(&model, None, 3, 2, 9).unwrap();
+        let obs = venv.reset().unwrap().to_vec();
+        for i in 0..3 {
+            let mut env = Env::new(model.clone(), None).unwrap();
+            let expected = env.reset(episode_seed(derive_seed(9, i as u64), 0)).unwrap();
+            assert_eq!(&obs[i * 4..(i + 1) * 4], expected, "row {i}");
+        }
+        assert_ne!(obs[0..4], obs[4..8], "instances draw different starts");
+    }
+
+    #[test]
+    fn term_names_are_filled_once_a_reward_script_runs() {
+        let model = cartpole();
+        let mut venv = VecEnv::new(&model, Some(human(&model)), 2, 1, 4).unwrap();
+        venv.reset().unwrap();
+        let s = venv.step(&[0.0, 0.0]).unwrap();
+        let mut names = s.term_names.to_vec();
+        names.sort();
+        assert_eq!(names, ["alive", "calm", "effort", "upright"]);
+        assert_eq!(s.terms.len(), 2 * 4, "num_envs × terms");
+        for (i, row) in s.terms.chunks(4).enumerate() {
+            assert_eq!(row.iter().sum::<f64>(), s.rewards[i], "row {i}: reward is the sum of its terms");
+        }
+        let alive = s.term_names.iter().position(|n| n == "alive").unwrap();
+        assert_eq!(s.terms[alive], 1.0);
+    }
+
+    fn run_sum(threads: usize) -> f64 {
+        let model = cartpole();
+        let mut venv = VecEnv::new(&model, Some(human(&model)), 5, threads, 77).unwrap();
+        venv.reset().unwrap();
+        let sum = venv.run(80, &|i, t, _obs: &[f32], a: &mut [f32]| a[0] = action(i, t)).unwrap();
+        // The run crosses episode ends, so auto-resets are part of what must not depend on threads.
+        assert!(venv.slots.iter().any(|s| s.episodes > 1), "no instance finished an episode in 80 steps");
+        sum
+    }
+
+    #[test]
+    fn run_sums_the_same_rewards_with_one_and_two_threads() {
+        let (one, two) = (run_sum(1), run_sum(2));
+        assert!(one.is_finite() && one > 0.0, "{one}");
+        assert_eq!(one.to_bits(), two.to_bits(), "1 thread {one}, 2 threads {two}");
     }
 }
