@@ -49,16 +49,27 @@ fn env_path_is_accepted_wherever_env_is_taken() {
 }
 
 #[test]
-fn every_baseline_reward_script_passes_check() {
-    for id in env_ids() {
-        for script in ["human.rhai", "sparse.rhai"] {
-            let path = format!("reward_scripts/{id}/{script}");
-            let out = rewardsmith(&["check", &path, "--env", id]);
+fn every_script_under_reward_scripts_passes_check() {
+    let mut checked = 0;
+    for dir in fs::read_dir(repo().join("reward_scripts")).unwrap() {
+        let dir = dir.unwrap().path();
+        let id = dir.file_name().unwrap().to_str().unwrap().to_owned();
+        for script in fs::read_dir(&dir).unwrap() {
+            let script = script.unwrap().path();
+            let path = format!("reward_scripts/{id}/{}", script.file_name().unwrap().to_str().unwrap());
+            let out = rewardsmith(&["check", &path, "--env", &id]);
             let (stdout, stderr) = text(&out);
             assert!(out.status.success(), "{path}: {stdout}{stderr}");
             assert!(stdout.starts_with(&format!("ok: {path} passed the critic on 256 states")), "{stdout}");
+            checked += 1;
         }
     }
+    // Every built-in environment ships at least its two baselines.
+    for id in env_ids() {
+        assert!(repo().join(format!("reward_scripts/{id}/human.rhai")).is_file(), "{id} has no human.rhai");
+        assert!(repo().join(format!("reward_scripts/{id}/sparse.rhai")).is_file(), "{id} has no sparse.rhai");
+    }
+    assert!(checked >= 2 * env_ids().len());
 }
 
 #[test]
@@ -156,8 +167,10 @@ fn tampered_rollout_fails_replay_naming_the_step() {
 #[test]
 fn replay_refuses_an_edited_env_file() {
     let dir = tempfile::tempdir().unwrap();
-    let env = dir.path().join("pendulum.toml");
-    fs::copy(repo().join("environments/pendulum.toml"), &env).unwrap();
+    // An env of the user's own (no built-in has its id, so nothing else can match the hash).
+    let env = dir.path().join("my-pendulum.toml");
+    let original = fs::read_to_string(repo().join("environments/pendulum.toml")).unwrap();
+    fs::write(&env, original.replacen("id = \"pendulum\"", "id = \"my-pendulum\"", 1)).unwrap();
     let file = dir.path().join("p.rollout");
     let out = rewardsmith(&["rollout", "--env", env.to_str().unwrap(), "--steps", "20", "--out", file.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out).1);
@@ -167,6 +180,21 @@ fn replay_refuses_an_edited_env_file() {
     let (stdout, _) = text(&out);
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout.contains("changed since recording"), "{stdout}");
+}
+
+#[test]
+fn replay_prefers_a_matching_builtin_over_a_stale_copy_on_disk() {
+    // A rollout of the built-in, replayed where environments/pendulum.toml is an edited copy.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("p.rollout");
+    let out = rewardsmith(&["rollout", "--env", "pendulum", "--steps", "20", "--out", file.to_str().unwrap()]);
+    assert!(out.status.success());
+    fs::create_dir(dir.path().join("environments")).unwrap();
+    let original = fs::read_to_string(repo().join("environments/pendulum.toml")).unwrap();
+    fs::write(dir.path().join("environments/pendulum.toml"), original.replace("gear = 2.0", "gear = 2.5")).unwrap();
+    let out = crate::support::rewardsmith_in(dir.path(), &["replay", "p.rollout"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
 }
 
 #[test]
@@ -189,6 +217,7 @@ fn usage_errors_exit_2() {
     assert_eq!(rewardsmith(&["rollout", "--env"]).status.code(), Some(2));
     assert_eq!(rewardsmith(&["no-such-command"]).status.code(), Some(2));
     assert_eq!(rewardsmith(&["rollout", "--env", "cartpole", "--steps", "many", "--out", "x"]).status.code(), Some(2));
+    assert_eq!(rewardsmith(&["rollout", "--env", "cartpole", "--policy", "smart", "--out", "x"]).status.code(), Some(2));
 }
 
 #[test]

@@ -34,6 +34,8 @@ pub struct CriticReport {
 /// Calls `script` on every state; the first error (run-time, contract, NaN/inf, limit) rejects it,
 /// with the index of the state that caused it appended to the message.
 pub fn review(script: &RewardScript, states: &[State]) -> Result<CriticReport, ScriptError> {
+    // The print log is per thread: start from an empty one so the report holds this script's lines.
+    script_prints(script);
     let mut terms = RewardTerms::default();
     let mut stats: Vec<(f64, f64, f64)> = Vec::new();
     for (i, state) in states.iter().enumerate() {

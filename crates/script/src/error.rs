@@ -124,7 +124,7 @@ impl ScriptError {
             ),
             EvalAltResult::ErrorDataTooLarge(what, ..) => {
                 let message = if what.contains("string") {
-                    format!("string too long (limit {} characters)", limits.max_string_size)
+                    format!("string too long (limit {} bytes)", limits.max_string_size)
                 } else if what.contains("array") {
                     format!("array too large (limit {} elements)", limits.max_array_size)
                 } else if what.contains("map") {

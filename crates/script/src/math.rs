@@ -7,8 +7,9 @@
 //!
 //! The `**` operator is the exception: Rhai evaluates operators on built-in types inline, and
 //! routing them through registered functions (`set_fast_operators(false)`) costs 26% more
-//! instructions per cartpole step (callgrind), so `x ** y` stays the C library's `pow`; `pow(x, y)`
-//! is the libm one.
+//! instructions per cartpole step (callgrind), so `x ** y` — `x ** 2` too — stays the C
+//! library's `pow`, identical on one machine but possibly not in the last bit across CPUs;
+//! `pow(x, y)` and `square(x)` are the portable ones.
 
 use rhai::{Engine, FLOAT, INT};
 

@@ -2,8 +2,9 @@
 
 use crate::math;
 use crate::types::{self, StateLayout};
-use rhai::{Engine, OptimizationLevel};
-use std::sync::{Arc, Mutex, OnceLock};
+use rhai::{Dynamic, Engine, EvalAltResult, FLOAT, INT, OptimizationLevel};
+use std::cell::RefCell;
+use std::sync::{Arc, OnceLock};
 
 /// Resource limits of the sandbox. Reward scripts are small (tens of operations per call); the
 /// limits leave room for honest scripts and stop hostile ones within milliseconds.
@@ -18,7 +19,7 @@ pub struct SandboxLimits {
     pub max_expr_depth: usize,
     /// Expression nesting inside functions. Default 32.
     pub max_function_expr_depth: usize,
-    /// Characters in one string. Default 4096.
+    /// Bytes in one string (UTF-8). Default 4096.
     pub max_string_size: usize,
     /// Elements in one array. Default 1024.
     pub max_array_size: usize,
@@ -56,12 +57,16 @@ pub(crate) struct PrintLog {
     pub dropped: usize,
 }
 
+thread_local! {
+    /// What scripts printed on this thread (see [`Sandbox::take_prints`]).
+    static PRINTS: RefCell<PrintLog> = RefCell::new(PrintLog::default());
+}
+
 /// A configured engine for one environment's state layout, shared by every script and expression
 /// of that environment (it is `Send + Sync`, so one serves all worker threads).
 #[derive(Clone)]
 pub struct Sandbox {
     pub(crate) engine: Arc<Engine>,
-    pub(crate) prints: Arc<Mutex<PrintLog>>,
     layout: StateLayout,
     pub(crate) limits: SandboxLimits,
     /// A second engine like `engine` but with `print`/`debug` discarded, built on first use: it
@@ -79,22 +84,22 @@ impl Sandbox {
     /// An engine with the given limits that knows the state variables of `layout`.
     pub fn new(layout: StateLayout, limits: &SandboxLimits) -> Self {
         let mut engine = build_engine(&layout, limits);
-        let prints = Arc::new(Mutex::new(PrintLog::default()));
         let max_lines = limits.max_print_lines;
-        let sink = |prints: Arc<Mutex<PrintLog>>, tag: &'static str| {
+        let sink = move |tag: &'static str| {
             move |text: &str| {
-                let mut log = prints.lock().unwrap_or_else(|p| p.into_inner());
-                if log.lines.len() < max_lines {
-                    log.lines.push(format!("{tag}{text}"));
-                } else {
-                    log.dropped += 1;
-                }
+                PRINTS.with_borrow_mut(|log| {
+                    if log.lines.len() < max_lines {
+                        log.lines.push(format!("{tag}{text}"));
+                    } else {
+                        log.dropped += 1;
+                    }
+                })
             }
         };
-        engine.on_print(sink(prints.clone(), ""));
-        let debug_sink = sink(prints.clone(), "[debug] ");
+        engine.on_print(sink(""));
+        let debug_sink = sink("[debug] ");
         engine.on_debug(move |text, _, _| debug_sink(text));
-        Self { engine: Arc::new(engine), prints, layout, limits: limits.clone(), quiet: Arc::new(OnceLock::new()) }
+        Self { engine: Arc::new(engine), layout, limits: limits.clone(), quiet: Arc::new(OnceLock::new()) }
     }
 
     /// The engine without output, for diagnostic re-runs.
@@ -112,10 +117,11 @@ impl Sandbox {
         &self.layout
     }
 
-    /// Takes the lines scripts printed since the last call, and how many were dropped.
+    /// Takes the lines that scripts printed on this thread since the last call, and how many were
+    /// dropped past the limit. The log is per thread, so scripts running on other threads (other
+    /// candidates, VecEnv workers) never mix their lines into a report, whatever the timing.
     pub fn take_prints(&self) -> (Vec<String>, usize) {
-        let mut log = self.prints.lock().unwrap_or_else(|p| p.into_inner());
-        (std::mem::take(&mut log.lines), std::mem::take(&mut log.dropped))
+        PRINTS.with_borrow_mut(|log| (std::mem::take(&mut log.lines), std::mem::take(&mut log.dropped)))
     }
 }
 
@@ -137,6 +143,17 @@ fn build_engine(layout: &StateLayout, limits: &SandboxLimits) -> Engine {
     // `eval` would run text built at run time outside the static checks; modules and the
     // clock are compiled out (features `no_module`, `no_time`); the core has no I/O or RNG.
     engine.disable_symbol("eval");
+    // `curry` hides data from the size limits: Rhai does not count values bound into a function
+    // pointer, and `pad` copies them, so three nested curries reach gigabytes.
+    engine.disable_symbol("curry");
+    // `sleep` is in Rhai's core package even without the clock; a sleeping script costs one
+    // operation, so the operation limit would never stop it. Registered functions take
+    // precedence over the package's.
+    let no_sleep = |_: Dynamic| -> Result<(), Box<EvalAltResult>> {
+        Err("`sleep` is not allowed in reward scripts".into())
+    };
+    engine.register_fn("sleep", move |x: FLOAT| no_sleep(Dynamic::from_float(x)));
+    engine.register_fn("sleep", move |x: INT| no_sleep(Dynamic::from_int(x)));
     types::register(&mut engine, layout);
     math::register(&mut engine);
     engine

@@ -654,3 +654,41 @@ fn review_rejects_a_script_that_is_nan_on_one_state_naming_the_sample() {
     // What the rejected script printed does not leak into the next report.
     assert_eq!(sandbox.take_prints(), (vec![], 0));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Escapes found in review: each would have slipped past the operation and size limits.
+
+#[test]
+fn sleep_is_refused_at_its_call_site() {
+    for call in ["sleep(1.5)", "sleep(9223372036854775807)"] {
+        let started = std::time::Instant::now();
+        let err = fails(&format!("fn compute_reward(s) {{\n    {call};\n    1.0\n}}"), ScriptErrorKind::Runtime, 2);
+        assert!(err.message.contains("`sleep` is not allowed"), "{err}");
+        // Not a timing test: a real sleep here would be 1.5 s or centuries.
+        assert!(started.elapsed().as_secs() < 1, "{call} slept");
+    }
+}
+
+#[test]
+fn curry_is_refused_at_compile_time() {
+    // `curry` bound values are invisible to the size limits, and `pad` copies them.
+    for source in [
+        "fn id(x) { x }\nfn compute_reward(s) {\n    let f = Fn(\"id\").curry([1.0]);\n    1.0\n}",
+        "fn id(x) { x }\nfn compute_reward(s) {\n    let f = curry(Fn(\"id\"), [1.0]);\n    1.0\n}",
+    ] {
+        let err = RewardScript::compile(&sandbox(), "test.rhai", source).unwrap_err();
+        assert_eq!(err.kind, ScriptErrorKind::Syntax, "{err}");
+        assert_eq!(err.line, Some(3), "{err}");
+    }
+}
+
+#[test]
+fn prints_are_kept_per_thread() {
+    let script = RewardScript::compile(&sandbox(), "test.rhai", "fn compute_reward(s) {\n    print(\"here\");\n    1.0\n}").unwrap();
+    let other = script.clone();
+    // libtest runs each test on a thread of its own, so this thread's log starts empty.
+    std::thread::spawn(move || other.call(&state(), &mut RewardTerms::default()).unwrap()).join().unwrap();
+    assert_eq!(script.sandbox().take_prints().0, Vec::<String>::new(), "another thread's print leaked in");
+    script.call(&state(), &mut RewardTerms::default()).unwrap();
+    assert_eq!(script.sandbox().take_prints().0, ["here"]);
+}

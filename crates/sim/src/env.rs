@@ -530,9 +530,7 @@ impl Env {
     pub fn terms_names(&self) -> Option<&[String]> {
         (!self.terms.names.is_empty()).then_some(self.terms.names.as_slice())
     }
-}
 
-impl Env {
     /// The reward script this instance runs, if any.
     pub fn reward_script(&self) -> Option<&RewardScript> {
         self.reward.as_ref()

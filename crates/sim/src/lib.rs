@@ -80,6 +80,9 @@ pub enum SimError {
 /// a reward while staying under a millisecond-scale budget per candidate.
 pub const CRITIC_SAMPLES: usize = 256;
 
+/// Seed stream of the critic's random actions, apart from the episodes' streams (0, 1, 2…).
+const CRITIC_ACTION_STREAM: u64 = u64::MAX;
+
 /// Samples `count` states for the critic from seeded resets and uniformly random actions: episodes
 /// of up to 32 steps from successive seeds, so both starting states and states after random
 /// pushes are covered. Deterministic in `seed`.
@@ -87,7 +90,7 @@ pub fn critic_states(model: &std::sync::Arc<EnvModel>, count: usize, seed: u64) 
     use rand::{Rng, SeedableRng};
     const EPISODE_STEPS: u32 = 32;
     let mut env = Env::new(model.clone(), None)?;
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(derive_seed(seed, u64::MAX));
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(derive_seed(seed, CRITIC_ACTION_STREAM));
     let mut action = vec![0.0f32; model.action_dim()];
     let mut states = Vec::with_capacity(count);
     let mut episode = 0;

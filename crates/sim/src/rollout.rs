@@ -279,6 +279,9 @@ impl Rollout {
                         .map(|_| r.array().map(f32::from_le_bytes))
                         .collect::<Result<_, _>>()?;
                     let flags = r.take(1)?[0];
+                    if flags & !(FLAG_TERMINATED | FLAG_TRUNCATED) != 0 {
+                        return Err(format!("unknown step flags {flags:#04x} at byte {}", r.at - 1));
+                    }
                     let poses = read_poses(&mut r)?;
                     let terms = (0..header.terms.len()).map(|_| r.array().map(f64::from_le_bytes)).collect::<Result<_, _>>()?;
                     let fitness = f64::from_le_bytes(r.array()?);
@@ -293,6 +296,17 @@ impl Rollout {
                 }
                 t => return Err(format!("unknown record tag {t} at byte {at}")),
             });
+        }
+        // Every episode starts with a reset: first, and after each step that ended one.
+        let mut needs_reset = true;
+        for (i, record) in records.iter().enumerate() {
+            match record {
+                Record::Reset { .. } => needs_reset = false,
+                Record::Step { .. } if needs_reset => {
+                    return Err(format!("record {i} is a step where a reset was expected (episode start)"));
+                }
+                Record::Step { terminated, truncated, .. } => needs_reset = *terminated || *truncated,
+            }
         }
         Ok(Self { header, records })
     }
@@ -348,6 +362,13 @@ pub fn replay(rollout: &Rollout, env: &mut Env) -> Result<Option<Mismatch>, SimE
     let h = &rollout.header;
     let (mut step, mut episode) = (0usize, 0usize);
     let component = ["x", "y", "z", "qx", "qy", "qz", "qw"];
+    let bodies = env.body_poses().count();
+    if h.bodies.len() != bodies {
+        return Err(SimError::Rollout {
+            path: h.env_path.clone(),
+            message: format!("the rollout has {} bodies, the environment {bodies}", h.bodies.len()),
+        });
+    }
     let compare_poses = |recorded: &[BodyPose], env: &Env, step: usize, episode: usize| {
         for (b, (rec, (p, q))) in recorded.iter().zip(env.body_poses()).enumerate() {
             let now = [p[0], p[1], p[2], q[0], q[1], q[2], q[3]];
@@ -481,10 +502,31 @@ mod tests {
                 step(0.25, false, false),
                 step(0.5, true, false),
                 Record::Reset { seed: u64::MAX, poses: vec![pose(3.0), pose(4.0), pose(5.0)] },
-                step(f32::MAX, false, true),
+                step(f32::MAX, false, false),
                 step(f32::MIN, true, true),
             ],
         }
+    }
+
+    #[test]
+    fn a_step_before_any_reset_is_rejected() {
+        let mut rollout = sample();
+        rollout.records.remove(0);
+        let err = Rollout::from_bytes(&rollout.to_bytes()).unwrap_err();
+        assert!(err.contains("record 0 is a step where a reset was expected"), "{err}");
+    }
+
+    #[test]
+    fn unknown_step_flags_are_rejected() {
+        let rollout = sample();
+        let mut bytes = rollout.to_bytes();
+        // The first step's flags byte: after the reset record (tag, seed, poses), the step's tag
+        // and its action.
+        let reset_len = 1 + 8 + 28 * rollout.header.bodies.len();
+        let flags_at = records_start(&bytes) + reset_len + 1 + 4 * rollout.header.action_dim;
+        bytes[flags_at] = 0x04;
+        let err = Rollout::from_bytes(&bytes).unwrap_err();
+        assert!(err.contains(&format!("unknown step flags 0x04 at byte {flags_at}")), "{err}");
     }
 
     /// Offset of the first record (after magic, version, header length and header).

@@ -4,8 +4,12 @@ use crate::env::{episode_seed, Env, EnvModel};
 use crate::math::derive_seed;
 use crate::SimError;
 use rayon::prelude::*;
-use rewardsmith_script::RewardScript;
+use rewardsmith_script::{RewardScript, ScriptError, ScriptErrorKind};
 use std::sync::Arc;
+
+/// Stack of each worker thread. Rhai walks scripts recursively: at the sandbox's call- and
+/// expression-depth limits an unoptimised build overflowed rayon's default 2 MiB (seen in review).
+const WORKER_STACK_BYTES: usize = 16 << 20;
 
 /// One instance and what its last step produced.
 struct Slot {
@@ -106,6 +110,7 @@ impl VecEnv {
     ) -> Result<Self, SimError> {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
+            .stack_size(WORKER_STACK_BYTES)
             .build()
             .map_err(|e| SimError::Env(format!("cannot start the worker pool: {e}")))?;
         let slots = (0..num_envs)
@@ -253,6 +258,24 @@ impl VecEnv {
         }
         self.terms.clear();
         for (i, slot) in self.slots.iter().enumerate() {
+            // Each instance fixes its term names on its first call; rows only line up if they agree.
+            if let Some(names) = slot.env.terms_names()
+                && names != self.term_names.as_slice()
+            {
+                let script = slot.env.reward_script().map_or("reward script", |s| s.name());
+                return Err(SimError::Script(ScriptError {
+                    script: script.to_owned(),
+                    line: None,
+                    column: None,
+                    kind: ScriptErrorKind::Contract,
+                    message: format!(
+                        "`compute_reward` returned terms [{}] in instance {i} but [{}] in instance 0; \
+                         return the same terms on every call (use 0.0)",
+                        names.join(", "),
+                        self.term_names.join(", ")
+                    ),
+                }));
+            }
             self.rewards[i] = slot.reward;
             self.fitness[i] = slot.fitness;
             self.terminated[i] = slot.terminated;
@@ -338,6 +361,26 @@ mod tests {
         }
         let alive = s.term_names.iter().position(|n| n == "alive").unwrap();
         assert_eq!(s.terms[alive], 1.0);
+    }
+
+    /// Guards the term rows: each instance fixes its names on its first call, so a script whose
+    /// names depend on the state would otherwise misalign rows silently.
+    #[test]
+    fn instances_returning_different_term_names_are_an_error() {
+        let model = cartpole();
+        let script = model
+            .compile_reward(
+                "split.rhai",
+                "fn compute_reward(s) {\n    if s.cart_position > 0.0 { #{ a: 1.0, b: 0.0 } } else { #{ a: 1.0, c: 0.0 } }\n}",
+            )
+            .unwrap();
+        let mut venv = VecEnv::new(&model, Some(script), 8, 1, 3).unwrap();
+        let obs = venv.reset().unwrap().to_vec();
+        let signs: Vec<bool> = obs.chunks(4).map(|o| o[0] > 0.0).collect();
+        assert!(signs.contains(&true) && signs.contains(&false), "the seeds put carts on both sides: {signs:?}");
+        let err = venv.step(&[0.0; 8]).unwrap_err().to_string();
+        assert!(err.starts_with("split.rhai: `compute_reward` returned terms ["), "{err}");
+        assert!(err.contains("return the same terms on every call"), "{err}");
     }
 
     fn run_sum(threads: usize) -> f64 {

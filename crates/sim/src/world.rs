@@ -3,7 +3,9 @@
 //!
 //! Joints are rapier multibody joints (reduced coordinates): a chain is integrated in its joint
 //! coordinates, so joints never drift apart. On cartpole they cost the same as impulse joints
-//! (104.4k vs 104.0k instructions per step, BENCHMARKS.md); exactness decided. Joint coordinates are read back from the two bodies' poses, with
+//! (104.4k vs 104.0k instructions per step, BENCHMARKS.md); exactness decided.
+//!
+//! Joint positions are read back from the two bodies' poses, with
 //! the convention of `spec::Joint`: at position 0 the child has the parent's orientation and the
 //! anchors coincide; rapier's multibody coordinates use the same convention.
 
@@ -196,6 +198,9 @@ impl World {
                     velocity[k] = linvel[k];
                     velocity[3 + k] = angvel[k];
                 }
+                // rapier gives the free joint's rotations its default damping of 0.1, which would
+                // stop a spinning body within a tenth of a second (found in review).
+                mb.damping_mut().rows_mut(0, 6).fill(0.0);
             }
             mb.update_rigid_bodies(&mut self.physics.bodies, true);
         }
@@ -308,9 +313,12 @@ impl World {
                     let (parent, _, _) = self.parent_pose(info);
                     let f = parent.rotation * info.axis * (a * *gear as f32);
                     let (child, parent) = (self.bodies[info.child], info.parent.map(|p| self.bodies[p]));
+                    // A force acts at the joint's anchor on both bodies: applied at the centres
+                    // of mass, the pair would also exert a torque on the joints above.
+                    let anchor = self.body(info.child).position().transform_point(info.anchor_child);
                     let apply = |rb: &mut RigidBody, f: Vector| match info.kind {
                         JointKind::Revolute => rb.add_torque(f, false),
-                        _ => rb.add_force(f, false),
+                        _ => rb.add_force_at_point(f, anchor, false),
                     };
                     apply(&mut self.physics.bodies[child], f);
                     if let Some(p) = parent {
@@ -727,6 +735,15 @@ doc = "angle"
         }
     }
 
+    impl World {
+        fn body_velocities_for_test(&self) -> Vec<(Vector, Vector)> {
+            let spec = rewardsmith_spec::parse("kinematics.toml", SPEC).unwrap();
+            let mut out = Vec::new();
+            self.body_velocities(&Layout::new(&spec), &mut out);
+            out
+        }
+    }
+
     /// Builds the kinematics world with `base` fixed or free, checks that `base` and `flap` end
     /// up where the spec and forward kinematics put them, and returns the world and the states.
     fn build_with_root(fixed: bool) -> (EnvSpec, World, Vec<BodyState>) {
@@ -769,5 +786,14 @@ doc = "angle"
         let moved = world.body(3).translation() - states[3].pose.translation;
         let expected = states[3].linvel * spec.physics.timestep as f32;
         assert!(close(moved, expected, 1e-4), "base moved {moved:?} in one step, expected {expected:?}");
+        // Nor does it lose its spin: rapier's default damping on a free root's rotations (0.1)
+        // brought it to a near stop; undamped, the children only trade some of it.
+        let spin = states[3].angvel.length();
+        assert!(spin > 0.1, "the test needs a spinning base, got {spin}");
+        for _ in 0..100 {
+            world.physics.step();
+        }
+        let now = world.body_velocities_for_test()[3].1.length();
+        assert!(now > 0.3 * spin, "base spin fell from {spin} to {now} rad/s");
     }
 }

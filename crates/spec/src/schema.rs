@@ -62,7 +62,9 @@ pub struct Physics {
     /// Gravity in m/s², world frame (z is up). Default `[0, 0, -9.81]`.
     #[serde(default = "default_gravity")]
     pub gravity: [f64; 3],
-    /// Constraint-solver iterations per physics step: more is stiffer joints and slower. Default 4.
+    /// Solver substeps per physics step (rapier's TGS iterations): more is stiffer contacts and
+    /// joint limits, and slower. Joints are exact (reduced coordinates), so envs without contacts
+    /// can use 1. Default 4, rapier's.
     #[serde(default = "default_solver_iterations")]
     pub solver_iterations: u32,
 }

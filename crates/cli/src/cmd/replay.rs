@@ -74,24 +74,48 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// The env file a rollout names: its recorded path if that file exists, else the built-in copy.
+/// The env file to replay against: `--env` if given; else the first of the recorded path, the
+/// `REWARDSMITH_ENVIRONMENTS` copy and the embedded built-in whose hash is the recorded one (a
+/// stale copy on disk must not hide a matching built-in).
 fn env_for(rollout: &Rollout, override_env: Option<&str>) -> Result<LoadedSpec, String> {
     let h = &rollout.header;
-    let loaded = match override_env {
-        Some(env) => catalog::resolve(env),
-        None if Path::new(&h.env_path).is_file() => rewardsmith_spec::load(Path::new(&h.env_path)),
-        None => catalog::resolve(&h.env_id),
+    let candidates: Vec<Result<LoadedSpec, String>> = match override_env {
+        Some(env) => vec![catalog::resolve(env).map_err(|e| e.to_string())],
+        None => {
+            let mut c = Vec::new();
+            if Path::new(&h.env_path).is_file() {
+                c.push(rewardsmith_spec::load(Path::new(&h.env_path)).map_err(|e| e.to_string()));
+            }
+            c.push(catalog::resolve(&h.env_id).map_err(|e| e.to_string()));
+            if let Some((path, text)) = catalog::builtin(&h.env_id) {
+                c.push(rewardsmith_spec::parse(path, text).map_err(|e| e.to_string()).map(|spec| LoadedSpec {
+                    spec,
+                    hash: rewardsmith_spec::sha256_hex(text.as_bytes()),
+                    path: path.to_owned(),
+                }));
+            }
+            c
+        }
+    };
+    let mut first = None;
+    for candidate in candidates {
+        match candidate {
+            Ok(loaded) if loaded.hash == h.env_hash => return Ok(loaded),
+            other => {
+                first.get_or_insert(other);
+            }
+        }
     }
-    .map_err(|e| e.to_string())?;
-    if loaded.hash != h.env_hash {
-        return Err(format!(
+    match first {
+        Some(Ok(loaded)) => Err(format!(
             "env file {} changed since recording (hash {} then, {} now); replay with the original file (--env)",
             loaded.path,
             &h.env_hash[..12.min(h.env_hash.len())],
             &loaded.hash[..12]
-        ));
+        )),
+        Some(Err(e)) => Err(e),
+        None => Err(format!("environment {:?} not found; give its file with --env", h.env_id)),
     }
-    Ok(loaded)
 }
 
 fn replay_file(path: &Path, override_env: Option<&str>) -> Result<String, String> {
