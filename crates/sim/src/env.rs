@@ -103,7 +103,8 @@ impl EnvModel {
                 })
             } else {
                 let expr = var.expr.as_deref().expect("validated: source or expr");
-                let name = format!("{file}: state[{i}] {:?}", var.name);
+                // Line and column of expression errors count inside the `expr` string.
+                let name = format!("{file}: state[{i}] {:?} expr", var.name);
                 check_earlier_only(&spec, i, expr).map_err(|m| SimError::Env(format!("{name}: {m}")))?;
                 VarKind::Derived(Expr::compile(&sandbox, &name, expr)?)
             };
@@ -112,9 +113,9 @@ impl EnvModel {
         let terminations = spec
             .terminations
             .iter()
-            .map(|t| Expr::compile(&sandbox, &format!("{file}: termination {:?}", t.name), &t.expr))
+            .map(|t| Expr::compile(&sandbox, &format!("{file}: termination {:?} expr", t.name), &t.expr))
             .collect::<Result<Vec<_>, _>>()?;
-        let fitness = Expr::compile(&sandbox, &format!("{file}: fitness"), &spec.fitness.expr)?;
+        let fitness = Expr::compile(&sandbox, &format!("{file}: fitness expr"), &spec.fitness.expr)?;
         let observation = spec
             .observation
             .iter()
@@ -448,14 +449,25 @@ impl Env {
             data.action.clear();
             data.action.extend(self.action.iter().map(|a| f64::from(*a)));
         }
-        for var in &model.vars {
+        for (i, var) in model.vars.iter().enumerate() {
             let value = match var {
                 VarKind::Source(source) => self.read(source),
                 VarKind::Derived(expr) => {
                     let d = expr.eval(&self.state)?;
-                    Value::from_dynamic(&d).ok_or_else(|| {
+                    let value = Value::from_dynamic(&d).ok_or_else(|| {
                         SimError::Env(format!("{}: must give a number, vec3 or quat, got {}", expr.name(), d.type_name()))
-                    })?
+                    })?;
+                    // The type probed at load fixes the observation's width; it may not change.
+                    if let Some(&probed) = model.types.get(i)
+                        && value_type(&value) != probed
+                    {
+                        return Err(SimError::Env(format!(
+                            "{}: gave a {} at step {steps}, but a {probed} at reset; a derived variable keeps one type",
+                            expr.name(),
+                            value_type(&value)
+                        )));
+                    }
+                    value
                 }
             };
             self.state.data_mut().values.push(value);
@@ -675,6 +687,22 @@ doc = "distance to the goal"
         // A real reference after such an identifier is still found.
         let err = check_earlier_only(&spec, 0, "pos.x + s.gap").unwrap_err();
         assert!(err.contains("s.gap"), "{err}");
+    }
+
+    /// Guards the observation's width: it is fixed by the types probed at load.
+    #[test]
+    fn a_derived_variable_that_changes_type_is_an_error() {
+        let extra = r#"
+[[state]]
+name = "shifty"
+expr = "if s.step > 0 { vec3(0, 0, 0) } else { 1.0 }"
+unit = "m"
+doc = "a number at reset, a vector after"
+"#;
+        let mut env = Env::new(slide(10, extra), None).unwrap();
+        env.reset(0).unwrap();
+        let err = env.step(&[0.0, 0.0, 0.0]).unwrap_err().to_string();
+        assert!(err.contains("state[5] \"shifty\" expr: gave a vec3 at step 1, but a float at reset"), "{err}");
     }
 
     #[test]
