@@ -19,6 +19,12 @@ pub struct Args {
     /// Repeats per measurement (the fastest is kept).
     #[arg(long, default_value_t = BenchConfig::default().repeats)]
     repeats: usize,
+    /// Instances in the VecEnv measurements.
+    #[arg(long, default_value_t = BenchConfig::default().num_envs)]
+    num_envs: usize,
+    /// Steps per instance in the VecEnv measurements.
+    #[arg(long, default_value_t = BenchConfig::default().vec_steps)]
+    vec_steps: usize,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -36,7 +42,7 @@ fn machine() -> String {
 pub fn run(args: Args) -> Result<ExitCode> {
     let ids: Vec<String> =
         if args.envs.is_empty() { catalog::ids().into_iter().map(String::from).collect() } else { args.envs.clone() };
-    let cfg = BenchConfig { steps: args.steps, repeats: args.repeats, ..BenchConfig::default() };
+    let cfg = BenchConfig { steps: args.steps, repeats: args.repeats, num_envs: args.num_envs, vec_steps: args.vec_steps };
     let mut results = Vec::new();
     if !args.json {
         println!("machine: {}", machine());
