@@ -1,12 +1,11 @@
 //! Physics against closed-form answers: the worlds built from env files move as mechanics says.
 
 use rewardsmith_sim::{Env, EnvModel};
-use rewardsmith_spec::{parse, sha256_hex, LoadedSpec};
+use rewardsmith_spec::LoadedSpec;
 use std::sync::Arc;
 
 fn model(text: &str) -> Arc<EnvModel> {
-    let spec = parse("test.toml", text).unwrap();
-    EnvModel::new(&LoadedSpec { spec, hash: sha256_hex(text.as_bytes()), path: "test.toml".into() }).unwrap()
+    EnvModel::new(&LoadedSpec::from_text("test.toml", text).unwrap()).unwrap()
 }
 
 fn float(env: &Env, index: usize) -> f64 {

@@ -552,7 +552,7 @@ impl Env {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rewardsmith_spec::{parse, sha256_hex};
+    use rewardsmith_spec::parse;
 
     /// A cart on a frictionless rail in zero gravity, three actuators, a random target and reset
     /// noise; `extra` is appended (terminations, more state).
@@ -632,8 +632,7 @@ doc = "distance to the goal"
     }
 
     fn loaded(text: &str) -> LoadedSpec {
-        let spec = parse("slide.toml", text).unwrap();
-        LoadedSpec { spec, hash: sha256_hex(text.as_bytes()), path: "slide.toml".into() }
+        LoadedSpec::from_text("slide.toml", text).unwrap()
     }
 
     fn slide(episode_length: u32, extra: &str) -> Arc<EnvModel> {

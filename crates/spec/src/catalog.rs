@@ -5,7 +5,7 @@
 //! `$REWARDSMITH_ENVIRONMENTS/<id>.toml` if that variable names a folder holding it (to try edits
 //! without rebuilding); then the embedded copy.
 
-use crate::{parse, sha256_hex, LoadedSpec, SpecError};
+use crate::{LoadedSpec, SpecError};
 use std::path::Path;
 
 mod generated {
@@ -59,6 +59,5 @@ pub fn resolve(env: &str) -> Result<LoadedSpec, SpecError> {
             ),
         });
     };
-    let spec = parse(path, text)?;
-    Ok(LoadedSpec { spec, hash: sha256_hex(text.as_bytes()), path: path.to_owned() })
+    LoadedSpec::from_text(path, text)
 }

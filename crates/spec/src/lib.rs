@@ -37,8 +37,16 @@ pub fn load(path: &Path) -> Result<LoadedSpec, SpecError> {
         file: display.clone(),
         message: e.to_string(),
     })?;
-    let spec = parse(&display, &text)?;
-    Ok(LoadedSpec { spec, hash: sha256_hex(text.as_bytes()), path: display })
+    LoadedSpec::from_text(&display, &text)
+}
+
+impl LoadedSpec {
+    /// Parses and validates environment-file text that came from `path` (a file, or the
+    /// `environments/<id>.toml` name of a built-in), keeping its hash.
+    pub fn from_text(path: &str, text: &str) -> Result<Self, SpecError> {
+        let spec = parse(path, text)?;
+        Ok(Self { spec, hash: sha256_hex(text.as_bytes()), path: path.to_owned() })
+    }
 }
 
 /// Parses and validates environment-file text; `file` names the source in error messages.

@@ -88,11 +88,7 @@ fn env_for(rollout: &Rollout, override_env: Option<&str>) -> Result<LoadedSpec, 
             }
             c.push(catalog::resolve(&h.env_id).map_err(|e| e.to_string()));
             if let Some((path, text)) = catalog::builtin(&h.env_id) {
-                c.push(rewardsmith_spec::parse(path, text).map_err(|e| e.to_string()).map(|spec| LoadedSpec {
-                    spec,
-                    hash: rewardsmith_spec::sha256_hex(text.as_bytes()),
-                    path: path.to_owned(),
-                }));
+                c.push(LoadedSpec::from_text(path, text).map_err(|e| e.to_string()));
             }
             c
         }
