@@ -11,7 +11,7 @@
 
 use crate::math::{rotation_vector, vec3};
 use rapier3d::prelude::*;
-use rewardsmith_spec::{Actuator, Axis, EnvSpec, JointKind, Shape, WORLD};
+use rewardsmith_spec::{Actuator, Axis, DEFAULT_DENSITY, EnvSpec, JointKind, Shape, WORLD};
 
 /// A joint as the simulator needs it: body indices and frames in f32.
 #[derive(Debug, Clone)]
@@ -117,7 +117,7 @@ impl World {
             let mut collider = shape_collider(&body.shape).friction(body.friction as f32);
             collider = match body.mass {
                 Some(m) => collider.mass(m as f32),
-                None => collider.density(body.density as f32),
+                None => collider.density(body.density.unwrap_or(DEFAULT_DENSITY) as f32),
             };
             if !body.collide {
                 collider = collider.collision_groups(InteractionGroups::new(

@@ -78,9 +78,9 @@ fn default_gravity() -> [f64; 3] {
 fn default_solver_iterations() -> u32 {
     4
 }
-fn default_density() -> f64 {
-    1000.0
-}
+/// Density of a body given neither `mass` nor `density`, kg/m³ (water).
+pub const DEFAULT_DENSITY: f64 = 1000.0;
+
 fn default_friction() -> f64 {
     0.5
 }
@@ -99,9 +99,10 @@ pub struct Body {
     /// Mass in kg; when absent the mass is `density` × the shape's volume.
     #[serde(default)]
     pub mass: Option<f64>,
-    /// Density in kg/m³, used when `mass` is absent. Default 1000 (water).
-    #[serde(default = "default_density")]
-    pub density: f64,
+    /// Density in kg/m³; give it or `mass`, not both. Default [`DEFAULT_DENSITY`] (1000, water)
+    /// when neither is given.
+    #[serde(default)]
+    pub density: Option<f64>,
     /// Initial position of the body's origin in m, world frame. Only for bodies that are not the
     /// child of a joint (a joint places its child). Default `[0, 0, 0]`.
     #[serde(default)]

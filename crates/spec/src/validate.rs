@@ -212,6 +212,12 @@ pub(crate) fn validate(file: &str, spec: &EnvSpec) -> Result<(), SpecError> {
         return Err(err("observation", "must name at least one state variable".into()));
     }
     for (i, name) in spec.observation.iter().enumerate() {
+        if let Some(first) = spec.observation[..i].iter().position(|n| n == name) {
+            return Err(err(
+                &format!("observation[{i}]"),
+                format!("{name:?} is already observation[{first}]; list each state variable once"),
+            ));
+        }
         if !state_names.contains(name.as_str()) {
             let known: Vec<&str> = spec.state.iter().map(|s| s.name.as_str()).collect();
             return Err(err(
@@ -265,8 +271,12 @@ fn validate_body(body: &Body) -> Result<(), String> {
     {
         return Err(format!("mass must be a positive number of kg, got {m}"));
     }
-    if !(body.density.is_finite() && body.density > 0.0) {
-        return Err(format!("density must be positive (kg/m³), got {}", body.density));
+    match (body.mass, body.density) {
+        (Some(_), Some(_)) => return Err("give `mass` or `density`, not both (one decides the other)".into()),
+        (None, Some(d)) if !(d.is_finite() && d > 0.0) => {
+            return Err(format!("density must be positive (kg/m³), got {d}"));
+        }
+        _ => {}
     }
     if !(body.friction.is_finite() && body.friction >= 0.0) {
         return Err(format!("friction must be ≥ 0, got {}", body.friction));
@@ -293,6 +303,9 @@ fn validate_joint(joint: &Joint) -> Result<(), String> {
         }
         if lo.partial_cmp(&hi) != Some(std::cmp::Ordering::Less) {
             return Err(format!("limits must be [low, high] with low < high, got [{lo}, {hi}]"));
+        }
+        if !(lo..=hi).contains(&joint.initial_position) {
+            return Err(format!("initial_position {} is outside the limits [{lo}, {hi}]", joint.initial_position));
         }
     }
     if !has_dof && (joint.damping != 0.0 || joint.initial_position != 0.0) {

@@ -187,6 +187,7 @@ case!(body_name_with_dot, "name = \"ball\"" => "name = \"ball.1\"");
 case!(joint_anchor_not_finite, "anchor_child = [0.0, 0.0, -0.5]" => "anchor_child = [0.0, 0.0, nan]");
 case!(body_named_world, "name = \"ball\"" => "name = \"world\"");
 case!(body_mass_negative, "mass = 0.1" => "mass = -0.1");
+case!(body_mass_and_density, "mass = 0.1" => "mass = 0.1\ndensity = 500.0");
 case!(shape_size_negative, "radius = 0.1 }" => "radius = -0.1 }");
 case!(joint_parent_missing, "parent = \"cart\"" => "parent = \"kart\"");
 case!(joint_child_missing, "child = \"pole\"" => "child = \"pol\"");
@@ -221,6 +222,8 @@ case!(state_name_reserved, "name = \"goal_x\"" => "name = \"action\"");
 case!(state_name_not_identifier, "name = \"goal_x\"" => "name = \"goal-x\"");
 case!(state_defined_twice, "name = \"goal_x\"" => "name = \"cart_x\"");
 case!(observation_state_missing, "observation = [\"cart_x\", \"pole_angle\"]" => "observation = [\"cart_x\", \"pole_angel\"]");
+case!(observation_listed_twice, "observation = [\"cart_x\", \"pole_angle\"]" => "observation = [\"cart_x\", \"pole_angle\", \"cart_x\"]");
+case!(joint_initial_position_outside_limits, "limits = [-3.0, 3.0]" => "limits = [-3.0, 3.0]\ninitial_position = 3.5");
 case!(observation_empty, "observation = [\"cart_x\", \"pole_angle\"]" => "observation = []");
 case!(actuators_empty, "[[actuator]]\nname = \"push\"\nkind = \"joint_force\"\njoint = \"slider\"\ngear = 10.0\n" => "", "version = 1" => "version = 1\nactuator = []");
 
