@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use rewardsmith_sim::rollout::{self, Rollout};
-use rewardsmith_sim::{Env, EnvModel};
+use rewardsmith_sim::{Env, EnvModel, SimError};
 use rewardsmith_spec::{catalog, LoadedSpec};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -115,7 +115,12 @@ fn env_for(rollout: &Rollout, override_env: Option<&str>) -> Result<LoadedSpec, 
 }
 
 fn replay_file(path: &Path, override_env: Option<&str>) -> Result<String, String> {
-    let recorded = Rollout::read(path).map_err(|e| e.to_string())?;
+    // The line already names the file; keep only what is wrong with it.
+    let recorded = Rollout::read(path).map_err(|e| match e {
+        SimError::Rollout { message, .. } => message,
+        SimError::Io { source, .. } => source.to_string(),
+        other => other.to_string(),
+    })?;
     let loaded = env_for(&recorded, override_env)?;
     let model = EnvModel::new(&loaded).map_err(|e| e.to_string())?;
     let reward = match &recorded.header.reward_script {
