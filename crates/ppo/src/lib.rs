@@ -10,7 +10,11 @@
 //! The training loop, `train`/`eval` and the benchmarks come next.
 
 pub mod adam;
+pub mod agent;
+pub mod eval;
 pub mod gae;
 pub mod loss;
 pub mod mlp;
+pub mod normalize;
 pub mod tanh;
+pub mod train;
