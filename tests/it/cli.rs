@@ -236,3 +236,57 @@ fn help_is_available_on_every_command() {
         assert!(text(&out).0.contains("Usage: rewardsmith"), "{cmd}");
     }
 }
+
+/// A small PPO configuration for CLI tests: two iterations of 8 × 64 steps.
+const TINY_PPO: &str = "num_envs = 8\nnum_steps = 64\nnum_minibatches = 4\nupdate_epochs = 2\n";
+
+#[test]
+fn train_writes_metrics_config_policy_and_summary_and_eval_replays() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ppo.toml");
+    fs::write(&config, TINY_PPO).unwrap();
+    let out = dir.path().join("run");
+    let o = rewardsmith(&["train", "--env", "pendulum", "--steps", "1024", "--seed", "4", "--config", config.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "{stdout}{stderr}");
+    let lines: Vec<serde_json::Value> =
+        fs::read_to_string(out.join("metrics.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "1024 steps of 8 × 64 are two iterations");
+    for key in ["charts/SPS", "losses/value_loss", "losses/policy_loss", "losses/entropy", "losses/approx_kl", "losses/clipfrac", "losses/explained_variance", "reward/angle", "reward/torque", "reward/velocity"] {
+        assert!(lines[1].get(key).is_some(), "metrics.jsonl lacks {key}: {}", lines[1]);
+    }
+    let config: toml::Table = toml::from_str(&fs::read_to_string(out.join("config.toml")).unwrap()).unwrap();
+    assert_eq!(config["num_envs"].as_integer(), Some(8), "the resolved config keeps the file's values");
+    assert_eq!(config["seed"].as_integer(), Some(4), "and the flags'");
+    let summary: serde_json::Value = serde_json::from_str(&fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["status"], "ok");
+    assert_eq!(summary["eval_fitness"].as_array().unwrap().len(), 10);
+    assert!(!summary["reward_checkpoints"].as_array().unwrap().is_empty());
+    assert!(out.join("policy.safetensors").is_file());
+
+    let rollout = dir.path().join("eval.rollout");
+    let o = rewardsmith(&["eval", out.to_str().unwrap(), "--episodes", "2", "--record", rollout.to_str().unwrap()]);
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("over 2 episodes (pendulum)"), "{stdout}");
+    let o = rewardsmith(&["replay", rollout.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o).0);
+}
+
+#[test]
+fn a_reward_script_failing_mid_training_is_recorded_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ppo.toml");
+    fs::write(&config, TINY_PPO).unwrap();
+    let script = dir.path().join("late_failure.rhai");
+    fs::write(&script, "fn compute_reward(s) {\n    if s.step > 20 { throw \"gave up\"; }\n    1.0\n}\n").unwrap();
+    let out = dir.path().join("run");
+    let o = rewardsmith(&["train", "--env", "cartpole", "--reward", script.to_str().unwrap(), "--steps", "1024", "--config", config.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_str(&fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["status"], "failed");
+    let error = summary["error"].as_str().unwrap();
+    assert!(error.contains("late_failure.rhai:2:") && error.contains("gave up"), "{error}");
+}

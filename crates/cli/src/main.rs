@@ -31,6 +31,10 @@ enum Command {
     Rollout(cmd::rollout::Args),
     /// Re-simulate rollout files and compare them bit for bit (exit 1 at the first difference).
     Replay(cmd::replay::Args),
+    /// Train a PPO policy with a reward script.
+    Train(cmd::train::Args),
+    /// Evaluate a trained policy on seeded episodes by the env's ground-truth fitness.
+    Eval(cmd::eval::Args),
     /// Measure simulation throughput (µs per step, reward share, VecEnv scaling).
     Bench(cmd::bench::Args),
 }
@@ -42,6 +46,8 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Check(args) => cmd::check::run(args),
         Command::Rollout(args) => cmd::rollout::run(args),
         Command::Replay(args) => cmd::replay::run(args),
+        Command::Train(args) => cmd::train::run(args),
+        Command::Eval(args) => cmd::eval::run(args),
         Command::Bench(args) => cmd::bench::run(args),
     }
 }

@@ -68,3 +68,118 @@ impl Agent {
         self.actor.forward(&norm, batch, &mut tape).iter().map(|a| a.clamp(-1.0, 1.0)).collect()
     }
 }
+
+/// Value of the `format` metadata key of a saved policy.
+pub const POLICY_FORMAT: &str = "rewardsmith-policy-1";
+
+fn f32_bytes(x: &[f32]) -> Vec<u8> {
+    x.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn f64_bytes(x: &[f64]) -> Vec<u8> {
+    x.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn sizes_text(sizes: &[usize]) -> String {
+    sizes.iter().map(usize::to_string).collect::<Vec<_>>().join(",")
+}
+
+impl Agent {
+    /// The agent as a safetensors file, loadable from Python (`safetensors.numpy.load_file`).
+    ///
+    /// Tensors: `actor.{l}.weight` (f32, `in × out`: a layer computes `x · W + b`, then tanh
+    /// except for the last), `actor.{l}.bias`, `log_std`, `critic.{l}.weight`, `critic.{l}.bias`,
+    /// `obs_rms.mean`, `obs_rms.var`, `obs_rms.count` (f64): observations are normalised as
+    /// `clip((obs − mean) / sqrt(var + 1e-8), ±obs_clip)`. Metadata: `format`, the layer sizes,
+    /// plus `extra` (env id and hash, obs_clip… as the caller records them).
+    pub fn to_safetensors(&self, extra: &std::collections::HashMap<String, String>) -> Result<Vec<u8>, String> {
+        use safetensors::tensor::{Dtype, TensorView};
+        let mut owned: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+        for (name, net) in [("actor", &self.actor), ("critic", &self.critic)] {
+            for l in 0..net.sizes.len() - 1 {
+                let (w, b) = net.layer_ranges(l);
+                owned.push((format!("{name}.{l}.weight"), Dtype::F32, vec![net.sizes[l], net.sizes[l + 1]], f32_bytes(&net.params[w])));
+                owned.push((format!("{name}.{l}.bias"), Dtype::F32, vec![net.sizes[l + 1]], f32_bytes(&net.params[b])));
+            }
+        }
+        owned.push(("log_std".into(), Dtype::F32, vec![self.log_std.len()], f32_bytes(&self.log_std)));
+        owned.push(("obs_rms.mean".into(), Dtype::F64, vec![self.obs_rms.mean.len()], f64_bytes(&self.obs_rms.mean)));
+        owned.push(("obs_rms.var".into(), Dtype::F64, vec![self.obs_rms.var.len()], f64_bytes(&self.obs_rms.var)));
+        owned.push(("obs_rms.count".into(), Dtype::F64, vec![1], f64_bytes(&[self.obs_rms.count])));
+        let views = owned
+            .iter()
+            .map(|(n, d, s, b)| TensorView::new(*d, s.clone(), b).map(|v| (n.clone(), v)))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
+        let mut metadata = extra.clone();
+        metadata.insert("format".into(), POLICY_FORMAT.into());
+        metadata.insert("actor_sizes".into(), sizes_text(&self.actor.sizes));
+        metadata.insert("critic_sizes".into(), sizes_text(&self.critic.sizes));
+        safetensors::serialize(views, Some(metadata)).map_err(|e| e.to_string())
+    }
+
+    /// Reads what [`Agent::to_safetensors`] wrote; returns the agent and the file's metadata.
+    pub fn from_safetensors(bytes: &[u8]) -> Result<(Self, std::collections::HashMap<String, String>), String> {
+        use safetensors::SafeTensors;
+        let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| e.to_string())?;
+        let metadata = header.metadata().clone().unwrap_or_default();
+        if metadata.get("format").map(String::as_str) != Some(POLICY_FORMAT) {
+            return Err(format!("not a rewardsmith policy (metadata `format` is not {POLICY_FORMAT})"));
+        }
+        let st = SafeTensors::deserialize(bytes).map_err(|e| e.to_string())?;
+        let sizes = |key: &str| -> Result<Vec<usize>, String> {
+            metadata
+                .get(key)
+                .ok_or_else(|| format!("metadata `{key}` is missing"))?
+                .split(',')
+                .map(|x| x.parse().map_err(|_| format!("metadata `{key}` is not a list of sizes")))
+                .collect()
+        };
+        let floats32 = |name: &str| -> Result<Vec<f32>, String> {
+            let t = st.tensor(name).map_err(|e| format!("{name}: {e}"))?;
+            Ok(t.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect())
+        };
+        let floats64 = |name: &str| -> Result<Vec<f64>, String> {
+            let t = st.tensor(name).map_err(|e| format!("{name}: {e}"))?;
+            Ok(t.data().chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes"))).collect())
+        };
+        let net = |name: &str, sizes: Vec<usize>| -> Result<Mlp<f32>, String> {
+            let mut params = Vec::with_capacity(Mlp::<f32>::param_count(&sizes));
+            for l in 0..sizes.len() - 1 {
+                params.extend(floats32(&format!("{name}.{l}.weight"))?);
+                params.extend(floats32(&format!("{name}.{l}.bias"))?);
+            }
+            if params.len() != Mlp::<f32>::param_count(&sizes) {
+                return Err(format!("{name}: the tensors do not match the sizes {sizes:?}"));
+            }
+            Ok(Mlp::from_params(sizes, params))
+        };
+        let actor = net("actor", sizes("actor_sizes")?)?;
+        let critic = net("critic", sizes("critic_sizes")?)?;
+        let count = floats64("obs_rms.count")?.first().copied().ok_or("obs_rms.count is empty")?;
+        let obs_rms = RunningMeanStd { mean: floats64("obs_rms.mean")?, var: floats64("obs_rms.var")?, count };
+        let agent = Self { actor, log_std: floats32("log_std")?, critic, obs_rms };
+        Ok((agent, metadata))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_saved_and_loaded_agent_acts_identically() {
+        let mut agent = Agent::new(5, 2, &[8, 8], -0.5, 11);
+        agent.obs_rms.update(&[0.1, 0.2, 0.3, 0.4, 0.5, 1.0, 0.0, -1.0, 2.0, 0.5]);
+        let mut extra = std::collections::HashMap::new();
+        extra.insert("env_id".to_string(), "test".to_string());
+        let bytes = agent.to_safetensors(&extra).unwrap();
+        let (loaded, metadata) = Agent::from_safetensors(&bytes).unwrap();
+        assert_eq!(loaded, agent);
+        assert_eq!(metadata.get("env_id").map(String::as_str), Some("test"));
+        let obs = [0.3, -0.2, 0.9, 0.0, 1.5];
+        let bits = |a: &Agent| a.act_deterministic(&obs, 10.0).iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&loaded), bits(&agent));
+        assert!(Agent::from_safetensors(&bytes[..bytes.len() - 3]).is_err(), "a truncated file is an error");
+    }
+}

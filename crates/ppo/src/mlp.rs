@@ -97,6 +97,12 @@ impl<T: Scalar> Mlp<T> {
         sizes.windows(2).map(|w| w[0] * w[1] + w[1]).sum()
     }
 
+    /// Index ranges of layer `l`'s weights (`in × out`, row-major) and biases in `params`.
+    pub fn layer_ranges(&self, l: usize) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
+        let (w, b) = self.offsets(l);
+        (w..b, b..b + self.sizes[l + 1])
+    }
+
     /// Offsets of layer `l`'s weights and biases in `params`.
     fn offsets(&self, l: usize) -> (usize, usize) {
         let start: usize = self.sizes.windows(2).take(l).map(|w| w[0] * w[1] + w[1]).sum();

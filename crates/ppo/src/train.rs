@@ -132,6 +132,25 @@ pub struct Metrics {
     /// `losses/explained_variance` of the value predictions over the rollout.
     #[serde(rename = "losses/explained_variance")]
     pub explained_variance: f64,
+    /// `reward/<term>`: mean of each reward term over the iteration's steps (unscaled).
+    #[serde(flatten)]
+    pub reward_means: std::collections::BTreeMap<String, f64>,
+    /// Mean, min and max of each reward term over the iteration's steps (for reward reflection).
+    #[serde(skip)]
+    pub reward_terms: Vec<TermWindow>,
+}
+
+/// Statistics of one reward term over one iteration's steps.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TermWindow {
+    /// Term name.
+    pub name: String,
+    /// Mean over the iteration's steps and instances.
+    pub mean: f64,
+    /// Smallest value.
+    pub min: f64,
+    /// Largest value.
+    pub max: f64,
 }
 
 /// Per-instance accumulators of the episode in progress.
@@ -207,6 +226,7 @@ pub fn train(
         let frac = 1.0 - (iteration - 1) as f32 / num_iterations as f32;
         let lr = if cfg.anneal_lr { frac * cfg.learning_rate } else { cfg.learning_rate };
         let mut finished: Vec<(f64, f64, f64)> = Vec::new();
+        let mut terms: Vec<TermWindow> = Vec::new();
 
         // ---- Rollout ----------------------------------------------------------------------
         for step in 0..t_len {
@@ -228,6 +248,20 @@ pub fn train(
             }
             let s = envs.step(&env_actions)?;
             global_step += n as u64;
+            if terms.is_empty() {
+                terms = s
+                    .term_names
+                    .iter()
+                    .map(|name| TermWindow { name: name.clone(), mean: 0.0, min: f64::INFINITY, max: f64::NEG_INFINITY })
+                    .collect();
+            }
+            for row in s.terms.chunks(terms.len().max(1)) {
+                for (w, v) in terms.iter_mut().zip(row) {
+                    w.mean += v / batch_size as f64;
+                    w.min = w.min.min(*v);
+                    w.max = w.max.max(*v);
+                }
+            }
             let mut rewards: Vec<f32> = s.rewards.iter().map(|r| *r as f32).collect();
             let done: Vec<bool> = s.terminated.iter().zip(s.truncated).map(|(a, b)| *a || *b).collect();
             for i in 0..n {
@@ -375,6 +409,8 @@ pub fn train(
             approx_kl: last_stats.approx_kl,
             clipfrac: clipfracs / clip_count.max(1) as f32,
             explained_variance: explained_variance(&val_buf, &ret_buf),
+            reward_means: terms.iter().map(|w| (format!("reward/{}", w.name), w.mean)).collect(),
+            reward_terms: terms,
         };
         if !on_iteration(&metrics, &agent) {
             break;

@@ -3,5 +3,7 @@
 pub mod bench;
 pub mod check;
 pub mod envs;
+pub mod eval;
 pub mod replay;
 pub mod rollout;
+pub mod train;

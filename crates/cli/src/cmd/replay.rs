@@ -1,9 +1,9 @@
 //! `rewardsmith replay FILE|DIR… [--junit F]`: re-simulate rollouts and compare bit for bit.
 
+use crate::common::env_matching;
 use anyhow::{Context, Result};
 use rewardsmith_sim::rollout::{self, Rollout};
 use rewardsmith_sim::{Env, EnvModel, SimError};
-use rewardsmith_spec::{catalog, LoadedSpec};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -74,46 +74,6 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// The env file to replay against: `--env` if given; else the first of the recorded path, the
-/// `REWARDSMITH_ENVIRONMENTS` copy and the embedded built-in whose hash is the recorded one (a
-/// stale copy on disk must not hide a matching built-in).
-fn env_for(rollout: &Rollout, override_env: Option<&str>) -> Result<LoadedSpec, String> {
-    let h = &rollout.header;
-    let candidates: Vec<Result<LoadedSpec, String>> = match override_env {
-        Some(env) => vec![catalog::resolve(env).map_err(|e| e.to_string())],
-        None => {
-            let mut c = Vec::new();
-            if Path::new(&h.env_path).is_file() {
-                c.push(rewardsmith_spec::load(Path::new(&h.env_path)).map_err(|e| e.to_string()));
-            }
-            c.push(catalog::resolve(&h.env_id).map_err(|e| e.to_string()));
-            if let Some((path, text)) = catalog::builtin(&h.env_id) {
-                c.push(LoadedSpec::from_text(path, text).map_err(|e| e.to_string()));
-            }
-            c
-        }
-    };
-    let mut first = None;
-    for candidate in candidates {
-        match candidate {
-            Ok(loaded) if loaded.hash == h.env_hash => return Ok(loaded),
-            other => {
-                first.get_or_insert(other);
-            }
-        }
-    }
-    match first {
-        Some(Ok(loaded)) => Err(format!(
-            "env file {} changed since recording (hash {} then, {} now); replay with the original file (--env)",
-            loaded.path,
-            &h.env_hash[..12.min(h.env_hash.len())],
-            &loaded.hash[..12]
-        )),
-        Some(Err(e)) => Err(e),
-        None => Err(format!("environment {:?} not found; give its file with --env", h.env_id)),
-    }
-}
-
 fn replay_file(path: &Path, override_env: Option<&str>) -> Result<String, String> {
     // The line already names the file; keep only what is wrong with it.
     let recorded = Rollout::read(path).map_err(|e| match e {
@@ -121,7 +81,8 @@ fn replay_file(path: &Path, override_env: Option<&str>) -> Result<String, String
         SimError::Io { source, .. } => source.to_string(),
         other => other.to_string(),
     })?;
-    let loaded = env_for(&recorded, override_env)?;
+    let h = &recorded.header;
+    let loaded = env_matching(&h.env_id, &h.env_path, &h.env_hash, override_env)?;
     let model = EnvModel::new(&loaded).map_err(|e| e.to_string())?;
     let reward = match &recorded.header.reward_script {
         Some(s) => Some(model.compile_reward(&s.name, &s.source).map_err(|e| e.to_string())?),
