@@ -10,9 +10,8 @@ use crate::normalize::RewardScaler;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rewardsmith_sim::{derive_seed, EnvModel, SimError, VecEnv};
+use rewardsmith_sim::{derive_seed, EnvModel, EpisodeFitness, SimError, VecEnv};
 use rewardsmith_script::RewardScript;
-use rewardsmith_spec::Aggregate;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Instant;
@@ -157,21 +156,7 @@ pub struct TermWindow {
 #[derive(Debug, Clone, Default)]
 struct Episode {
     ret: f64,
-    len: u32,
-    fitness_sum: f64,
-    fitness_max: f64,
-    fitness_last: f64,
-}
-
-impl Episode {
-    fn fitness(&self, aggregate: Aggregate) -> f64 {
-        match aggregate {
-            Aggregate::Sum => self.fitness_sum,
-            Aggregate::Mean => self.fitness_sum / f64::from(self.len.max(1)),
-            Aggregate::Final => self.fitness_last,
-            Aggregate::Max => self.fitness_max,
-        }
-    }
+    fitness: EpisodeFitness,
 }
 
 /// Seed streams derived from the master seed.
@@ -267,12 +252,9 @@ pub fn train(
             for i in 0..n {
                 let e = &mut episodes[i];
                 e.ret += s.rewards[i];
-                e.len += 1;
-                e.fitness_sum += s.fitness[i];
-                e.fitness_max = if e.len == 1 { s.fitness[i] } else { e.fitness_max.max(s.fitness[i]) };
-                e.fitness_last = s.fitness[i];
+                e.fitness.push(s.fitness[i]);
                 if done[i] {
-                    finished.push((e.ret, f64::from(e.len), e.fitness(aggregate)));
+                    finished.push((e.ret, f64::from(e.fitness.steps()), e.fitness.value(aggregate)));
                     *e = Episode::default();
                 }
             }

@@ -688,6 +688,23 @@ doc = "distance to the goal"
         assert!(err.contains("s.gap"), "{err}");
     }
 
+    #[test]
+    fn episode_fitness_aggregates_as_the_env_file_says() {
+        use rewardsmith_spec::Aggregate;
+        let mut f = EpisodeFitness::default();
+        for v in [1.0, 3.0, -2.0] {
+            f.push(v);
+        }
+        assert_eq!(f.steps(), 3);
+        assert_eq!(
+            [Aggregate::Sum, Aggregate::Mean, Aggregate::Final, Aggregate::Max].map(|a| f.value(a)),
+            [2.0, 2.0 / 3.0, -2.0, 3.0]
+        );
+        let mut negative = EpisodeFitness::default();
+        negative.push(-5.0);
+        assert_eq!(negative.value(Aggregate::Max), -5.0, "the max of negative values is not 0");
+    }
+
     /// Guards the observation's width: it is fixed by the types probed at load.
     #[test]
     fn a_derived_variable_that_changes_type_is_an_error() {
@@ -856,5 +873,40 @@ expr = "s.step >= 3"
         });
         // The derived variable is computed from this step's values.
         assert_eq!(float(&env, "gap"), float(&env, "goal") - x);
+    }
+}
+
+/// An episode's ground-truth fitness, accumulated step by step with the env's aggregate.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct EpisodeFitness {
+    sum: f64,
+    max: f64,
+    last: f64,
+    steps: u32,
+}
+
+impl EpisodeFitness {
+    /// Adds one step's fitness value.
+    pub fn push(&mut self, value: f64) {
+        self.max = if self.steps == 0 { value } else { self.max.max(value) };
+        self.sum += value;
+        self.last = value;
+        self.steps += 1;
+    }
+
+    /// Steps pushed so far.
+    pub fn steps(&self) -> u32 {
+        self.steps
+    }
+
+    /// The episode's fitness under `aggregate` (0 before any step).
+    pub fn value(&self, aggregate: rewardsmith_spec::Aggregate) -> f64 {
+        use rewardsmith_spec::Aggregate;
+        match aggregate {
+            Aggregate::Sum => self.sum,
+            Aggregate::Mean => self.sum / f64::from(self.steps.max(1)),
+            Aggregate::Final => self.last,
+            Aggregate::Max => self.max,
+        }
     }
 }

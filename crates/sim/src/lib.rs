@@ -19,7 +19,7 @@ pub mod rollout;
 mod vec_env;
 mod world;
 
-pub use env::{episode_seed, Env, EnvModel, Step};
+pub use env::{episode_seed, Env, EnvModel, EpisodeFitness, Step};
 pub use math::derive_seed;
 pub use vec_env::{VecEnv, VecStep};
 
