@@ -21,7 +21,8 @@ use std::time::Instant;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PpoConfig {
-    /// Environment steps to train for, over all instances. Default 100 000.
+    /// Environment steps to train for, over all instances, rounded down to whole rollouts
+    /// (`num_envs × num_steps`; at least one). Default 100 000.
     pub total_steps: u64,
     /// Instances stepped in parallel. Default 16 (CleanRL: 1).
     pub num_envs: usize,
