@@ -271,6 +271,16 @@ fn train_writes_metrics_config_policy_and_summary_and_eval_replays() {
     assert!(stdout.contains("over 2 episodes (pendulum)"), "{stdout}");
     let o = rewardsmith(&["replay", rollout.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o).0);
+
+    // `rollout --policy DIR` records the trained policy; it replays bit for bit.
+    let trained = dir.path().join("trained.rollout");
+    let o = rewardsmith(&["rollout", "--env", "pendulum", "--policy", out.to_str().unwrap(), "--steps", "50", "--out", trained.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    assert!(rewardsmith(&["replay", trained.to_str().unwrap()]).status.success());
+    // A pendulum policy cannot drive the reacher.
+    let o = rewardsmith(&["rollout", "--env", "reacher", "--policy", out.to_str().unwrap(), "--out", trained.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("takes 3 observations and gives 1 actions; reacher has 12 and 2"), "{}", text(&o).1);
 }
 
 #[test]

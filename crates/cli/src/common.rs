@@ -70,3 +70,17 @@ pub fn env_matching(id: &str, path: &str, hash: &str, override_env: Option<&str>
     }
 }
 
+
+/// A training's policy: the agent saved in `DIR/policy.safetensors`, its metadata, and the
+/// observation clip it was trained with.
+pub fn load_policy(dir: &Path) -> Result<(rewardsmith_ppo::agent::Agent, std::collections::HashMap<String, String>, f32)> {
+    let path = dir.join("policy.safetensors");
+    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let (agent, meta) = rewardsmith_ppo::agent::Agent::from_safetensors(&bytes)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let obs_clip = meta
+        .get("obs_clip")
+        .and_then(|c| c.parse().ok())
+        .with_context(|| format!("{}: metadata `obs_clip` is missing or not a number", path.display()))?;
+    Ok((agent, meta, obs_clip))
+}

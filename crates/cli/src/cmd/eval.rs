@@ -1,8 +1,7 @@
 //! `rewardsmith eval DIR`: the deterministic policy of a training on seeded episodes.
 
-use crate::common::env_matching;
-use anyhow::{Context, Result};
-use rewardsmith_ppo::agent::Agent;
+use crate::common::{env_matching, load_policy};
+use anyhow::Result;
 use rewardsmith_ppo::eval::evaluate;
 use rewardsmith_sim::{rollout, Env, EnvModel};
 use std::path::PathBuf;
@@ -28,13 +27,10 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let path = args.dir.join("policy.safetensors");
-    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    let (agent, meta) = Agent::from_safetensors(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let (agent, meta, obs_clip) = load_policy(&args.dir)?;
     let get = |k: &str| meta.get(k).cloned().unwrap_or_default();
     let loaded = env_matching(&get("env_id"), &get("env_path"), &get("env_hash"), args.env.as_deref()).map_err(anyhow::Error::msg)?;
     let model = EnvModel::new(&loaded)?;
-    let obs_clip: f32 = get("obs_clip").parse().context("policy metadata `obs_clip` is not a number")?;
     let scores = evaluate(&model, &agent, args.episodes, args.seed, obs_clip)?;
     for (e, s) in scores.iter().enumerate() {
         println!("episode {e}: fitness {s:.4}");

@@ -1,10 +1,10 @@
 //! `rewardsmith rollout`: record a seeded rollout.
 
-use crate::common::{load_env, reward_or_default};
-use anyhow::Result;
+use crate::common::{load_env, load_policy, reward_or_default};
+use anyhow::{bail, Result};
 use rand::{Rng, SeedableRng};
 use rewardsmith_sim::{derive_seed, rollout, Env};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Arguments of `rollout`.
@@ -13,8 +13,9 @@ pub struct Args {
     /// Environment: a built-in id or a path to an env file.
     #[arg(long)]
     env: String,
-    /// What chooses the actions.
-    #[arg(long, value_enum, default_value_t = Policy::Random)]
+    /// What chooses the actions: `random` (uniform in [-1, 1], seeded by --seed), `zero`, or a
+    /// training's output directory (its deterministic policy).
+    #[arg(long, default_value = "random", value_parser = parse_policy)]
     policy: Policy,
     /// Number of steps to record (episodes restart when they end).
     #[arg(long, default_value_t = 200)]
@@ -30,13 +31,24 @@ pub struct Args {
     out: PathBuf,
 }
 
-/// The built-in policies (trained ones come with `train`).
-#[derive(Clone, Copy, clap::ValueEnum)]
+/// What chooses the actions.
+#[derive(Clone)]
 enum Policy {
     /// Uniform in [-1, 1], seeded by --seed.
     Random,
     /// All actions 0.
     Zero,
+    /// The deterministic policy of a training's output directory.
+    Trained(PathBuf),
+}
+
+fn parse_policy(s: &str) -> Result<Policy, String> {
+    match s {
+        "random" => Ok(Policy::Random),
+        "zero" => Ok(Policy::Zero),
+        dir if Path::new(dir).join("policy.safetensors").is_file() => Ok(Policy::Trained(PathBuf::from(dir))),
+        other => Err(format!("{other:?} is neither `random`, `zero` nor a training directory holding policy.safetensors")),
+    }
 }
 
 /// Seed stream of the random policy, apart from the episodes' streams.
@@ -47,11 +59,30 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let reward = reward_or_default(&model, args.reward.as_deref())?;
     let mut env = Env::new(model.clone(), reward)?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(derive_seed(args.seed, POLICY_STREAM));
-    let (policy_name, recorded) = match args.policy {
-        Policy::Random => ("random", rollout::record(&mut env, args.seed, args.steps, "random", |_, a| {
+    let (policy_name, recorded) = match &args.policy {
+        Policy::Random => ("random".to_owned(), rollout::record(&mut env, args.seed, args.steps, "random", |_, a| {
             a.iter_mut().for_each(|x| *x = rng.random_range(-1.0..=1.0));
         })?),
-        Policy::Zero => ("zero", rollout::record(&mut env, args.seed, args.steps, "zero", |_, a| a.fill(0.0))?),
+        Policy::Zero => ("zero".to_owned(), rollout::record(&mut env, args.seed, args.steps, "zero", |_, a| a.fill(0.0))?),
+        Policy::Trained(dir) => {
+            let (agent, _, obs_clip) = load_policy(dir)?;
+            if (agent.obs_dim(), agent.act_dim()) != (model.obs_dim(), model.action_dim()) {
+                bail!(
+                    "the policy in {} takes {} observations and gives {} actions; {} has {} and {}",
+                    dir.display(),
+                    agent.obs_dim(),
+                    agent.act_dim(),
+                    model.spec().id,
+                    model.obs_dim(),
+                    model.action_dim()
+                );
+            }
+            let name = format!("policy {}", dir.display());
+            let recorded = rollout::record(&mut env, args.seed, args.steps, &name, |obs, a| {
+                a.copy_from_slice(&agent.act_deterministic(obs, obs_clip));
+            })?;
+            (name, recorded)
+        }
     };
     recorded.write(&args.out)?;
     let fitness_steps = recorded.steps();
