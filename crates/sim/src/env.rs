@@ -39,7 +39,7 @@ enum VarKind {
 
 /// Everything about an environment that its instances share: the validated spec, the compiled
 /// expressions, the script engine and the state layout. Build it once, then make instances.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct EnvModel {
     spec: EnvSpec,
     path: String,
@@ -136,7 +136,7 @@ impl EnvModel {
             fitness,
         };
         // Probe: one reset gives every variable's type, then the expressions are checked once.
-        let probe = Env::new(Arc::new(model.clone_shallow()), None).and_then(|mut env| {
+        let probe = Env::new(Arc::new(model.clone()), None).and_then(|mut env| {
             env.reset(0)?;
             for t in &model.terminations {
                 t.eval_bool(&env.state)?;
@@ -147,22 +147,6 @@ impl EnvModel {
         model.types = probe.iter().map(value_type).collect();
         model.obs_dim = model.observation.iter().map(|&i| model.types[i].width()).sum();
         Ok(Arc::new(model))
-    }
-
-    fn clone_shallow(&self) -> Self {
-        Self {
-            spec: self.spec.clone(),
-            path: self.path.clone(),
-            hash: self.hash.clone(),
-            layout: self.layout.clone(),
-            sandbox: self.sandbox.clone(),
-            vars: self.vars.clone(),
-            types: self.types.clone(),
-            observation: self.observation.clone(),
-            obs_dim: self.obs_dim,
-            terminations: self.terminations.clone(),
-            fitness: self.fitness.clone(),
-        }
     }
 
     /// The validated spec.
