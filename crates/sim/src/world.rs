@@ -53,6 +53,9 @@ pub(crate) struct Layout {
     pub joints: Vec<JointInfo>,
     /// Joint indices ordered parents-first, for forward kinematics.
     pub joint_order: Vec<usize>,
+    /// Per actuator, the index of what it drives: its joint, or its body for thrusters. Resolved
+    /// once here because actuators are applied on every physics step.
+    pub actuator_targets: Vec<usize>,
 }
 
 impl Layout {
@@ -87,7 +90,17 @@ impl Layout {
                 }
             }
         }
-        Self { joints, joint_order }
+        let joint_index = |name: &str| spec.joints.iter().position(|j| j.name == name);
+        let actuator_targets = spec
+            .actuators
+            .iter()
+            .map(|a| match a {
+                Actuator::BodyThrust { body, .. } => body_index(body),
+                other => other.joint().and_then(joint_index),
+            })
+            .map(|i| i.expect("validated: an actuator's joint or body exists"))
+            .collect();
+        Self { joints, joint_order, actuator_targets }
     }
 }
 
@@ -305,10 +318,9 @@ impl World {
             rb.reset_forces(false);
             rb.reset_torques(false);
         }
-        for (actuator, &a) in spec.actuators.iter().zip(action) {
+        for ((actuator, &index), &a) in spec.actuators.iter().zip(&layout.actuator_targets).zip(action) {
             match actuator {
-                Actuator::JointForce { joint, gear, .. } => {
-                    let index = joint_index(spec, joint);
+                Actuator::JointForce { gear, .. } => {
                     let info = &layout.joints[index];
                     let (parent, _, _) = self.parent_pose(info);
                     let f = parent.rotation * info.axis * (a * *gear as f32);
@@ -325,22 +337,19 @@ impl World {
                         apply(&mut self.physics.bodies[p], -f);
                     }
                 }
-                Actuator::JointVelocity { joint, gear, damping, .. } => {
-                    let index = joint_index(spec, joint);
+                Actuator::JointVelocity { gear, damping, .. } => {
                     let axis = motor_axis(layout.joints[index].kind);
                     if let Some(joint) = self.joint_data_mut(index) {
                         joint.set_motor_velocity(axis, a * *gear as f32, *damping as f32);
                     }
                 }
-                Actuator::JointPosition { joint, gear, stiffness, damping, .. } => {
-                    let index = joint_index(spec, joint);
+                Actuator::JointPosition { gear, stiffness, damping, .. } => {
                     let axis = motor_axis(layout.joints[index].kind);
                     if let Some(joint) = self.joint_data_mut(index) {
                         joint.set_motor_position(axis, a * *gear as f32, *stiffness as f32, *damping as f32);
                     }
                 }
-                Actuator::BodyThrust { body, axis, point, gear, reversible, .. } => {
-                    let index = spec.bodies.iter().position(|b| &b.name == body).expect("validated");
+                Actuator::BodyThrust { axis, point, gear, reversible, .. } => {
                     let a = if *reversible { a } else { a.max(0.0) };
                     let rb = &mut self.physics.bodies[self.bodies[index]];
                     let pose = *rb.position();
@@ -350,10 +359,6 @@ impl World {
             }
         }
     }
-}
-
-fn joint_index(spec: &EnvSpec, name: &str) -> usize {
-    spec.joints.iter().position(|j| j.name == name).expect("validated: actuator joint exists")
 }
 
 fn motor_axis(kind: JointKind) -> JointAxis {
