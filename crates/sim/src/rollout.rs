@@ -221,16 +221,9 @@ impl Rollout {
         out
     }
 
-    /// Writes the file atomically (a temporary file renamed into place).
+    /// Writes the file atomically (see [`write_atomic`]).
     pub fn write(&self, path: &Path) -> Result<(), SimError> {
-        let io = |source| SimError::Io { path: path.display().to_string(), source };
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(io)?;
-        let tmp = dir.join(format!(".{}.tmp", path.file_name().map_or("rollout".into(), |n| n.to_string_lossy())));
-        let mut file = std::fs::File::create(&tmp).map_err(io)?;
-        file.write_all(&self.to_bytes()).map_err(io)?;
-        file.sync_all().map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(io)
+        write_atomic(path, &self.to_bytes())
     }
 
     /// Reads a rollout file.
@@ -310,6 +303,19 @@ impl Rollout {
         }
         Ok(Self { header, records })
     }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder, synced and renamed into
+/// place, so a reader (or a resumed search) never sees a half-written file. Creates the folder.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SimError> {
+    let io = |source| SimError::Io { path: path.display().to_string(), source };
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let tmp = dir.join(format!(".{}.tmp", path.file_name().map_or("file".into(), |n| n.to_string_lossy())));
+    let mut file = std::fs::File::create(&tmp).map_err(io)?;
+    file.write_all(bytes).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
 }
 
 struct Reader<'a> {

@@ -5,9 +5,10 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use rewardsmith_ppo::eval::evaluate;
 use rewardsmith_ppo::train::{train, Metrics, PpoConfig, TermWindow};
+use rewardsmith_sim::rollout::write_atomic;
 use serde::Serialize;
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -61,12 +62,6 @@ struct Summary {
     eval_fitness: Vec<f64>,
     eval_fitness_mean: Option<f64>,
     reward_checkpoints: Vec<Checkpoint>,
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
