@@ -284,6 +284,70 @@ fn train_writes_metrics_config_policy_and_summary_and_eval_replays() {
 }
 
 #[test]
+fn train_layers_env_ppo_table_config_file_and_set_flags_and_logs_tensorboard_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ppo.toml");
+    fs::write(&config, "num_steps = 32\nlearning_rate = 5e-4\n").unwrap();
+    let out = dir.path().join("run");
+    // pendulum.toml's [ppo] sets num_envs = 8 and gamma = 0.9; the file and --set override.
+    let o = rewardsmith(&[
+        "train", "--env", "pendulum", "--steps", "512", "--config", config.to_str().unwrap(),
+        "--set", "gamma=0.95", "--set", "hidden=[16, 16]", "--eval-every", "256", "--eval-episodes", "1",
+        "--out", out.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "{stdout}{stderr}");
+    let config: toml::Table = toml::from_str(&fs::read_to_string(out.join("config.toml")).unwrap()).unwrap();
+    assert_eq!(config["num_envs"].as_integer(), Some(8), "from the env file");
+    assert_eq!(config["num_steps"].as_integer(), Some(32), "from --config");
+    assert_eq!(config["learning_rate"].as_float(), Some(5e-4), "from --config");
+    assert_eq!(config["gamma"].as_float(), Some(0.95), "--set beats the env file");
+    assert_eq!(config["hidden"].as_array().map(Vec::len), Some(2));
+    let lines: Vec<serde_json::Value> =
+        fs::read_to_string(out.join("metrics.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "512 steps of 8 × 32");
+    assert!(lines.iter().all(|l| l["eval/fitness"].is_f64()), "an evaluation every 256 steps: {lines:?}");
+    // One TensorBoard event file, starting with a well-formed record (u64 length, masked CRC).
+    let events: Vec<_> = fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).filter(|n| n.starts_with("events.out.tfevents.")).collect();
+    assert_eq!(events.len(), 1, "{events:?}");
+    let bytes = fs::read(out.join(&events[0])).unwrap();
+    let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    assert!(String::from_utf8_lossy(&bytes[12..12 + len]).contains("brain.Event:2"));
+    assert!(bytes.windows(b"losses/approx_kl".len()).any(|w| w == b"losses/approx_kl"), "scalars are logged under CleanRL's names");
+
+    let bad = rewardsmith(&["train", "--env", "pendulum", "--set", "learning_rat=1", "--out", out.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(text(&bad).1.contains("--set learning_rat=1") && text(&bad).1.contains("learning_rat"), "{}", text(&bad).1);
+}
+
+#[test]
+fn train_stops_at_the_first_evaluation_that_reaches_the_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    // Any policy keeps the cartpole up for at least one step: a target of 1 is reached at once.
+    let o = rewardsmith(&["train", "--env", "cartpole", "--steps", "100000", "--target", "1", "--eval-every", "1", "--eval-episodes", "1", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    let summary: serde_json::Value = serde_json::from_str(&fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let rollout = 16 * 128; // cartpole trains with PPO's default rollout
+    assert_eq!(summary["target_reached_at"], rollout);
+    assert_eq!(summary["global_step"], rollout);
+    assert_eq!(summary["stopped_early"], true);
+    assert_eq!(summary["evaluations"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn an_env_file_with_a_bad_ppo_key_names_the_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let text_in = fs::read_to_string(repo().join("environments/pendulum.toml")).unwrap();
+    let env = dir.path().join("pendulum.toml");
+    fs::write(&env, text_in.replace("num_minibatches = 8", "num_minibatch = 8")).unwrap();
+    let o = rewardsmith(&["train", "--env", env.to_str().unwrap(), "--steps", "512", "--out", dir.path().join("run").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let stderr = text(&o).1;
+    assert!(stderr.contains("pendulum.toml [ppo]") && stderr.contains("num_minibatch"), "{stderr}");
+}
+
+#[test]
 fn a_reward_script_failing_mid_training_is_recorded_not_a_crash() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("ppo.toml");

@@ -1,15 +1,18 @@
 //! Loading environments and reward scripts from command-line arguments.
 
 use anyhow::{Context, Result};
+use rewardsmith_ppo::config::PpoConfig;
 use rewardsmith_script::RewardScript;
 use rewardsmith_sim::EnvModel;
 use rewardsmith_spec::{catalog, LoadedSpec};
 use std::path::Path;
 use std::sync::Arc;
 
-/// Resolves `--env` (built-in id or path) and compiles it.
+/// Resolves `--env` (built-in id or path) and compiles it; its `[ppo]` table must be a valid
+/// partial PPO configuration.
 pub fn load_env(env: &str) -> Result<Arc<EnvModel>> {
     let loaded = catalog::resolve(env)?;
+    PpoConfig::from_layers([(format!("{} [ppo]", loaded.path).as_str(), &loaded.spec.ppo)])?;
     Ok(EnvModel::new(&loaded)?)
 }
 

@@ -26,3 +26,58 @@ pub fn evaluate(model: &Arc<EnvModel>, agent: &Agent, episodes: usize, seed: u64
     }
     Ok(scores)
 }
+
+/// Evaluation during training: every `every_steps` environment steps the deterministic policy
+/// plays `episodes` seeded episodes, and training may stop once their mean fitness reaches
+/// `target` (how "steps to solve" is measured, and how a search stops paying for a solved task).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalSchedule {
+    /// Environment steps between evaluations (checked after each iteration, so evaluations
+    /// fall on the first iteration at or past each multiple).
+    pub every_steps: u64,
+    /// Episodes per evaluation. The same episodes (seed `seed`) every time, so evaluations are
+    /// comparable along the run.
+    pub episodes: usize,
+    /// Seed of the evaluation episodes.
+    pub seed: u64,
+    /// Mean fitness at which training stops; None trains for the whole budget.
+    pub target: Option<f64>,
+    next_at: u64,
+}
+
+/// One evaluation during training.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Evaluation {
+    /// Environment steps trained when it ran.
+    pub global_step: u64,
+    /// Mean fitness over the episodes.
+    pub fitness_mean: f64,
+    /// Whether it reached the schedule's target.
+    pub reached_target: bool,
+}
+
+impl EvalSchedule {
+    /// A schedule evaluating first after `every_steps` steps.
+    pub fn new(every_steps: u64, episodes: usize, seed: u64, target: Option<f64>) -> Self {
+        Self { every_steps, episodes, seed, target, next_at: every_steps }
+    }
+
+    /// Evaluates `agent` if `global_step` has reached the next evaluation point.
+    pub fn maybe_run(
+        &mut self,
+        global_step: u64,
+        model: &Arc<EnvModel>,
+        agent: &Agent,
+        obs_clip: f32,
+    ) -> Result<Option<Evaluation>, SimError> {
+        if self.every_steps == 0 || global_step < self.next_at {
+            return Ok(None);
+        }
+        while self.next_at <= global_step {
+            self.next_at += self.every_steps;
+        }
+        let scores = evaluate(model, agent, self.episodes, self.seed, obs_clip)?;
+        let fitness_mean = scores.iter().sum::<f64>() / scores.len().max(1) as f64;
+        Ok(Some(Evaluation { global_step, fitness_mean, reached_target: self.target.is_some_and(|t| fitness_mean >= t) }))
+    }
+}

@@ -1,20 +1,29 @@
-//! PPO for rewardsmith (issue 3, in progress): the numerical core.
+//! PPO for rewardsmith: continuous-action PPO as CleanRL's `ppo_continuous_action.py`, on a
+//! hand-written MLP, bitwise reproducible for a seed whatever the thread count.
 //!
-//! - [`tanh`]: a vectorisable tanh (abs. error ≤ 1e-6);
-//! - [`mlp`]: a hand-written multilayer perceptron on `matrixmultiply`'s gemm, generic over f32
-//!   (training) and f64 (gradient checks);
-//! - [`adam`]: the Adam optimiser;
-//! - [`gae`]: generalised advantage estimation with truncation bootstrapping;
-//! - [`loss`]: the clipped surrogate, value and entropy terms and their gradients.
-//!
-//! The training loop, `train`/`eval` and the benchmarks come next.
+//! - [`train`]: the training loop (rollout, GAE, minibatch epochs, logging) and [`train::update`];
+//! - [`config`]: [`config::PpoConfig`], one documented struct, assembled from layers (defaults,
+//!   the env file's `[ppo]`, a config file, flags);
+//! - [`backend`]: what the loop needs from the networks ([`backend::Backend`]: forward, backward,
+//!   gradient clipping, optimiser step, save/load) and the CPU implementation;
+//! - [`agent`]: the Gaussian policy, value network and observation statistics, saved as
+//!   safetensors;
+//! - [`mlp`]: a multilayer perceptron on `matrixmultiply`'s gemm, generic over f32 (training) and
+//!   f64 (gradient checks), with [`tanh`], a vectorisable tanh (abs. error ≤ 1e-6);
+//! - [`adam`], [`gae`], [`loss`], [`normalize`]: Adam, GAE(λ) with truncation bootstrapping, the
+//!   clipped surrogate/value/entropy terms and their gradients, running normalisation;
+//! - [`eval`]: deterministic-policy evaluation, also periodic during training with a target;
+//! - [`tensorboard`]: TensorBoard event files.
 
 pub mod adam;
 pub mod agent;
+pub mod backend;
+pub mod config;
 pub mod eval;
 pub mod gae;
 pub mod loss;
 pub mod mlp;
 pub mod normalize;
 pub mod tanh;
+pub mod tensorboard;
 pub mod train;

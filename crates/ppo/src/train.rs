@@ -1,98 +1,21 @@
 //! The PPO training loop, in the order of CleanRL's `ppo_continuous_action.py`: rollout, GAE,
 //! minibatch epochs, logging.
 
-use crate::adam::{Adam, AdamConfig};
+use crate::adam::AdamConfig;
 use crate::agent::Agent;
+use crate::backend::{Backend, CpuBackend};
 use crate::gae::{gae, GaeConfig, Transitions};
-use crate::loss::{gaussian_entropy, gaussian_log_prob, gaussian_log_prob_grad, ppo_loss, LossConfig, Minibatch};
-use crate::mlp::Tape;
+use crate::loss::{gaussian_entropy, gaussian_log_prob, gaussian_log_prob_grad, ppo_loss, LossConfig, LossStats, Minibatch};
 use crate::normalize::RewardScaler;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rewardsmith_sim::{derive_seed, EnvModel, EpisodeFitness, SimError, VecEnv};
 use rewardsmith_script::RewardScript;
-use serde::{Deserialize, Serialize};
+use crate::config::PpoConfig;
+use serde::Serialize;
 use std::sync::Arc;
 use std::time::Instant;
-
-/// Everything that decides a training run. Defaults are CleanRL's `ppo_continuous_action.py`
-/// except where noted.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct PpoConfig {
-    /// Environment steps to train for, over all instances, rounded down to whole rollouts
-    /// (`num_envs × num_steps`; at least one). Default 100 000.
-    pub total_steps: u64,
-    /// Instances stepped in parallel. Default 16 (CleanRL: 1).
-    pub num_envs: usize,
-    /// Steps per instance per rollout. Default 128 (CleanRL: 2048 with one env).
-    pub num_steps: usize,
-    /// Minibatches per epoch. Default 32.
-    pub num_minibatches: usize,
-    /// Passes over each rollout. Default 10.
-    pub update_epochs: usize,
-    /// Adam's step size at the start. Default 3e-4.
-    pub learning_rate: f32,
-    /// Whether the step size decays linearly to 0 over training. Default true.
-    pub anneal_lr: bool,
-    /// Discount γ. Default 0.99.
-    pub gamma: f32,
-    /// GAE's λ. Default 0.95.
-    pub gae_lambda: f32,
-    /// Whether advantages are normalised per minibatch. Default true.
-    pub norm_adv: bool,
-    /// PPO's ε. Default 0.2.
-    pub clip_coef: f32,
-    /// Whether the value loss is clipped. Default true.
-    pub clip_vloss: bool,
-    /// Entropy bonus weight. Default 0.0.
-    pub ent_coef: f32,
-    /// Value loss weight. Default 0.5.
-    pub vf_coef: f32,
-    /// Largest global gradient norm. Default 0.5.
-    pub max_grad_norm: f32,
-    /// Hidden layer widths of both networks. Default [64, 64].
-    pub hidden: Vec<usize>,
-    /// Initial log σ of the policy. Default 0.0 (σ = 1).
-    pub init_log_std: f32,
-    /// Normalised observations are clipped to ±this. Default 10.
-    pub obs_clip: f32,
-    /// Scaled rewards are clipped to ±this. Default 10.
-    pub reward_clip: f32,
-    /// Master seed: environments, initial weights and sampling derive from it. Default 1.
-    pub seed: u64,
-    /// Worker threads of the VecEnv (0 = one per core); results do not depend on it. Default 0.
-    pub threads: usize,
-}
-
-impl Default for PpoConfig {
-    fn default() -> Self {
-        Self {
-            total_steps: 100_000,
-            num_envs: 16,
-            num_steps: 128,
-            num_minibatches: 32,
-            update_epochs: 10,
-            learning_rate: 3e-4,
-            anneal_lr: true,
-            gamma: 0.99,
-            gae_lambda: 0.95,
-            norm_adv: true,
-            clip_coef: 0.2,
-            clip_vloss: true,
-            ent_coef: 0.0,
-            vf_coef: 0.5,
-            max_grad_norm: 0.5,
-            hidden: vec![64, 64],
-            init_log_std: 0.0,
-            obs_clip: 10.0,
-            reward_clip: 10.0,
-            seed: 1,
-            threads: 0,
-        }
-    }
-}
 
 /// One line of `metrics.jsonl`: the logged values after one iteration, CleanRL's names.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -166,7 +89,8 @@ const INIT_STREAM: u64 = 2;
 const SAMPLE_STREAM: u64 = 3;
 
 /// Trains an agent on `model` with `reward`; `on_iteration` sees each iteration's metrics and
-/// may stop training early by returning false (budgets, cancellation).
+/// agent, and may stop training early by returning false (budgets, cancellation, a target
+/// reached).
 pub fn train(
     model: &Arc<EnvModel>,
     reward: Option<RewardScript>,
@@ -176,33 +100,26 @@ pub fn train(
     // ---- Setup ----------------------------------------------------------------------------
     let (n, t_len) = (cfg.num_envs, cfg.num_steps);
     let batch_size = n * t_len;
-    let minibatch_size = batch_size / cfg.num_minibatches.max(1);
     let num_iterations = (cfg.total_steps / batch_size as u64).max(1);
     let aggregate = model.spec().fitness.aggregate;
     let mut envs = VecEnv::new(model, reward, n, cfg.threads, derive_seed(cfg.seed, ENV_STREAM))?;
     let (obs_dim, act_dim) = (envs.obs_dim(), envs.action_dim());
-    let mut agent = Agent::new(obs_dim, act_dim, &cfg.hidden, cfg.init_log_std, derive_seed(cfg.seed, INIT_STREAM));
+    let agent = Agent::new(obs_dim, act_dim, &cfg.hidden, cfg.init_log_std, derive_seed(cfg.seed, INIT_STREAM));
+    let mut obs_rms = agent.obs_rms.clone();
+    let mut backend = CpuBackend::new(agent, AdamConfig { lr: cfg.learning_rate, ..AdamConfig::default() });
     let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(cfg.seed, SAMPLE_STREAM));
-    let adam_cfg = AdamConfig { lr: cfg.learning_rate, ..AdamConfig::default() };
-    let loss_cfg = LossConfig { clip_coef: cfg.clip_coef, clip_vloss: cfg.clip_vloss, vf_coef: cfg.vf_coef, ent_coef: cfg.ent_coef };
-    let (mut adam_actor, mut adam_log_std, mut adam_critic) =
-        (Adam::new(agent.actor.params.len()), Adam::new(act_dim), Adam::new(agent.critic.params.len()));
     let mut scaler = RewardScaler::new(n, cfg.gamma);
 
-    // Rollout storage, time-major.
-    let mut obs_buf = vec![0.0f32; batch_size * obs_dim];
-    let mut act_buf = vec![0.0f32; batch_size * act_dim];
-    let mut logp_buf = vec![0.0f32; batch_size];
-    let mut rew_buf = vec![0.0f32; batch_size];
-    let mut val_buf = vec![0.0f32; batch_size];
+    // Rollout storage, time-major: row `t · num_envs + i` is instance i at step t.
+    let mut batch = Rollout::new(batch_size, obs_dim, act_dim);
     let mut next_val_buf = vec![0.0f32; batch_size];
     let mut term_buf = vec![false; batch_size];
     let mut trunc_buf = vec![false; batch_size];
-    let (mut adv_buf, mut ret_buf) = (vec![0.0f32; batch_size], vec![0.0f32; batch_size]);
+    let mut rew_buf = vec![0.0f32; batch_size];
 
-    let mut tape = Tape::default();
     let mut raw_obs = envs.reset()?.to_vec();
     let mut norm_obs = vec![0.0f32; n * obs_dim];
+    let mut env_actions = vec![0.0f32; n * act_dim];
     let mut episodes = vec![Episode::default(); n];
     let mut global_step = 0u64;
     let start = Instant::now();
@@ -216,21 +133,31 @@ pub fn train(
 
         // ---- Rollout ----------------------------------------------------------------------
         for step in 0..t_len {
-            agent.obs_rms.update(&raw_obs);
-            agent.obs_rms.normalize(&raw_obs, cfg.obs_clip, &mut norm_obs);
+            obs_rms.update(&raw_obs);
+            obs_rms.normalize(&raw_obs, cfg.obs_clip, &mut norm_obs);
             let rows = step * n..(step + 1) * n;
-            obs_buf[rows.start * obs_dim..rows.end * obs_dim].copy_from_slice(&norm_obs);
-            let values: Vec<f32> = agent.critic.forward(&norm_obs, n, &mut tape).to_vec();
-            val_buf[rows.clone()].copy_from_slice(&values);
-            let means = agent.actor.forward(&norm_obs, n, &mut tape).to_vec();
-            let mut env_actions = vec![0.0f32; n * act_dim];
+            batch.obs[rows.start * obs_dim..rows.end * obs_dim].copy_from_slice(&norm_obs);
+            let log_std = backend.log_std().to_vec();
+            let (means, values) = backend.forward(&norm_obs, n);
+            batch.values[rows.clone()].copy_from_slice(values);
             for i in 0..n {
-                let a = &mut act_buf[(rows.start + i) * act_dim..(rows.start + i + 1) * act_dim];
+                let a = &mut batch.actions[(rows.start + i) * act_dim..(rows.start + i + 1) * act_dim];
+                let mean = &means[i * act_dim..(i + 1) * act_dim];
                 for k in 0..act_dim {
-                    a[k] = means[i * act_dim + k] + agent.log_std[k].exp() * standard_normal(&mut rng);
+                    a[k] = mean[k] + log_std[k].exp() * standard_normal(&mut rng);
                     env_actions[i * act_dim + k] = a[k].clamp(-1.0, 1.0);
                 }
-                logp_buf[rows.start + i] = gaussian_log_prob(a, &means[i * act_dim..(i + 1) * act_dim], &agent.log_std);
+                batch.logprobs[rows.start + i] = gaussian_log_prob(a, mean, &log_std);
+            }
+            // V(s_t) is also V(s_{t+1}) of the previous step, unless that episode was truncated
+            // there (its bootstrap value came from the final observation).
+            if step > 0 {
+                for i in 0..n {
+                    let prev = (step - 1) * n + i;
+                    if !trunc_buf[prev] {
+                        next_val_buf[prev] = batch.values[rows.start + i];
+                    }
+                }
             }
             let s = envs.step(&env_actions)?;
             global_step += n as u64;
@@ -263,12 +190,12 @@ pub fn train(
             rew_buf[rows.clone()].copy_from_slice(&rewards);
             term_buf[rows.clone()].copy_from_slice(s.terminated);
             trunc_buf[rows.clone()].copy_from_slice(s.truncated);
-            // V(s_{t+1}): of the final observation where an episode was truncated, else of the
-            // next observation (filled in at the next step, or after the loop for the last one).
+            // Where an episode was truncated (time limit), V(s_{t+1}) is the value of its final
+            // observation: the episode did not end, it was cut.
             if s.truncated.iter().any(|t| *t) {
                 let mut final_norm = vec![0.0f32; n * obs_dim];
-                agent.obs_rms.normalize(s.final_obs, cfg.obs_clip, &mut final_norm);
-                let final_values = agent.critic.forward(&final_norm, n, &mut tape).to_vec();
+                obs_rms.normalize(s.final_obs, cfg.obs_clip, &mut final_norm);
+                let (_, final_values) = backend.forward(&final_norm, n);
                 for i in 0..n {
                     if s.truncated[i] {
                         next_val_buf[rows.start + i] = final_values[i];
@@ -276,17 +203,9 @@ pub fn train(
                 }
             }
             raw_obs.copy_from_slice(s.obs);
-            if step > 0 {
-                for (i, value) in values.iter().enumerate() {
-                    let prev = (step - 1) * n + i;
-                    if !trunc_buf[prev] {
-                        next_val_buf[prev] = *value;
-                    }
-                }
-            }
         }
-        agent.obs_rms.normalize(&raw_obs, cfg.obs_clip, &mut norm_obs);
-        let last_values = agent.critic.forward(&norm_obs, n, &mut tape).to_vec();
+        obs_rms.normalize(&raw_obs, cfg.obs_clip, &mut norm_obs);
+        let (_, last_values) = backend.forward(&norm_obs, n);
         for (i, value) in last_values.iter().enumerate() {
             let last = (t_len - 1) * n + i;
             if !trunc_buf[last] {
@@ -298,80 +217,15 @@ pub fn train(
         let transitions = Transitions {
             num_envs: n,
             rewards: &rew_buf,
-            values: &val_buf,
+            values: &batch.values,
             next_values: &next_val_buf,
             terminated: &term_buf,
             truncated: &trunc_buf,
         };
-        gae(&GaeConfig { gamma: cfg.gamma, lambda: cfg.gae_lambda }, &transitions, &mut adv_buf, &mut ret_buf);
+        gae(&GaeConfig { gamma: cfg.gamma, lambda: cfg.gae_lambda }, &transitions, &mut batch.advantages, &mut batch.returns);
 
         // ---- Optimise policy and value networks ------------------------------------------
-        let mut indices: Vec<usize> = (0..batch_size).collect();
-        let mut last_stats = Default::default();
-        let (mut clipfracs, mut clip_count) = (0.0f32, 0usize);
-        let mut g_actor = vec![0.0f32; agent.actor.params.len()];
-        let mut g_critic = vec![0.0f32; agent.critic.params.len()];
-        for _epoch in 0..cfg.update_epochs {
-            indices.shuffle(&mut rng);
-            for mb in indices.chunks(minibatch_size.max(1)) {
-                let b = mb.len();
-                let obs_mb: Vec<f32> = mb.iter().flat_map(|&j| obs_buf[j * obs_dim..(j + 1) * obs_dim].iter().copied()).collect();
-                let mut adv_mb: Vec<f32> = mb.iter().map(|&j| adv_buf[j]).collect();
-                if cfg.norm_adv && b > 1 {
-                    let mean = adv_mb.iter().sum::<f32>() / b as f32;
-                    let std = (adv_mb.iter().map(|a| (a - mean) * (a - mean)).sum::<f32>() / (b - 1) as f32).sqrt();
-                    adv_mb.iter_mut().for_each(|a| *a = (*a - mean) / (std + 1e-8));
-                }
-                let mut actor_tape = Tape::default();
-                let means = agent.actor.forward(&obs_mb, b, &mut actor_tape).to_vec();
-                let logp_new: Vec<f32> = mb
-                    .iter()
-                    .enumerate()
-                    .map(|(r, &j)| gaussian_log_prob(&act_buf[j * act_dim..(j + 1) * act_dim], &means[r * act_dim..(r + 1) * act_dim], &agent.log_std))
-                    .collect();
-                let mut critic_tape = Tape::default();
-                let values_new = agent.critic.forward(&obs_mb, b, &mut critic_tape).to_vec();
-                let logp_old: Vec<f32> = mb.iter().map(|&j| logp_buf[j]).collect();
-                let values_old: Vec<f32> = mb.iter().map(|&j| val_buf[j]).collect();
-                let returns: Vec<f32> = mb.iter().map(|&j| ret_buf[j]).collect();
-                let (mut d_logp, mut d_value) = (vec![0.0f32; b], vec![0.0f32; b]);
-                let stats = ppo_loss(
-                    &loss_cfg,
-                    &Minibatch { logp_new: &logp_new, logp_old: &logp_old, advantages: &adv_mb, values_new: &values_new, values_old: &values_old, returns: &returns },
-                    &mut d_logp,
-                    &mut d_value,
-                );
-                clipfracs += stats.clipfrac;
-                clip_count += 1;
-                last_stats = stats;
-
-                // Backward: loss → log-probabilities → means and log σ → actor; loss → values → critic.
-                let mut d_mean = vec![0.0f32; b * act_dim];
-                let mut d_log_std = vec![-cfg.ent_coef; act_dim]; // the entropy bonus: ∂H/∂log σ = 1
-                for (r, &j) in mb.iter().enumerate() {
-                    gaussian_log_prob_grad(
-                        &act_buf[j * act_dim..(j + 1) * act_dim],
-                        &means[r * act_dim..(r + 1) * act_dim],
-                        &agent.log_std,
-                        d_logp[r],
-                        &mut d_mean[r * act_dim..(r + 1) * act_dim],
-                        &mut d_log_std,
-                    );
-                }
-                agent.actor.backward(&actor_tape, &d_mean, &mut g_actor);
-                agent.critic.backward(&critic_tape, &d_value, &mut g_critic);
-
-                // Global gradient-norm clipping over all of the agent's parameters.
-                let norm = g_actor.iter().chain(&d_log_std).chain(&g_critic).map(|g| g * g).sum::<f32>().sqrt();
-                if norm > cfg.max_grad_norm {
-                    let k = cfg.max_grad_norm / (norm + 1e-6);
-                    g_actor.iter_mut().chain(d_log_std.iter_mut()).chain(g_critic.iter_mut()).for_each(|g| *g *= k);
-                }
-                adam_actor.step(&adam_cfg, lr, &mut agent.actor.params, &g_actor);
-                adam_log_std.step(&adam_cfg, lr, &mut agent.log_std, &d_log_std);
-                adam_critic.step(&adam_cfg, lr, &mut agent.critic.params, &g_critic);
-            }
-        }
+        let stats = update(&mut backend, &batch, cfg, lr, &mut rng);
 
         // ---- Logging ------------------------------------------------------------------------
         let mean_of = |k: usize| -> Option<f64> {
@@ -386,20 +240,180 @@ pub fn train(
             fitness: mean_of(2),
             sps: global_step as f64 / start.elapsed().as_secs_f64().max(1e-9),
             learning_rate: lr,
-            value_loss: last_stats.value_loss,
-            policy_loss: last_stats.policy_loss,
-            entropy: gaussian_entropy(&agent.log_std),
-            approx_kl: last_stats.approx_kl,
-            clipfrac: clipfracs / clip_count.max(1) as f32,
-            explained_variance: explained_variance(&val_buf, &ret_buf),
+            value_loss: stats.last.value_loss,
+            policy_loss: stats.last.policy_loss,
+            entropy: gaussian_entropy(backend.log_std()),
+            approx_kl: stats.last.approx_kl,
+            clipfrac: stats.mean_clipfrac,
+            explained_variance: explained_variance(&batch.values, &batch.returns),
             reward_means: terms.iter().map(|w| (format!("reward/{}", w.name), w.mean)).collect(),
             reward_terms: terms,
         };
-        if !on_iteration(&metrics, &agent) {
+        if !on_iteration(&metrics, &backend.save(&obs_rms)) {
             break;
         }
     }
-    Ok(agent)
+    Ok(backend.save(&obs_rms))
+}
+
+/// One rollout ready for the update, one row per sample (any order).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rollout {
+    /// Normalised observations, `len × obs_dim`.
+    pub obs: Vec<f32>,
+    /// Sampled actions before clipping to [-1, 1], `len × act_dim`.
+    pub actions: Vec<f32>,
+    /// log π_old(a | s) of each sampled action.
+    pub logprobs: Vec<f32>,
+    /// V_old(s).
+    pub values: Vec<f32>,
+    /// GAE advantages.
+    pub advantages: Vec<f32>,
+    /// Returns: advantages + values.
+    pub returns: Vec<f32>,
+    /// Observation length.
+    pub obs_dim: usize,
+    /// Action length.
+    pub act_dim: usize,
+}
+
+impl Rollout {
+    /// Zeroed storage for `len` samples.
+    pub fn new(len: usize, obs_dim: usize, act_dim: usize) -> Self {
+        Self {
+            obs: vec![0.0; len * obs_dim],
+            actions: vec![0.0; len * act_dim],
+            logprobs: vec![0.0; len],
+            values: vec![0.0; len],
+            advantages: vec![0.0; len],
+            returns: vec![0.0; len],
+            obs_dim,
+            act_dim,
+        }
+    }
+
+    /// Samples held.
+    pub fn len(&self) -> usize {
+        self.logprobs.len()
+    }
+
+    /// Whether it holds no sample.
+    pub fn is_empty(&self) -> bool {
+        self.logprobs.is_empty()
+    }
+}
+
+/// What one update logs.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct UpdateStats {
+    /// The last minibatch's losses (CleanRL logs those).
+    pub last: LossStats,
+    /// `losses/clipfrac` averaged over all minibatches.
+    pub mean_clipfrac: f32,
+}
+
+/// PPO's update: `update_epochs` passes over `rollout` in `num_minibatches` shuffled minibatches,
+/// one clipped-surrogate gradient step each (CleanRL's "Optimizing the policy and value network").
+pub fn update<B: Backend>(backend: &mut B, rollout: &Rollout, cfg: &PpoConfig, lr: f32, rng: &mut ChaCha8Rng) -> UpdateStats {
+    let act_dim = rollout.act_dim;
+    let minibatch_size = (rollout.len() / cfg.num_minibatches.max(1)).max(1);
+    let loss_cfg = LossConfig { clip_coef: cfg.clip_coef, clip_vloss: cfg.clip_vloss, vf_coef: cfg.vf_coef, ent_coef: cfg.ent_coef };
+    let mut indices: Vec<usize> = (0..rollout.len()).collect();
+    let mut stats = UpdateStats::default();
+    let mut minibatches = 0usize;
+    let mut mb = MinibatchBuffers::default();
+    for _epoch in 0..cfg.update_epochs {
+        indices.shuffle(rng);
+        for idx in indices.chunks(minibatch_size) {
+            let b = idx.len();
+            mb.gather(rollout, idx);
+            if cfg.norm_adv && b > 1 {
+                let mean = mb.advantages.iter().sum::<f32>() / b as f32;
+                let std = (mb.advantages.iter().map(|a| (a - mean) * (a - mean)).sum::<f32>() / (b - 1) as f32).sqrt();
+                mb.advantages.iter_mut().for_each(|a| *a = (*a - mean) / (std + 1e-8));
+            }
+            let log_std = backend.log_std().to_vec();
+            let (means, values_new) = backend.forward(&mb.obs, b);
+            mb.logp_new.clear();
+            mb.logp_new.extend((0..b).map(|r| {
+                gaussian_log_prob(&mb.actions[r * act_dim..(r + 1) * act_dim], &means[r * act_dim..(r + 1) * act_dim], &log_std)
+            }));
+            mb.d_logp.resize(b, 0.0);
+            mb.d_value.resize(b, 0.0);
+            let loss = ppo_loss(
+                &loss_cfg,
+                &Minibatch {
+                    logp_new: &mb.logp_new,
+                    logp_old: &mb.logp_old,
+                    advantages: &mb.advantages,
+                    values_new,
+                    values_old: &mb.values_old,
+                    returns: &mb.returns,
+                },
+                &mut mb.d_logp,
+                &mut mb.d_value,
+            );
+            stats.mean_clipfrac += loss.clipfrac;
+            minibatches += 1;
+            stats.last = loss;
+
+            // Backward: loss → log-probabilities → means and log σ; loss → values.
+            mb.d_mean.clear();
+            mb.d_mean.resize(b * act_dim, 0.0);
+            let mut d_log_std = vec![-cfg.ent_coef; act_dim]; // the entropy bonus: ∂H/∂log σ = 1
+            for r in 0..b {
+                gaussian_log_prob_grad(
+                    &mb.actions[r * act_dim..(r + 1) * act_dim],
+                    &means[r * act_dim..(r + 1) * act_dim],
+                    &log_std,
+                    mb.d_logp[r],
+                    &mut mb.d_mean[r * act_dim..(r + 1) * act_dim],
+                    &mut d_log_std,
+                );
+            }
+            backend.backward(&mb.d_mean, &mb.d_value, &d_log_std);
+            backend.clip_grad_norm(cfg.max_grad_norm);
+            backend.optimizer_step(lr);
+        }
+    }
+    stats.mean_clipfrac /= minibatches.max(1) as f32;
+    stats
+}
+
+/// One minibatch gathered from a [`Rollout`], reused across minibatches to avoid allocations.
+#[derive(Debug, Default)]
+struct MinibatchBuffers {
+    obs: Vec<f32>,
+    actions: Vec<f32>,
+    logp_old: Vec<f32>,
+    values_old: Vec<f32>,
+    advantages: Vec<f32>,
+    returns: Vec<f32>,
+    logp_new: Vec<f32>,
+    d_logp: Vec<f32>,
+    d_value: Vec<f32>,
+    d_mean: Vec<f32>,
+}
+
+impl MinibatchBuffers {
+    fn gather(&mut self, r: &Rollout, idx: &[usize]) {
+        let (od, ad) = (r.obs_dim, r.act_dim);
+        self.obs.clear();
+        self.actions.clear();
+        for &j in idx {
+            self.obs.extend_from_slice(&r.obs[j * od..(j + 1) * od]);
+            self.actions.extend_from_slice(&r.actions[j * ad..(j + 1) * ad]);
+        }
+        for (dst, src) in [
+            (&mut self.logp_old, &r.logprobs),
+            (&mut self.values_old, &r.values),
+            (&mut self.advantages, &r.advantages),
+            (&mut self.returns, &r.returns),
+        ] {
+            dst.clear();
+            dst.extend(idx.iter().map(|&j| src[j]));
+        }
+    }
 }
 
 /// A standard normal draw (Box–Muller on two uniforms of the seeded stream, libm's functions, so

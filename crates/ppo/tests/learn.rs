@@ -2,7 +2,8 @@
 
 use rewardsmith_ppo::agent::Agent;
 use rewardsmith_ppo::eval::evaluate;
-use rewardsmith_ppo::train::{train, Metrics, PpoConfig};
+use rewardsmith_ppo::config::PpoConfig;
+use rewardsmith_ppo::train::{train, Metrics};
 use rewardsmith_sim::EnvModel;
 use rewardsmith_spec::catalog;
 use std::sync::Arc;

@@ -46,6 +46,11 @@ pub struct EnvSpec {
     pub terminations: Vec<Termination>,
     /// The task's ground-truth success measure, separate from any reward.
     pub fitness: Fitness,
+    /// PPO hyperparameters tuned for this environment (the fields of the ppo crate's
+    /// `PpoConfig`, which checks them); a training's `--config` file and flags override them.
+    /// Default: empty (PPO's defaults).
+    #[serde(default)]
+    pub ppo: toml::Table,
 }
 
 /// Time stepping and gravity.

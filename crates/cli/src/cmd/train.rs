@@ -3,8 +3,10 @@
 use crate::common::{load_env, reward_or_default};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use rewardsmith_ppo::eval::evaluate;
-use rewardsmith_ppo::train::{train, Metrics, PpoConfig, TermWindow};
+use rewardsmith_ppo::config::PpoConfig;
+use rewardsmith_ppo::eval::{evaluate, EvalSchedule, Evaluation};
+use rewardsmith_ppo::tensorboard::EventWriter;
+use rewardsmith_ppo::train::{train, Metrics, TermWindow};
 use rewardsmith_sim::rollout::write_atomic;
 use serde::Serialize;
 use std::io::Write as _;
@@ -27,16 +29,35 @@ pub struct Args {
     /// Master seed (overrides the config's seed).
     #[arg(long)]
     seed: Option<u64>,
-    /// PPO configuration file (TOML, the fields of PpoConfig; missing ones take their defaults).
+    /// PPO configuration file (TOML, the fields of PpoConfig); it overrides the env file's
+    /// `[ppo]` table key by key, and PPO's defaults fill the rest.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Override one configuration key, e.g. `--set learning_rate=1e-3 --set hidden=[32,32]`
+    /// (TOML values; applied last, repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
     /// Stop after this many seconds of wall time, keeping what was learned.
     #[arg(long)]
     max_seconds: Option<f64>,
-    /// Output directory: metrics.jsonl, config.toml, policy.safetensors, summary.json.
+    /// Evaluate the deterministic policy every this many environment steps (0: only at the end;
+    /// default with --target: every 4 rollouts).
+    #[arg(long)]
+    eval_every: Option<u64>,
+    /// Episodes per evaluation during training.
+    #[arg(long, default_value_t = 5)]
+    eval_episodes: usize,
+    /// Stop training at the first evaluation whose mean fitness reaches this.
+    #[arg(long)]
+    target: Option<f64>,
+    /// Output directory: metrics.jsonl, TensorBoard events, config.toml, policy.safetensors,
+    /// summary.json.
     #[arg(long)]
     out: PathBuf,
 }
+
+/// Rollouts between evaluations when --target is given without --eval-every.
+const DEFAULT_EVAL_ROLLOUTS: u64 = 4;
 
 /// Episodes of the deterministic policy evaluated at the end, seed stream 0.
 const FINAL_EVAL_EPISODES: usize = 10;
@@ -59,23 +80,44 @@ struct Summary {
     wall_seconds: f64,
     stopped_early: bool,
     last: Option<Metrics>,
+    evaluations: Vec<Evaluation>,
+    target: Option<f64>,
+    /// Environment steps at the first evaluation that reached the target.
+    target_reached_at: Option<u64>,
     eval_fitness: Vec<f64>,
     eval_fitness_mean: Option<f64>,
     reward_checkpoints: Vec<Checkpoint>,
 }
 
+/// The resolved configuration: PPO's defaults, the env file's `[ppo]`, `--config`, then the
+/// flags.
+fn resolve_config(args: &Args, env_path: &str, env_ppo: &toml::Table) -> Result<PpoConfig> {
+    let file = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let table: toml::Table = text.parse().with_context(|| format!("{}: not a TOML file", path.display()))?;
+            Some((path.display().to_string(), table))
+        }
+        None => None,
+    };
+    let mut flags = Vec::new();
+    for set in &args.set {
+        flags.push((format!("--set {set}"), PpoConfig::parse_override(set)?));
+    }
+    let env_layer = format!("{env_path} [ppo]");
+    let layers = std::iter::once((env_layer.as_str(), env_ppo))
+        .chain(file.iter().map(|(name, t)| (name.as_str(), t)))
+        .chain(flags.iter().map(|(name, t)| (name.as_str(), t)));
+    let mut cfg = PpoConfig::from_layers(layers)?;
+    cfg.total_steps = args.steps.unwrap_or(cfg.total_steps);
+    cfg.seed = args.seed.unwrap_or(cfg.seed);
+    Ok(cfg)
+}
+
 pub fn run(args: Args) -> Result<ExitCode> {
     let model = load_env(&args.env)?;
     let reward = reward_or_default(&model, args.reward.as_deref())?;
-    let mut cfg: PpoConfig = match &args.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-            toml::from_str(&text).with_context(|| format!("{}: not a PPO configuration", path.display()))?
-        }
-        None => PpoConfig::default(),
-    };
-    cfg.total_steps = args.steps.unwrap_or(cfg.total_steps);
-    cfg.seed = args.seed.unwrap_or(cfg.seed);
+    let cfg = resolve_config(&args, model.path(), &model.spec().ppo)?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
     write_atomic(&args.out.join("config.toml"), toml::to_string(&cfg)?.as_bytes())?;
 
@@ -83,33 +125,53 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut metrics_file = std::io::BufWriter::new(
         std::fs::File::create(&metrics_path).with_context(|| format!("cannot write {}", metrics_path.display()))?,
     );
+    let unix_now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+    let mut events = EventWriter::create(&args.out, unix_now())?;
+    let rollout_steps = (cfg.num_envs * cfg.num_steps) as u64;
+    let eval_every = args.eval_every.unwrap_or(if args.target.is_some() { DEFAULT_EVAL_ROLLOUTS * rollout_steps } else { 0 });
+    let mut schedule = EvalSchedule::new(eval_every, args.eval_episodes, 0, args.target);
+    let mut evaluations: Vec<Evaluation> = Vec::new();
     let bar = ProgressBar::new(cfg.total_steps);
     bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} steps {msg}").expect("valid template"));
     let start = Instant::now();
     let mut log: Vec<Metrics> = Vec::new();
     let mut stopped_early = false;
-    let mut write_error = None;
-    let result = train(&model, reward.clone(), &cfg, |m, _| {
-        if let Err(e) = serde_json::to_writer(&mut metrics_file, m).map_err(std::io::Error::from).and_then(|_| writeln!(metrics_file)) {
-            write_error = Some(e);
+    let mut failure: Option<anyhow::Error> = None;
+    let result = train(&model, reward.clone(), &cfg, |m, agent| {
+        let evaluation = match schedule.maybe_run(m.global_step, &model, agent, cfg.obs_clip) {
+            Ok(e) => e,
+            Err(e) => {
+                failure = Some(e.into());
+                return false;
+            }
+        };
+        let mut line = serde_json::to_value(m).expect("metrics serialise");
+        if let Some(e) = &evaluation {
+            line["eval/fitness"] = e.fitness_mean.into();
+        }
+        if let Err(e) = write_metrics(&mut metrics_file, &mut events, &line, m.global_step, unix_now()) {
+            failure = Some(e);
             return false;
         }
         bar.set_position(m.global_step);
         bar.set_message(format!(
-            "SPS {:.0}  return {}  fitness {}",
+            "SPS {:.0}  return {}  fitness {}{}",
             m.sps,
             m.episodic_return.map_or("-".into(), |r| format!("{r:.1}")),
-            m.fitness.map_or("-".into(), |f| format!("{f:.3}"))
+            m.fitness.map_or("-".into(), |f| format!("{f:.3}")),
+            evaluations.last().map_or(String::new(), |e| format!("  eval {:.3}", e.fitness_mean)),
         ));
         log.push(m.clone());
+        let reached = evaluation.as_ref().is_some_and(|e| e.reached_target);
+        evaluations.extend(evaluation);
         let over_time = args.max_seconds.is_some_and(|s| start.elapsed().as_secs_f64() >= s);
-        stopped_early |= over_time;
-        !over_time
+        stopped_early |= over_time || reached;
+        !(over_time || reached)
     });
     bar.finish_and_clear();
-    metrics_file.flush()?;
-    if let Some(e) = write_error {
-        return Err(e).with_context(|| format!("cannot write {}", metrics_path.display()));
+    metrics_file.flush().and_then(|_| events.flush().map_err(std::io::Error::other))?;
+    if let Some(e) = failure {
+        return Err(e);
     }
 
     let checkpoints = (0..TERM_CHECKPOINTS.min(log.len()))
@@ -125,6 +187,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         wall_seconds: start.elapsed().as_secs_f64(),
         stopped_early,
         last: log.last().cloned(),
+        target: args.target,
+        target_reached_at: evaluations.iter().find(|e| e.reached_target).map(|e| e.global_step),
+        evaluations,
         eval_fitness: Vec::new(),
         eval_fitness_mean: None,
         reward_checkpoints: checkpoints,
@@ -165,4 +230,26 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     write_atomic(&args.out.join("summary.json"), serde_json::to_string_pretty(&summary)?.as_bytes())?;
     Ok(code)
+}
+
+/// One metrics line to `metrics.jsonl` and each of its numbers to the TensorBoard events, under
+/// the same names.
+fn write_metrics(
+    jsonl: &mut impl std::io::Write,
+    events: &mut EventWriter,
+    line: &serde_json::Value,
+    global_step: u64,
+    wall_time: f64,
+) -> Result<()> {
+    serde_json::to_writer(&mut *jsonl, line)?;
+    writeln!(jsonl)?;
+    for (tag, value) in line.as_object().into_iter().flatten() {
+        if let (Some(v), false) = (value.as_f64(), tag == "global_step") {
+            events.add_scalar(tag, global_step as i64, v as f32, wall_time)?;
+        }
+    }
+    // Once per iteration, so `tensorboard` and `tail -f` follow a running training.
+    jsonl.flush()?;
+    events.flush()?;
+    Ok(())
 }

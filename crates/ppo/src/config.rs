@@ -1,0 +1,158 @@
+//! PPO's configuration: one documented struct, assembled from layers (PPO's defaults, the env
+//! file's tuned `[ppo]` table, a `--config` file, `--set key=value` flags), each layer checked on
+//! its own so an error names where the bad key came from.
+
+use serde::{Deserialize, Serialize};
+
+/// Everything that decides a training run. Defaults are CleanRL's `ppo_continuous_action.py`
+/// except where noted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PpoConfig {
+    /// Environment steps to train for, over all instances, rounded down to whole rollouts
+    /// (`num_envs × num_steps`; at least one). Default 100 000.
+    pub total_steps: u64,
+    /// Instances stepped in parallel. Default 16 (CleanRL: 1).
+    pub num_envs: usize,
+    /// Steps per instance per rollout. Default 128 (CleanRL: 2048 with one env).
+    pub num_steps: usize,
+    /// Minibatches per epoch. Default 32.
+    pub num_minibatches: usize,
+    /// Passes over each rollout. Default 10.
+    pub update_epochs: usize,
+    /// Adam's step size at the start. Default 3e-4.
+    pub learning_rate: f32,
+    /// Whether the step size decays linearly to 0 over training. Default true.
+    pub anneal_lr: bool,
+    /// Discount γ. Default 0.99.
+    pub gamma: f32,
+    /// GAE's λ. Default 0.95.
+    pub gae_lambda: f32,
+    /// Whether advantages are normalised per minibatch. Default true.
+    pub norm_adv: bool,
+    /// PPO's ε. Default 0.2.
+    pub clip_coef: f32,
+    /// Whether the value loss is clipped. Default true.
+    pub clip_vloss: bool,
+    /// Entropy bonus weight. Default 0.0.
+    pub ent_coef: f32,
+    /// Value loss weight. Default 0.5.
+    pub vf_coef: f32,
+    /// Largest global gradient norm. Default 0.5.
+    pub max_grad_norm: f32,
+    /// Hidden layer widths of both networks. Default [64, 64].
+    pub hidden: Vec<usize>,
+    /// Initial log σ of the policy. Default 0.0 (σ = 1).
+    pub init_log_std: f32,
+    /// Normalised observations are clipped to ±this. Default 10.
+    pub obs_clip: f32,
+    /// Scaled rewards are clipped to ±this. Default 10.
+    pub reward_clip: f32,
+    /// Master seed: environments, initial weights and sampling derive from it. Default 1.
+    pub seed: u64,
+    /// Worker threads of the VecEnv (0 = one per core); results do not depend on it. Default 0.
+    pub threads: usize,
+}
+
+impl Default for PpoConfig {
+    fn default() -> Self {
+        Self {
+            total_steps: 100_000,
+            num_envs: 16,
+            num_steps: 128,
+            num_minibatches: 32,
+            update_epochs: 10,
+            learning_rate: 3e-4,
+            anneal_lr: true,
+            gamma: 0.99,
+            gae_lambda: 0.95,
+            norm_adv: true,
+            clip_coef: 0.2,
+            clip_vloss: true,
+            ent_coef: 0.0,
+            vf_coef: 0.5,
+            max_grad_norm: 0.5,
+            hidden: vec![64, 64],
+            init_log_std: 0.0,
+            obs_clip: 10.0,
+            reward_clip: 10.0,
+            seed: 1,
+            threads: 0,
+        }
+    }
+}
+
+/// A configuration layer that is not a valid part of a [`PpoConfig`].
+#[derive(Debug, thiserror::Error)]
+#[error("{source_name}: {message}")]
+pub struct ConfigError {
+    /// Where the layer came from: a file and table (`environments/cartpole.toml [ppo]`), a
+    /// `--config` file, or `--set`.
+    pub source_name: String,
+    /// What is wrong, naming the key (unknown field, wrong type).
+    pub message: String,
+}
+
+impl PpoConfig {
+    /// PPO's defaults overlaid by each layer in order (later layers win key by key). Every layer
+    /// must be a valid partial configuration on its own.
+    pub fn from_layers<'a>(layers: impl IntoIterator<Item = (&'a str, &'a toml::Table)>) -> Result<Self, ConfigError> {
+        let mut merged = toml::Table::new();
+        for (source_name, layer) in layers {
+            layer.clone().try_into::<PpoConfig>().map_err(|e| ConfigError {
+                source_name: source_name.to_owned(),
+                message: e.message().trim().to_owned(),
+            })?;
+            merged.extend(layer.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        merged.try_into().map_err(|e: toml::de::Error| ConfigError { source_name: "configuration".into(), message: e.message().trim().to_owned() })
+    }
+
+    /// One `--set` flag, `key=value`, as a layer: the value is read as TOML (`3e-4`, `true`,
+    /// `[64, 64]`), or as a string if it is not TOML.
+    pub fn parse_override(text: &str) -> Result<toml::Table, ConfigError> {
+        let err = |message: String| ConfigError { source_name: format!("--set {text}"), message };
+        let (key, value) = text.split_once('=').ok_or_else(|| err("expected key=value".into()))?;
+        let key = key.trim();
+        if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(err(format!("`{key}` is not a configuration key")));
+        }
+        let value = match format!("v = {}", value.trim()).parse::<toml::Table>() {
+            Ok(mut t) => t.remove("v").expect("parsed `v = …`"),
+            Err(_) => toml::Value::String(value.trim().to_owned()),
+        };
+        Ok(toml::Table::from_iter([(key.to_owned(), value)]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(text: &str) -> toml::Table {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn later_layers_win_key_by_key() {
+        let env = table("num_envs = 8\nlearning_rate = 1e-3");
+        let file = table("learning_rate = 5e-4");
+        let set = PpoConfig::parse_override("hidden=[32, 32]").unwrap();
+        let cfg = PpoConfig::from_layers([("env", &env), ("file", &file), ("--set", &set)]).unwrap();
+        assert_eq!(cfg.num_envs, 8);
+        assert_eq!(cfg.learning_rate, 5e-4);
+        assert_eq!(cfg.hidden, vec![32, 32]);
+        assert_eq!(cfg.num_steps, PpoConfig::default().num_steps);
+    }
+
+    #[test]
+    fn a_bad_layer_is_named_with_its_key() {
+        let env = table("num_env = 8");
+        let e = PpoConfig::from_layers([("environments/x.toml [ppo]", &env)]).unwrap_err().to_string();
+        assert!(e.starts_with("environments/x.toml [ppo]: ") && e.contains("num_env"), "{e}");
+        let wrong_type = PpoConfig::parse_override("num_envs=fast").unwrap();
+        let e = PpoConfig::from_layers([("--set num_envs=fast", &wrong_type)]).unwrap_err().to_string();
+        assert!(e.contains("--set num_envs=fast") && e.contains("invalid type"), "{e}");
+        assert!(PpoConfig::parse_override("no equals sign").is_err());
+    }
+}
