@@ -90,8 +90,8 @@ impl Backend for CpuBackend {
     }
 
     fn backward(&mut self, d_means: &[f32], d_values: &[f32], d_log_std: &[f32]) {
-        self.agent.actor.backward(&self.actor_tape, d_means, &mut self.g_actor);
-        self.agent.critic.backward(&self.critic_tape, d_values, &mut self.g_critic);
+        self.agent.actor.backward(&mut self.actor_tape, d_means, &mut self.g_actor);
+        self.agent.critic.backward(&mut self.critic_tape, d_values, &mut self.g_critic);
         self.g_log_std.copy_from_slice(d_log_std);
     }
 
