@@ -9,8 +9,11 @@ Purpose
             vs. rewardsmith cartpole (solved: mean eval fitness >= 475 of 500
             steps balanced, the same 95%);
         gymnasium Pendulum-v1 (solved: mean eval return >= -200)
-            vs. rewardsmith pendulum (solved: mean eval fitness >= 0.75, the
-            fraction of the episode spent upright).
+            vs. rewardsmith pendulum (solved: mean eval return >= -200 under
+            reward_scripts/pendulum/human.rhai, which is Pendulum-v1's reward:
+            the same pole (1 m, 1 kg rod), torque limit (2 N.m), control period
+            (0.05 s), episode (200 steps) and start distribution; gravity is
+            9.81 instead of Pendulum-v1's 10, and there is no speed clip).
     The tasks are alike, not identical: the step counts and wall times are
     comparable as orders of magnitude, the ratio says who is faster, not by
     exactly how much.
@@ -50,14 +53,16 @@ What is measured
     of training, evaluations included (rewardsmith's evaluations count too).
     torch runs with 1 intra-op thread by default (--threads); SB3 steps its
     envs in the main thread (DummyVecEnv, as the zoo does). rewardsmith train
-    runs with its default PpoConfig, whose VecEnv uses one worker thread per
-    core (threads = 0): keep that in mind when reading the ratio.
+    runs with the env file's tuned [ppo] table and one VecEnv worker thread
+    (--rs-threads, default 1; 0 = one per core).
     Default eval-every: InvertedPendulum-v5 2048 steps (the zoo's rollout is only
     32 steps, the policy changes every 32 steps; 2048 keeps the evaluation cost
     modest: an unsolved 5-episode evaluation costs at most 5000 env steps);
-    Pendulum-v1 4096 steps (= one zoo rollout, 4 envs x 1024 steps: the policy
-    only changes once per 4096 steps, so evaluating more often repeats the same
-    evaluation). The rewardsmith runs get the same --eval-every.
+    Pendulum-v1 2048 steps (SB3 still evaluates only once per zoo rollout of 4 envs
+    x 1024 steps, since evaluations happen at rollout starts and its policy only
+    changes then; rewardsmith's pendulum rollout is 1024 steps, so each tool is
+    evaluated as soon as its policy has changed, at most every 2048 steps).
+    The rewardsmith runs get the same --eval-every.
     rewardsmith, per task and seed:
         rewardsmith train --env cartpole|pendulum --steps MAX_STEPS --seed S
             --out TMPDIR --eval-every N --eval-episodes E --target T
@@ -148,9 +153,9 @@ ZOO_HYPERPARAMS = {
 # task -> gymnasium id, zoo entry, threshold, default eval-every, rewardsmith env, rewardsmith target
 TASKS = {
     "InvertedPendulum-v5": dict(zoo="InvertedPendulum-v2", threshold=950.0, eval_every=2048,
-                                rs_env="cartpole", rs_target=475.0),
-    "Pendulum-v1": dict(zoo="Pendulum-v1", threshold=-200.0, eval_every=4096,
-                        rs_env="pendulum", rs_target=0.75),
+                                rs_env="cartpole", rs_target=475.0, rs_flag="--target"),
+    "Pendulum-v1": dict(zoo="Pendulum-v1", threshold=-200.0, eval_every=2048,
+                        rs_env="pendulum", rs_target=-200.0, rs_flag="--target-return"),
 }
 
 
@@ -244,7 +249,8 @@ def run_rewardsmith(binary, task, seed, args):
     with tempfile.TemporaryDirectory(prefix="rs-sb3-ref-") as out:
         cmd = [binary, "train", "--env", info["rs_env"], "--steps", str(args.max_steps),
                "--seed", str(seed), "--out", out, "--eval-every", str(args.eval_every[task]),
-               "--eval-episodes", str(args.eval_episodes), "--target", f"{target:g}"]
+               "--eval-episodes", str(args.eval_episodes), info["rs_flag"], f"{target:g}",
+               "--set", f"threads={args.rs_threads}"]
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True)
         outer = time.perf_counter() - t0
@@ -302,15 +308,18 @@ def main():
                     help="step cap per run; unsolved by then counts as unsolved (default 200000)")
     ap.add_argument("--eval-every", type=int, default=None,
                     help="env steps between evaluations, both tools (default: 2048 for "
-                         "InvertedPendulum-v5, 4096 for Pendulum-v1)")
+                         "InvertedPendulum-v5, 2048 for Pendulum-v1)")
     ap.add_argument("--eval-episodes", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
+    ap.add_argument("--rs-threads", type=int, default=1,
+                    help="rewardsmith VecEnv worker threads (default 1, like SB3's DummyVecEnv; "
+                         "0 = one per core)")
     ap.add_argument("--target-inverted-pendulum", type=float, default=TASKS["InvertedPendulum-v5"]["threshold"])
     ap.add_argument("--target-pendulum", type=float, default=TASKS["Pendulum-v1"]["threshold"])
     ap.add_argument("--target-cartpole", type=float, default=TASKS["InvertedPendulum-v5"]["rs_target"],
                     help="rewardsmith cartpole target fitness (default 475 of 500)")
     ap.add_argument("--target-rs-pendulum", type=float, default=TASKS["Pendulum-v1"]["rs_target"],
-                    help="rewardsmith pendulum target fitness (default 0.75)")
+                    help="rewardsmith pendulum target return under human.rhai (default -200)")
     args = ap.parse_args()
     args.threshold = {"InvertedPendulum-v5": args.target_inverted_pendulum,
                       "Pendulum-v1": args.target_pendulum}

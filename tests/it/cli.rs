@@ -268,7 +268,7 @@ fn train_writes_metrics_config_policy_and_summary_and_eval_replays() {
     let o = rewardsmith(&["eval", out.to_str().unwrap(), "--episodes", "2", "--record", rollout.to_str().unwrap()]);
     let (stdout, stderr) = text(&o);
     assert!(o.status.success(), "{stdout}{stderr}");
-    assert!(stdout.contains("over 2 episodes (pendulum)"), "{stdout}");
+    assert!(stdout.contains("over 2 episodes (pendulum); return -"), "the return under the embedded reward script: {stdout}");
     let o = rewardsmith(&["replay", rollout.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o).0);
 
@@ -307,6 +307,7 @@ fn train_layers_env_ppo_table_config_file_and_set_flags_and_logs_tensorboard_eve
         fs::read_to_string(out.join("metrics.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 2, "512 steps of 8 × 32");
     assert!(lines.iter().all(|l| l["eval/fitness"].is_f64()), "an evaluation every 256 steps: {lines:?}");
+    assert!(lines.iter().all(|l| l["eval/return"].as_f64().is_some_and(|r| r < 0.0)), "human.rhai's return is a cost: {lines:?}");
     // One TensorBoard event file, starting with a well-formed record (u64 length, masked CRC).
     let events: Vec<_> = fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).filter(|n| n.starts_with("events.out.tfevents.")).collect();
     assert_eq!(events.len(), 1, "{events:?}");
@@ -333,6 +334,21 @@ fn train_stops_at_the_first_evaluation_that_reaches_the_target() {
     assert_eq!(summary["global_step"], rollout);
     assert_eq!(summary["stopped_early"], true);
     assert_eq!(summary["evaluations"].as_array().unwrap().len(), 1);
+
+    // A return target (negative: pendulum's human.rhai is a cost; an episode costs at most
+    // ≈ 200 × 16.4, so -10000 is reached at once) and a fitness target no policy reaches: both
+    // must be reached, so training runs to its budget.
+    for (fitness_target, stops) in [(None, true), (Some("1.5"), false)] {
+        let mut cmd = vec!["train", "--env", "pendulum", "--steps", "2048", "--target-return", "-10000", "--eval-every", "1", "--eval-episodes", "1", "--out", out.to_str().unwrap()];
+        if let Some(t) = fitness_target {
+            cmd.extend(["--target", t]);
+        }
+        let o = rewardsmith(&cmd);
+        assert!(o.status.success(), "{}", text(&o).1);
+        let summary: serde_json::Value = serde_json::from_str(&fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+        assert_eq!(summary["target_reached_at"].is_u64(), stops, "{summary}");
+        assert_eq!(summary["global_step"], if stops { 1024 } else { 2048 }, "pendulum's rollout is 8 × 128");
+    }
 }
 
 #[test]

@@ -2,27 +2,54 @@
 //! scored by the environment's ground-truth fitness.
 
 use crate::agent::Agent;
+use rewardsmith_script::RewardScript;
 use rewardsmith_sim::{episode_seed, Env, EnvModel, EpisodeFitness, SimError};
 use std::sync::Arc;
 
 /// Fitness per episode, in episode order; episode `e` is reset with `episode_seed(seed, e)`.
 pub fn evaluate(model: &Arc<EnvModel>, agent: &Agent, episodes: usize, seed: u64, obs_clip: f32) -> Result<Vec<f64>, SimError> {
-    let mut env = Env::new(model.clone(), None)?;
+    Ok(evaluate_with_reward(model, agent, None, episodes, seed, obs_clip)?.into_iter().map(|s| s.fitness).collect())
+}
+
+/// One evaluation episode's scores.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct EpisodeScore {
+    /// The env's ground-truth fitness.
+    pub fitness: f64,
+    /// Undiscounted return under the reward script, if one was given (for comparisons with
+    /// benchmarks that report returns).
+    #[serde(rename = "return")]
+    pub ret: Option<f64>,
+}
+
+/// As [`evaluate`], also summing each episode's rewards under `reward`.
+pub fn evaluate_with_reward(
+    model: &Arc<EnvModel>,
+    agent: &Agent,
+    reward: Option<RewardScript>,
+    episodes: usize,
+    seed: u64,
+    obs_clip: f32,
+) -> Result<Vec<EpisodeScore>, SimError> {
+    let has_reward = reward.is_some();
+    let mut env = Env::new(model.clone(), reward)?;
     let aggregate = model.spec().fitness.aggregate;
     let mut scores = Vec::with_capacity(episodes);
     for e in 0..episodes {
         let mut obs = env.reset(episode_seed(seed, e as u64))?.to_vec();
         let mut fitness = EpisodeFitness::default();
+        let mut ret = 0.0;
         loop {
             let action = agent.act_deterministic(&obs, obs_clip);
             let s = env.step(&action)?;
             fitness.push(s.fitness);
+            ret += s.reward;
             obs.copy_from_slice(s.obs);
             if s.terminated || s.truncated {
                 break;
             }
         }
-        scores.push(fitness.value(aggregate));
+        scores.push(EpisodeScore { fitness: fitness.value(aggregate), ret: has_reward.then_some(ret) });
     }
     Ok(scores)
 }
@@ -30,7 +57,7 @@ pub fn evaluate(model: &Arc<EnvModel>, agent: &Agent, episodes: usize, seed: u64
 /// Evaluation during training: every `every_steps` environment steps the deterministic policy
 /// plays `episodes` seeded episodes, and training may stop once their mean fitness reaches
 /// `target` (how "steps to solve" is measured, and how a search stops paying for a solved task).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct EvalSchedule {
     /// Environment steps between evaluations (checked after each iteration, so evaluations
     /// fall on the first iteration at or past each multiple).
@@ -42,6 +69,11 @@ pub struct EvalSchedule {
     pub seed: u64,
     /// Mean fitness at which training stops; None trains for the whole budget.
     pub target: Option<f64>,
+    /// Mean return (under `reward`) at which training stops, for comparisons with benchmarks
+    /// defined by returns; with `target` as well, both must be reached.
+    pub target_return: Option<f64>,
+    /// Reward script whose return is reported next to the fitness (None: fitness only).
+    pub reward: Option<RewardScript>,
     next_at: u64,
 }
 
@@ -52,14 +84,16 @@ pub struct Evaluation {
     pub global_step: u64,
     /// Mean fitness over the episodes.
     pub fitness_mean: f64,
+    /// Mean undiscounted return under the schedule's reward script, if it has one.
+    pub return_mean: Option<f64>,
     /// Whether it reached the schedule's target.
     pub reached_target: bool,
 }
 
 impl EvalSchedule {
     /// A schedule evaluating first after `every_steps` steps.
-    pub fn new(every_steps: u64, episodes: usize, seed: u64, target: Option<f64>) -> Self {
-        Self { every_steps, episodes, seed, target, next_at: every_steps }
+    pub fn new(every_steps: u64, episodes: usize, seed: u64, reward: Option<RewardScript>) -> Self {
+        Self { every_steps, episodes, seed, target: None, target_return: None, reward, next_at: every_steps }
     }
 
     /// Evaluates `agent` if `global_step` has reached the next evaluation point.
@@ -76,8 +110,17 @@ impl EvalSchedule {
         while self.next_at <= global_step {
             self.next_at += self.every_steps;
         }
-        let scores = evaluate(model, agent, self.episodes, self.seed, obs_clip)?;
-        let fitness_mean = scores.iter().sum::<f64>() / scores.len().max(1) as f64;
-        Ok(Some(Evaluation { global_step, fitness_mean, reached_target: self.target.is_some_and(|t| fitness_mean >= t) }))
+        let scores = evaluate_with_reward(model, agent, self.reward.clone(), self.episodes, self.seed, obs_clip)?;
+        let n = scores.len().max(1) as f64;
+        let fitness_mean = scores.iter().map(|s| s.fitness).sum::<f64>() / n;
+        let return_mean = self.reward.is_some().then(|| scores.iter().filter_map(|s| s.ret).sum::<f64>() / n);
+        Ok(Some(Evaluation {
+            global_step,
+            fitness_mean,
+            return_mean,
+            reached_target: (self.target.is_some() || self.target_return.is_some())
+                && self.target.is_none_or(|t| fitness_mean >= t)
+                && self.target_return.is_none_or(|t| return_mean.is_some_and(|r| r >= t)),
+        }))
     }
 }

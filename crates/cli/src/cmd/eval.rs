@@ -2,7 +2,7 @@
 
 use crate::common::{env_matching, load_policy};
 use anyhow::Result;
-use rewardsmith_ppo::eval::evaluate;
+use rewardsmith_ppo::eval::evaluate_with_reward;
 use rewardsmith_sim::{rollout, Env, EnvModel};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,19 +31,28 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let get = |k: &str| meta.get(k).cloned().unwrap_or_default();
     let loaded = env_matching(&get("env_id"), &get("env_path"), &get("env_hash"), args.env.as_deref()).map_err(anyhow::Error::msg)?;
     let model = EnvModel::new(&loaded)?;
-    let scores = evaluate(&model, &agent, args.episodes, args.seed, obs_clip)?;
+    // The reward the policy was trained with, for its return next to the fitness.
+    let reward = match meta.get("reward_script") {
+        Some(source) => Some(model.compile_reward(&get("reward_script_name"), source)?),
+        None => None,
+    };
+    let scores = evaluate_with_reward(&model, &agent, reward.clone(), args.episodes, args.seed, obs_clip)?;
     for (e, s) in scores.iter().enumerate() {
-        println!("episode {e}: fitness {s:.4}");
+        match s.ret {
+            Some(r) => println!("episode {e}: fitness {:.4}  return {r:.3}", s.fitness),
+            None => println!("episode {e}: fitness {:.4}", s.fitness),
+        }
     }
-    let n = scores.len().max(1) as f64;
-    let mean = scores.iter().sum::<f64>() / n;
-    let std = (scores.iter().map(|s| (s - mean) * (s - mean)).sum::<f64>() / n).sqrt();
-    println!("fitness {mean:.4} ± {std:.4} over {} episodes ({})", scores.len(), model.spec().id);
+    let (mean, std) = mean_std(scores.iter().map(|s| s.fitness));
+    let returns: Vec<f64> = scores.iter().filter_map(|s| s.ret).collect();
+    let ret = if returns.is_empty() {
+        String::new()
+    } else {
+        let (m, s) = mean_std(returns.into_iter());
+        format!("; return {m:.3} ± {s:.3}")
+    };
+    println!("fitness {mean:.4} ± {std:.4} over {} episodes ({}){ret}", scores.len(), model.spec().id);
     if let Some(out) = &args.record {
-        let reward = match meta.get("reward_script") {
-            Some(source) => Some(model.compile_reward(&get("reward_script_name"), source)?),
-            None => None,
-        };
         let steps = model.spec().physics.episode_length as usize * args.episodes;
         let mut env = Env::new(model.clone(), reward)?;
         // Records whole episodes at most: the last one may be cut where the step budget ends.
@@ -54,4 +63,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
         println!("recorded {} steps to {}", recorded.steps(), out.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Mean and (population) standard deviation.
+fn mean_std(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let v: Vec<f64> = values.collect();
+    let n = v.len().max(1) as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    (mean, (v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n).sqrt())
 }

@@ -4,7 +4,7 @@ use crate::common::{load_env, reward_or_default};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use rewardsmith_ppo::config::PpoConfig;
-use rewardsmith_ppo::eval::{evaluate, EvalSchedule, Evaluation};
+use rewardsmith_ppo::eval::{evaluate_with_reward, EvalSchedule, Evaluation};
 use rewardsmith_ppo::tensorboard::EventWriter;
 use rewardsmith_ppo::train::{train, Metrics, TermWindow};
 use rewardsmith_sim::rollout::write_atomic;
@@ -41,15 +41,19 @@ pub struct Args {
     #[arg(long)]
     max_seconds: Option<f64>,
     /// Evaluate the deterministic policy every this many environment steps (0: only at the end;
-    /// default with --target: every 4 rollouts).
+    /// default with a target: every 4 rollouts).
     #[arg(long)]
     eval_every: Option<u64>,
     /// Episodes per evaluation during training.
     #[arg(long, default_value_t = 5)]
     eval_episodes: usize,
     /// Stop training at the first evaluation whose mean fitness reaches this.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     target: Option<f64>,
+    /// Stop training at the first evaluation whose mean return under the reward script reaches
+    /// this (with --target too, both must be reached).
+    #[arg(long, allow_negative_numbers = true)]
+    target_return: Option<f64>,
     /// Output directory: metrics.jsonl, TensorBoard events, config.toml, policy.safetensors,
     /// summary.json.
     #[arg(long)]
@@ -82,10 +86,13 @@ struct Summary {
     last: Option<Metrics>,
     evaluations: Vec<Evaluation>,
     target: Option<f64>,
-    /// Environment steps at the first evaluation that reached the target.
+    target_return: Option<f64>,
+    /// Environment steps at the first evaluation that reached the target(s).
     target_reached_at: Option<u64>,
     eval_fitness: Vec<f64>,
     eval_fitness_mean: Option<f64>,
+    /// Mean return of those episodes under the training's reward script.
+    eval_return_mean: Option<f64>,
     reward_checkpoints: Vec<Checkpoint>,
 }
 
@@ -128,8 +135,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let unix_now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
     let mut events = EventWriter::create(&args.out, unix_now())?;
     let rollout_steps = (cfg.num_envs * cfg.num_steps) as u64;
-    let eval_every = args.eval_every.unwrap_or(if args.target.is_some() { DEFAULT_EVAL_ROLLOUTS * rollout_steps } else { 0 });
-    let mut schedule = EvalSchedule::new(eval_every, args.eval_episodes, 0, args.target);
+    let has_target = args.target.is_some() || args.target_return.is_some();
+    if args.target_return.is_some() && reward.is_none() {
+        anyhow::bail!("--target-return needs a reward script, and {} has no built-in one", model.spec().id);
+    }
+    let eval_every = args.eval_every.unwrap_or(if has_target { DEFAULT_EVAL_ROLLOUTS * rollout_steps } else { 0 });
+    let mut schedule = EvalSchedule::new(eval_every, args.eval_episodes, 0, reward.clone());
+    (schedule.target, schedule.target_return) = (args.target, args.target_return);
     let mut evaluations: Vec<Evaluation> = Vec::new();
     let bar = ProgressBar::new(cfg.total_steps);
     bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} steps {msg}").expect("valid template"));
@@ -148,6 +160,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let mut line = serde_json::to_value(m).expect("metrics serialise");
         if let Some(e) = &evaluation {
             line["eval/fitness"] = e.fitness_mean.into();
+            if let Some(r) = e.return_mean {
+                line["eval/return"] = r.into();
+            }
         }
         if let Err(e) = write_metrics(&mut metrics_file, &mut events, &line, m.global_step, unix_now()) {
             failure = Some(e);
@@ -188,10 +203,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
         stopped_early,
         last: log.last().cloned(),
         target: args.target,
+        target_return: args.target_return,
         target_reached_at: evaluations.iter().find(|e| e.reached_target).map(|e| e.global_step),
         evaluations,
         eval_fitness: Vec::new(),
         eval_fitness_mean: None,
+        eval_return_mean: None,
         reward_checkpoints: checkpoints,
     };
     let code = match result {
@@ -207,9 +224,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
             }
             let bytes = agent.to_safetensors(&metadata).map_err(anyhow::Error::msg)?;
             write_atomic(&args.out.join("policy.safetensors"), &bytes)?;
-            summary.eval_fitness = evaluate(&model, &agent, FINAL_EVAL_EPISODES, 0, cfg.obs_clip)?;
-            summary.eval_fitness_mean =
-                Some(summary.eval_fitness.iter().sum::<f64>() / summary.eval_fitness.len().max(1) as f64);
+            let scores = evaluate_with_reward(&model, &agent, reward.clone(), FINAL_EVAL_EPISODES, 0, cfg.obs_clip)?;
+            let n = scores.len().max(1) as f64;
+            summary.eval_fitness = scores.iter().map(|s| s.fitness).collect();
+            summary.eval_fitness_mean = Some(summary.eval_fitness.iter().sum::<f64>() / n);
+            summary.eval_return_mean = reward.is_some().then(|| scores.iter().filter_map(|s| s.ret).sum::<f64>() / n);
             println!(
                 "trained {} for {} steps in {:.1} s: evaluation fitness {:.3} (mean of {FINAL_EVAL_EPISODES} episodes); wrote {}",
                 model.spec().id,

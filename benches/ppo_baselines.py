@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Baseline table: environment steps and wall time for PPO to reach each task's threshold with the
+hand-written rewards (human.rhai) and the fitness indicator alone (sparse.rhai).
+
+This is the table a reward search must beat: a candidate reward is better than the baselines when
+its trainings reach the threshold in fewer steps (or reach it at all).
+
+Usage
+    cargo build --release && python3 benches/ppo_baselines.py [--seeds 1 2 3] [--json]
+    Needs only Python 3 (no packages). Options: --envs, --scripts, --seeds, --max-steps,
+    --eval-every, --eval-episodes, --threads (VecEnv workers, default 1), --rewardsmith PATH.
+
+What is measured
+    For each env, script and seed:
+        rewardsmith train --env ENV --reward reward_scripts/ENV/SCRIPT.rhai --steps MAX --seed S
+            --target T --eval-every N --eval-episodes E --set threads=K --out TMPDIR
+    i.e. PPO with the env file's tuned [ppo] table, evaluated (deterministic policy, E seeded
+    episodes, the env's ground-truth fitness) every N steps, stopped at the first evaluation whose
+    mean fitness reaches T. Reported: steps at that evaluation ("-" if MAX steps did not reach
+    it), wall time of the whole command's training (evaluations included), and the best
+    evaluation. Per env and script: seeds solved, median steps over solved seeds, median wall.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# env -> (target fitness, what it means)
+THRESHOLDS = {
+    "cartpole": (475.0, "balanced ≥ 475 of 500 steps"),
+    "pendulum": (0.75, "upright ≥ 75% of the episode"),
+    "cartpole-swingup": (0.5, "upright and centred ≥ 50% of the episode"),
+    "reacher": (-0.02, "fingertip within 2 cm of the target at the end"),
+}
+
+
+def run(binary, env, script, seed, args):
+    target = THRESHOLDS[env][0]
+    with tempfile.TemporaryDirectory(prefix="rs-baseline-") as out:
+        cmd = [binary, "train", "--env", env, "--reward", os.path.join(REPO, "reward_scripts", env, f"{script}.rhai"),
+               "--steps", str(args.max_steps), "--seed", str(seed), "--target", f"{target:g}",
+               "--eval-every", str(args.eval_every), "--eval-episodes", str(args.eval_episodes),
+               "--set", f"threads={args.threads}", "--out", out]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        path = os.path.join(out, "summary.json")
+        if proc.returncode != 0 or not os.path.isfile(path):
+            sys.exit(f"`{' '.join(cmd)}` failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+        with open(path) as f:
+            s = json.load(f)
+    best = max((e["fitness_mean"] for e in s["evaluations"]), default=None)
+    return dict(env=env, script=script, seed=seed, target=target, steps=s["target_reached_at"],
+                trained_steps=s["global_step"], wall=s["wall_seconds"], best_eval=best)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rewardsmith", default=os.path.join(REPO, "target", "release", "rewardsmith"))
+    ap.add_argument("--envs", nargs="+", default=["cartpole-swingup", "pendulum", "reacher"], choices=list(THRESHOLDS))
+    ap.add_argument("--scripts", nargs="+", default=["human", "sparse"])
+    ap.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
+    ap.add_argument("--max-steps", type=int, default=300_000)
+    ap.add_argument("--eval-every", type=int, default=4096)
+    ap.add_argument("--eval-episodes", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    binary = os.path.abspath(args.rewardsmith)
+    if not os.path.isfile(binary):
+        sys.exit(f"no binary at {binary}: run `cargo build --release` first")
+
+    runs = []
+    for env in args.envs:
+        for script in args.scripts:
+            for seed in args.seeds:
+                r = run(binary, env, script, seed, args)
+                runs.append(r)
+                print(f"{env} {script} seed {seed}: steps {r['steps'] or '-'} wall {r['wall']:.2f} s "
+                      f"best eval {r['best_eval']}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(runs, indent=2))
+        return
+    print(f"max {args.max_steps} steps, evaluation every {args.eval_every} steps ({args.eval_episodes} episodes), "
+          f"{args.threads} VecEnv thread(s), seeds {' '.join(map(str, args.seeds))}\n")
+    print("| env | threshold | script | solved | median steps (solved) | median wall s | steps per seed | best eval per seed |")
+    print("|---|---|---|---|---|---|---|---|")
+    for env in args.envs:
+        for script in args.scripts:
+            rs = [r for r in runs if r["env"] == env and r["script"] == script]
+            solved = [r for r in rs if r["steps"] is not None]
+            med_steps = f"{statistics.median(r['steps'] for r in solved):,.0f}" if solved else "-"
+            med_wall = statistics.median(r["wall"] for r in rs)
+            per_seed = " / ".join(f"{r['steps']:,}" if r["steps"] else "-" for r in rs)
+            best = " / ".join(f"{r['best_eval']:.3g}" if r["best_eval"] is not None else "-" for r in rs)
+            print(f"| {env} | {THRESHOLDS[env][0]:g} ({THRESHOLDS[env][1]}) | {script} | {len(solved)}/{len(rs)} | "
+                  f"{med_steps} | {med_wall:.2f} | {per_seed} | {best} |")
+
+
+if __name__ == "__main__":
+    main()
