@@ -333,6 +333,7 @@ fn train_stops_at_the_first_evaluation_that_reaches_the_target() {
     assert_eq!(summary["target_reached_at"], rollout);
     assert_eq!(summary["global_step"], rollout);
     assert_eq!(summary["stopped_early"], true);
+    assert_eq!(summary["stop_reason"], "target");
     assert_eq!(summary["evaluations"].as_array().unwrap().len(), 1);
 
     // A return target (negative: pendulum's human.rhai is a cost; an episode costs at most
@@ -349,6 +350,38 @@ fn train_stops_at_the_first_evaluation_that_reaches_the_target() {
         assert_eq!(summary["target_reached_at"].is_u64(), stops, "{summary}");
         assert_eq!(summary["global_step"], if stops { 1024 } else { 2048 }, "pendulum's rollout is 8 × 128");
     }
+}
+
+/// The search kills trainings that overrun; a signal must still leave a usable policy and a
+/// summary saying why the run stopped.
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_training_after_the_iteration_and_writes_its_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_rewardsmith"))
+        .args(["train", "--env", "cartpole", "--steps", "100000000", "--out", out.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the first iteration's metrics line, then signal.
+    let metrics = out.join("metrics.jsonl");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while fs::read_to_string(&metrics).map_or(true, |t| t.is_empty()) {
+        assert!(std::time::Instant::now() < deadline, "no metrics after 60 s");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // The shell's built-in kill: no procps needed.
+    let kill = std::process::Command::new("sh").args(["-c", &format!("kill -TERM {}", child.id())]).status().unwrap();
+    assert!(kill.success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", String::from_utf8_lossy(&o.stderr));
+    let summary: serde_json::Value = serde_json::from_str(&fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["stop_reason"], "interrupted");
+    assert_eq!(summary["status"], "ok");
+    assert!(summary["global_step"].as_u64().unwrap() < 100_000_000);
+    assert!(out.join("policy.safetensors").is_file());
 }
 
 #[test]

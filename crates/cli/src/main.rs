@@ -1,7 +1,8 @@
 //! `rewardsmith`: LLM-driven reward design for robot RL.
 //!
 //! Exit codes: 0 success; 1 the input or the work failed (a broken env file or script, a replay
-//! that differs, a failed command); 2 usage error (unknown flag, missing argument).
+//! that differs, a failed command); 2 usage error (unknown flag, missing argument); 130 `train`
+//! interrupted by Ctrl-C or SIGTERM (its outputs are written).
 
 mod cmd;
 mod common;
@@ -18,7 +19,8 @@ struct Cli {
     command: Command,
 }
 
-const EXIT_CODES: &str = "Exit codes: 0 success, 1 the input or the work failed, 2 usage error.\n\
+const EXIT_CODES: &str = "Exit codes: 0 success, 1 the input or the work failed, 2 usage error, \
+130 train interrupted (outputs written).\n\
 Built-in environments are embedded in the binary; --env also takes a path to an env file.";
 
 #[derive(Subcommand)]

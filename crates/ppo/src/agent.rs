@@ -69,6 +69,20 @@ impl Agent {
     }
 }
 
+/// Why a policy file cannot be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// The safetensors layer failed (truncated or corrupt file, inconsistent tensor).
+    #[error("{0}")]
+    Safetensors(#[from] safetensors::SafeTensorError),
+    /// A safetensors file, but not one [`Agent::to_safetensors`] wrote.
+    #[error("not a rewardsmith policy (metadata `format` is not {POLICY_FORMAT})")]
+    NotAPolicy,
+    /// A rewardsmith policy whose metadata or tensors are inconsistent.
+    #[error("{0}")]
+    Malformed(String),
+}
+
 /// Value of the `format` metadata key of a saved policy.
 pub const POLICY_FORMAT: &str = "rewardsmith-policy-1";
 
@@ -92,7 +106,7 @@ impl Agent {
     /// `obs_rms.mean`, `obs_rms.var`, `obs_rms.count` (f64): observations are normalised as
     /// `clip((obs − mean) / sqrt(var + 1e-8), ±obs_clip)`. Metadata: `format`, the layer sizes,
     /// plus `extra` (env id and hash, obs_clip… as the caller records them).
-    pub fn to_safetensors(&self, extra: &std::collections::HashMap<String, String>) -> Result<Vec<u8>, String> {
+    pub fn to_safetensors(&self, extra: &std::collections::HashMap<String, String>) -> Result<Vec<u8>, PolicyError> {
         use safetensors::tensor::{Dtype, TensorView};
         let mut owned: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
         for (name, net) in [("actor", &self.actor), ("critic", &self.critic)] {
@@ -109,54 +123,54 @@ impl Agent {
         let views = owned
             .iter()
             .map(|(n, d, s, b)| TensorView::new(*d, s.clone(), b).map(|v| (n.clone(), v)))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| e.to_string())?;
+            .collect::<Result<Vec<_>, _>>()?;
         let mut metadata = extra.clone();
         metadata.insert("format".into(), POLICY_FORMAT.into());
         metadata.insert("actor_sizes".into(), sizes_text(&self.actor.sizes));
         metadata.insert("critic_sizes".into(), sizes_text(&self.critic.sizes));
-        safetensors::serialize(views, Some(metadata)).map_err(|e| e.to_string())
+        Ok(safetensors::serialize(views, Some(metadata))?)
     }
 
     /// Reads what [`Agent::to_safetensors`] wrote; returns the agent and the file's metadata.
-    pub fn from_safetensors(bytes: &[u8]) -> Result<(Self, std::collections::HashMap<String, String>), String> {
+    pub fn from_safetensors(bytes: &[u8]) -> Result<(Self, std::collections::HashMap<String, String>), PolicyError> {
         use safetensors::SafeTensors;
-        let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| e.to_string())?;
+        let (_, header) = SafeTensors::read_metadata(bytes)?;
         let metadata = header.metadata().clone().unwrap_or_default();
         if metadata.get("format").map(String::as_str) != Some(POLICY_FORMAT) {
-            return Err(format!("not a rewardsmith policy (metadata `format` is not {POLICY_FORMAT})"));
+            return Err(PolicyError::NotAPolicy);
         }
-        let st = SafeTensors::deserialize(bytes).map_err(|e| e.to_string())?;
-        let sizes = |key: &str| -> Result<Vec<usize>, String> {
+        let st = SafeTensors::deserialize(bytes)?;
+        let malformed = PolicyError::Malformed;
+        let sizes = |key: &str| -> Result<Vec<usize>, PolicyError> {
             metadata
                 .get(key)
-                .ok_or_else(|| format!("metadata `{key}` is missing"))?
+                .ok_or_else(|| malformed(format!("metadata `{key}` is missing")))?
                 .split(',')
-                .map(|x| x.parse().map_err(|_| format!("metadata `{key}` is not a list of sizes")))
+                .map(|x| x.parse().map_err(|_| malformed(format!("metadata `{key}` is not a list of sizes"))))
                 .collect()
         };
-        let floats32 = |name: &str| -> Result<Vec<f32>, String> {
-            let t = st.tensor(name).map_err(|e| format!("{name}: {e}"))?;
+        let floats32 = |name: &str| -> Result<Vec<f32>, PolicyError> {
+            let t = st.tensor(name).map_err(|e| malformed(format!("{name}: {e}")))?;
             Ok(t.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect())
         };
-        let floats64 = |name: &str| -> Result<Vec<f64>, String> {
-            let t = st.tensor(name).map_err(|e| format!("{name}: {e}"))?;
+        let floats64 = |name: &str| -> Result<Vec<f64>, PolicyError> {
+            let t = st.tensor(name).map_err(|e| malformed(format!("{name}: {e}")))?;
             Ok(t.data().chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes"))).collect())
         };
-        let net = |name: &str, sizes: Vec<usize>| -> Result<Mlp<f32>, String> {
+        let net = |name: &str, sizes: Vec<usize>| -> Result<Mlp<f32>, PolicyError> {
             let mut params = Vec::with_capacity(Mlp::<f32>::param_count(&sizes));
             for l in 0..sizes.len() - 1 {
                 params.extend(floats32(&format!("{name}.{l}.weight"))?);
                 params.extend(floats32(&format!("{name}.{l}.bias"))?);
             }
             if params.len() != Mlp::<f32>::param_count(&sizes) {
-                return Err(format!("{name}: the tensors do not match the sizes {sizes:?}"));
+                return Err(malformed(format!("{name}: the tensors do not match the sizes {sizes:?}")));
             }
             Ok(Mlp::from_params(sizes, params))
         };
         let actor = net("actor", sizes("actor_sizes")?)?;
         let critic = net("critic", sizes("critic_sizes")?)?;
-        let count = floats64("obs_rms.count")?.first().copied().ok_or("obs_rms.count is empty")?;
+        let count = floats64("obs_rms.count")?.first().copied().ok_or_else(|| malformed("obs_rms.count is empty".into()))?;
         let obs_rms = RunningMeanStd { mean: floats64("obs_rms.mean")?, var: floats64("obs_rms.var")?, count };
         let agent = Self { actor, log_std: floats32("log_std")?, critic, obs_rms };
         Ok((agent, metadata))

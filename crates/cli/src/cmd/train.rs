@@ -11,6 +11,8 @@ use rewardsmith_sim::rollout::write_atomic;
 use serde::Serialize;
 use std::io::Write as _;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -60,6 +62,40 @@ pub struct Args {
     out: PathBuf,
 }
 
+/// Why a training ended before or at its step budget (`summary.json`'s `stop_reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum StopReason {
+    /// The step budget was used up.
+    Steps,
+    /// An evaluation reached the target(s).
+    Target,
+    /// `--max-seconds` ran out.
+    MaxSeconds,
+    /// Ctrl-C (SIGINT) or SIGTERM: the run stopped after the iteration in progress, and its
+    /// outputs were written.
+    Interrupted,
+}
+
+/// Exit code of a training stopped by a signal, after writing its outputs (128 + SIGINT, as a
+/// shell reports a process killed by Ctrl-C, so `train && next` does not go on).
+const EXIT_INTERRUPTED: u8 = 130;
+
+/// A flag raised by the first Ctrl-C or SIGTERM, which training polls after each iteration; a
+/// second signal exits at once.
+fn interrupt_flag() -> Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let raised = flag.clone();
+    ctrlc::set_handler(move || {
+        if raised.swap(true, Ordering::Relaxed) {
+            std::process::exit(i32::from(EXIT_INTERRUPTED));
+        }
+        eprintln!("\ninterrupted: stopping after this iteration (again to quit at once)");
+    })
+    .context("cannot install the Ctrl-C handler")?;
+    Ok(flag)
+}
+
 /// Rollouts between evaluations when --target is given without --eval-every.
 const DEFAULT_EVAL_ROLLOUTS: u64 = 4;
 
@@ -83,6 +119,7 @@ struct Summary {
     global_step: u64,
     wall_seconds: f64,
     stopped_early: bool,
+    stop_reason: StopReason,
     last: Option<Metrics>,
     evaluations: Vec<Evaluation>,
     target: Option<f64>,
@@ -147,7 +184,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
     bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} steps {msg}").expect("valid template"));
     let start = Instant::now();
     let mut log: Vec<Metrics> = Vec::new();
-    let mut stopped_early = false;
+    let mut stop_reason = StopReason::Steps;
+    let interrupted = interrupt_flag()?;
     let mut failure: Option<anyhow::Error> = None;
     let result = train(&model, reward.clone(), &cfg, |m, agent| {
         let evaluation = match schedule.maybe_run(m.global_step, &model, agent, cfg.obs_clip) {
@@ -168,6 +206,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
             failure = Some(e);
             return false;
         }
+        log.push(m.clone());
+        let reached = evaluation.as_ref().is_some_and(|e| e.reached_target);
+        evaluations.extend(evaluation);
         bar.set_position(m.global_step);
         bar.set_message(format!(
             "SPS {:.0}  return {}  fitness {}{}",
@@ -176,12 +217,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
             m.fitness.map_or("-".into(), |f| format!("{f:.3}")),
             evaluations.last().map_or(String::new(), |e| format!("  eval {:.3}", e.fitness_mean)),
         ));
-        log.push(m.clone());
-        let reached = evaluation.as_ref().is_some_and(|e| e.reached_target);
-        evaluations.extend(evaluation);
         let over_time = args.max_seconds.is_some_and(|s| start.elapsed().as_secs_f64() >= s);
-        stopped_early |= over_time || reached;
-        !(over_time || reached)
+        stop_reason = match () {
+            _ if reached => StopReason::Target,
+            _ if over_time => StopReason::MaxSeconds,
+            _ if interrupted.load(Ordering::Relaxed) => StopReason::Interrupted,
+            _ => return true,
+        };
+        false
     });
     bar.finish_and_clear();
     metrics_file.flush().and_then(|_| events.flush().map_err(std::io::Error::other))?;
@@ -200,7 +243,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         reward_script: reward.as_ref().map(|r| r.name().to_owned()),
         global_step: log.last().map_or(0, |m| m.global_step),
         wall_seconds: start.elapsed().as_secs_f64(),
-        stopped_early,
+        stopped_early: stop_reason != StopReason::Steps,
+        stop_reason,
         last: log.last().cloned(),
         target: args.target,
         target_return: args.target_return,
@@ -222,7 +266,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 metadata.insert("reward_script_name".to_string(), r.name().to_owned());
                 metadata.insert("reward_script".to_string(), r.source().to_owned());
             }
-            let bytes = agent.to_safetensors(&metadata).map_err(anyhow::Error::msg)?;
+            let bytes = agent.to_safetensors(&metadata)?;
             write_atomic(&args.out.join("policy.safetensors"), &bytes)?;
             let scores = evaluate_with_reward(&model, &agent, reward.clone(), FINAL_EVAL_EPISODES, 0, cfg.obs_clip)?;
             let n = scores.len().max(1) as f64;
@@ -237,7 +281,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 summary.eval_fitness_mean.unwrap_or(f64::NAN),
                 args.out.display()
             );
-            ExitCode::SUCCESS
+            if stop_reason == StopReason::Interrupted { ExitCode::from(EXIT_INTERRUPTED) } else { ExitCode::SUCCESS }
         }
         Err(e) => {
             // A failing reward script ends this training, recorded; it is not a crash.
