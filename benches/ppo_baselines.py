@@ -17,8 +17,8 @@ What is measured
     i.e. PPO with the env file's tuned [ppo] table, evaluated (deterministic policy, E seeded
     episodes, the env's ground-truth fitness) every N steps, stopped at the first evaluation whose
     mean fitness reaches T. Reported: steps at that evaluation ("-" if MAX steps did not reach
-    it), wall time of the whole command's training (evaluations included), and the best
-    evaluation. Per env and script: seeds solved, median steps over solved seeds, median wall.
+    it), summary.json's wall_seconds (training and its evaluations; not process start-up or the
+    final 10-episode evaluation), and the best evaluation. Per env and script: seeds solved, median steps over solved seeds, median wall.
 """
 
 import argparse

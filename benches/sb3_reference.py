@@ -48,7 +48,8 @@ What is measured
     have passed since the last one; the first evaluation whose mean return
     reaches the threshold stops training, and "steps" is the env-step count at
     that evaluation. If the step cap is reached first, the final policy is
-    evaluated once more; unsolved seeds are shown as "-" (their wall time is the
+    evaluated once more (rewardsmith gets no such extra chance, which can only
+    favour SB3); unsolved seeds are shown as "-" (their wall time is the
     time to the cap). Wall time: from building the envs and the model to the end
     of training, evaluations included (rewardsmith's evaluations count too).
     torch runs with 1 intra-op thread by default (--threads); SB3 steps its
@@ -65,7 +66,8 @@ What is measured
     The rewardsmith runs get the same --eval-every.
     rewardsmith, per task and seed:
         rewardsmith train --env cartpole|pendulum --steps MAX_STEPS --seed S
-            --out TMPDIR --eval-every N --eval-episodes E --target T
+            --out TMPDIR --eval-every N --eval-episodes E --set threads=K
+            (--target 475 for cartpole, --target-return -200 for pendulum)
     reading TMPDIR/summary.json: "wall_seconds", "global_step" and
     "target_reached_at" (env steps at the first evaluation that reached the
     target, or null).

@@ -389,11 +389,59 @@ fn an_env_file_with_a_bad_ppo_key_names_the_file_and_key() {
     let dir = tempfile::tempdir().unwrap();
     let text_in = fs::read_to_string(repo().join("environments/pendulum.toml")).unwrap();
     let env = dir.path().join("pendulum.toml");
-    fs::write(&env, text_in.replace("num_minibatches = 8", "num_minibatch = 8")).unwrap();
-    let o = rewardsmith(&["train", "--env", env.to_str().unwrap(), "--steps", "512", "--out", dir.path().join("run").to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(1));
-    let stderr = text(&o).1;
-    assert!(stderr.contains("pendulum.toml [ppo]") && stderr.contains("num_minibatch"), "{stderr}");
+    for (edit, expected) in [
+        ("num_minibatch = 8", "unknown field `num_minibatch`"),
+        ("num_minibatches = \"8\"", "`num_minibatches`: invalid type"),
+    ] {
+        fs::write(&env, text_in.replace("num_minibatches = 8", edit)).unwrap();
+        let run = dir.path().join("run");
+        let o = rewardsmith(&["train", "--env", env.to_str().unwrap(), "--steps", "512", "--out", run.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(1));
+        let stderr = text(&o).1;
+        assert!(stderr.contains("pendulum.toml [ppo]: ") && stderr.contains(expected), "{stderr}");
+        assert!(!run.exists(), "nothing is written before the configuration is valid");
+    }
+}
+
+#[test]
+fn a_reward_script_failing_in_an_evaluation_is_recorded_and_eval_still_scores_fitness() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("late.rhai");
+    // Training rollouts of 8 (then 32) steps never reach step 11 (34); evaluation episodes do.
+    fs::write(&script, "fn compute_reward(s) {\n    if s.step > LIMIT { throw \"gave up\"; }\n    1.0\n}\n").unwrap();
+    let out = dir.path().join("run");
+    let train = |limit: &str, num_steps: &str, steps: &str, eval: &[&str]| {
+        fs::write(&script, fs::read_to_string(&script).unwrap().replace("LIMIT", limit)).unwrap();
+        let mut args = vec!["train", "--env", "pendulum", "--reward", script.to_str().unwrap(), "--set", "num_envs=2", "--set", "num_minibatches=2"];
+        let set_steps = format!("num_steps={num_steps}");
+        args.extend(["--set", &set_steps, "--steps", steps, "--out", out.to_str().unwrap()]);
+        args.extend(eval);
+        let o = rewardsmith(&args);
+        fs::write(&script, fs::read_to_string(&script).unwrap().replace(limit, "LIMIT")).unwrap();
+        let summary: serde_json::Value = serde_json::from_str(&fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+        (o, summary)
+    };
+
+    // In a periodic evaluation: the training ends, failed, with the script's error.
+    let (o, summary) = train("10", "8", "64", &["--eval-every", "1", "--eval-episodes", "1"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o).1);
+    assert_eq!(summary["status"], "failed");
+    assert!(summary["error"].as_str().unwrap().contains("late.rhai:2:") && summary["error"].as_str().unwrap().contains("gave up"), "{summary}");
+    assert_eq!(summary["global_step"], 16, "stopped after the first iteration");
+
+    // In the final evaluation: the policy is saved, the summary says failed.
+    let (o, summary) = train("33", "32", "64", &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o).1);
+    assert_eq!(summary["status"], "failed");
+    assert!(out.join("policy.safetensors").is_file());
+    let events = fs::read_dir(&out).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("events.out.tfevents.")).count();
+    assert_eq!(events, 1, "a second run into the same directory replaces the first's event file");
+
+    // `eval` loses the return, not the fitness.
+    let o = rewardsmith(&["eval", out.to_str().unwrap(), "--episodes", "2"]);
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "{stderr}");
+    assert!(stderr.contains("warning: the policy's reward script failed") && stdout.contains("over 2 episodes (pendulum)"), "{stdout}{stderr}");
 }
 
 #[test]

@@ -39,6 +39,8 @@ pub trait Backend {
     fn save(&self, obs_rms: &RunningMeanStd) -> Agent;
 
     /// Replaces the weights with `agent`'s (its observation statistics stay with the caller).
+    /// The optimiser's state is kept: loading is for resuming or swapping weights mid-run, and a
+    /// fresh optimiser wants a fresh backend.
     fn load(&mut self, agent: &Agent);
 }
 
@@ -117,8 +119,7 @@ impl Backend for CpuBackend {
     }
 
     fn load(&mut self, agent: &Agent) {
-        let obs_rms = std::mem::replace(&mut self.agent.obs_rms, RunningMeanStd::new(0));
-        self.agent = Agent { obs_rms, ..agent.clone() };
+        self.agent = agent.clone();
     }
 }
 

@@ -16,7 +16,8 @@ pub struct PpoConfig {
     pub num_envs: usize,
     /// Steps per instance per rollout. Default 128 (CleanRL: 2048 with one env).
     pub num_steps: usize,
-    /// Minibatches per epoch. Default 32.
+    /// Minibatches per epoch, at most the rollout size; if it does not divide the rollout, the
+    /// remainder forms one more, smaller minibatch (as in CleanRL). Default 32.
     pub num_minibatches: usize,
     /// Passes over each rollout. Default 10.
     pub update_epochs: usize,
@@ -99,13 +100,59 @@ impl PpoConfig {
     pub fn from_layers<'a>(layers: impl IntoIterator<Item = (&'a str, &'a toml::Table)>) -> Result<Self, ConfigError> {
         let mut merged = toml::Table::new();
         for (source_name, layer) in layers {
-            layer.clone().try_into::<PpoConfig>().map_err(|e| ConfigError {
-                source_name: source_name.to_owned(),
-                message: e.message().trim().to_owned(),
-            })?;
+            layer.clone().try_into::<PpoConfig>().map_err(|e| ConfigError { source_name: source_name.to_owned(), message: key_first(&e) })?;
             merged.extend(layer.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
-        merged.try_into().map_err(|e: toml::de::Error| ConfigError { source_name: "configuration".into(), message: e.message().trim().to_owned() })
+        let cfg: PpoConfig =
+            merged.try_into().map_err(|e| ConfigError { source_name: "configuration".into(), message: key_first(&e) })?;
+        cfg.validate().map_err(|message| ConfigError { source_name: "configuration".into(), message })?;
+        Ok(cfg)
+    }
+
+    /// Checks the values a type cannot: sizes of at least one, finite positive step sizes and
+    /// clips, discounts in [0, 1]. The message names the key.
+    pub fn validate(&self) -> Result<(), String> {
+        let at_least_one = [
+            ("num_envs", self.num_envs),
+            ("num_steps", self.num_steps),
+            ("num_minibatches", self.num_minibatches),
+            ("update_epochs", self.update_epochs),
+        ];
+        for (key, value) in at_least_one {
+            if value == 0 {
+                return Err(format!("`{key}` must be at least 1"));
+            }
+        }
+        if self.hidden.contains(&0) {
+            return Err("`hidden` widths must be at least 1".into());
+        }
+        let batch = self.num_envs.checked_mul(self.num_steps).ok_or("`num_envs` × `num_steps` is too large")?;
+        if self.num_minibatches > batch {
+            return Err(format!("`num_minibatches` ({}) exceeds the rollout's {batch} samples (num_envs × num_steps)", self.num_minibatches));
+        }
+        let positive = [
+            ("learning_rate", self.learning_rate),
+            ("clip_coef", self.clip_coef),
+            ("max_grad_norm", self.max_grad_norm),
+            ("obs_clip", self.obs_clip),
+            ("reward_clip", self.reward_clip),
+        ];
+        for (key, value) in positive {
+            if !(value.is_finite() && value > 0.0) {
+                return Err(format!("`{key}` must be a finite number > 0, not {value}"));
+            }
+        }
+        for (key, value) in [("gamma", self.gamma), ("gae_lambda", self.gae_lambda)] {
+            if !(0.0..=1.0).contains(&value) {
+                return Err(format!("`{key}` must be in [0, 1], not {value}"));
+            }
+        }
+        for (key, value) in [("ent_coef", self.ent_coef), ("vf_coef", self.vf_coef), ("init_log_std", self.init_log_std)] {
+            if !value.is_finite() {
+                return Err(format!("`{key}` must be finite, not {value}"));
+            }
+        }
+        Ok(())
     }
 
     /// One `--set` flag, `key=value`, as a layer: the value is read as TOML (`3e-4`, `true`,
@@ -122,6 +169,15 @@ impl PpoConfig {
             Err(_) => toml::Value::String(value.trim().to_owned()),
         };
         Ok(toml::Table::from_iter([(key.to_owned(), value)]))
+    }
+}
+
+/// A toml error as "`key`: what is wrong" (toml puts the key last, on a line of its own).
+fn key_first(e: &toml::de::Error) -> String {
+    let text = e.to_string();
+    match text.trim().rsplit_once("\nin `") {
+        Some((message, key)) => format!("`{}`: {}", key.trim_end_matches('`'), message.trim()),
+        None => text.trim().to_owned(),
     }
 }
 
@@ -150,9 +206,30 @@ mod tests {
         let env = table("num_env = 8");
         let e = PpoConfig::from_layers([("environments/x.toml [ppo]", &env)]).unwrap_err().to_string();
         assert!(e.starts_with("environments/x.toml [ppo]: ") && e.contains("num_env"), "{e}");
-        let wrong_type = PpoConfig::parse_override("num_envs=fast").unwrap();
-        let e = PpoConfig::from_layers([("--set num_envs=fast", &wrong_type)]).unwrap_err().to_string();
-        assert!(e.contains("--set num_envs=fast") && e.contains("invalid type"), "{e}");
+        let wrong_type = table("gamma = \"high\"");
+        let e = PpoConfig::from_layers([("ppo.toml", &wrong_type)]).unwrap_err().to_string();
+        assert!(e.starts_with("ppo.toml: `gamma`: invalid type"), "{e}");
         assert!(PpoConfig::parse_override("no equals sign").is_err());
+    }
+
+    #[test]
+    fn values_that_would_break_training_are_refused_naming_the_key() {
+        for (set, key) in [
+            ("num_envs=0", "num_envs"),
+            ("num_minibatches=100000", "num_minibatches"),
+            ("obs_clip=-1", "obs_clip"),
+            ("reward_clip=nan", "reward_clip"),
+            ("learning_rate=nan", "learning_rate"),
+            ("max_grad_norm=0", "max_grad_norm"),
+            ("gamma=1.5", "gamma"),
+            ("hidden=[64, 0]", "hidden"),
+        ] {
+            let layer = PpoConfig::parse_override(set).unwrap();
+            let e = PpoConfig::from_layers([("--set", &layer)]).unwrap_err().to_string();
+            assert!(e.contains(&format!("`{key}`")), "{set}: {e}");
+        }
+        let huge = table("num_envs = 4294967296\nnum_steps = 4294967296");
+        assert!(PpoConfig::from_layers([("f", &huge)]).is_err(), "the product overflows");
+        assert!(PpoConfig::default().validate().is_ok());
     }
 }

@@ -36,7 +36,7 @@ fn strides(rows: usize, cols: usize, t: bool) -> (isize, isize) {
     if t { (1, rows as isize) } else { (cols as isize, 1) }
 }
 
-/// Below this inner or output dimension gemm runs as plain loops: a network's narrow output
+/// At or below this inner or output dimension gemm runs as plain loops: a network's narrow output
 /// layer (4 actions, 1 value) would otherwise have matrixmultiply pack a whole `batch × 64`
 /// activation matrix to multiply it by a 64 × 1 vector; the loops made the update ≈ 25% faster
 /// (`examples/update_throughput`, BENCHMARKS.md).

@@ -122,11 +122,38 @@ mod tests {
     fn wide_and_narrow_bias_tanh_agree_bitwise() {
         let bias: Vec<f32> = (0..64).map(|j| (j as f32 - 32.0) * 0.05).collect();
         let z: Vec<f32> = (0..64 * 37).map(|i| ((i * 7919) % 2001) as f32 * 0.01 - 10.0).collect();
-        let (mut dispatched, mut portable) = (z.clone(), z.clone());
-        bias_tanh(&mut dispatched, &bias);
-        bias_tanh_portable(&mut portable, &bias);
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(&dispatched), bits(&portable));
+        let mut portable = z.clone();
+        bias_tanh_portable(&mut portable, &bias);
         assert_eq!(portable[5], tanh(z[5] + bias[5]));
+        // Every path this CPU can run, not only the one `bias_tanh` picks.
+        let mut paths: Vec<(&str, Vec<f32>)> = Vec::new();
+        let mut dispatched = z.clone();
+        bias_tanh(&mut dispatched, &bias);
+        paths.push(("dispatched", dispatched));
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx") {
+                let mut v = z.clone();
+                // SAFETY: AVX is present (checked just above).
+                #[allow(unsafe_code)]
+                unsafe {
+                    bias_tanh_avx(&mut v, &bias)
+                };
+                paths.push(("avx", v));
+            }
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                let mut v = z.clone();
+                // SAFETY: AVX-512F is present (checked just above).
+                #[allow(unsafe_code)]
+                unsafe {
+                    bias_tanh_avx512(&mut v, &bias)
+                };
+                paths.push(("avx512", v));
+            }
+        }
+        for (name, v) in &paths {
+            assert_eq!(bits(v), bits(&portable), "{name}");
+        }
     }
 }

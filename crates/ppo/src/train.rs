@@ -4,6 +4,7 @@
 use crate::adam::AdamConfig;
 use crate::agent::Agent;
 use crate::backend::{Backend, CpuBackend};
+use crate::config::PpoConfig;
 use crate::gae::{gae, GaeConfig, Transitions};
 use crate::loss::{gaussian_entropy, gaussian_log_prob, gaussian_log_prob_grad, ppo_loss, LossConfig, LossStats, Minibatch};
 use crate::normalize::RewardScaler;
@@ -12,7 +13,6 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rewardsmith_sim::{derive_seed, EnvModel, EpisodeFitness, SimError, VecEnv};
 use rewardsmith_script::RewardScript;
-use crate::config::PpoConfig;
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Instant;
@@ -76,6 +76,17 @@ pub struct TermWindow {
     pub max: f64,
 }
 
+/// Why a training ended without an agent.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// The configuration fails [`PpoConfig::validate`].
+    #[error("invalid PPO configuration: {0}")]
+    Config(String),
+    /// The environment or the reward script failed (a script error names line and column).
+    #[error(transparent)]
+    Sim(#[from] SimError),
+}
+
 /// Per-instance accumulators of the episode in progress.
 #[derive(Debug, Clone, Default)]
 struct Episode {
@@ -96,8 +107,9 @@ pub fn train(
     reward: Option<RewardScript>,
     cfg: &PpoConfig,
     mut on_iteration: impl FnMut(&Metrics, &Agent) -> bool,
-) -> Result<Agent, SimError> {
+) -> Result<Agent, TrainError> {
     // ---- Setup ----------------------------------------------------------------------------
+    cfg.validate().map_err(TrainError::Config)?;
     let (n, t_len) = (cfg.num_envs, cfg.num_steps);
     let batch_size = n * t_len;
     let num_iterations = (cfg.total_steps / batch_size as u64).max(1);

@@ -13,8 +13,8 @@ pub struct Args {
     /// A training's output directory (holding policy.safetensors).
     dir: PathBuf,
     /// Episodes to run.
-    #[arg(long, default_value_t = 10)]
-    episodes: usize,
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    episodes: u64,
     /// Seed of the episodes.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -36,7 +36,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Some(source) => Some(model.compile_reward(&get("reward_script_name"), source)?),
         None => None,
     };
-    let scores = evaluate_with_reward(&model, &agent, reward.clone(), args.episodes, args.seed, obs_clip)?;
+    let episodes = args.episodes as usize;
+    // The fitness is what `eval` is for; the return is extra, so a reward script that fails on
+    // some state costs the return, not the evaluation.
+    let scores = match evaluate_with_reward(&model, &agent, reward.clone(), episodes, args.seed, obs_clip) {
+        Ok(scores) => scores,
+        Err(e) if reward.is_some() => {
+            eprintln!("warning: the policy's reward script failed ({e}); evaluating the fitness alone");
+            evaluate_with_reward(&model, &agent, None, episodes, args.seed, obs_clip)?
+        }
+        Err(e) => return Err(e.into()),
+    };
     for (e, s) in scores.iter().enumerate() {
         match s.ret {
             Some(r) => println!("episode {e}: fitness {:.4}  return {r:.3}", s.fitness),
@@ -53,7 +63,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     println!("fitness {mean:.4} ± {std:.4} over {} episodes ({}){ret}", scores.len(), model.spec().id);
     if let Some(out) = &args.record {
-        let steps = model.spec().physics.episode_length as usize * args.episodes;
+        let steps = model.spec().physics.episode_length as usize * episodes;
         let mut env = Env::new(model.clone(), reward)?;
         // Records whole episodes at most: the last one may be cut where the step budget ends.
         let recorded = rollout::record(&mut env, args.seed, steps, &format!("policy {}", args.dir.display()), |obs, action| {

@@ -6,11 +6,14 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rewardsmith_ppo::config::PpoConfig;
 use rewardsmith_ppo::eval::{evaluate_with_reward, EvalSchedule, Evaluation};
 use rewardsmith_ppo::tensorboard::EventWriter;
-use rewardsmith_ppo::train::{train, Metrics, TermWindow};
+use rewardsmith_ppo::agent::Agent;
+use rewardsmith_ppo::train::{train, Metrics, TermWindow, TrainError};
+use rewardsmith_script::RewardScript;
+use rewardsmith_sim::{EnvModel, SimError};
 use rewardsmith_sim::rollout::write_atomic;
 use serde::Serialize;
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::process::ExitCode;
@@ -36,7 +39,7 @@ pub struct Args {
     #[arg(long)]
     config: Option<PathBuf>,
     /// Override one configuration key, e.g. `--set learning_rate=1e-3 --set hidden=[32,32]`
-    /// (TOML values; applied last, repeatable).
+    /// (TOML values; over the env file and --config, under --steps and --seed; repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
     /// Stop after this many seconds of wall time, keeping what was learned.
@@ -47,8 +50,8 @@ pub struct Args {
     #[arg(long)]
     eval_every: Option<u64>,
     /// Episodes per evaluation during training.
-    #[arg(long, default_value_t = 5)]
-    eval_episodes: usize,
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    eval_episodes: u64,
     /// Stop training at the first evaluation whose mean fitness reaches this.
     #[arg(long, allow_negative_numbers = true)]
     target: Option<f64>,
@@ -72,7 +75,7 @@ enum StopReason {
     Target,
     /// `--max-seconds` ran out.
     MaxSeconds,
-    /// Ctrl-C (SIGINT) or SIGTERM: the run stopped after the iteration in progress, and its
+    /// Ctrl-C (SIGINT), SIGTERM or SIGHUP: the run stopped after the iteration in progress, and its
     /// outputs were written.
     Interrupted,
 }
@@ -81,7 +84,7 @@ enum StopReason {
 /// shell reports a process killed by Ctrl-C, so `train && next` does not go on).
 const EXIT_INTERRUPTED: u8 = 130;
 
-/// A flag raised by the first Ctrl-C or SIGTERM, which training polls after each iteration; a
+/// A flag raised by the first Ctrl-C, SIGTERM or SIGHUP, which training polls after each iteration; a
 /// second signal exits at once.
 fn interrupt_flag() -> Result<Arc<AtomicBool>> {
     let flag = Arc::new(AtomicBool::new(false));
@@ -158,11 +161,41 @@ fn resolve_config(args: &Args, env_path: &str, env_ppo: &toml::Table) -> Result<
     Ok(cfg)
 }
 
+/// The evaluation schedule the flags ask for; refuses combinations that could never stop.
+fn eval_schedule(args: &Args, cfg: &PpoConfig, model: &EnvModel, reward: &Option<RewardScript>) -> Result<EvalSchedule> {
+    let has_target = args.target.is_some() || args.target_return.is_some();
+    if args.target_return.is_some() && reward.is_none() {
+        anyhow::bail!("--target-return needs a reward script, and {} has no built-in one", model.spec().id);
+    }
+    if has_target && args.eval_every == Some(0) {
+        anyhow::bail!("--target and --target-return are checked at evaluations: give --eval-every a number of steps > 0");
+    }
+    let rollout_steps = (cfg.num_envs * cfg.num_steps) as u64;
+    let eval_every = args.eval_every.unwrap_or(if has_target { DEFAULT_EVAL_ROLLOUTS * rollout_steps } else { 0 });
+    let mut schedule = EvalSchedule::new(eval_every, args.eval_episodes as usize, 0, reward.clone());
+    (schedule.target, schedule.target_return) = (args.target, args.target_return);
+    Ok(schedule)
+}
+
+/// Creates the output directory, removing the event files of an earlier run there (its
+/// `metrics.jsonl` is overwritten too, and TensorBoard would overlay both runs' curves).
+fn prepare_out_dir(out: &Path) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    for entry in std::fs::read_dir(out).with_context(|| format!("cannot read {}", out.display()))? {
+        let path = entry?.path();
+        if path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("events.out.tfevents.")) {
+            std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
 pub fn run(args: Args) -> Result<ExitCode> {
     let model = load_env(&args.env)?;
     let reward = reward_or_default(&model, args.reward.as_deref())?;
     let cfg = resolve_config(&args, model.path(), &model.spec().ppo)?;
-    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    let mut schedule = eval_schedule(&args, &cfg, &model, &reward)?;
+    prepare_out_dir(&args.out)?;
     write_atomic(&args.out.join("config.toml"), toml::to_string(&cfg)?.as_bytes())?;
 
     let metrics_path = args.out.join("metrics.jsonl");
@@ -171,14 +204,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
     );
     let unix_now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
     let mut events = EventWriter::create(&args.out, unix_now())?;
-    let rollout_steps = (cfg.num_envs * cfg.num_steps) as u64;
-    let has_target = args.target.is_some() || args.target_return.is_some();
-    if args.target_return.is_some() && reward.is_none() {
-        anyhow::bail!("--target-return needs a reward script, and {} has no built-in one", model.spec().id);
-    }
-    let eval_every = args.eval_every.unwrap_or(if has_target { DEFAULT_EVAL_ROLLOUTS * rollout_steps } else { 0 });
-    let mut schedule = EvalSchedule::new(eval_every, args.eval_episodes, 0, reward.clone());
-    (schedule.target, schedule.target_return) = (args.target, args.target_return);
     let mut evaluations: Vec<Evaluation> = Vec::new();
     let bar = ProgressBar::new(cfg.total_steps);
     bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} steps {msg}").expect("valid template"));
@@ -186,24 +211,25 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut log: Vec<Metrics> = Vec::new();
     let mut stop_reason = StopReason::Steps;
     let interrupted = interrupt_flag()?;
-    let mut failure: Option<anyhow::Error> = None;
+    // An output that cannot be written ends the command; a reward script failing in an
+    // evaluation ends the training like one failing in a rollout, recorded in the summary.
+    let mut write_failure: Option<anyhow::Error> = None;
+    let mut eval_failure: Option<SimError> = None;
     let result = train(&model, reward.clone(), &cfg, |m, agent| {
         let evaluation = match schedule.maybe_run(m.global_step, &model, agent, cfg.obs_clip) {
             Ok(e) => e,
             Err(e) => {
-                failure = Some(e.into());
-                return false;
+                eval_failure = Some(e);
+                None
             }
         };
-        let mut line = serde_json::to_value(m).expect("metrics serialise");
-        if let Some(e) = &evaluation {
-            line["eval/fitness"] = e.fitness_mean.into();
-            if let Some(r) = e.return_mean {
-                line["eval/return"] = r.into();
-            }
-        }
-        if let Err(e) = write_metrics(&mut metrics_file, &mut events, &line, m.global_step, unix_now()) {
-            failure = Some(e);
+        let line = MetricsLine {
+            metrics: m,
+            eval_fitness: evaluation.as_ref().map(|e| e.fitness_mean),
+            eval_return: evaluation.as_ref().and_then(|e| e.return_mean),
+        };
+        if let Err(e) = write_metrics(&mut metrics_file, &mut events, &line, unix_now()) {
+            write_failure = Some(e.context(format!("cannot write {} or the TensorBoard events", metrics_path.display())));
             return false;
         }
         log.push(m.clone());
@@ -217,6 +243,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
             m.fitness.map_or("-".into(), |f| format!("{f:.3}")),
             evaluations.last().map_or(String::new(), |e| format!("  eval {:.3}", e.fitness_mean)),
         ));
+        if eval_failure.is_some() {
+            return false;
+        }
         let over_time = args.max_seconds.is_some_and(|s| start.elapsed().as_secs_f64() >= s);
         stop_reason = match () {
             _ if reached => StopReason::Target,
@@ -227,10 +256,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
         false
     });
     bar.finish_and_clear();
-    metrics_file.flush().and_then(|_| events.flush().map_err(std::io::Error::other))?;
-    if let Some(e) = failure {
+    metrics_file.flush().with_context(|| format!("cannot write {}", metrics_path.display()))?;
+    events.flush()?;
+    if let Some(e) = write_failure {
         return Err(e);
     }
+    let result = match (result, eval_failure) {
+        (Ok(_), Some(e)) => Err(TrainError::from(e)),
+        (result, _) => result,
+    };
 
     let checkpoints = (0..TERM_CHECKPOINTS.min(log.len()))
         .map(|k| &log[k * (log.len() - 1) / (TERM_CHECKPOINTS - 1).max(1)])
@@ -255,24 +289,19 @@ pub fn run(args: Args) -> Result<ExitCode> {
         eval_return_mean: None,
         reward_checkpoints: checkpoints,
     };
-    let code = match result {
-        Ok(agent) => {
-            let mut metadata = std::collections::HashMap::new();
-            metadata.insert("env_id".to_string(), model.spec().id.clone());
-            metadata.insert("env_path".to_string(), model.path().to_owned());
-            metadata.insert("env_hash".to_string(), model.hash().to_owned());
-            metadata.insert("obs_clip".to_string(), cfg.obs_clip.to_string());
-            if let Some(r) = &reward {
-                metadata.insert("reward_script_name".to_string(), r.name().to_owned());
-                metadata.insert("reward_script".to_string(), r.source().to_owned());
-            }
-            let bytes = agent.to_safetensors(&metadata)?;
-            write_atomic(&args.out.join("policy.safetensors"), &bytes)?;
-            let scores = evaluate_with_reward(&model, &agent, reward.clone(), FINAL_EVAL_EPISODES, 0, cfg.obs_clip)?;
-            let n = scores.len().max(1) as f64;
-            summary.eval_fitness = scores.iter().map(|s| s.fitness).collect();
-            summary.eval_fitness_mean = Some(summary.eval_fitness.iter().sum::<f64>() / n);
-            summary.eval_return_mean = reward.is_some().then(|| scores.iter().filter_map(|s| s.ret).sum::<f64>() / n);
+    // The final evaluation can fail too (the reward script, for the return): that is recorded
+    // like a failure during training, after the policy was saved.
+    let outcome = result.map_err(anyhow::Error::from).and_then(|agent| {
+        save_policy(&args.out, &model, reward.as_ref(), cfg.obs_clip, &agent)?;
+        let scores = evaluate_with_reward(&model, &agent, reward.clone(), FINAL_EVAL_EPISODES, 0, cfg.obs_clip)?;
+        let n = scores.len().max(1) as f64;
+        summary.eval_fitness = scores.iter().map(|s| s.fitness).collect();
+        summary.eval_fitness_mean = Some(summary.eval_fitness.iter().sum::<f64>() / n);
+        summary.eval_return_mean = reward.is_some().then(|| scores.iter().filter_map(|s| s.ret).sum::<f64>() / n);
+        Ok(())
+    });
+    let code = match outcome {
+        Ok(()) => {
             println!(
                 "trained {} for {} steps in {:.1} s: evaluation fitness {:.3} (mean of {FINAL_EVAL_EPISODES} episodes); wrote {}",
                 model.spec().id,
@@ -285,9 +314,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
         Err(e) => {
             // A failing reward script ends this training, recorded; it is not a crash.
-            eprintln!("error: training stopped: {e}");
+            eprintln!("error: training stopped: {e:#}");
             summary.status = "failed";
-            summary.error = Some(e.to_string());
+            summary.error = Some(format!("{e:#}"));
             ExitCode::from(1)
         }
     };
@@ -295,20 +324,44 @@ pub fn run(args: Args) -> Result<ExitCode> {
     Ok(code)
 }
 
+/// Writes `policy.safetensors` with what `eval`, `rollout --policy` and `replay` need to find
+/// the env and the reward again.
+fn save_policy(out: &Path, model: &EnvModel, reward: Option<&RewardScript>, obs_clip: f32, agent: &Agent) -> Result<()> {
+    let mut metadata = std::collections::HashMap::new();
+    metadata.insert("env_id".to_string(), model.spec().id.clone());
+    metadata.insert("env_path".to_string(), model.path().to_owned());
+    metadata.insert("env_hash".to_string(), model.hash().to_owned());
+    metadata.insert("obs_clip".to_string(), obs_clip.to_string());
+    if let Some(r) = reward {
+        metadata.insert("reward_script_name".to_string(), r.name().to_owned());
+        metadata.insert("reward_script".to_string(), r.source().to_owned());
+    }
+    write_atomic(&out.join("policy.safetensors"), &agent.to_safetensors(&metadata)?)?;
+    Ok(())
+}
+
+/// One line of `metrics.jsonl`: the iteration's metrics and, when one ran, the evaluation's.
+#[derive(Serialize)]
+struct MetricsLine<'a> {
+    #[serde(flatten)]
+    metrics: &'a Metrics,
+    /// Mean fitness of the deterministic policy's evaluation episodes.
+    #[serde(rename = "eval/fitness", skip_serializing_if = "Option::is_none")]
+    eval_fitness: Option<f64>,
+    /// Their mean return under the training's reward script.
+    #[serde(rename = "eval/return", skip_serializing_if = "Option::is_none")]
+    eval_return: Option<f64>,
+}
+
 /// One metrics line to `metrics.jsonl` and each of its numbers to the TensorBoard events, under
-/// the same names.
-fn write_metrics(
-    jsonl: &mut impl std::io::Write,
-    events: &mut EventWriter,
-    line: &serde_json::Value,
-    global_step: u64,
-    wall_time: f64,
-) -> Result<()> {
+/// the same names (x axis: environment steps).
+fn write_metrics(jsonl: &mut impl std::io::Write, events: &mut EventWriter, line: &MetricsLine<'_>, wall_time: f64) -> Result<()> {
     serde_json::to_writer(&mut *jsonl, line)?;
     writeln!(jsonl)?;
-    for (tag, value) in line.as_object().into_iter().flatten() {
+    let step = line.metrics.global_step as i64;
+    for (tag, value) in serde_json::to_value(line)?.as_object().into_iter().flatten() {
         if let (Some(v), false) = (value.as_f64(), tag == "global_step") {
-            events.add_scalar(tag, global_step as i64, v as f32, wall_time)?;
+            events.add_scalar(tag, step, v as f32, wall_time)?;
         }
     }
     // Once per iteration, so `tensorboard` and `tail -f` follow a running training.
