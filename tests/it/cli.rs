@@ -322,6 +322,31 @@ fn train_layers_env_ppo_table_config_file_and_set_flags_and_logs_tensorboard_eve
 }
 
 #[test]
+fn the_same_seed_twice_gives_identical_metrics_and_policy_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str, threads: &str| {
+        let out = dir.path().join(name);
+        let set = format!("threads={threads}");
+        let o = rewardsmith(&["train", "--env", "pendulum", "--steps", "2048", "--seed", "5", "--set", &set, "--out", out.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", text(&o).1);
+        // Everything but the wall-clock figure.
+        let metrics: Vec<serde_json::Value> = fs::read_to_string(out.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v.as_object_mut().unwrap().remove("charts/SPS");
+                v
+            })
+            .collect();
+        (metrics, fs::read(out.join("policy.safetensors")).unwrap())
+    };
+    let a = run("a", "1");
+    assert_eq!(a, run("b", "1"));
+    assert_eq!(a, run("c", "2"), "the thread count changes nothing");
+}
+
+#[test]
 fn train_stops_at_the_first_evaluation_that_reaches_the_target() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");

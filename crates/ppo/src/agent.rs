@@ -98,6 +98,22 @@ fn sizes_text(sizes: &[usize]) -> String {
     sizes.iter().map(usize::to_string).collect::<Vec<_>>().join(",")
 }
 
+/// The same file with its JSON header's keys sorted: safetensors writes the metadata map in
+/// hash order, which differs between processes, and a seed should give the same file bytes.
+/// Sorting keeps the header's length (same keys and values, compact JSON), so the 8-byte length
+/// prefix, the padding and the tensor offsets stay valid.
+fn sorted_header(mut bytes: Vec<u8>) -> Vec<u8> {
+    let len = u64::from_le_bytes(bytes[..8].try_into().expect("8-byte length prefix")) as usize;
+    let header = &bytes[8..8 + len];
+    let text = std::str::from_utf8(header).expect("safetensors headers are UTF-8").trim_end();
+    // serde_json's Map is a BTreeMap (no `preserve_order`), so re-serialising sorts every level.
+    let value: serde_json::Value = serde_json::from_str(text).expect("safetensors wrote valid JSON");
+    let sorted = serde_json::to_vec(&value).expect("a JSON value serialises");
+    assert_eq!(sorted.len(), text.len(), "sorting a compact JSON object keeps its length");
+    bytes[8..8 + sorted.len()].copy_from_slice(&sorted);
+    bytes
+}
+
 impl Agent {
     /// The agent as a safetensors file, loadable from Python (`safetensors.numpy.load_file`).
     ///
@@ -128,7 +144,7 @@ impl Agent {
         metadata.insert("format".into(), POLICY_FORMAT.into());
         metadata.insert("actor_sizes".into(), sizes_text(&self.actor.sizes));
         metadata.insert("critic_sizes".into(), sizes_text(&self.critic.sizes));
-        Ok(safetensors::serialize(views, Some(metadata))?)
+        Ok(sorted_header(safetensors::serialize(views, Some(metadata))?))
     }
 
     /// Reads what [`Agent::to_safetensors`] wrote; returns the agent and the file's metadata.
@@ -195,5 +211,22 @@ mod tests {
         let bits = |a: &Agent| a.act_deterministic(&obs, 10.0).iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&loaded), bits(&agent));
         assert!(Agent::from_safetensors(&bytes[..bytes.len() - 3]).is_err(), "a truncated file is an error");
+    }
+
+    #[test]
+    fn the_same_agent_and_metadata_give_the_same_file_bytes() {
+        let agent = Agent::new(3, 1, &[4], 0.0, 2);
+        // Maps with different hash seeds iterate in different orders.
+        let files: Vec<Vec<u8>> = (0..4)
+            .map(|_| {
+                let extra: std::collections::HashMap<String, String> =
+                    (0..12).map(|i| (format!("key{i}"), format!("value {i}"))).collect();
+                agent.to_safetensors(&extra).unwrap()
+            })
+            .collect();
+        assert!(files.windows(2).all(|w| w[0] == w[1]));
+        let (loaded, metadata) = Agent::from_safetensors(&files[0]).unwrap();
+        assert_eq!(loaded, agent);
+        assert_eq!(metadata["key7"], "value 7");
     }
 }
