@@ -3,20 +3,20 @@
 use crate::common::{load_env, reward_or_default};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
+use rewardsmith_ppo::agent::Agent;
 use rewardsmith_ppo::config::PpoConfig;
 use rewardsmith_ppo::eval::{evaluate_with_reward, EvalSchedule, Evaluation};
 use rewardsmith_ppo::tensorboard::EventWriter;
-use rewardsmith_ppo::agent::Agent;
 use rewardsmith_ppo::train::{train, Metrics, TermWindow, TrainError};
 use rewardsmith_script::RewardScript;
-use rewardsmith_sim::{EnvModel, SimError};
 use rewardsmith_sim::rollout::write_atomic;
+use rewardsmith_sim::{EnvModel, SimError};
 use serde::Serialize;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::process::ExitCode;
 use std::time::Instant;
 
 /// Arguments of `train`.
@@ -75,8 +75,8 @@ enum StopReason {
     Target,
     /// `--max-seconds` ran out.
     MaxSeconds,
-    /// Ctrl-C (SIGINT), SIGTERM or SIGHUP: the run stopped after the iteration in progress, and its
-    /// outputs were written.
+    /// Ctrl-C (SIGINT), SIGTERM or SIGHUP: the run stopped after the iteration in progress, and
+    /// its outputs were written.
     Interrupted,
 }
 
@@ -84,8 +84,8 @@ enum StopReason {
 /// shell reports a process killed by Ctrl-C, so `train && next` does not go on).
 const EXIT_INTERRUPTED: u8 = 130;
 
-/// A flag raised by the first Ctrl-C, SIGTERM or SIGHUP, which training polls after each iteration; a
-/// second signal exits at once.
+/// A flag raised by the first Ctrl-C, SIGTERM or SIGHUP, which training polls after each
+/// iteration; a second signal exits at once.
 fn interrupt_flag() -> Result<Arc<AtomicBool>> {
     let flag = Arc::new(AtomicBool::new(false));
     let raised = flag.clone();
