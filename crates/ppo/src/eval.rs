@@ -22,6 +22,42 @@ pub struct EpisodeScore {
     pub ret: Option<f64>,
 }
 
+/// Mean and spread of a set of evaluation episodes.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct ScoreSummary {
+    /// Episodes summarised.
+    pub episodes: usize,
+    /// Mean fitness.
+    pub fitness_mean: f64,
+    /// Population standard deviation of the fitness.
+    pub fitness_std: f64,
+    /// Mean return, if the episodes had a reward script.
+    pub return_mean: Option<f64>,
+    /// Population standard deviation of the return, likewise.
+    pub return_std: Option<f64>,
+}
+
+impl ScoreSummary {
+    /// The summary of `scores` (means of an empty set are NaN).
+    pub fn of(scores: &[EpisodeScore]) -> Self {
+        let mean_std = |v: &[f64]| {
+            let n = v.len() as f64;
+            let mean = v.iter().sum::<f64>() / n;
+            (mean, (v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n).sqrt())
+        };
+        let fitness: Vec<f64> = scores.iter().map(|s| s.fitness).collect();
+        let returns: Vec<f64> = scores.iter().filter_map(|s| s.ret).collect();
+        let (fitness_mean, fitness_std) = mean_std(&fitness);
+        let (return_mean, return_std) = if returns.is_empty() {
+            (None, None)
+        } else {
+            let (mean, std) = mean_std(&returns);
+            (Some(mean), Some(std))
+        };
+        Self { episodes: scores.len(), fitness_mean, fitness_std, return_mean, return_std }
+    }
+}
+
 /// As [`evaluate`], also summing each episode's rewards under `reward`.
 pub fn evaluate_with_reward(
     model: &Arc<EnvModel>,
@@ -111,9 +147,7 @@ impl EvalSchedule {
             self.next_at += self.every_steps;
         }
         let scores = evaluate_with_reward(model, agent, self.reward.clone(), self.episodes, self.seed, obs_clip)?;
-        let n = scores.len().max(1) as f64;
-        let fitness_mean = scores.iter().map(|s| s.fitness).sum::<f64>() / n;
-        let return_mean = self.reward.is_some().then(|| scores.iter().filter_map(|s| s.ret).sum::<f64>() / n);
+        let ScoreSummary { fitness_mean, return_mean, .. } = ScoreSummary::of(&scores);
         Ok(Some(Evaluation {
             global_step,
             fitness_mean,

@@ -2,7 +2,7 @@
 
 use crate::common::{env_matching, load_policy};
 use anyhow::Result;
-use rewardsmith_ppo::eval::evaluate_with_reward;
+use rewardsmith_ppo::eval::{evaluate_with_reward, ScoreSummary};
 use rewardsmith_sim::{rollout, Env, EnvModel};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -53,15 +53,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
             None => println!("episode {e}: fitness {:.4}", s.fitness),
         }
     }
-    let (mean, std) = mean_std(scores.iter().map(|s| s.fitness));
-    let returns: Vec<f64> = scores.iter().filter_map(|s| s.ret).collect();
-    let ret = if returns.is_empty() {
-        String::new()
-    } else {
-        let (m, s) = mean_std(returns.into_iter());
-        format!("; return {m:.3} ± {s:.3}")
+    let summary = ScoreSummary::of(&scores);
+    let ret = match (summary.return_mean, summary.return_std) {
+        (Some(m), Some(s)) => format!("; return {m:.3} ± {s:.3}"),
+        _ => String::new(),
     };
-    println!("fitness {mean:.4} ± {std:.4} over {} episodes ({}){ret}", scores.len(), model.spec().id);
+    println!(
+        "fitness {:.4} ± {:.4} over {} episodes ({}){ret}",
+        summary.fitness_mean,
+        summary.fitness_std,
+        summary.episodes,
+        model.spec().id
+    );
     if let Some(out) = &args.record {
         let steps = model.spec().physics.episode_length as usize * episodes;
         let mut env = Env::new(model.clone(), reward)?;
@@ -73,12 +76,4 @@ pub fn run(args: Args) -> Result<ExitCode> {
         println!("recorded {} steps to {}", recorded.steps(), out.display());
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Mean and (population) standard deviation.
-fn mean_std(values: impl Iterator<Item = f64>) -> (f64, f64) {
-    let v: Vec<f64> = values.collect();
-    let n = v.len().max(1) as f64;
-    let mean = v.iter().sum::<f64>() / n;
-    (mean, (v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n).sqrt())
 }

@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use rewardsmith_ppo::agent::Agent;
 use rewardsmith_ppo::config::PpoConfig;
-use rewardsmith_ppo::eval::{evaluate_with_reward, EvalSchedule, Evaluation};
+use rewardsmith_ppo::eval::{evaluate_with_reward, EvalSchedule, Evaluation, ScoreSummary};
 use rewardsmith_ppo::tensorboard::EventWriter;
 use rewardsmith_ppo::train::{train, Metrics, TermWindow, TrainError};
 use rewardsmith_script::RewardScript;
@@ -294,10 +294,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let outcome = result.map_err(anyhow::Error::from).and_then(|agent| {
         save_policy(&args.out, &model, reward.as_ref(), cfg.obs_clip, &agent)?;
         let scores = evaluate_with_reward(&model, &agent, reward.clone(), FINAL_EVAL_EPISODES, 0, cfg.obs_clip)?;
-        let n = scores.len().max(1) as f64;
+        let final_eval = ScoreSummary::of(&scores);
         summary.eval_fitness = scores.iter().map(|s| s.fitness).collect();
-        summary.eval_fitness_mean = Some(summary.eval_fitness.iter().sum::<f64>() / n);
-        summary.eval_return_mean = reward.is_some().then(|| scores.iter().filter_map(|s| s.ret).sum::<f64>() / n);
+        summary.eval_fitness_mean = Some(final_eval.fitness_mean);
+        summary.eval_return_mean = final_eval.return_mean;
         Ok(())
     });
     let code = match outcome {
