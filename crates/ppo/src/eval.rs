@@ -158,3 +158,19 @@ impl EvalSchedule {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn score_summary_has_population_mean_and_std_and_a_return_only_with_a_reward() {
+        let with = [EpisodeScore { fitness: 1.0, ret: Some(-4.0) }, EpisodeScore { fitness: 3.0, ret: Some(-2.0) }];
+        let s = ScoreSummary::of(&with);
+        assert_eq!((s.episodes, s.fitness_mean, s.fitness_std), (2, 2.0, 1.0));
+        assert_eq!((s.return_mean, s.return_std), (Some(-3.0), Some(1.0)));
+        let without = [EpisodeScore { fitness: 5.0, ret: None }];
+        let s = ScoreSummary::of(&without);
+        assert_eq!((s.fitness_mean, s.fitness_std, s.return_mean), (5.0, 0.0, None));
+    }
+}
