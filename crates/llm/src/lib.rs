@@ -3,11 +3,17 @@
 //!
 //! - [`prompt`]: prompt templates (embedded, overridable per file) filled with the env's typed
 //!   description, the task, the feedback of earlier generations and the sandbox limits;
+//! - [`extract`]: the reward script out of an LLM's reply (prose, several fenced blocks, a
+//!   missing language tag or fence), or the reason it cannot be had;
 //! - [`library`]: reward-term templates instantiated from the env's typed state variables and
-//!   scripts assembled from them (the offline proposer's building blocks).
+//!   scripts assembled from them;
+//! - [`offline`]: the offline evolutionary proposer (perturb, drop, add, cross over; seeded;
+//!   every child passes the critic).
 //!
-//! Next: the offline evolutionary proposer's operators, the `Proposer` trait with the OpenAI-compatible, offline
-//! (evolutionary) and cassette-replay implementations, and the `propose` command.
+//! Next: the `Proposer` trait (async) with the OpenAI-compatible and cassette-replay
+//! implementations beside the offline one, and the `propose` command.
 
+pub mod extract;
 pub mod library;
+pub mod offline;
 pub mod prompt;

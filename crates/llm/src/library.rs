@@ -24,7 +24,7 @@ use rewardsmith_spec::ValueType;
 use std::fmt::Write as _;
 
 /// The shape of a reward term; its numbers live in [`Term::params`].
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Shape {
     /// `w · s.var` for a float in [-1, 1] (a cosine): larger is better aligned.
     Alignment {
@@ -63,11 +63,17 @@ pub enum Shape {
         /// Action components.
         dims: usize,
     },
+    /// `w · total(function(s))`: a whole foreign reward script (`sparse.rhai`, an LLM's) kept as
+    /// one term, its `compute_reward` renamed `function`; `total` sums a map's terms.
+    Embedded {
+        /// The renamed function.
+        function: String,
+    },
 }
 
 /// A named reward term and its parameters (`w` always; `tau` and `target` where the shape has
 /// them).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Term {
     /// The term's key in the returned map (also the prefix of its `let` constants).
     pub name: String,
@@ -78,9 +84,10 @@ pub struct Term {
 }
 
 impl Term {
-    fn new(name: String, shape: Shape) -> Self {
+    /// A term with its shape's default parameters.
+    pub fn new(name: String, shape: Shape) -> Self {
         let params: Vec<(&str, f64)> = match &shape {
-            Shape::Alignment { .. } | Shape::UpAlignment { .. } | Shape::Alive => vec![("w", 1.0)],
+            Shape::Alignment { .. } | Shape::UpAlignment { .. } | Shape::Alive | Shape::Embedded { .. } => vec![("w", 1.0)],
             Shape::SquaredPenalty { .. } => vec![("w", 0.1)],
             Shape::ActionPenalty { .. } => vec![("w", 0.01)],
             Shape::ExpShaping { vector: true, .. } => vec![("w", 1.0), ("tau", 0.5)],
@@ -108,6 +115,7 @@ impl Term {
             Shape::ExpShaping { var, vector: true } => format!("{} * exp(-s.{var}.norm() / {})", c("w"), c("tau")),
             Shape::Tracking { var } => format!("{} * exp(-square(s.{var} - {}) / {})", c("w"), c("target"), c("tau")),
             Shape::Alive => c("w"),
+            Shape::Embedded { function } => format!("{} * {TOTAL_FN}({function}(s))", c("w")),
             Shape::ActionPenalty { dims } => {
                 let sum = (0..*dims).map(|i| format!("square(s.action[{i}])")).collect::<Vec<_>>().join(" + ");
                 format!("-{} * ({sum})", c("w"))
@@ -150,13 +158,27 @@ pub fn library(model: &EnvModel) -> Vec<Term> {
     terms
 }
 
+/// The helper that sums an embedded script's terms (or passes its bare number through).
+const TOTAL_FN: &str = "reward_total";
+
 /// A reward script returning `terms` (each parameter a named `let` constant, so that it reads as
 /// Eureka asks: every transformed term with its own temperature). `header` becomes the leading
-/// comment (provenance: generation, parents, operators).
-pub fn render(terms: &[Term], header: &str) -> String {
+/// comment (provenance: generation, parents, operators); `functions` (the embedded scripts,
+/// renamed) come before `compute_reward`.
+pub fn render(terms: &[Term], functions: &[String], header: &str) -> String {
     let mut out = String::new();
     for line in header.lines() {
         let _ = writeln!(out, "// {line}");
+    }
+    for f in functions {
+        out.push_str(f.trim_end());
+        out.push_str("\n\n");
+    }
+    if terms.iter().any(|t| matches!(t.shape, Shape::Embedded { .. })) {
+        let _ = writeln!(
+            out,
+            "fn {TOTAL_FN}(r) {{\n    if type_of(r) == \"map\" {{\n        let total = 0.0;\n        for v in r.values() {{ total += v; }}\n        total\n    }} else {{\n        r\n    }}\n}}\n"
+        );
     }
     out.push_str("fn compute_reward(s) {\n");
     for term in terms {
@@ -192,7 +214,7 @@ mod tests {
             let model = EnvModel::new(&catalog::resolve(id).unwrap()).unwrap();
             let terms = library(&model);
             assert!(terms.len() >= 4, "{id}: only {} templates", terms.len());
-            let source = render(&terms, &format!("all templates of {id}"));
+            let source = render(&terms, &[], &format!("all templates of {id}"));
             let script = model.compile_reward("library.rhai", &source).unwrap_or_else(|e| panic!("{id}: {e}\n{source}"));
             let report = review(&script, &critic_states(&model, 64, 1).unwrap()).unwrap_or_else(|e| panic!("{id}: {e}\n{source}"));
             assert_eq!(report.terms.len(), terms.len(), "{id}: one logged term per template");
@@ -215,6 +237,6 @@ mod tests {
         assert_eq!(float_literal(0.01), "0.01");
         assert_eq!(float_literal(1e-7), "1e-7");
         let terms = vec![Term::new("alive".into(), Shape::Alive)];
-        assert_eq!(render(&terms, "test"), "// test\nfn compute_reward(s) {\n    let alive_w = 1.0;\n    #{\n        alive: alive_w,\n    }\n}\n");
+        assert_eq!(render(&terms, &[], "test"), "// test\nfn compute_reward(s) {\n    let alive_w = 1.0;\n    #{\n        alive: alive_w,\n    }\n}\n");
     }
 }

@@ -1,0 +1,319 @@
+//! The offline evolutionary proposer: the embedded default when no LLM is configured, and the
+//! baseline an LLM must beat.
+//!
+//! It works on [`Genome`]s (the terms of [`crate::library`] plus embedded foreign scripts), not on
+//! text: a child is a parent with some of: one parameter perturbed by a log-normal factor (or, for
+//! a target, a normal shift), a term dropped, a library term added, terms crossed over from a
+//! second parent. A foreign parent (`sparse.rhai`, an LLM's script) enters as one embedded term
+//! whose weight evolves. Every script it writes carries its genome in its first line, so its own
+//! children are read back exactly. Generation 0 starts from `sparse.rhai` and scripts assembled
+//! from the templates, never from `human.rhai`, the yardstick the search is scored against.
+//!
+//! Everything is drawn from one seeded ChaCha8 stream; every child passes the critic before it is
+//! returned.
+
+use crate::library::{library, render, Shape, Term};
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rewardsmith_script::review;
+use rewardsmith_sim::{critic_states, EnvModel};
+use std::sync::Arc;
+
+/// The first-line marker of a script the offline proposer wrote, followed by its genome as JSON.
+const GENOME_MARKER: &str = "// rewardsmith-offline-genome: ";
+
+/// Knobs of the offline proposer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OfflineConfig {
+    /// σ of the log-normal factor on a perturbed weight or temperature (and of the normal shift,
+    /// in the variable's unit, of a target). Default 0.5: ×0.37 to ×2.7 at 2σ.
+    pub sigma: f64,
+    /// Probability that a child drops one term (when it has more than one). Default 0.2.
+    pub p_drop: f64,
+    /// Probability that a child gains one library term. Default 0.3.
+    pub p_add: f64,
+    /// Probability that a child crosses over with a second parent (when there is one). Default 0.3.
+    pub p_crossover: f64,
+    /// Terms of a script assembled from templates for generation 0: at least 2, at most this.
+    /// Default 4.
+    pub max_initial_terms: usize,
+    /// Template-assembled parents added to `sparse.rhai` in generation 0. Default 3.
+    pub initial_template_parents: usize,
+    /// Children tried per candidate before giving up on it (a child can fail the critic, e.g. an
+    /// overflowing exponent). Default 20.
+    pub max_attempts: usize,
+    /// States the critic checks each child on. Default 64.
+    pub critic_states: usize,
+}
+
+impl Default for OfflineConfig {
+    fn default() -> Self {
+        Self {
+            sigma: 0.5,
+            p_drop: 0.2,
+            p_add: 0.3,
+            p_crossover: 0.3,
+            max_initial_terms: 4,
+            initial_template_parents: 3,
+            max_attempts: 20,
+            critic_states: 64,
+        }
+    }
+}
+
+/// A reward script as the offline proposer sees it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Genome {
+    /// The returned map's terms.
+    pub terms: Vec<Term>,
+    /// Foreign scripts embedded whole, their `compute_reward` renamed to the function an
+    /// [`Shape::Embedded`] term calls.
+    pub functions: Vec<String>,
+}
+
+impl Genome {
+    /// Reads a script: the genome line of one the proposer wrote, or a foreign script embedded as
+    /// one term.
+    pub fn read(script: &str) -> Self {
+        if let Some(genome) = script.lines().next().and_then(|l| l.strip_prefix(GENOME_MARKER)).and_then(|json| serde_json::from_str(json).ok()) {
+            return genome;
+        }
+        let function = format!("embedded_{:08x}", fnv1a(script.as_bytes()) as u32);
+        let renamed = script.replacen("fn compute_reward(", &format!("fn {function}("), 1);
+        Self { terms: vec![Term::new(function.clone(), Shape::Embedded { function })], functions: vec![renamed] }
+    }
+
+    /// The script, its genome on the first line and `provenance` below it.
+    pub fn write(&self, provenance: &str) -> String {
+        let json = serde_json::to_string(self).expect("a genome serialises");
+        render(&self.terms, &self.functions, &format!("{}{json}\n{provenance}", &GENOME_MARKER[3..]))
+    }
+
+    /// Keeps only the embedded functions some term still calls.
+    fn prune_functions(&mut self) {
+        let used: Vec<&str> = self.terms.iter().filter_map(|t| if let Shape::Embedded { function } = &t.shape { Some(function.as_str()) } else { None }).collect();
+        self.functions.retain(|f| used.iter().any(|u| f.contains(&format!("fn {u}("))));
+    }
+}
+
+/// 64-bit FNV-1a: a stable name for an embedded script (the same script gets the same name in
+/// every parent, so crossing over two children of it does not duplicate it).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// A candidate the offline proposer could not produce.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("no child of parent {parent} passed the critic in {attempts} attempts; last error: {last_error}")]
+pub struct OfflineError {
+    /// Index of the parent in the pool.
+    pub parent: usize,
+    /// Children tried.
+    pub attempts: usize,
+    /// Why the last one failed.
+    pub last_error: String,
+}
+
+/// The offline proposer for one environment.
+pub struct OfflineProposer {
+    model: Arc<EnvModel>,
+    library: Vec<Term>,
+    config: OfflineConfig,
+}
+
+impl OfflineProposer {
+    /// A proposer for `model`'s state variables.
+    pub fn new(model: Arc<EnvModel>, config: OfflineConfig) -> Self {
+        let library = library(&model);
+        Self { model, library, config }
+    }
+
+    /// Generation 0's parents: `sparse` (the env's fitness-indicator script, if it has one) and
+    /// scripts of 2 to `max_initial_terms` random templates.
+    pub fn initial_parents(&self, sparse: Option<&str>, seed: u64) -> Vec<String> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut parents: Vec<String> = sparse.map(str::to_owned).into_iter().collect();
+        for i in 0..self.config.initial_template_parents {
+            let n = rng.random_range(2..=self.config.max_initial_terms.max(2)).min(self.library.len());
+            let terms: Vec<Term> = self.library.choose_multiple(&mut rng, n).cloned().collect();
+            parents.push(Genome { terms, functions: Vec::new() }.write(&format!("template parent {i}")));
+        }
+        parents
+    }
+
+    /// `k` children of `parents` (candidate i descends mainly from parent i mod the pool), each
+    /// past the critic. The same parents and seed give the same scripts.
+    pub fn propose(&self, parents: &[String], k: usize, seed: u64) -> Vec<Result<String, OfflineError>> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let states = critic_states(&self.model, self.config.critic_states, seed).ok();
+        let pool: Vec<Genome> = parents.iter().map(|p| Genome::read(p)).collect();
+        (0..k)
+            .map(|i| {
+                let first = i % pool.len().max(1);
+                let mut last_error = String::from("no parents");
+                for _ in 0..self.config.max_attempts.max(1) {
+                    let Some(parent) = pool.get(first) else { break };
+                    let other = (pool.len() > 1).then(|| &pool[(first + rng.random_range(1..pool.len())) % pool.len()]);
+                    let (child, ops) = self.mutate(parent, other, &mut rng);
+                    let script = child.write(&format!("offline proposer: seed {seed}, candidate {i}, parent {first}: {}", ops.join(", ")));
+                    match self.check(&script, states.as_deref()) {
+                        Ok(()) => return Ok(script),
+                        Err(e) => last_error = e,
+                    }
+                }
+                Err(OfflineError { parent: first, attempts: self.config.max_attempts, last_error })
+            })
+            .collect()
+    }
+
+    /// A child of `parent` (and maybe `other`) and the operators applied, in words.
+    fn mutate(&self, parent: &Genome, other: Option<&Genome>, rng: &mut ChaCha8Rng) -> (Genome, Vec<String>) {
+        let cfg = &self.config;
+        let mut child = parent.clone();
+        let mut ops = Vec::new();
+        if let Some(other) = other.filter(|_| rng.random_bool(cfg.p_crossover)) {
+            // Uniform crossover over the union of both parents' terms (at least one kept).
+            let mut union: Vec<Term> = parent.terms.clone();
+            union.extend(other.terms.iter().filter(|t| !parent.terms.iter().any(|p| p.name == t.name)).cloned());
+            let mut kept: Vec<Term> = union.iter().filter(|_| rng.random_bool(0.5)).cloned().collect();
+            if kept.is_empty() {
+                kept.push(union.choose(rng).expect("parents have terms").clone());
+            }
+            child.terms = kept;
+            child.functions.extend(other.functions.iter().filter(|f| !parent.functions.contains(f)).cloned());
+            ops.push("crossover".to_owned());
+        }
+        if child.terms.len() > 1 && rng.random_bool(cfg.p_drop) {
+            let gone = child.terms.remove(rng.random_range(0..child.terms.len()));
+            ops.push(format!("drop {}", gone.name));
+        }
+        if rng.random_bool(cfg.p_add) {
+            let fresh: Vec<&Term> = self.library.iter().filter(|t| !child.terms.iter().any(|c| c.name == t.name)).collect();
+            if let Some(term) = fresh.choose(rng) {
+                child.terms.push((*term).clone());
+                ops.push(format!("add {}", term.name));
+            }
+        }
+        // Always perturb one parameter, so no child is a copy of its parent.
+        let term = rng.random_range(0..child.terms.len());
+        let param = rng.random_range(0..child.terms[term].params.len());
+        let n = standard_normal(rng);
+        let term = &mut child.terms[term];
+        let (name, value) = &mut term.params[param];
+        let moved = if name == "target" { *value + cfg.sigma * n } else { *value * libm::exp(cfg.sigma * n) };
+        *value = round_significant(moved, SIGNIFICANT_DIGITS);
+        ops.push(format!("{}_{name} → {value:.4}", term.name));
+        child.prune_functions();
+        // A canonical order, so the same genome always renders to the same script.
+        child.terms.sort_by(|a, b| a.name.cmp(&b.name));
+        (child, ops)
+    }
+
+    /// Compiles `script` and runs the critic on `states`.
+    fn check(&self, script: &str, states: Option<&[rewardsmith_script::State]>) -> Result<(), String> {
+        let compiled = self.model.compile_reward("offline.rhai", script).map_err(|e| e.to_string())?;
+        if let Some(states) = states {
+            review(&compiled, states).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+}
+
+/// Digits a perturbed parameter keeps: scripts (and the feedback quoting them) stay readable,
+/// and finer steps than 1e-4 relative are noise for PPO anyway.
+const SIGNIFICANT_DIGITS: i32 = 4;
+
+/// `x` rounded to `digits` significant decimal digits (exact for the decimal text it prints).
+fn round_significant(x: f64, digits: i32) -> f64 {
+    if x == 0.0 || !x.is_finite() {
+        return x;
+    }
+    let text = format!("{:.*e}", (digits - 1).max(0) as usize, x);
+    text.parse().unwrap_or(x)
+}
+
+/// A standard normal draw (Box–Muller on libm, so the same on every machine).
+fn standard_normal(rng: &mut ChaCha8Rng) -> f64 {
+    let u1: f64 = 1.0 - rng.random::<f64>();
+    let u2: f64 = rng.random();
+    libm::sqrt(-2.0 * libm::log(u1)) * libm::cos(2.0 * std::f64::consts::PI * u2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rewardsmith_spec::catalog;
+
+    fn proposer(id: &str) -> (OfflineProposer, String) {
+        let model = EnvModel::new(&catalog::resolve(id).unwrap()).unwrap();
+        let sparse = catalog::reward_script(id, "sparse.rhai").unwrap().1.to_owned();
+        (OfflineProposer::new(model, OfflineConfig::default()), sparse)
+    }
+
+    #[test]
+    fn the_same_parents_and_seed_give_the_same_candidates() {
+        let (p, sparse) = proposer("pendulum");
+        let parents = p.initial_parents(Some(&sparse), 3);
+        assert_eq!(parents, p.initial_parents(Some(&sparse), 3));
+        let a = p.propose(&parents, 6, 11);
+        assert_eq!(a, p.propose(&parents, 6, 11));
+        assert_ne!(a, p.propose(&parents, 6, 12), "another seed, other children");
+    }
+
+    #[test]
+    fn every_candidate_passes_the_critic_on_every_builtin_env_over_generations() {
+        for id in catalog::ids() {
+            let (p, sparse) = proposer(id);
+            let mut parents = p.initial_parents(Some(&sparse), 1);
+            for generation in 0..3 {
+                let children: Vec<String> = p
+                    .propose(&parents, 6, generation)
+                    .into_iter()
+                    .map(|c| c.unwrap_or_else(|e| panic!("{id} generation {generation}: {e}")))
+                    .collect();
+                for child in &children {
+                    let states = critic_states(&p.model, 64, 99).unwrap();
+                    let script = p.model.compile_reward("child.rhai", child).unwrap();
+                    review(&script, &states).unwrap_or_else(|e| panic!("{id}: {e}\n{child}"));
+                }
+                parents = children;
+            }
+        }
+    }
+
+    #[test]
+    fn a_written_genome_reads_back_exactly_and_a_foreign_script_becomes_one_embedded_term() {
+        let (p, sparse) = proposer("reacher");
+        let foreign = Genome::read(&sparse);
+        assert_eq!(foreign.terms.len(), 1);
+        assert!(matches!(foreign.terms[0].shape, Shape::Embedded { .. }));
+        let child = p.propose(std::slice::from_ref(&sparse), 1, 5).remove(0).unwrap();
+        let genome = Genome::read(&child);
+        assert_eq!(Genome::read(&genome.write("again")), genome);
+        assert!(child.contains(sparse.lines().last().unwrap_or("}")), "the foreign script is embedded whole");
+    }
+
+    #[test]
+    fn perturbed_parameters_keep_four_significant_digits() {
+        assert_eq!(round_significant(1.466483181058865, 4), 1.466);
+        assert_eq!(round_significant(-0.000123456, 4), -0.0001235);
+        assert_eq!(round_significant(0.0, 4), 0.0);
+    }
+
+    #[test]
+    fn crossover_mixes_terms_of_both_parents() {
+        let (p, _) = proposer("cartpole-swingup");
+        let lib = library(&p.model);
+        let a = Genome { terms: lib[..2].to_vec(), functions: Vec::new() };
+        let b = Genome { terms: lib[2..4].to_vec(), functions: Vec::new() };
+        let p = OfflineProposer { config: OfflineConfig { p_crossover: 1.0, p_drop: 0.0, p_add: 0.0, ..OfflineConfig::default() }, ..p };
+        let children = p.propose(&[a.write("a"), b.write("b")], 20, 7);
+        let mixed = children.iter().filter(|c| {
+            let g = Genome::read(c.as_ref().unwrap());
+            let from = |parent: &Genome| g.terms.iter().any(|t| parent.terms.iter().any(|x| x.name == t.name));
+            from(&a) && from(&b)
+        });
+        assert!(mixed.count() >= 5, "uniform crossover should often take terms from both parents");
+    }
+}
