@@ -230,7 +230,7 @@ fn unknown_env_id_lists_the_builtin_ones() {
 
 #[test]
 fn help_is_available_on_every_command() {
-    for cmd in ["envs", "check", "rollout", "replay", "bench"] {
+    for cmd in ["envs", "check", "rollout", "replay", "train", "eval", "bench", "propose"] {
         let out = rewardsmith(&[cmd, "--help"]);
         assert!(out.status.success(), "{cmd} --help");
         assert!(text(&out).0.contains("Usage: rewardsmith"), "{cmd}");
@@ -485,4 +485,47 @@ fn a_reward_script_failing_mid_training_is_recorded_not_a_crash() {
     assert_eq!(summary["status"], "failed");
     let error = summary["error"].as_str().unwrap();
     assert!(error.contains("late_failure.rhai:2:") && error.contains("gave up"), "{error}");
+}
+
+#[test]
+fn propose_offline_writes_candidates_that_pass_the_critic_the_same_for_a_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str, seed: &str| {
+        let out = dir.path().join(name);
+        let o = rewardsmith(&["propose", "--env", "reacher", "-k", "3", "--seed", seed, "--out", out.to_str().unwrap()]);
+        assert!(o.status.success(), "{}{}", text(&o).0, text(&o).1);
+        assert!(text(&o).0.contains("3 of 3 candidates passed the critic"), "{}", text(&o).0);
+        (0..3)
+            .map(|i| {
+                let cand = out.join(format!("cand-{i:02}"));
+                let critic: serde_json::Value = serde_json::from_str(&fs::read_to_string(cand.join("critic.json")).unwrap()).unwrap();
+                assert_eq!(critic["ok"], true, "{critic}");
+                fs::read_to_string(cand.join("reward.rhai")).unwrap()
+            })
+            .collect::<Vec<_>>()
+    };
+    let a = run("a", "4");
+    assert_eq!(a, run("b", "4"));
+    assert_ne!(a, run("c", "5"));
+    // A candidate is a parent of the next generation.
+    let parent = dir.path().join("a/cand-00/reward.rhai");
+    let o = rewardsmith(&["propose", "--env", "reacher", "-k", "2", "--parent", parent.to_str().unwrap(), "--out", dir.path().join("d").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o).1);
+}
+
+#[test]
+fn propose_dry_run_prints_the_whole_prompt_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = rewardsmith_in(dir.path(), &["propose", "--env", "pendulum", "--task", "Hold it up.", "--dry-run"]);
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "{stderr}");
+    for needle in ["=== system ===", "reward engineer", "=== user ===", "s.pole_angular_velocity", "Hold it up.", "```rhai"] {
+        assert!(stdout.contains(needle), "the prompt lacks {needle:?}:\n{stdout}");
+    }
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0, "a dry run writes nothing");
+
+    fs::write(dir.path().join("usr.md"), "typo").unwrap();
+    let o = rewardsmith(&["propose", "--env", "pendulum", "--dry-run", "--prompts", dir.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("usr.md: not a prompt template"), "{}", text(&o).1);
 }

@@ -39,6 +39,8 @@ enum Command {
     Eval(cmd::eval::Args),
     /// Measure simulation throughput (µs per step, reward share, VecEnv scaling).
     Bench(cmd::bench::Args),
+    /// Propose reward candidates (offline evolutionary proposer), each checked by the critic.
+    Propose(cmd::propose::Args),
 }
 
 fn run() -> anyhow::Result<ExitCode> {
@@ -51,6 +53,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Train(args) => cmd::train::run(args),
         Command::Eval(args) => cmd::eval::run(args),
         Command::Bench(args) => cmd::bench::run(args),
+        Command::Propose(args) => cmd::propose::run(args),
     }
 }
 

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod check;
 pub mod envs;
 pub mod eval;
+pub mod propose;
 pub mod replay;
 pub mod rollout;
 pub mod train;
