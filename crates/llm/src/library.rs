@@ -196,7 +196,7 @@ pub fn render(terms: &[Term], functions: &[String], header: &str) -> String {
 
 /// A Rhai float literal for `x`: always with a decimal point or exponent (Rhai reads `2` as an
 /// integer), shortest round-trip digits.
-fn float_literal(x: f64) -> String {
+pub(crate) fn float_literal(x: f64) -> String {
     let text = format!("{x:?}");
     if text.contains(['.', 'e', 'E']) || !x.is_finite() { text } else { format!("{text}.0") }
 }

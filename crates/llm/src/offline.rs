@@ -5,7 +5,8 @@
 //! text: a child is a parent with some of: one parameter perturbed by a log-normal factor (or, for
 //! a target, a normal shift), a term dropped, a library term added, terms crossed over from a
 //! second parent. A foreign parent (`sparse.rhai`, an LLM's script) enters as one embedded term
-//! whose weight evolves. Every script it writes carries its genome in its first line, so its own
+//! whose weight evolves, and whose own float literals (found by Rhai's tokenizer, so never in a
+//! comment or string) are perturbed the same way. Every script it writes carries its genome in its first line, so its own
 //! children are read back exactly. Generation 0 starts from `sparse.rhai` and scripts assembled
 //! from the templates, never from `human.rhai`, the yardstick the search is scored against.
 //!
@@ -35,6 +36,9 @@ pub struct OfflineConfig {
     pub p_add: f64,
     /// Probability that a child crosses over with a second parent (when there is one). Default 0.3.
     pub p_crossover: f64,
+    /// Probability that a child perturbs one numeric literal inside an embedded foreign script
+    /// (when it has one), as it perturbs its own parameters. Default 0.5.
+    pub p_literal: f64,
     /// Terms of a script assembled from templates for generation 0: at least 2, at most this.
     /// Default 4.
     pub max_initial_terms: usize,
@@ -54,6 +58,7 @@ impl Default for OfflineConfig {
             p_drop: 0.2,
             p_add: 0.3,
             p_crossover: 0.3,
+            p_literal: 0.5,
             max_initial_terms: 4,
             initial_template_parents: 3,
             max_attempts: 20,
@@ -181,7 +186,10 @@ impl OfflineProposer {
                 kept.push(union.choose(rng).expect("parents have terms").clone());
             }
             child.terms = kept;
-            child.functions.extend(other.functions.iter().filter(|f| !parent.functions.contains(f)).cloned());
+            // By name: a function is the same foreign script, perhaps with other constants, and
+            // the parent's version wins (two definitions of one name would not compile).
+            let names: Vec<Option<&str>> = parent.functions.iter().map(|f| function_name(f)).collect();
+            child.functions.extend(other.functions.iter().filter(|f| !names.contains(&function_name(f))).cloned());
             ops.push("crossover".to_owned());
         }
         if child.terms.len() > 1 && rng.random_bool(cfg.p_drop) {
@@ -193,6 +201,12 @@ impl OfflineProposer {
             if let Some(term) = fresh.choose(rng) {
                 child.terms.push((*term).clone());
                 ops.push(format!("add {}", term.name));
+            }
+        }
+        if !child.functions.is_empty() && rng.random_bool(cfg.p_literal) {
+            let f = rng.random_range(0..child.functions.len());
+            if let Some(op) = perturb_literal(&mut child.functions[f], cfg.sigma, rng) {
+                ops.push(op);
             }
         }
         // Always perturb one parameter, so no child is a copy of its parent.
@@ -218,6 +232,51 @@ impl OfflineProposer {
         }
         Ok(())
     }
+}
+
+/// The name of the function `source` defines first (`fn name(`).
+fn function_name(source: &str) -> Option<&str> {
+    let rest = &source[source.find("fn ")? + 3..];
+    Some(rest[..rest.find('(')?].trim())
+}
+
+/// The non-zero float literals of `source` as (byte range, value), found by Rhai's own tokenizer,
+/// so literals in comments and strings are skipped exactly as the engine skips them.
+fn float_literals(source: &str) -> Vec<(std::ops::Range<usize>, f64)> {
+    let engine = rhai::Engine::new_raw();
+    let line_starts: Vec<usize> = std::iter::once(0).chain(source.match_indices('\n').map(|(i, _)| i + 1)).collect();
+    let inputs = [source];
+    let (tokens, _) = engine.lex(&inputs);
+    let mut found = Vec::new();
+    // A token is at least one character: the bound only guards against a tokenizer that never
+    // stops (it yields end-of-input forever rather than ending).
+    for (token, pos) in tokens.take(source.len() + 1) {
+        if token == rhai::Token::EOF {
+            break;
+        }
+        let rhai::Token::FloatConstant(literal) = token else { continue };
+        let (value, text) = (*literal.0, literal.1.as_str());
+        let (Some(line), Some(column)) = (pos.line(), pos.position()) else { continue };
+        // Positions count characters from 1; turn them into a byte offset.
+        let Some(line_text) = line_starts.get(line - 1).map(|start| &source[*start..]) else { continue };
+        let Some((offset, _)) = line_text.char_indices().nth(column - 1) else { continue };
+        let start = line_starts[line - 1] + offset;
+        if value != 0.0 && source[start..].starts_with(text) {
+            found.push((start..start + text.len(), value));
+        }
+    }
+    found
+}
+
+/// Multiplies one non-zero float literal of `source` by a log-normal factor; returns what it did.
+fn perturb_literal(source: &mut String, sigma: f64, rng: &mut ChaCha8Rng) -> Option<String> {
+    let literals = float_literals(source);
+    let (range, value) = literals.choose(rng)?.clone();
+    let moved = round_significant(value * libm::exp(sigma * standard_normal(rng)), SIGNIFICANT_DIGITS);
+    let text = crate::library::float_literal(moved);
+    let op = format!("literal {} → {text} in {}", &source[range.clone()], function_name(source).unwrap_or("?"));
+    source.replace_range(range, &text);
+    Some(op)
 }
 
 /// Digits a perturbed parameter keeps: scripts (and the feedback quoting them) stay readable,
@@ -292,6 +351,26 @@ mod tests {
         let genome = Genome::read(&child);
         assert_eq!(Genome::read(&genome.write("again")), genome);
         assert!(child.contains(sparse.lines().last().unwrap_or("}")), "the foreign script is embedded whole");
+
+        // Its own constants evolve too (reacher's sparse.rhai has two non-zero ones, the 2 cm
+        // radius and the bonus; this seed moves the radius).
+        let p = OfflineProposer { config: OfflineConfig { p_literal: 1.0, ..OfflineConfig::default() }, ..p };
+        let child = p.propose(std::slice::from_ref(&sparse), 1, 6).remove(0).unwrap();
+        assert!(!child.contains("< 0.02 {") && child.contains("literal 0.02 → "), "{child}");
+    }
+
+    #[test]
+    fn literals_of_a_foreign_script_are_found_by_rhais_tokenizer_and_perturbed_in_place() {
+        let source = "// 9.5 in a comment\nfn f(s) {\n    let t = \"2.5\";\n    if s.x > 0.95 { 1.0 } else { 0.0 }\n}\n";
+        let found: Vec<(String, f64)> = float_literals(source).into_iter().map(|(r, v)| (source[r].to_owned(), v)).collect();
+        assert_eq!(found, vec![("0.95".to_owned(), 0.95), ("1.0".to_owned(), 1.0)], "not in comments or strings, not zero");
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let mut changed = source.to_owned();
+        let op = perturb_literal(&mut changed, 0.5, &mut rng).unwrap();
+        assert_ne!(changed, source);
+        assert_eq!(changed.lines().count(), source.lines().count());
+        assert!(op.starts_with("literal ") && op.ends_with(" in f"), "{op}");
+        assert_eq!(function_name("// x\nfn embedded_1(s) { 1.0 }"), Some("embedded_1"));
     }
 
     #[test]
