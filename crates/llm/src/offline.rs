@@ -203,6 +203,9 @@ impl OfflineProposer {
                 ops.push(format!("add {}", term.name));
             }
         }
+        // Only functions some term still calls: the log must not name a perturbed function the
+        // child then drops.
+        child.prune_functions();
         if !child.functions.is_empty() && rng.random_bool(cfg.p_literal) {
             let f = rng.random_range(0..child.functions.len());
             if let Some(op) = perturb_literal(&mut child.functions[f], cfg.sigma, rng) {
@@ -218,7 +221,6 @@ impl OfflineProposer {
         let moved = if name == "target" { *value + cfg.sigma * n } else { *value * libm::exp(cfg.sigma * n) };
         *value = round_significant(moved, SIGNIFICANT_DIGITS);
         ops.push(format!("{}_{name} → {value:.4}", term.name));
-        child.prune_functions();
         // A canonical order, so the same genome always renders to the same script.
         child.terms.sort_by(|a, b| a.name.cmp(&b.name));
         (child, ops)
