@@ -72,9 +72,19 @@ impl Default for OfflineConfig {
 pub struct Genome {
     /// The returned map's terms.
     pub terms: Vec<Term>,
-    /// Foreign scripts embedded whole, their `compute_reward` renamed to the function an
-    /// [`Shape::Embedded`] term calls.
-    pub functions: Vec<String>,
+    /// Foreign scripts embedded whole.
+    pub functions: Vec<Embedded>,
+}
+
+/// A foreign script inside a genome: its functions renamed into their own namespace
+/// (`compute_reward` → `name`, a helper `h` → `name_h`, calls included) so that two embedded
+/// scripts never clash, and [`Shape::Embedded`] terms call `name`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Embedded {
+    /// The function a term calls (the script's renamed `compute_reward`).
+    pub name: String,
+    /// The renamed script.
+    pub source: String,
 }
 
 impl Genome {
@@ -84,21 +94,22 @@ impl Genome {
         if let Some(genome) = script.lines().next().and_then(|l| l.strip_prefix(GENOME_MARKER)).and_then(|json| serde_json::from_str(json).ok()) {
             return genome;
         }
-        let function = format!("embedded_{:08x}", fnv1a(script.as_bytes()) as u32);
-        let renamed = script.replacen("fn compute_reward(", &format!("fn {function}("), 1);
-        Self { terms: vec![Term::new(function.clone(), Shape::Embedded { function })], functions: vec![renamed] }
+        let name = format!("embedded_{:08x}", fnv1a(script.as_bytes()) as u32);
+        let source = namespace_functions(script, &name);
+        Self { terms: vec![Term::new(name.clone(), Shape::Embedded { function: name.clone() })], functions: vec![Embedded { name, source }] }
     }
 
     /// The script, its genome on the first line and `provenance` below it.
     pub fn write(&self, provenance: &str) -> String {
         let json = serde_json::to_string(self).expect("a genome serialises");
-        render(&self.terms, &self.functions, &format!("{}{json}\n{provenance}", &GENOME_MARKER[3..]))
+        let sources: Vec<String> = self.functions.iter().map(|f| f.source.clone()).collect();
+        render(&self.terms, &sources, &format!("{}{json}\n{provenance}", &GENOME_MARKER[3..]))
     }
 
     /// Keeps only the embedded functions some term still calls.
     fn prune_functions(&mut self) {
         let used: Vec<&str> = self.terms.iter().filter_map(|t| if let Shape::Embedded { function } = &t.shape { Some(function.as_str()) } else { None }).collect();
-        self.functions.retain(|f| used.iter().any(|u| f.contains(&format!("fn {u}("))));
+        self.functions.retain(|f| used.contains(&f.name.as_str()));
     }
 }
 
@@ -188,8 +199,7 @@ impl OfflineProposer {
             child.terms = kept;
             // By name: a function is the same foreign script, perhaps with other constants, and
             // the parent's version wins (two definitions of one name would not compile).
-            let names: Vec<Option<&str>> = parent.functions.iter().map(|f| function_name(f)).collect();
-            child.functions.extend(other.functions.iter().filter(|f| !names.contains(&function_name(f))).cloned());
+            child.functions.extend(other.functions.iter().filter(|f| !parent.functions.iter().any(|p| p.name == f.name)).cloned());
             ops.push("crossover".to_owned());
         }
         if child.terms.len() > 1 && rng.random_bool(cfg.p_drop) {
@@ -208,8 +218,9 @@ impl OfflineProposer {
         child.prune_functions();
         if !child.functions.is_empty() && rng.random_bool(cfg.p_literal) {
             let f = rng.random_range(0..child.functions.len());
-            if let Some(op) = perturb_literal(&mut child.functions[f], cfg.sigma, rng) {
-                ops.push(op);
+            let embedded = &mut child.functions[f];
+            if let Some(op) = perturb_literal(&mut embedded.source, cfg.sigma, rng) {
+                ops.push(format!("{op} in {}", embedded.name));
             }
         }
         // Always perturb one parameter, so no child is a copy of its parent.
@@ -236,38 +247,66 @@ impl OfflineProposer {
     }
 }
 
-/// The name of the function `source` defines first (`fn name(`).
-fn function_name(source: &str) -> Option<&str> {
-    let rest = &source[source.find("fn ")? + 3..];
-    Some(rest[..rest.find('(')?].trim())
-}
-
-/// The non-zero float literals of `source` as (byte range, value), found by Rhai's own tokenizer,
-/// so literals in comments and strings are skipped exactly as the engine skips them.
-fn float_literals(source: &str) -> Vec<(std::ops::Range<usize>, f64)> {
+/// The tokens of `source` with the byte offset each starts at, by Rhai's own tokenizer (so
+/// comments and strings are told apart from code exactly as the engine does).
+fn tokens(source: &str) -> Vec<(rhai::Token, usize)> {
     let engine = rhai::Engine::new_raw();
     let line_starts: Vec<usize> = std::iter::once(0).chain(source.match_indices('\n').map(|(i, _)| i + 1)).collect();
     let inputs = [source];
-    let (tokens, _) = engine.lex(&inputs);
-    let mut found = Vec::new();
+    let (stream, _) = engine.lex(&inputs);
+    let mut out = Vec::new();
     // A token is at least one character: the bound only guards against a tokenizer that never
     // stops (it yields end-of-input forever rather than ending).
-    for (token, pos) in tokens.take(source.len() + 1) {
+    for (token, pos) in stream.take(source.len() + 1) {
         if token == rhai::Token::EOF {
             break;
         }
-        let rhai::Token::FloatConstant(literal) = token else { continue };
-        let (value, text) = (*literal.0, literal.1.as_str());
         let (Some(line), Some(column)) = (pos.line(), pos.position()) else { continue };
         // Positions count characters from 1; turn them into a byte offset.
-        let Some(line_text) = line_starts.get(line - 1).map(|start| &source[*start..]) else { continue };
-        let Some((offset, _)) = line_text.char_indices().nth(column - 1) else { continue };
-        let start = line_starts[line - 1] + offset;
-        if value != 0.0 && source[start..].starts_with(text) {
-            found.push((start..start + text.len(), value));
-        }
+        let Some(start) = line_starts.get(line - 1) else { continue };
+        let Some((offset, _)) = source[*start..].char_indices().nth(column - 1) else { continue };
+        out.push((token, start + offset));
     }
-    found
+    out
+}
+
+/// `source` with every function it defines renamed into namespace `name`: `compute_reward`
+/// becomes `name`, any other `f` becomes `name_f`, at its definition and at every call.
+fn namespace_functions(source: &str, name: &str) -> String {
+    let tokens = tokens(source);
+    let defined: Vec<String> = tokens
+        .windows(2)
+        .filter_map(|w| match (&w[0].0, &w[1].0) {
+            (rhai::Token::Fn, rhai::Token::Identifier(id)) => Some(id.to_string()),
+            _ => None,
+        })
+        .collect();
+    let mut out = String::with_capacity(source.len() + 64);
+    let mut copied = 0;
+    for (token, start) in &tokens {
+        let rhai::Token::Identifier(id) = token else { continue };
+        let id = id.as_str();
+        if !defined.iter().any(|d| d == id) || !source[*start..].starts_with(id) {
+            continue;
+        }
+        out.push_str(&source[copied..*start]);
+        if id == rewardsmith_script::REWARD_FN { out.push_str(name) } else { out.push_str(&format!("{name}_{id}")) }
+        copied = start + id.len();
+    }
+    out.push_str(&source[copied..]);
+    out
+}
+
+/// The non-zero float literals of `source` as (byte range, value).
+fn float_literals(source: &str) -> Vec<(std::ops::Range<usize>, f64)> {
+    tokens(source)
+        .into_iter()
+        .filter_map(|(token, start)| {
+            let rhai::Token::FloatConstant(literal) = token else { return None };
+            let (value, text) = (*literal.0, literal.1.as_str());
+            (value != 0.0 && source[start..].starts_with(text)).then(|| (start..start + text.len(), value))
+        })
+        .collect()
 }
 
 /// Multiplies one non-zero float literal of `source` by a log-normal factor; returns what it did.
@@ -276,7 +315,7 @@ fn perturb_literal(source: &mut String, sigma: f64, rng: &mut ChaCha8Rng) -> Opt
     let (range, value) = literals.choose(rng)?.clone();
     let moved = round_significant(value * libm::exp(sigma * standard_normal(rng)), SIGNIFICANT_DIGITS);
     let text = crate::library::float_literal(moved);
-    let op = format!("literal {} → {text} in {}", &source[range.clone()], function_name(source).unwrap_or("?"));
+    let op = format!("literal {} → {text}", &source[range.clone()]);
     source.replace_range(range, &text);
     Some(op)
 }
@@ -371,8 +410,28 @@ mod tests {
         let op = perturb_literal(&mut changed, 0.5, &mut rng).unwrap();
         assert_ne!(changed, source);
         assert_eq!(changed.lines().count(), source.lines().count());
-        assert!(op.starts_with("literal ") && op.ends_with(" in f"), "{op}");
-        assert_eq!(function_name("// x\nfn embedded_1(s) { 1.0 }"), Some("embedded_1"));
+        assert!(op.starts_with("literal 0.95 → ") || op.starts_with("literal 1.0 → "), "{op}");
+    }
+
+    #[test]
+    fn foreign_functions_are_renamed_into_their_namespace_with_their_calls_and_not_in_comments() {
+        let foreign = "// fn compute_reward(s) is below\nfn clip(x) { clamp(x, -1.0, 1.0) }\nfn compute_reward(s) {\n    let t = \"clip\";\n    clip(s.x) + s.x.clip()\n}\n";
+        assert_eq!(
+            namespace_functions(foreign, "e1"),
+            "// fn compute_reward(s) is below\nfn e1_clip(x) { clamp(x, -1.0, 1.0) }\nfn e1(s) {\n    let t = \"clip\";\n    e1_clip(s.x) + s.x.e1_clip()\n}\n"
+        );
+        // Two foreign scripts with the same helper name live side by side. (A script function
+        // called as a method gets its receiver as `this`, so the runnable version calls it plainly.)
+        let foreign = foreign.replace(" + s.x.clip()", "");
+        let (p, _) = proposer("pendulum");
+        let other = foreign.replace("1.0, 1.0", "2.0, 2.0").replace("s.x", "s.pole_cos");
+        let one = foreign.replace("s.x", "s.pole_cos");
+        let a = Genome::read(&one).write("a");
+        let b = Genome::read(&other).write("b");
+        let p = OfflineProposer { config: OfflineConfig { p_crossover: 1.0, ..OfflineConfig::default() }, ..p };
+        for c in p.propose(&[a, b], 6, 1) {
+            c.unwrap();
+        }
     }
 
     #[test]
