@@ -12,7 +12,7 @@ What it does
     `rewardsmith train --reward cand-NN/reward.rhai --steps STEPS --seed 1` and scored by the
     final evaluation's mean fitness (10 deterministic episodes, the env's ground truth). The best
     ELITE candidates become the parents (`--parent`) of the next generation, proposed with seed
-    S + generation. Baselines trained the same way: sparse.rhai and human.rhai (the yardstick the
+    1000 S + generation. Baselines trained the same way: sparse.rhai and human.rhai (the yardstick the
     search is scored against; never shown to the proposer).
 
     This is not the search of the search issue (no reflection text, one training seed per
@@ -39,7 +39,10 @@ def sh(cmd):
 
 def train(binary, env, script, steps, out):
     sh([binary, "train", "--env", env, "--reward", script, "--steps", str(steps), "--seed", "1", "--out", out])
-    with open(os.path.join(out, "summary.json")) as f:
+    path = os.path.join(out, "summary.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
         s = json.load(f)
     return s["eval_fitness_mean"] if s["status"] == "ok" else None
 
@@ -69,7 +72,8 @@ def main():
     parents, history = [], []
     for g in range(args.generations):
         gen = os.path.join(work, f"gen-{g:02d}")
-        cmd = [binary, "propose", "--env", args.env, "-k", str(args.k), "--seed", str(args.seed + g), "--out", gen]
+        # Seeds 0 and 1 of this script must not share proposer seeds: 1000 · seed + generation.
+        cmd = [binary, "propose", "--env", args.env, "-k", str(args.k), "--seed", str(1000 * args.seed + g), "--out", gen]
         for p in parents:
             cmd += ["--parent", p]
         sh(cmd)
@@ -79,6 +83,8 @@ def main():
             if os.path.isfile(script):
                 fitness = train(binary, args.env, script, args.steps, os.path.join(gen, c, "train"))
                 scored.append((fitness if fitness is not None else float("-inf"), script))
+        if not scored:
+            sys.exit(f"generation {g}: no candidate was written (see {gen})")
         scored.sort(key=lambda x: -x[0])
         best = scored[0][0]
         history.append({"generation": g, "best": best, "all": [f for f, _ in scored]})

@@ -509,8 +509,20 @@ fn propose_offline_writes_candidates_that_pass_the_critic_the_same_for_a_seed() 
     assert_ne!(a, run("c", "5"));
     // A candidate is a parent of the next generation.
     let parent = dir.path().join("a/cand-00/reward.rhai");
-    let o = rewardsmith(&["propose", "--env", "reacher", "-k", "2", "--parent", parent.to_str().unwrap(), "--out", dir.path().join("d").to_str().unwrap()]);
+    let o = rewardsmith(&["propose", "--env", "reacher", "-k", "2", "--parent", parent.to_str().unwrap(), "--out", dir.path().join("a").to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o).1);
+    assert!(!dir.path().join("a/cand-02").exists(), "a new generation replaces the old one's candidates");
+    // Every candidate also passes `rewardsmith check` (the same critic states).
+    let o = rewardsmith(&["check", dir.path().join("a/cand-01/reward.rhai").to_str().unwrap(), "--env", "reacher"]);
+    assert!(o.status.success(), "{}", text(&o).1);
+
+    // A parent the critic rejects is named before anything is proposed.
+    let bad = dir.path().join("bad.rhai");
+    fs::write(&bad, "fn compute_reward(s) {\n    s.nope\n}\n").unwrap();
+    let o = rewardsmith(&["propose", "--env", "reacher", "--parent", bad.to_str().unwrap(), "--out", dir.path().join("e").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("parent ") && text(&o).1.contains("bad.rhai:2:"), "{}", text(&o).1);
+    assert!(!dir.path().join("e").exists());
 }
 
 #[test]

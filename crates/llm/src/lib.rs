@@ -8,10 +8,10 @@
 //! - [`library`]: reward-term templates instantiated from the env's typed state variables and
 //!   scripts assembled from them;
 //! - [`offline`]: the offline evolutionary proposer (perturb, drop, add, cross over; seeded;
-//!   every child passes the critic).
+//!   every child passes the critic on the states `rewardsmith check` uses).
 //!
 //! Next: the `Proposer` trait (async) with the OpenAI-compatible and cassette-replay
-//! implementations beside the offline one, and the `propose` command.
+//! implementations beside the offline one (`rewardsmith propose` uses the offline one directly).
 
 pub mod extract;
 pub mod library;

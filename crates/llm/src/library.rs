@@ -12,15 +12,17 @@
 //! | float, unit 1 (a cosine, a coordinate of a unit vector) | alignment bonus `w · x` |
 //! | float, angle (rad) or length (m) | squared penalty `−w · x²`, shaping `w · exp(−|x − target| / τ)` |
 //! | float, velocity (rad/s, m/s) | squared penalty, tracking `w · exp(−(x − target)² / τ)` |
-//! | vec3, length (m): a position or offset | shaping `w · exp(−‖v‖ / τ)`, squared penalty `−w · ‖v‖²` |
+//! | vec3, length (m), derived (an offset such as fingertip → goal) | shaping `w · exp(−‖v‖ / τ)`, squared penalty `−w · ‖v‖²` |
+//! | vec3, a body's or site's world position | height bonus `w · v.z` (the norm of a world position means nothing) |
 //! | vec3, velocity | squared penalty `−w · ‖v‖²` |
 //! | vec3, unit 1 (a body axis) | alignment with world up `w · v.z` |
 //! | always | alive bonus `w`, action penalty `−w · Σ aᵢ²` |
 //!
-//! Time-like (`s`) variables, quaternions and the action array itself get no variable template.
+//! Time-like (`s`) variables, quaternions, per-episode targets (the policy cannot move them) and the
+//! action array itself get no variable template.
 
 use rewardsmith_sim::EnvModel;
-use rewardsmith_spec::ValueType;
+use rewardsmith_spec::{Source, ValueType};
 use std::fmt::Write as _;
 
 /// The shape of a reward term; its numbers live in [`Term::params`].
@@ -33,6 +35,11 @@ pub enum Shape {
     },
     /// `w · s.var.z` for a unit vector: the body axis pointing up.
     UpAlignment {
+        /// State variable name.
+        var: String,
+    },
+    /// `w · s.var.z` for a world position: height.
+    Height {
         /// State variable name.
         var: String,
     },
@@ -87,7 +94,9 @@ impl Term {
     /// A term with its shape's default parameters.
     pub fn new(name: String, shape: Shape) -> Self {
         let params: Vec<(&str, f64)> = match &shape {
-            Shape::Alignment { .. } | Shape::UpAlignment { .. } | Shape::Alive | Shape::Embedded { .. } => vec![("w", 1.0)],
+            Shape::Alignment { .. } | Shape::UpAlignment { .. } | Shape::Height { .. } | Shape::Alive | Shape::Embedded { .. } => {
+                vec![("w", 1.0)]
+            }
             Shape::SquaredPenalty { .. } => vec![("w", 0.1)],
             Shape::ActionPenalty { .. } => vec![("w", 0.01)],
             Shape::ExpShaping { vector: true, .. } => vec![("w", 1.0), ("tau", 0.5)],
@@ -106,7 +115,7 @@ impl Term {
         let c = |p: &str| self.constant(p);
         match &self.shape {
             Shape::Alignment { var } => format!("{} * s.{var}", c("w")),
-            Shape::UpAlignment { var } => format!("{} * s.{var}.z", c("w")),
+            Shape::UpAlignment { var } | Shape::Height { var } => format!("{} * s.{var}.z", c("w")),
             Shape::SquaredPenalty { var, vector: false } => format!("-{} * square(s.{var})", c("w")),
             Shape::SquaredPenalty { var, vector: true } => format!("-{} * s.{var}.norm_squared()", c("w")),
             Shape::ExpShaping { var, vector: false } => {
@@ -133,7 +142,12 @@ pub fn library(model: &EnvModel) -> Vec<Term> {
         let unit = model.state_unit(i);
         let ty = model.state_types().get(i).copied().unwrap_or(ValueType::Float);
         let velocity = unit.ends_with("/s");
+        let source = var.source.as_deref().and_then(Source::parse);
         let shapes: Vec<(&str, Shape)> = match (ty, unit.as_str()) {
+            _ if matches!(source, Some(Source::Target(_))) => Vec::new(),
+            (ValueType::Vec3, "m") if matches!(source, Some(Source::BodyPosition(_) | Source::SitePosition(_))) => {
+                vec![("height", Shape::Height { var: name.clone() })]
+            }
             (ValueType::Float, "1") => vec![("align", Shape::Alignment { var: name.clone() })],
             (ValueType::Float, "rad" | "m") => vec![
                 ("sq", Shape::SquaredPenalty { var: name.clone(), vector: false }),
@@ -153,8 +167,13 @@ pub fn library(model: &EnvModel) -> Vec<Term> {
         };
         terms.extend(shapes.into_iter().map(|(suffix, shape)| Term::new(format!("{name}_{suffix}"), shape)));
     }
-    terms.push(Term::new("alive".into(), Shape::Alive));
-    terms.push(Term::new("effort".into(), Shape::ActionPenalty { dims: model.action_dim() }));
+    // A bonus for staying alive only means something where episodes can end early.
+    if !spec.terminations.is_empty() {
+        terms.push(Term::new("alive".into(), Shape::Alive));
+    }
+    if model.action_dim() > 0 {
+        terms.push(Term::new("effort".into(), Shape::ActionPenalty { dims: model.action_dim() }));
+    }
     terms
 }
 
@@ -225,10 +244,14 @@ mod tests {
     fn templates_follow_the_variable_types() {
         let model = EnvModel::new(&catalog::resolve("pendulum").unwrap()).unwrap();
         let names: Vec<String> = library(&model).into_iter().map(|t| t.name).collect();
-        for expected in ["pole_cos_align", "pole_angle_sq", "pole_angle_exp", "pole_angular_velocity_track", "pole_tip_exp", "alive", "effort"] {
+        for expected in ["pole_cos_align", "pole_angle_sq", "pole_angle_exp", "pole_angular_velocity_track", "pole_tip_height", "effort"] {
             assert!(names.iter().any(|n| n == expected), "pendulum lacks {expected}: {names:?}");
         }
         assert!(!names.iter().any(|n| n.starts_with("action") || n.starts_with("time")), "{names:?}");
+        assert!(!names.iter().any(|n| n == "alive" || n == "pole_tip_exp"), "no alive bonus without terminations, no norm of a world position: {names:?}");
+        let reacher = EnvModel::new(&catalog::resolve("reacher").unwrap()).unwrap();
+        let names: Vec<String> = library(&reacher).into_iter().map(|t| t.name).collect();
+        assert!(names.iter().any(|n| n == "to_goal_exp") && !names.iter().any(|n| n.starts_with("goal_")), "offsets yes, targets no: {names:?}");
     }
 
     #[test]

@@ -10,16 +10,23 @@
 //! children are read back exactly. Generation 0 starts from `sparse.rhai` and scripts assembled
 //! from the templates, never from `human.rhai`, the yardstick the search is scored against.
 //!
-//! Everything is drawn from one seeded ChaCha8 stream; every child passes the critic before it is
-//! returned.
+//! Everything is drawn from one seeded ChaCha8 stream; every child passes the critic (on the
+//! states `rewardsmith check` uses by default) before it is returned.
 
 use crate::library::{library, render, Shape, Term};
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rewardsmith_script::review;
-use rewardsmith_sim::{critic_states, EnvModel};
+use rewardsmith_sim::{critic_states, EnvModel, SimError, CRITIC_SAMPLES};
 use std::sync::Arc;
+
+/// Seed of the critic's states (the default of `rewardsmith check --seed`).
+pub const CRITIC_SEED: u64 = 0;
+
+/// Added to the seed of generation 0's template parents, so they do not draw the same numbers
+/// as the children proposed with the same seed.
+const INITIAL_STREAM: u64 = 0x9e37_79b9_7f4a_7c15;
 
 /// The first-line marker of a script the offline proposer wrote, followed by its genome as JSON.
 const GENOME_MARKER: &str = "// rewardsmith-offline-genome: ";
@@ -47,7 +54,9 @@ pub struct OfflineConfig {
     /// Children tried per candidate before giving up on it (a child can fail the critic, e.g. an
     /// overflowing exponent). Default 20.
     pub max_attempts: usize,
-    /// States the critic checks each child on. Default 64.
+    /// States the critic checks each child on, sampled with seed 0: the same states `rewardsmith
+    /// check` uses by default, so a child the proposer accepts passes `check` too. Default
+    /// `CRITIC_SAMPLES` (256).
     pub critic_states: usize,
 }
 
@@ -62,7 +71,7 @@ impl Default for OfflineConfig {
             max_initial_terms: 4,
             initial_template_parents: 3,
             max_attempts: 20,
-            critic_states: 64,
+            critic_states: CRITIC_SAMPLES,
         }
     }
 }
@@ -91,7 +100,10 @@ impl Genome {
     /// Reads a script: the genome line of one the proposer wrote, or a foreign script embedded as
     /// one term.
     pub fn read(script: &str) -> Self {
-        if let Some(genome) = script.lines().next().and_then(|l| l.strip_prefix(GENOME_MARKER)).and_then(|json| serde_json::from_str(json).ok()) {
+        let marked = script.lines().next().and_then(|l| l.strip_prefix(GENOME_MARKER)).and_then(|json| serde_json::from_str::<Genome>(json).ok());
+        // Trusted only if it is whole and still describes the code below it: a script edited by
+        // hand or by an LLM after the proposer wrote it is read as the foreign script it now is.
+        if let Some(genome) = marked.filter(|g| g.is_whole() && code_of(&g.write("")) == code_of(script)) {
             return genome;
         }
         let name = format!("embedded_{:08x}", fnv1a(script.as_bytes()) as u32);
@@ -106,11 +118,35 @@ impl Genome {
         render(&self.terms, &sources, &format!("{}{json}\n{provenance}", &GENOME_MARKER[3..]))
     }
 
+    /// At least one term, each with a `w`, distinct names, and every embedded function a term
+    /// calls present: what the operators and `render` rely on.
+    fn is_whole(&self) -> bool {
+        let mut names: Vec<&str> = self.terms.iter().map(|t| t.name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        !self.terms.is_empty()
+            && names.len() == self.terms.len()
+            && self.terms.iter().all(|t| t.params.first().is_some_and(|(k, _)| k == "w"))
+            && self.terms.iter().all(|t| match &t.shape {
+                Shape::Embedded { function } => self.functions.iter().any(|f| &f.name == function),
+                _ => true,
+            })
+    }
+
     /// Keeps only the embedded functions some term still calls.
     fn prune_functions(&mut self) {
         let used: Vec<&str> = self.terms.iter().filter_map(|t| if let Shape::Embedded { function } = &t.shape { Some(function.as_str()) } else { None }).collect();
         self.functions.retain(|f| used.contains(&f.name.as_str()));
     }
+}
+
+/// A script without its leading comment lines (genome, provenance): the code itself.
+fn code_of(script: &str) -> &str {
+    let mut rest = script;
+    while rest.starts_with("//") {
+        rest = rest.find('\n').map_or("", |i| &rest[i + 1..]);
+    }
+    rest
 }
 
 /// 64-bit FNV-1a: a stable name for an embedded script (the same script gets the same name in
@@ -148,7 +184,7 @@ impl OfflineProposer {
     /// Generation 0's parents: `sparse` (the env's fitness-indicator script, if it has one) and
     /// scripts of 2 to `max_initial_terms` random templates.
     pub fn initial_parents(&self, sparse: Option<&str>, seed: u64) -> Vec<String> {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ INITIAL_STREAM);
         let mut parents: Vec<String> = sparse.map(str::to_owned).into_iter().collect();
         for i in 0..self.config.initial_template_parents {
             let n = rng.random_range(2..=self.config.max_initial_terms.max(2)).min(self.library.len());
@@ -160,11 +196,11 @@ impl OfflineProposer {
 
     /// `k` children of `parents` (candidate i descends mainly from parent i mod the pool), each
     /// past the critic. The same parents and seed give the same scripts.
-    pub fn propose(&self, parents: &[String], k: usize, seed: u64) -> Vec<Result<String, OfflineError>> {
+    pub fn propose(&self, parents: &[String], k: usize, seed: u64) -> Result<Vec<Result<String, OfflineError>>, SimError> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let states = critic_states(&self.model, self.config.critic_states, seed).ok();
+        let states = critic_states(&self.model, self.config.critic_states, CRITIC_SEED)?;
         let pool: Vec<Genome> = parents.iter().map(|p| Genome::read(p)).collect();
-        (0..k)
+        Ok((0..k)
             .map(|i| {
                 let first = i % pool.len().max(1);
                 let mut last_error = String::from("no parents");
@@ -173,14 +209,14 @@ impl OfflineProposer {
                     let other = (pool.len() > 1).then(|| &pool[(first + rng.random_range(1..pool.len())) % pool.len()]);
                     let (child, ops) = self.mutate(parent, other, &mut rng);
                     let script = child.write(&format!("offline proposer: seed {seed}, candidate {i}, parent {first}: {}", ops.join(", ")));
-                    match self.check(&script, states.as_deref()) {
+                    match self.check(&script, &states) {
                         Ok(()) => return Ok(script),
                         Err(e) => last_error = e,
                     }
                 }
-                Err(OfflineError { parent: first, attempts: self.config.max_attempts, last_error })
+                Err(OfflineError { parent: first, attempts: self.config.max_attempts.max(1), last_error })
             })
-            .collect()
+            .collect())
     }
 
     /// A child of `parent` (and maybe `other`) and the operators applied, in words.
@@ -231,18 +267,16 @@ impl OfflineProposer {
         let (name, value) = &mut term.params[param];
         let moved = if name == "target" { *value + cfg.sigma * n } else { *value * libm::exp(cfg.sigma * n) };
         *value = round_significant(moved, SIGNIFICANT_DIGITS);
-        ops.push(format!("{}_{name} → {value:.4}", term.name));
+        ops.push(format!("{}_{name} → {}", term.name, crate::library::float_literal(*value)));
         // A canonical order, so the same genome always renders to the same script.
         child.terms.sort_by(|a, b| a.name.cmp(&b.name));
         (child, ops)
     }
 
     /// Compiles `script` and runs the critic on `states`.
-    fn check(&self, script: &str, states: Option<&[rewardsmith_script::State]>) -> Result<(), String> {
+    fn check(&self, script: &str, states: &[rewardsmith_script::State]) -> Result<(), String> {
         let compiled = self.model.compile_reward("offline.rhai", script).map_err(|e| e.to_string())?;
-        if let Some(states) = states {
-            review(&compiled, states).map_err(|e| e.to_string())?;
-        }
+        review(&compiled, states).map_err(|e| e.to_string())?;
         Ok(())
     }
 }
@@ -271,7 +305,9 @@ fn tokens(source: &str) -> Vec<(rhai::Token, usize)> {
 }
 
 /// `source` with every function it defines renamed into namespace `name`: `compute_reward`
-/// becomes `name`, any other `f` becomes `name_f`, at its definition and at every call.
+/// becomes `name`, any other `f` becomes `name_f`, at its definition and at every plain call
+/// (`f(x)`; a script function called as a method gets its receiver as `this`, which foreign
+/// reward scripts have no use for, so `x.f()` is left alone with the built-ins it may mean).
 fn namespace_functions(source: &str, name: &str) -> String {
     let tokens = tokens(source);
     let defined: Vec<String> = tokens
@@ -283,10 +319,14 @@ fn namespace_functions(source: &str, name: &str) -> String {
         .collect();
     let mut out = String::with_capacity(source.len() + 64);
     let mut copied = 0;
-    for (token, start) in &tokens {
+    for (i, (token, start)) in tokens.iter().enumerate() {
         let rhai::Token::Identifier(id) = token else { continue };
         let id = id.as_str();
-        if !defined.iter().any(|d| d == id) || !source[*start..].starts_with(id) {
+        // Only definitions and plain calls: `name(`, not after a `.` (a property such as
+        // `s.pole_cos`, or a built-in method such as `v.norm()`, may share a helper's name).
+        let called = matches!(tokens.get(i + 1), Some((rhai::Token::LeftParen, _)));
+        let after_dot = i > 0 && matches!(tokens[i - 1].0, rhai::Token::Period);
+        if !called || after_dot || !defined.iter().any(|d| d == id) || !source[*start..].starts_with(id) {
             continue;
         }
         out.push_str(&source[copied..*start]);
@@ -356,9 +396,9 @@ mod tests {
         let (p, sparse) = proposer("pendulum");
         let parents = p.initial_parents(Some(&sparse), 3);
         assert_eq!(parents, p.initial_parents(Some(&sparse), 3));
-        let a = p.propose(&parents, 6, 11);
-        assert_eq!(a, p.propose(&parents, 6, 11));
-        assert_ne!(a, p.propose(&parents, 6, 12), "another seed, other children");
+        let a = p.propose(&parents, 6, 11).unwrap();
+        assert_eq!(a, p.propose(&parents, 6, 11).unwrap());
+        assert_ne!(a, p.propose(&parents, 6, 12).unwrap(), "another seed, other children");
     }
 
     #[test]
@@ -369,6 +409,7 @@ mod tests {
             for generation in 0..3 {
                 let children: Vec<String> = p
                     .propose(&parents, 6, generation)
+                    .unwrap()
                     .into_iter()
                     .map(|c| c.unwrap_or_else(|e| panic!("{id} generation {generation}: {e}")))
                     .collect();
@@ -388,7 +429,7 @@ mod tests {
         let foreign = Genome::read(&sparse);
         assert_eq!(foreign.terms.len(), 1);
         assert!(matches!(foreign.terms[0].shape, Shape::Embedded { .. }));
-        let child = p.propose(std::slice::from_ref(&sparse), 1, 5).remove(0).unwrap();
+        let child = p.propose(std::slice::from_ref(&sparse), 1, 5).unwrap().remove(0).unwrap();
         let genome = Genome::read(&child);
         assert_eq!(Genome::read(&genome.write("again")), genome);
         assert!(child.contains(sparse.lines().last().unwrap_or("}")), "the foreign script is embedded whole");
@@ -396,7 +437,7 @@ mod tests {
         // Its own constants evolve too (reacher's sparse.rhai has two non-zero ones, the 2 cm
         // radius and the bonus; this seed moves the radius).
         let p = OfflineProposer { config: OfflineConfig { p_literal: 1.0, ..OfflineConfig::default() }, ..p };
-        let child = p.propose(std::slice::from_ref(&sparse), 1, 6).remove(0).unwrap();
+        let child = p.propose(std::slice::from_ref(&sparse), 1, 6).unwrap().remove(0).unwrap();
         assert!(!child.contains("< 0.02 {") && child.contains("literal 0.02 → "), "{child}");
     }
 
@@ -418,7 +459,7 @@ mod tests {
         let foreign = "// fn compute_reward(s) is below\nfn clip(x) { clamp(x, -1.0, 1.0) }\nfn compute_reward(s) {\n    let t = \"clip\";\n    clip(s.x) + s.x.clip()\n}\n";
         assert_eq!(
             namespace_functions(foreign, "e1"),
-            "// fn compute_reward(s) is below\nfn e1_clip(x) { clamp(x, -1.0, 1.0) }\nfn e1(s) {\n    let t = \"clip\";\n    e1_clip(s.x) + s.x.e1_clip()\n}\n"
+            "// fn compute_reward(s) is below\nfn e1_clip(x) { clamp(x, -1.0, 1.0) }\nfn e1(s) {\n    let t = \"clip\";\n    e1_clip(s.x) + s.x.clip()\n}\n"
         );
         // Two foreign scripts with the same helper name live side by side. (A script function
         // called as a method gets its receiver as `this`, so the runnable version calls it plainly.)
@@ -429,7 +470,34 @@ mod tests {
         let a = Genome::read(&one).write("a");
         let b = Genome::read(&other).write("b");
         let p = OfflineProposer { config: OfflineConfig { p_crossover: 1.0, ..OfflineConfig::default() }, ..p };
-        for c in p.propose(&[a, b], 6, 1) {
+        for c in p.propose(&[a, b], 6, 1).unwrap() {
+            c.unwrap();
+        }
+    }
+
+    #[test]
+    fn a_genome_line_that_is_incomplete_or_no_longer_matches_the_code_is_not_trusted() {
+        let (p, sparse) = proposer("pendulum");
+        let child = p.propose(std::slice::from_ref(&sparse), 1, 2).unwrap().remove(0).unwrap();
+        // Edited by hand below the genome line: read as a foreign script, edit kept.
+        let edited = child.replacen("0.95", "0.5", 1);
+        assert_ne!(edited, child);
+        let read = Genome::read(&edited);
+        assert_eq!(read.terms.len(), 1);
+        assert!(read.functions[0].source.contains("0.5"), "the edit survives");
+        // A marker with no terms (or no parameters) must not reach the operators.
+        for broken in [r#"{"terms":[],"functions":[]}"#, r#"{"terms":[{"name":"a","shape":"Alive","params":[]}],"functions":[]}"#] {
+            let script = format!("{GENOME_MARKER}{broken}\nfn compute_reward(s) {{ 1.0 }}\n");
+            assert!(Genome::read(&script).is_whole());
+            assert!(p.propose(&[script], 2, 1).unwrap().iter().all(Result::is_ok));
+        }
+    }
+
+    #[test]
+    fn helpers_named_like_state_variables_or_methods_keep_those_working() {
+        let (p, _) = proposer("pendulum");
+        let foreign = "fn pole_cos(s) { s.pole_cos }\nfn norm(v) { v.norm() }\nfn compute_reward(s) { pole_cos(s) + norm(s.pole_tip) + s.pole_tip.norm() }\n";
+        for c in p.propose(&[foreign.to_owned()], 3, 1).unwrap() {
             c.unwrap();
         }
     }
@@ -448,7 +516,7 @@ mod tests {
         let a = Genome { terms: lib[..2].to_vec(), functions: Vec::new() };
         let b = Genome { terms: lib[2..4].to_vec(), functions: Vec::new() };
         let p = OfflineProposer { config: OfflineConfig { p_crossover: 1.0, p_drop: 0.0, p_add: 0.0, ..OfflineConfig::default() }, ..p };
-        let children = p.propose(&[a.write("a"), b.write("b")], 20, 7);
+        let children = p.propose(&[a.write("a"), b.write("b")], 20, 7).unwrap();
         let mixed = children.iter().filter(|c| {
             let g = Genome::read(c.as_ref().unwrap());
             let from = |parent: &Genome| g.terms.iter().any(|t| parent.terms.iter().any(|x| x.name == t.name));

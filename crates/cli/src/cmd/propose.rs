@@ -3,7 +3,7 @@
 
 use crate::common::load_env;
 use anyhow::{Context, Result};
-use rewardsmith_llm::offline::{OfflineConfig, OfflineProposer};
+use rewardsmith_llm::offline::{OfflineConfig, OfflineProposer, CRITIC_SEED};
 use rewardsmith_llm::prompt::{PromptContext, Templates};
 use rewardsmith_script::{review, SandboxLimits};
 use rewardsmith_sim::rollout::write_atomic;
@@ -25,8 +25,9 @@ pub struct Args {
     /// Environment: a built-in id or a path to an env file.
     #[arg(long)]
     env: String,
-    /// The task in words (default: the env file's task).
-    #[arg(long)]
+    /// The task in words (default: the env file's task). Only the prompt uses it, so for now only
+    /// with --dry-run.
+    #[arg(long, requires = "dry_run")]
     task: Option<String>,
     /// Who writes the candidates (the OpenAI-compatible client and cassette replay come next).
     #[arg(long, value_enum, default_value_t = Llm::Offline)]
@@ -41,8 +42,8 @@ pub struct Args {
     /// scripts; never human.rhai, the yardstick).
     #[arg(long = "parent", value_name = "SCRIPT")]
     parents: Vec<PathBuf>,
-    /// Prompt templates overriding the embedded ones, file by file.
-    #[arg(long)]
+    /// Prompt templates overriding the embedded ones, file by file (with --dry-run, for now).
+    #[arg(long, requires = "dry_run")]
     prompts: Option<PathBuf>,
     /// Print the prompt an LLM would receive, and write nothing.
     #[arg(long)]
@@ -52,6 +53,8 @@ pub struct Args {
     out: Option<PathBuf>,
 }
 
+/// Runs `propose`: exit 0 if every candidate passed the critic, 1 otherwise (the candidates are
+/// written either way).
 pub fn run(args: Args) -> Result<ExitCode> {
     let model = load_env(&args.env)?;
     let task = args.task.clone().unwrap_or_else(|| model.spec().task.clone());
@@ -68,11 +71,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     let out = args.out.as_ref().expect("clap requires --out without --dry-run");
     let parents = parent_scripts(&args, &model)?;
+    prepare_out_dir(out)?;
     let proposer = match args.llm {
         Llm::Offline => OfflineProposer::new(model.clone(), OfflineConfig::default()),
     };
-    let candidates = proposer.propose(&parents, args.k as usize, args.seed);
-    let states = critic_states(&model, CRITIC_SAMPLES, args.seed)?;
+    let candidates = proposer.propose(&parents, args.k as usize, args.seed)?;
+    // The states `check` uses by default, so critic.json and `rewardsmith check` agree.
+    let states = critic_states(&model, CRITIC_SAMPLES, CRITIC_SEED)?;
     let mut passed = 0;
     for (i, candidate) in candidates.iter().enumerate() {
         let dir = out.join(format!("cand-{i:02}"));
@@ -99,16 +104,38 @@ pub fn run(args: Args) -> Result<ExitCode> {
     Ok(if passed == candidates.len() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
-/// The `--parent` files, or generation 0's parents.
+/// The `--parent` files (each must compile for this env), or generation 0's parents.
 fn parent_scripts(args: &Args, model: &std::sync::Arc<EnvModel>) -> Result<Vec<String>> {
     if !args.parents.is_empty() {
-        return args
-            .parents
-            .iter()
-            .map(|p| std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display())))
-            .collect();
+        // A parent the critic rejects would only breed children it rejects: say so, naming it.
+        let states = critic_states(model, CRITIC_SAMPLES, CRITIC_SEED)?;
+        let mut parents = Vec::new();
+        for path in &args.parents {
+            let source = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let checked = model.compile_reward(&path.display().to_string(), &source).map_err(anyhow::Error::from).and_then(|s| Ok(review(&s, &states)?));
+            checked.with_context(|| format!("parent {} fails the critic on {}", path.display(), model.spec().id))?;
+            parents.push(source);
+        }
+        return Ok(parents);
     }
-    let sparse = catalog::reward_script(&model.spec().id, "sparse.rhai").map(|(_, source)| source);
+    // The built-in sparse.rhai of this id, if it fits this env file (a copy of a built-in may have
+    // renamed its variables).
+    let sparse = catalog::reward_script(&model.spec().id, "sparse.rhai")
+        .map(|(_, source)| source)
+        .filter(|source| model.compile_reward("sparse.rhai", source).is_ok());
     let proposer = OfflineProposer::new(model.clone(), OfflineConfig::default());
     Ok(proposer.initial_parents(sparse, args.seed))
+}
+
+/// Creates `out`, removing the candidate folders of an earlier run there (a reader listing
+/// `cand-*` must see this generation only).
+fn prepare_out_dir(out: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    for entry in std::fs::read_dir(out).with_context(|| format!("cannot read {}", out.display()))? {
+        let path = entry?.path();
+        if path.is_dir() && path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("cand-")) {
+            std::fs::remove_dir_all(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+        }
+    }
+    Ok(())
 }
