@@ -26,11 +26,9 @@ What is measured
     target <= 1.0. gymnasium is only used to locate the XML (it is not imported).
 """
 import argparse
-import datetime
 import importlib.util
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -38,6 +36,7 @@ import time
 
 import mujoco
 import mujoco.rollout
+import bench_common
 import numpy as np
 
 GYM_FRAME_SKIP = 2  # gymnasium InvertedPendulum-v5 default frame_skip
@@ -117,18 +116,7 @@ def bench_rewardsmith(binary):
 
 
 def machine_info():
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "mujoco": mujoco.__version__, "numpy": np.__version__,
-            "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds")}
+    return bench_common.machine_info(mujoco=mujoco.__version__, numpy=np.__version__)
 
 
 def main():

@@ -47,16 +47,15 @@ What is measured
 """
 import argparse
 import copy
-import datetime
 import json
 import os
-import platform
 import shlex
 import statistics
 import subprocess
 import sys
 import time
 
+import bench_common
 import numpy as np
 
 try:
@@ -238,18 +237,7 @@ def bench_rewardsmith(cmd):
 
 
 def machine_info():
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "torch": torch.__version__, "numpy": np.__version__,
-            "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds")}
+    return bench_common.machine_info(torch=torch.__version__, numpy=np.__version__)
 
 
 def main():

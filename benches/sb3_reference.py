@@ -76,10 +76,8 @@ What is measured
     counted at their time to the cap.
 """
 import argparse
-import datetime
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -87,6 +85,7 @@ import tempfile
 import time
 import warnings
 
+import bench_common
 import numpy as np
 
 try:
@@ -273,19 +272,8 @@ def run_rewardsmith(binary, task, seed, args):
 
 
 def machine_info():
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "stable_baselines3": stable_baselines3.__version__, "torch": torch.__version__,
-            "gymnasium": gym.__version__, "numpy": np.__version__,
-            "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds")}
+    return bench_common.machine_info(stable_baselines3=stable_baselines3.__version__, torch=torch.__version__,
+                                     gymnasium=gym.__version__, numpy=np.__version__)
 
 
 def progress(name, r):
