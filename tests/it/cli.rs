@@ -534,6 +534,7 @@ fn propose_dry_run_prints_the_whole_prompt_and_writes_nothing() {
     for needle in ["=== system ===", "reward engineer", "=== user ===", "s.pole_angular_velocity", "Hold it up.", "```rhai"] {
         assert!(stdout.contains(needle), "the prompt lacks {needle:?}:\n{stdout}");
     }
+    assert!(!stdout.contains("Swing the pendulum up"), "--task replaces the env's task everywhere:\n{stdout}");
     assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0, "a dry run writes nothing");
 
     fs::write(dir.path().join("usr.md"), "typo").unwrap();

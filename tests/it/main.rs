@@ -3,5 +3,6 @@
 mod cli;
 mod determinism;
 mod golden;
+mod llm;
 mod physics;
 mod support;

@@ -15,10 +15,19 @@ pub fn rewardsmith(args: &[&str]) -> Output {
 
 /// Runs the `rewardsmith` binary in `dir`.
 pub fn rewardsmith_in(dir: &Path, args: &[&str]) -> Output {
+    rewardsmith_with_env(dir, args, &[])
+}
+
+/// Runs the `rewardsmith` binary in `dir` with these environment variables (and none of the
+/// developer's that change its behaviour: a test must not reach a real LLM endpoint).
+pub fn rewardsmith_with_env(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rewardsmith"))
         .args(args)
         .current_dir(dir)
         .env_remove("REWARDSMITH_ENVIRONMENTS")
+        .env_remove("OPENAI_BASE_URL")
+        .env_remove("OPENAI_API_KEY")
+        .envs(vars.iter().copied())
         .output()
         .expect("the rewardsmith binary runs")
 }

@@ -39,7 +39,7 @@ enum Command {
     Eval(cmd::eval::Args),
     /// Measure simulation throughput (µs per step, reward share, VecEnv scaling).
     Bench(cmd::bench::Args),
-    /// Propose reward candidates (offline evolutionary proposer), each checked by the critic.
+    /// Propose reward candidates (offline evolutionary proposer, an OpenAI-compatible LLM or a cassette of one), each checked by the critic.
     Propose(cmd::propose::Args),
 }
 

@@ -1,4 +1,4 @@
-//! Reward-script proposers (issue 4, in progress): what an LLM is asked and how its answer is
+//! Reward-script proposers: what an LLM is asked and how its answer is
 //! read.
 //!
 //! - [`prompt`]: prompt templates (embedded, overridable per file) filled with the env's typed
@@ -10,10 +10,19 @@
 //! - [`offline`]: the offline evolutionary proposer (perturb, drop, add, cross over; seeded;
 //!   every child passes the critic on the states `rewardsmith check` uses).
 //!
-//! Next: the `Proposer` trait (async) with the OpenAI-compatible and cassette-replay
-//! implementations beside the offline one (`rewardsmith propose` uses the offline one directly).
+//! - [`proposer`]: the [`Proposer`] trait (K candidates for a context, async) and its types;
+//! - [`openai`]: the proposer behind any OpenAI-compatible endpoint (`n` or parallel requests,
+//!   retries, timeouts, token and dollar budgets), live or replayed;
+//! - [`transport`] and [`cassette`]: the HTTP layer under async-openai that records every
+//!   exchange to `llm.jsonl` or answers from such a file without touching the network.
 
+pub mod cassette;
 pub mod extract;
 pub mod library;
 pub mod offline;
+pub mod openai;
 pub mod prompt;
+pub mod proposer;
+pub mod transport;
+
+pub use proposer::{Candidate, CandidateError, Context, Generation, ProposeError, Proposer, Usage};

@@ -17,7 +17,9 @@ use crate::library::{library, render, Shape, Term};
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use crate::proposer::{Candidate, Context, Generation, ProposeError, Proposer, Usage};
 use rewardsmith_script::review;
+use rewardsmith_spec::catalog;
 use rewardsmith_sim::{critic_states, EnvModel, SimError, CRITIC_SAMPLES};
 use std::sync::Arc;
 
@@ -181,6 +183,15 @@ impl OfflineProposer {
         Self { model, library, config }
     }
 
+    /// Generation 0's parents for this env: its built-in `sparse.rhai` (when the env is a
+    /// built-in, or a copy of one that the script still fits) and template-assembled scripts.
+    pub fn generation_zero(&self, seed: u64) -> Vec<String> {
+        let sparse = catalog::reward_script(&self.model.spec().id, "sparse.rhai")
+            .map(|(_, source)| source)
+            .filter(|source| self.model.compile_reward("sparse.rhai", source).is_ok());
+        self.initial_parents(sparse, seed)
+    }
+
     /// Generation 0's parents: `sparse` (the env's fitness-indicator script, if it has one) and
     /// scripts of 2 to `max_initial_terms` random templates.
     pub fn initial_parents(&self, sparse: Option<&str>, seed: u64) -> Vec<String> {
@@ -196,7 +207,7 @@ impl OfflineProposer {
 
     /// `k` children of `parents` (candidate i descends mainly from parent i mod the pool), each
     /// past the critic. The same parents and seed give the same scripts.
-    pub fn propose(&self, parents: &[String], k: usize, seed: u64) -> Result<Vec<Result<String, OfflineError>>, SimError> {
+    pub fn children(&self, parents: &[String], k: usize, seed: u64) -> Result<Vec<Result<String, OfflineError>>, SimError> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let states = critic_states(&self.model, self.config.critic_states, CRITIC_SEED)?;
         let pool: Vec<Genome> = parents.iter().map(|p| Genome::read(p)).collect();
@@ -380,6 +391,21 @@ fn standard_normal(rng: &mut ChaCha8Rng) -> f64 {
     libm::sqrt(-2.0 * libm::log(u1)) * libm::cos(2.0 * std::f64::consts::PI * u2)
 }
 
+/// The offline proposer as a [`Proposer`]: `ctx.parents` (generation 0's when empty) bred into
+/// `k` children. It computes on the calling thread (critic checks take milliseconds per child),
+/// so it needs no runtime of its own; its usage is zero.
+impl Proposer for OfflineProposer {
+    async fn propose(&self, ctx: &Context, k: usize, seed: u64) -> Result<Generation, ProposeError> {
+        let parents = if ctx.parents.is_empty() { self.generation_zero(seed) } else { ctx.parents.clone() };
+        let candidates = self
+            .children(&parents, k, seed)?
+            .into_iter()
+            .map(|child| Candidate { script: child.map_err(Into::into), reply: None })
+            .collect();
+        Ok(Generation { candidates, usage: Usage::default(), budget_exhausted: None })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -396,9 +422,9 @@ mod tests {
         let (p, sparse) = proposer("pendulum");
         let parents = p.initial_parents(Some(&sparse), 3);
         assert_eq!(parents, p.initial_parents(Some(&sparse), 3));
-        let a = p.propose(&parents, 6, 11).unwrap();
-        assert_eq!(a, p.propose(&parents, 6, 11).unwrap());
-        assert_ne!(a, p.propose(&parents, 6, 12).unwrap(), "another seed, other children");
+        let a = p.children(&parents, 6, 11).unwrap();
+        assert_eq!(a, p.children(&parents, 6, 11).unwrap());
+        assert_ne!(a, p.children(&parents, 6, 12).unwrap(), "another seed, other children");
     }
 
     #[test]
@@ -408,7 +434,7 @@ mod tests {
             let mut parents = p.initial_parents(Some(&sparse), 1);
             for generation in 0..3 {
                 let children: Vec<String> = p
-                    .propose(&parents, 6, generation)
+                    .children(&parents, 6, generation)
                     .unwrap()
                     .into_iter()
                     .map(|c| c.unwrap_or_else(|e| panic!("{id} generation {generation}: {e}")))
@@ -429,7 +455,7 @@ mod tests {
         let foreign = Genome::read(&sparse);
         assert_eq!(foreign.terms.len(), 1);
         assert!(matches!(foreign.terms[0].shape, Shape::Embedded { .. }));
-        let child = p.propose(std::slice::from_ref(&sparse), 1, 5).unwrap().remove(0).unwrap();
+        let child = p.children(std::slice::from_ref(&sparse), 1, 5).unwrap().remove(0).unwrap();
         let genome = Genome::read(&child);
         assert_eq!(Genome::read(&genome.write("again")), genome);
         assert!(child.contains(sparse.lines().last().unwrap_or("}")), "the foreign script is embedded whole");
@@ -437,7 +463,7 @@ mod tests {
         // Its own constants evolve too (reacher's sparse.rhai has two non-zero ones, the 2 cm
         // radius and the bonus; this seed moves the radius).
         let p = OfflineProposer { config: OfflineConfig { p_literal: 1.0, ..OfflineConfig::default() }, ..p };
-        let child = p.propose(std::slice::from_ref(&sparse), 1, 6).unwrap().remove(0).unwrap();
+        let child = p.children(std::slice::from_ref(&sparse), 1, 6).unwrap().remove(0).unwrap();
         assert!(!child.contains("< 0.02 {") && child.contains("literal 0.02 → "), "{child}");
     }
 
@@ -470,7 +496,7 @@ mod tests {
         let a = Genome::read(&one).write("a");
         let b = Genome::read(&other).write("b");
         let p = OfflineProposer { config: OfflineConfig { p_crossover: 1.0, ..OfflineConfig::default() }, ..p };
-        for c in p.propose(&[a, b], 6, 1).unwrap() {
+        for c in p.children(&[a, b], 6, 1).unwrap() {
             c.unwrap();
         }
     }
@@ -478,7 +504,7 @@ mod tests {
     #[test]
     fn a_genome_line_that_is_incomplete_or_no_longer_matches_the_code_is_not_trusted() {
         let (p, sparse) = proposer("pendulum");
-        let child = p.propose(std::slice::from_ref(&sparse), 1, 2).unwrap().remove(0).unwrap();
+        let child = p.children(std::slice::from_ref(&sparse), 1, 2).unwrap().remove(0).unwrap();
         // Edited by hand below the genome line: read as a foreign script, edit kept.
         let edited = child.replacen("0.95", "0.5", 1);
         assert_ne!(edited, child);
@@ -489,7 +515,7 @@ mod tests {
         for broken in [r#"{"terms":[],"functions":[]}"#, r#"{"terms":[{"name":"a","shape":"Alive","params":[]}],"functions":[]}"#] {
             let script = format!("{GENOME_MARKER}{broken}\nfn compute_reward(s) {{ 1.0 }}\n");
             assert!(Genome::read(&script).is_whole());
-            assert!(p.propose(&[script], 2, 1).unwrap().iter().all(Result::is_ok));
+            assert!(p.children(&[script], 2, 1).unwrap().iter().all(Result::is_ok));
         }
     }
 
@@ -497,7 +523,7 @@ mod tests {
     fn helpers_named_like_state_variables_or_methods_keep_those_working() {
         let (p, _) = proposer("pendulum");
         let foreign = "fn pole_cos(s) { s.pole_cos }\nfn norm(v) { v.norm() }\nfn compute_reward(s) { pole_cos(s) + norm(s.pole_tip) + s.pole_tip.norm() }\n";
-        for c in p.propose(&[foreign.to_owned()], 3, 1).unwrap() {
+        for c in p.children(&[foreign.to_owned()], 3, 1).unwrap() {
             c.unwrap();
         }
     }
@@ -516,7 +542,7 @@ mod tests {
         let a = Genome { terms: lib[..2].to_vec(), functions: Vec::new() };
         let b = Genome { terms: lib[2..4].to_vec(), functions: Vec::new() };
         let p = OfflineProposer { config: OfflineConfig { p_crossover: 1.0, p_drop: 0.0, p_add: 0.0, ..OfflineConfig::default() }, ..p };
-        let children = p.propose(&[a.write("a"), b.write("b")], 20, 7).unwrap();
+        let children = p.children(&[a.write("a"), b.write("b")], 20, 7).unwrap();
         let mixed = children.iter().filter(|c| {
             let g = Genome::read(c.as_ref().unwrap());
             let from = |parent: &Genome| g.terms.iter().any(|t| parent.terms.iter().any(|x| x.name == t.name));

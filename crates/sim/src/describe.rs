@@ -39,13 +39,25 @@ impl EnvModel {
 
     /// The text representation (stable: tests snapshot it and prompts embed it).
     pub fn describe(&self) -> String {
+        self.describe_with_task(true)
+    }
+
+    /// [`describe`](Self::describe) without the task line: what a prompt embeds, since it states
+    /// the task (perhaps the user's own) in a section of its own.
+    pub fn describe_without_task(&self) -> String {
+        self.describe_with_task(false)
+    }
+
+    fn describe_with_task(&self, task: bool) -> String {
         let spec = self.spec();
         let p = &spec.physics;
         let mut out = String::new();
         let w = &mut out;
         let _ = writeln!(w, "environment {} (version {}, {})", spec.id, spec.version, self.path());
         let _ = writeln!(w, "\n{}\n", spec.description.trim());
-        let _ = writeln!(w, "task: {}\n", spec.task.trim());
+        if task {
+            let _ = writeln!(w, "task: {}\n", spec.task.trim());
+        }
         let dt = spec.control_dt();
         let _ = writeln!(
             w,

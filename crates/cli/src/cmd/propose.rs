@@ -1,22 +1,42 @@
-//! `rewardsmith propose --env ID -k K --out DIR`: one generation of reward candidates, each with
-//! its critic result.
+//! `rewardsmith propose --env ID [--llm offline|openai|replay:FILE] -k K --out DIR`: one
+//! generation of reward candidates, each with its critic result.
 
 use crate::common::load_env;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context as _, Result};
+use rewardsmith_llm::cassette::{Recorder, Replay};
 use rewardsmith_llm::offline::{OfflineConfig, OfflineProposer, CRITIC_SEED};
+use rewardsmith_llm::openai::{OpenAiConfig, OpenAiProposer, Prices, DEFAULT_BASE_URL};
 use rewardsmith_llm::prompt::{PromptContext, Templates};
+use rewardsmith_llm::transport::Transport;
+use rewardsmith_llm::{Context, Generation, Proposer};
 use rewardsmith_script::{review, SandboxLimits};
 use rewardsmith_sim::rollout::write_atomic;
 use rewardsmith_sim::{critic_states, EnvModel, CRITIC_SAMPLES};
-use rewardsmith_spec::catalog;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Who writes the candidates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Llm {
     /// The offline evolutionary proposer (no network).
     Offline,
+    /// An OpenAI-compatible endpoint.
+    OpenAi,
+    /// A cassette recorded from an endpoint (no network).
+    Replay(PathBuf),
+}
+
+fn parse_llm(value: &str) -> Result<Llm, String> {
+    match value {
+        "offline" => Ok(Llm::Offline),
+        "openai" => Ok(Llm::OpenAi),
+        _ => match value.strip_prefix("replay:") {
+            Some(path) if !path.is_empty() => Ok(Llm::Replay(PathBuf::from(path))),
+            _ => Err("expected offline, openai or replay:FILE".to_owned()),
+        },
+    }
 }
 
 /// Arguments of `propose`.
@@ -25,111 +45,225 @@ pub struct Args {
     /// Environment: a built-in id or a path to an env file.
     #[arg(long)]
     env: String,
-    /// The task in words (default: the env file's task). Only the prompt uses it, so for now only
-    /// with --dry-run.
-    #[arg(long, requires = "dry_run")]
+    /// The task in words (default: the env file's task). LLMs read it; the offline proposer
+    /// does not.
+    #[arg(long)]
     task: Option<String>,
-    /// Who writes the candidates (the OpenAI-compatible client and cassette replay come next).
-    #[arg(long, value_enum, default_value_t = Llm::Offline)]
+    /// Who writes the candidates: `offline` (the evolutionary proposer, no network), `openai`
+    /// (any OpenAI-compatible endpoint; every exchange is recorded to OUT/llm.jsonl) or
+    /// `replay:FILE` (answers from such a recording, no network).
+    #[arg(long, default_value = "offline", value_parser = parse_llm)]
     llm: Llm,
     /// Candidates to propose.
     #[arg(short = 'k', default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
     k: u64,
-    /// Seed of the proposer.
+    /// Seed of the proposer (an LLM request carries it as `seed`).
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Parent scripts (default: generation 0's, the env's sparse.rhai and template-assembled
-    /// scripts; never human.rhai, the yardstick).
+    /// Parent scripts for the offline proposer (default: generation 0's, the env's sparse.rhai
+    /// and template-assembled scripts; never human.rhai, the yardstick).
     #[arg(long = "parent", value_name = "SCRIPT")]
     parents: Vec<PathBuf>,
-    /// Prompt templates overriding the embedded ones, file by file (with --dry-run, for now).
-    #[arg(long, requires = "dry_run")]
+    /// A file whose text fills the prompt's feedback block (what earlier generations did).
+    #[arg(long, value_name = "FILE")]
+    feedback: Option<PathBuf>,
+    /// Prompt templates overriding the embedded ones, file by file.
+    #[arg(long, value_name = "DIR")]
     prompts: Option<PathBuf>,
-    /// Print the prompt an LLM would receive, and write nothing.
+    /// Print the prompt an LLM would receive, and call nothing, write nothing.
     #[arg(long)]
     dry_run: bool,
-    /// Output directory: cand-NN/reward.rhai and cand-NN/critic.json per candidate.
+    /// Output directory: cand-NN/{reward.rhai, reply.md, critic.json} per candidate, and
+    /// llm.jsonl for `--llm openai`.
     #[arg(long, required_unless_present = "dry_run")]
     out: Option<PathBuf>,
+    #[command(flatten)]
+    endpoint: EndpointArgs,
+}
+
+/// Settings of `--llm openai` (and of the requests a replay must match).
+#[derive(clap::Args)]
+#[command(next_help_heading = "LLM endpoint")]
+struct EndpointArgs {
+    /// Base URL of the OpenAI-compatible API, up to /v1 (vLLM: http://localhost:8000/v1,
+    /// Ollama: http://localhost:11434/v1). The key, if one is needed, comes from OPENAI_API_KEY.
+    #[arg(long, env = "OPENAI_BASE_URL", default_value = DEFAULT_BASE_URL)]
+    base_url: String,
+    /// Model name as the server knows it (required for openai; a replay defaults to the
+    /// recorded one).
+    #[arg(long)]
+    model: Option<String>,
+    /// Sampling temperature.
+    #[arg(long, default_value_t = 1.0)]
+    temperature: f32,
+    /// Cap on each reply's length (sent as max_completion_tokens; default: the server's).
+    #[arg(long, value_name = "TOKENS")]
+    max_reply_tokens: Option<u32>,
+    /// Requests in flight at once when samples are asked one by one.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
+    concurrency: u64,
+    /// Seconds one request may take.
+    #[arg(long, default_value_t = 120.0)]
+    timeout: f64,
+    /// Retries of a request after a 429, 5xx, timeout or malformed reply.
+    #[arg(long, default_value_t = 5)]
+    retries: u32,
+    /// Stop requesting once this many dollars are spent (needs a price for the model).
+    #[arg(long, value_name = "USD")]
+    budget_usd: Option<f64>,
+    /// Stop requesting once this many tokens (prompt + completion) are spent.
+    #[arg(long, value_name = "TOKENS")]
+    max_tokens: Option<u64>,
+    /// Price table (TOML, the form of the embedded crates/llm/prices.toml).
+    #[arg(long, value_name = "FILE")]
+    prices: Option<PathBuf>,
 }
 
 /// Runs `propose`: exit 0 if every candidate passed the critic, 1 otherwise (the candidates are
 /// written either way).
 pub fn run(args: Args) -> Result<ExitCode> {
     let model = load_env(&args.env)?;
-    let task = args.task.clone().unwrap_or_else(|| model.spec().task.clone());
+    let templates = match &args.prompts {
+        Some(dir) => Templates::with_overrides(dir)?,
+        None => Templates::embedded(),
+    };
+    let feedback = match &args.feedback {
+        Some(path) => Some(std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?),
+        None => None,
+    };
+    let ctx = Context {
+        task: args.task.clone().unwrap_or_else(|| model.spec().task.clone()),
+        feedback,
+        parents: parent_scripts(&args.parents, &model)?,
+    };
     if args.dry_run {
-        let templates = match &args.prompts {
-            Some(dir) => Templates::with_overrides(dir)?,
-            None => Templates::embedded(),
-        };
         let limits = SandboxLimits::default();
-        let env = model.describe();
-        let prompt = templates.render(&PromptContext { env: &env, task: &task, feedback: None, limits: &limits })?;
+        let env = model.describe_without_task();
+        let prompt = templates.render(&PromptContext { env: &env, task: &ctx.task, feedback: ctx.feedback.as_deref(), limits: &limits })?;
         println!("=== system ===\n{}\n\n=== user ===\n{}", prompt.system, prompt.user);
         return Ok(ExitCode::SUCCESS);
     }
     let out = args.out.as_ref().expect("clap requires --out without --dry-run");
-    let parents = parent_scripts(&args, &model)?;
     prepare_out_dir(out)?;
-    let proposer = match args.llm {
-        Llm::Offline => OfflineProposer::new(model.clone(), OfflineConfig::default()),
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
+    let k = args.k as usize;
+    let generation = match &args.llm {
+        Llm::Offline => {
+            let proposer = OfflineProposer::new(model.clone(), OfflineConfig::default());
+            runtime.block_on(proposer.propose(&ctx, k, args.seed))?
+        }
+        llm => {
+            let proposer = openai_proposer(llm, &args.endpoint, &model, templates, out)?;
+            let generation = runtime.block_on(proposer.propose(&ctx, k, args.seed))?;
+            let spent = proposer.spent();
+            println!(
+                "llm: {} requests, {} prompt + {} completion tokens, ${:.4}{}",
+                spent.requests,
+                spent.prompt_tokens,
+                spent.completion_tokens,
+                spent.cost_usd,
+                if matches!(llm, Llm::OpenAi) { format!("; exchanges recorded in {}", out.join("llm.jsonl").display()) } else { String::new() }
+            );
+            if let Some(reason) = &generation.budget_exhausted {
+                println!("llm: {reason}; no further requests");
+            }
+            generation
+        }
     };
-    let candidates = proposer.propose(&parents, args.k as usize, args.seed)?;
+    write_candidates(&generation, &model, out)
+}
+
+/// The OpenAI-compatible proposer, live (recording to OUT/llm.jsonl) or replaying a cassette.
+fn openai_proposer(llm: &Llm, endpoint: &EndpointArgs, model: &EnvModel, templates: Templates, out: &Path) -> Result<OpenAiProposer> {
+    if !(endpoint.timeout.is_finite() && endpoint.timeout > 0.0) {
+        bail!("--timeout must be a positive number of seconds, not {}", endpoint.timeout);
+    }
+    let replay = match llm {
+        Llm::Replay(path) => Some(Arc::new(Replay::open(path).map_err(anyhow::Error::msg)?)),
+        _ => None,
+    };
+    let recorded_model = replay.as_ref().and_then(|r| r.first_request()).and_then(|r| r["model"].as_str()).map(str::to_owned);
+    let model_name = endpoint.model.clone().or(recorded_model).context("--llm openai needs --model")?;
+    let prices = match &endpoint.prices {
+        Some(path) => Prices::from_file(path).map_err(anyhow::Error::msg)?,
+        None => Prices::embedded(),
+    };
+    let price = prices.get(&model_name);
+    let mut config = OpenAiConfig::new(model_name);
+    config.base_url = endpoint.base_url.clone();
+    config.api_key = std::env::var("OPENAI_API_KEY").ok().filter(|k| !k.is_empty());
+    config.temperature = endpoint.temperature;
+    config.max_reply_tokens = endpoint.max_reply_tokens;
+    config.concurrency = endpoint.concurrency as usize;
+    config.timeout = Duration::from_secs_f64(endpoint.timeout);
+    config.retry.max_retries = endpoint.retries;
+    config.budget.usd = endpoint.budget_usd;
+    config.budget.tokens = endpoint.max_tokens;
+    let transport = match replay {
+        Some(replay) => Transport::Replay(replay),
+        None => {
+            let recorder = Recorder::create(&out.join("llm.jsonl"), false).map_err(anyhow::Error::msg)?;
+            Transport::live(config.timeout, Some(Arc::new(recorder)), price).map_err(anyhow::Error::msg)?
+        }
+    };
+    Ok(OpenAiProposer::new(model, templates, config, price, transport)?)
+}
+
+/// Writes each candidate (script, the LLM's reply, the critic's verdict): exit 0 if all passed
+/// the critic, 1 otherwise.
+fn write_candidates(generation: &Generation, model: &Arc<EnvModel>, out: &Path) -> Result<ExitCode> {
     // The states `check` uses by default, so critic.json and `rewardsmith check` agree.
-    let states = critic_states(&model, CRITIC_SAMPLES, CRITIC_SEED)?;
+    let states = critic_states(model, CRITIC_SAMPLES, CRITIC_SEED)?;
     let mut passed = 0;
-    for (i, candidate) in candidates.iter().enumerate() {
+    for (i, candidate) in generation.candidates.iter().enumerate() {
         let dir = out.join(format!("cand-{i:02}"));
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        if let Some(reply) = &candidate.reply {
+            write_atomic(&dir.join("reply.md"), reply.as_bytes())?;
+        }
         // The critic's verdict in the form `check --json` prints, so the search and people read
-        // one format.
-        let verdict = match candidate {
+        // one format; a candidate without a script says why (stage "proposer").
+        let verdict = match &candidate.script {
             Ok(script) => {
                 write_atomic(&dir.join("reward.rhai"), script.as_bytes())?;
                 let name = dir.join("reward.rhai").display().to_string();
                 match model.compile_reward(&name, script).map_err(anyhow::Error::from).and_then(|s| Ok(review(&s, &states)?)) {
                     Ok(report) => serde_json::json!({ "ok": true, "report": report }),
-                    Err(e) => serde_json::json!({ "ok": false, "error": format!("{e:#}") }),
+                    Err(e) => serde_json::json!({ "ok": false, "stage": "critic", "error": format!("{e:#}") }),
                 }
             }
-            Err(e) => serde_json::json!({ "ok": false, "error": e.to_string() }),
+            Err(e) => serde_json::json!({ "ok": false, "stage": "proposer", "error": e.to_string() }),
         };
         let ok = verdict["ok"] == true;
         passed += usize::from(ok);
         write_atomic(&dir.join("critic.json"), serde_json::to_string_pretty(&verdict)?.as_bytes())?;
         println!("cand-{i:02}: {}", if ok { "passed the critic".to_owned() } else { format!("failed: {}", verdict["error"]) });
     }
-    println!("{passed} of {} candidates passed the critic; wrote {}", candidates.len(), out.display());
-    Ok(if passed == candidates.len() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    let k = generation.candidates.len();
+    println!("{passed} of {k} candidates passed the critic; wrote {}", out.display());
+    Ok(if passed == k { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
-/// The `--parent` files (each must compile for this env), or generation 0's parents.
-fn parent_scripts(args: &Args, model: &std::sync::Arc<EnvModel>) -> Result<Vec<String>> {
-    if !args.parents.is_empty() {
-        // A parent the critic rejects would only breed children it rejects: say so, naming it.
-        let states = critic_states(model, CRITIC_SAMPLES, CRITIC_SEED)?;
-        let mut parents = Vec::new();
-        for path in &args.parents {
-            let source = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-            let checked = model.compile_reward(&path.display().to_string(), &source).map_err(anyhow::Error::from).and_then(|s| Ok(review(&s, &states)?));
-            checked.with_context(|| format!("parent {} fails the critic on {}", path.display(), model.spec().id))?;
-            parents.push(source);
-        }
-        return Ok(parents);
+/// The `--parent` files, each checked by the critic (a parent it rejects would only breed
+/// children it rejects); empty when none are given.
+fn parent_scripts(paths: &[PathBuf], model: &Arc<EnvModel>) -> Result<Vec<String>> {
+    if paths.is_empty() {
+        return Ok(Vec::new());
     }
-    // The built-in sparse.rhai of this id, if it fits this env file (a copy of a built-in may have
-    // renamed its variables).
-    let sparse = catalog::reward_script(&model.spec().id, "sparse.rhai")
-        .map(|(_, source)| source)
-        .filter(|source| model.compile_reward("sparse.rhai", source).is_ok());
-    let proposer = OfflineProposer::new(model.clone(), OfflineConfig::default());
-    Ok(proposer.initial_parents(sparse, args.seed))
+    let states = critic_states(model, CRITIC_SAMPLES, CRITIC_SEED)?;
+    let mut parents = Vec::new();
+    for path in paths {
+        let source = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let checked = model.compile_reward(&path.display().to_string(), &source).map_err(anyhow::Error::from).and_then(|s| Ok(review(&s, &states)?));
+        checked.with_context(|| format!("parent {} fails the critic on {}", path.display(), model.spec().id))?;
+        parents.push(source);
+    }
+    Ok(parents)
 }
 
 /// Creates `out`, removing the candidate folders of an earlier run there (a reader listing
 /// `cand-*` must see this generation only).
-fn prepare_out_dir(out: &std::path::Path) -> Result<()> {
+fn prepare_out_dir(out: &Path) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     for entry in std::fs::read_dir(out).with_context(|| format!("cannot read {}", out.display()))? {
         let path = entry?.path();

@@ -1,0 +1,289 @@
+//! Cassettes: every HTTP exchange with an LLM endpoint, one JSON line each (`llm.jsonl`), and
+//! their replay.
+//!
+//! A line holds the request body as sent (never the headers, so never the API key), the status
+//! or why no response came, the response body, the latency, and the tokens and dollars it cost.
+//! Failed exchanges are recorded too (a 429, a timeout), so a replay retraces the same path,
+//! fallbacks included, without sleeping.
+//!
+//! Replay answers a request with the next unused exchange whose request is identical (as JSON,
+//! key order aside); requests repeat only when retried, and retries are sequential, so the
+//! answer is exact. A request the cassette does not hold is an error naming where it differs
+//! from the nearest recorded one.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::{HashMap, VecDeque};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// One request and what came back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Exchange {
+    /// The request body as sent.
+    pub request: Value,
+    /// HTTP status; None when no response came (`error` says why).
+    pub status: Option<u16>,
+    /// Seconds the server asked to wait before retrying (`Retry-After` or `retry-after-ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_s: Option<f64>,
+    /// The response body, when it is JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<Value>,
+    /// The response body, when it is not JSON (kept as text so a replay sees the same garbage).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_text: Option<String>,
+    /// Why no response came.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ExchangeError>,
+    /// Milliseconds from sending the request to the end of the response body.
+    pub latency_ms: f64,
+    /// Prompt tokens from the response's `usage`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens: Option<u64>,
+    /// Completion tokens from the response's `usage`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_tokens: Option<u64>,
+    /// Dollars, when the model has a price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
+}
+
+/// Why an exchange has no response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "message")]
+pub enum ExchangeError {
+    /// No response within the timeout.
+    Timeout,
+    /// The connection failed.
+    Connect(String),
+}
+
+/// Writes exchanges to a cassette file as they happen (each line flushed, so a crash loses
+/// nothing already answered).
+#[derive(Debug)]
+pub struct Recorder {
+    path: PathBuf,
+    file: Mutex<std::fs::File>,
+}
+
+impl Recorder {
+    /// Starts a cassette at `path`: a new file, or appended to (a search records all its
+    /// generations in one).
+    pub fn create(path: &Path, append: bool) -> Result<Self, String> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(append)
+            .truncate(!append)
+            .open(path)
+            .map_err(|e| format!("cannot open cassette {}: {e}", path.display()))?;
+        Ok(Self { path: path.to_owned(), file: Mutex::new(file) })
+    }
+
+    /// Appends one exchange.
+    pub fn record(&self, exchange: &Exchange) -> Result<(), String> {
+        let mut line = serde_json::to_string(exchange).map_err(|e| e.to_string())?;
+        line.push('\n');
+        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        file.write_all(line.as_bytes()).map_err(|e| format!("cannot write cassette {}: {e}", self.path.display()))
+    }
+}
+
+/// A cassette being replayed.
+#[derive(Debug)]
+pub struct Replay {
+    path: PathBuf,
+    /// Recorded requests in file order, with their line numbers (for the nearest-match message).
+    requests: Vec<(usize, Value)>,
+    /// Unused exchanges per canonical request, in file order.
+    unused: Mutex<HashMap<String, VecDeque<Exchange>>>,
+    /// Times each canonical request was recorded.
+    recorded: HashMap<String, usize>,
+}
+
+impl Replay {
+    /// Reads a cassette; a line that is not an exchange is an error naming the line.
+    pub fn open(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read cassette {}: {e}", path.display()))?;
+        let mut requests = Vec::new();
+        let mut unused: HashMap<String, VecDeque<Exchange>> = HashMap::new();
+        let mut recorded: HashMap<String, usize> = HashMap::new();
+        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let exchange: Exchange = serde_json::from_str(line)
+                .map_err(|e| format!("{}:{}: not a cassette exchange: {e}", path.display(), i + 1))?;
+            let key = canonical(&exchange.request);
+            requests.push((i + 1, exchange.request.clone()));
+            *recorded.entry(key.clone()).or_default() += 1;
+            unused.entry(key).or_default().push_back(exchange);
+        }
+        Ok(Self { path: path.to_owned(), requests, unused: Mutex::new(unused), recorded })
+    }
+
+    /// The first recorded request (replay defaults its model to the one recorded there).
+    pub fn first_request(&self) -> Option<&Value> {
+        self.requests.first().map(|(_, r)| r)
+    }
+
+    /// The next unused exchange for `request`, or a message naming what differs.
+    pub fn answer(&self, request: &Value) -> Result<Exchange, String> {
+        let key = canonical(request);
+        let mut unused = self.unused.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(exchange) = unused.get_mut(&key).and_then(VecDeque::pop_front) {
+            return Ok(exchange);
+        }
+        let path = self.path.display();
+        if let Some(times) = self.recorded.get(&key) {
+            return Err(format!("{path}: this request was recorded {times} time(s) and is now asked once more"));
+        }
+        let nearest = self
+            .requests
+            .iter()
+            .map(|(line, recorded)| {
+                let mut diffs = Vec::new();
+                differences(recorded, request, "", &mut diffs);
+                (diffs, *line)
+            })
+            .min_by_key(|(diffs, line)| (diffs.len(), *line));
+        Err(match nearest {
+            None => format!("{path} holds no exchanges"),
+            Some((diffs, line)) => {
+                let shown: Vec<&str> = diffs.iter().take(3).map(String::as_str).collect();
+                let more = if diffs.len() > 3 { format!("; and {} more", diffs.len() - 3) } else { String::new() };
+                format!("{path} holds no such request; the nearest, on line {line}, differs at {}{more}", shown.join("; "))
+            }
+        })
+    }
+}
+
+/// `value` as JSON text with object keys sorted, so two requests compare equal whatever order
+/// their fields were written in.
+pub fn canonical(value: &Value) -> String {
+    fn sorted(value: &Value) -> Value {
+        match value {
+            Value::Object(map) => {
+                let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+                Value::Object(entries.into_iter().map(|(k, v)| (k.clone(), sorted(v))).collect())
+            }
+            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    sorted(value).to_string()
+}
+
+/// Where `asked` differs from `recorded`: one entry per differing leaf, as
+/// `` `path`: recorded …, asked … ``.
+fn differences(recorded: &Value, asked: &Value, path: &str, out: &mut Vec<String>) {
+    match (recorded, asked) {
+        (Value::Object(a), Value::Object(b)) => {
+            let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            for key in keys {
+                let child = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                match (a.get(key), b.get(key)) {
+                    (Some(x), Some(y)) => differences(x, y, &child, out),
+                    (x, y) => out.push(describe(&child, x, y)),
+                }
+            }
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                differences(x, y, &format!("{path}[{i}]"), out);
+            }
+        }
+        (a, b) if a == b => {}
+        (a, b) => out.push(describe(path, Some(a), Some(b))),
+    }
+}
+
+fn describe(path: &str, recorded: Option<&Value>, asked: Option<&Value>) -> String {
+    /// Long values (a prompt) are cut to this many characters around the first difference.
+    const SHOWN: usize = 60;
+    let show = |v: Option<&Value>, from: usize| match v {
+        None => "nothing".to_owned(),
+        Some(Value::String(s)) => {
+            let chars: Vec<char> = s.chars().collect();
+            let start = from.saturating_sub(SHOWN / 2).min(chars.len());
+            let end = (start + SHOWN).min(chars.len());
+            let cut: String = chars[start..end].iter().collect();
+            format!("{}{cut:?}{}", if start > 0 { "…" } else { "" }, if end < chars.len() { "…" } else { "" })
+        }
+        Some(other) => other.to_string(),
+    };
+    // Where two strings start to differ, so a long prompt shows the changed words.
+    let from = match (recorded, asked) {
+        (Some(Value::String(a)), Some(Value::String(b))) => a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count(),
+        _ => 0,
+    };
+    format!("`{path}`: recorded {}, asked {}", show(recorded, from), show(asked, from))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn exchange(request: Value, content: &str) -> Exchange {
+        Exchange {
+            request,
+            status: Some(200),
+            retry_after_s: None,
+            response: Some(json!({ "content": content })),
+            response_text: None,
+            error: None,
+            latency_ms: 1.0,
+            prompt_tokens: Some(3),
+            completion_tokens: Some(4),
+            cost_usd: None,
+        }
+    }
+
+    #[test]
+    fn canonical_ignores_key_order() {
+        assert_eq!(canonical(&json!({"b": 1, "a": {"y": 2, "x": 3}})), canonical(&json!({"a": {"x": 3, "y": 2}, "b": 1})));
+        assert_ne!(canonical(&json!({"a": 1})), canonical(&json!({"a": 2})));
+    }
+
+    #[test]
+    fn replay_answers_identical_requests_in_recorded_order_then_says_it_ran_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("llm.jsonl");
+        let recorder = Recorder::create(&path, false).unwrap();
+        let request = json!({"model": "m", "seed": 1});
+        recorder.record(&exchange(request.clone(), "first")).unwrap();
+        recorder.record(&exchange(request.clone(), "second")).unwrap();
+        drop(recorder);
+        let replay = Replay::open(&path).unwrap();
+        assert_eq!(replay.answer(&request).unwrap().response, Some(json!({"content": "first"})));
+        assert_eq!(replay.answer(&json!({"seed": 1, "model": "m"})).unwrap().response, Some(json!({"content": "second"})));
+        let err = replay.answer(&request).unwrap_err();
+        assert!(err.contains("recorded 2 time(s)"), "{err}");
+    }
+
+    #[test]
+    fn unknown_request_names_the_differing_field_of_the_nearest_recorded_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("llm.jsonl");
+        let recorder = Recorder::create(&path, false).unwrap();
+        recorder.record(&exchange(json!({"model": "a", "temperature": 1.0}), "x")).unwrap();
+        recorder.record(&exchange(json!({"model": "m", "messages": [{"content": "balance the pole upright"}], "temperature": 1.0}), "y")).unwrap();
+        drop(recorder);
+        let replay = Replay::open(&path).unwrap();
+        let err = replay.answer(&json!({"model": "m", "messages": [{"content": "balance the pole sideways"}], "temperature": 1.0})).unwrap_err();
+        assert!(err.contains("line 2"), "{err}");
+        assert!(err.contains("`messages[0].content`: recorded \"balance the pole upright\", asked \"balance the pole sideways\""), "{err}");
+    }
+
+    #[test]
+    fn a_line_that_is_not_an_exchange_names_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("llm.jsonl");
+        std::fs::write(&path, format!("{}\n{{\"request\": 1}}\n", serde_json::to_string(&exchange(json!({}), "x")).unwrap())).unwrap();
+        let err = Replay::open(&path).unwrap_err();
+        assert!(err.contains("llm.jsonl:2: not a cassette exchange"), "{err}");
+    }
+}

@@ -1,0 +1,448 @@
+//! The proposer behind any OpenAI-compatible chat endpoint (OpenAI, vLLM, Ollama, llama.cpp's
+//! server, gateways), through async-openai, or behind a cassette of one.
+//!
+//! K samples are asked as one request with `n = K`. A server that rejects `n > 1` (a 4xx other
+//! than 401/403/404/429) or returns fewer choices than asked is asked the missing ones as
+//! parallel single requests instead (at most `concurrency` in flight), and is remembered as such.
+//! Single requests carry `seed + slot`, so a server that honours `seed` does not answer K
+//! identical requests with K identical samples, and so every request of a generation is distinct
+//! (which makes a cassette's replay exact).
+//!
+//! Every request is retried on 429, 5xx, timeouts, connection errors and malformed bodies, with
+//! exponential backoff and jitter, waiting as long as `Retry-After` asks when the server says;
+//! 401/403/404 stop the generation at once ([`ProposeError::Refused`]). Tokens come from each
+//! response's `usage`, dollars from the price table; once a cap of [`Budget`] is reached no
+//! further request is sent and the remaining candidates fail with the reason.
+
+use crate::extract::extract_script;
+use crate::prompt::{Prompt, PromptContext, Templates};
+use crate::proposer::{Candidate, CandidateError, Context, Generation, ProposeError, Proposer, Usage};
+use crate::transport::{Price, Transport, TransportError};
+use async_openai::config::OpenAIConfig;
+use async_openai::error::OpenAIError;
+use async_openai::types::chat::{
+    ChatCompletionRequestMessage, ChatCompletionRequestSystemMessage, ChatCompletionRequestUserMessage,
+    CreateChatCompletionRequest, CreateChatCompletionResponse,
+};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rewardsmith_script::SandboxLimits;
+use rewardsmith_sim::EnvModel;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// The base URL when neither `--base-url` nor `OPENAI_BASE_URL` gives one.
+pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
+
+/// Settings of the OpenAI-compatible proposer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenAiConfig {
+    /// The API's base URL, up to and including `/v1`. Default [`DEFAULT_BASE_URL`].
+    pub base_url: String,
+    /// The bearer key; None for local servers that need none. Default None.
+    pub api_key: Option<String>,
+    /// The model name as the server knows it. No default: the caller must name one.
+    pub model: String,
+    /// Sampling temperature. Default 1.0 (Eureka's; diversity across K samples matters more
+    /// than any one sample's likelihood).
+    pub temperature: f32,
+    /// `max_completion_tokens` sent with each request; None sends none (the server's default).
+    /// Default None.
+    pub max_reply_tokens: Option<u32>,
+    /// Requests in flight at once when samples are asked one by one. Default 4.
+    pub concurrency: usize,
+    /// Limit on one request, from sending it to the end of the response. Default 120 s (a long
+    /// reply from a slow local model takes a minute).
+    pub timeout: Duration,
+    /// How failed requests are retried.
+    pub retry: RetryConfig,
+    /// Caps on what a proposer may spend over its lifetime (all generations).
+    pub budget: Budget,
+}
+
+impl OpenAiConfig {
+    /// Defaults for `model`.
+    pub fn new(model: impl Into<String>) -> Self {
+        Self {
+            base_url: DEFAULT_BASE_URL.to_owned(),
+            api_key: None,
+            model: model.into(),
+            temperature: 1.0,
+            max_reply_tokens: None,
+            concurrency: 4,
+            timeout: Duration::from_secs(120),
+            retry: RetryConfig::default(),
+            budget: Budget::default(),
+        }
+    }
+}
+
+/// Retries of one request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryConfig {
+    /// Retries after the first attempt. Default 5.
+    pub max_retries: u32,
+    /// Backoff before the first retry; it doubles with each retry. Default 1 s.
+    pub base_delay: Duration,
+    /// Cap of the backoff. Default 60 s.
+    pub max_delay: Duration,
+    /// Cap of a server's `Retry-After` (a misconfigured server asking for hours should fail the
+    /// candidate, not hang the search). Default 300 s.
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            max_retries: 5,
+            base_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(60),
+            max_retry_after: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Caps on spending; None is no cap. Defaults: none.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Budget {
+    /// Dollars (needs a price for the model).
+    pub usd: Option<f64>,
+    /// Prompt plus completion tokens.
+    pub tokens: Option<u64>,
+}
+
+/// Prices per model, from `prices.toml` (embedded) or a user's file of the same form.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Prices(BTreeMap<String, Price>);
+
+impl Prices {
+    /// The embedded table (list prices when it was written; see the file's header).
+    pub fn embedded() -> Self {
+        Self::parse("prices.toml", include_str!("../prices.toml")).expect("the embedded price table parses")
+    }
+
+    /// A table from a file: `[models."name"]` tables with `input_usd_per_mtok` and
+    /// `output_usd_per_mtok`.
+    pub fn from_file(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        Self::parse(&path.display().to_string(), &text)
+    }
+
+    fn parse(origin: &str, text: &str) -> Result<Self, String> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct File {
+            models: BTreeMap<String, Price>,
+        }
+        let file: File = toml::from_str(text).map_err(|e| format!("{origin}: {e}"))?;
+        Ok(Self(file.models))
+    }
+
+    /// The price of `model`: its own entry, else the longest entry it starts with (so a dated
+    /// snapshot `gpt-4o-2024-08-06` is priced as `gpt-4o`).
+    pub fn get(&self, model: &str) -> Option<Price> {
+        self.0.get(model).copied().or_else(|| {
+            self.0.iter().filter(|(name, _)| model.starts_with(name.as_str())).max_by_key(|(name, _)| name.len()).map(|(_, p)| *p)
+        })
+    }
+}
+
+/// Whether the server honours `n > 1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum NSupport {
+    Unknown = 0,
+    Yes = 1,
+    No = 2,
+}
+
+/// How one request ended for good.
+#[derive(Debug)]
+enum RequestFailure {
+    /// Retrying cannot help and the generation stops (401/403/404, cassette errors).
+    Fatal(ProposeError),
+    /// The server rejected this request (a 4xx not worth retrying); with `n > 1`, taken to mean
+    /// it rejects `n`.
+    Rejected(String),
+    /// Retries exhausted.
+    Exhausted(String),
+}
+
+/// The OpenAI-compatible proposer for one environment.
+pub struct OpenAiProposer {
+    client: async_openai::Client<OpenAIConfig>,
+    config: OpenAiConfig,
+    env: String,
+    templates: Templates,
+    limits: SandboxLimits,
+    price: Option<Price>,
+    replaying: bool,
+    n_support: AtomicU8,
+    spent: Mutex<Usage>,
+    jitter: Mutex<ChaCha8Rng>,
+}
+
+impl OpenAiProposer {
+    /// A proposer for `model` talking through `transport` (live, maybe recording, or a replay).
+    /// `price` is the model's price (None: costs are not counted, and a dollar cap is refused).
+    pub fn new(
+        model: &EnvModel,
+        templates: Templates,
+        config: OpenAiConfig,
+        price: Option<Price>,
+        transport: Transport,
+    ) -> Result<Self, ProposeError> {
+        if config.budget.usd.is_some() && price.is_none() {
+            return Err(ProposeError::Config(format!(
+                "a dollar budget needs a price for model `{}`; give a price table with --prices",
+                config.model
+            )));
+        }
+        if config.concurrency == 0 {
+            return Err(ProposeError::Config("concurrency must be at least 1".to_owned()));
+        }
+        let mut openai = OpenAIConfig::new().with_api_base(config.base_url.trim_end_matches('/'));
+        openai = openai.with_api_key(config.api_key.clone().unwrap_or_default());
+        let replaying = matches!(transport, Transport::Replay(_));
+        let client = async_openai::Client::with_config(openai).with_http_service(transport);
+        Ok(Self {
+            client,
+            env: model.describe_without_task(),
+            templates,
+            limits: SandboxLimits::default(),
+            price,
+            replaying,
+            n_support: AtomicU8::new(NSupport::Unknown as u8),
+            spent: Mutex::new(Usage::default()),
+            jitter: Mutex::new(ChaCha8Rng::seed_from_u64(0)),
+            config,
+        })
+    }
+
+    /// What this proposer has spent over all its generations.
+    pub fn spent(&self) -> Usage {
+        *self.spent.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The prompt for `ctx` (what `--dry-run` prints).
+    pub fn prompt(&self, ctx: &Context) -> Result<Prompt, ProposeError> {
+        Ok(self.templates.render(&PromptContext {
+            env: &self.env,
+            task: &ctx.task,
+            feedback: ctx.feedback.as_deref(),
+            limits: &self.limits,
+        })?)
+    }
+
+    fn n_support(&self) -> NSupport {
+        match self.n_support.load(Ordering::Relaxed) {
+            1 => NSupport::Yes,
+            2 => NSupport::No,
+            _ => NSupport::Unknown,
+        }
+    }
+
+    /// The cap already reached, in words.
+    fn budget_reached(&self) -> Option<String> {
+        let spent = self.spent();
+        if let Some(cap) = self.config.budget.tokens.filter(|cap| spent.tokens() >= *cap) {
+            return Some(format!("token budget reached ({} of {cap} tokens spent)", spent.tokens()));
+        }
+        if let Some(cap) = self.config.budget.usd.filter(|cap| spent.cost_usd >= *cap) {
+            return Some(format!("dollar budget reached (${:.4} of ${cap} spent)", spent.cost_usd));
+        }
+        None
+    }
+
+    // `seed` is deprecated in OpenAI's schema but honoured by vLLM, llama.cpp and Ollama, where
+    // it is what makes a sample reproducible.
+    #[allow(deprecated)]
+    fn request(&self, prompt: &Prompt, n: usize, seed: u64) -> CreateChatCompletionRequest {
+        let messages: Vec<ChatCompletionRequestMessage> = vec![
+            ChatCompletionRequestSystemMessage::from(prompt.system.as_str()).into(),
+            ChatCompletionRequestUserMessage::from(prompt.user.as_str()).into(),
+        ];
+        CreateChatCompletionRequest {
+            messages,
+            model: self.config.model.clone(),
+            n: (n > 1).then(|| u8::try_from(n).unwrap_or(u8::MAX)),
+            // 32 bits: llama.cpp's server reads the seed as an unsigned 32-bit integer.
+            seed: Some(i64::from(seed as u32)),
+            temperature: Some(self.config.temperature),
+            max_completion_tokens: self.config.max_reply_tokens,
+            ..Default::default()
+        }
+    }
+
+    /// One request with retries; the replies' texts (None for a choice without content).
+    async fn chat(&self, prompt: &Prompt, n: usize, seed: u64, usage: &Mutex<Usage>) -> Result<Vec<Option<String>>, RequestFailure> {
+        let request = self.request(prompt, n, seed);
+        let mut attempt = 0;
+        loop {
+            let result = self.client.chat().create(request.clone()).await;
+            self.account(usage, result.as_ref().ok());
+            let (message, retry_after) = match result {
+                Ok(response) => {
+                    let mut choices = response.choices;
+                    choices.sort_by_key(|c| c.index);
+                    return Ok(choices.into_iter().map(|c| c.message.content).collect());
+                }
+                Err(e) => match classify(e) {
+                    Classified::Fatal(e) => return Err(RequestFailure::Fatal(e)),
+                    Classified::Rejected(message) => return Err(RequestFailure::Rejected(message)),
+                    Classified::Retry(message, retry_after) => (message, retry_after),
+                },
+            };
+            if attempt >= self.config.retry.max_retries {
+                return Err(RequestFailure::Exhausted(format!("{message} (gave up after {} attempts)", attempt + 1)));
+            }
+            if let Some(wait) = retry_after.filter(|w| *w > self.config.retry.max_retry_after) {
+                return Err(RequestFailure::Exhausted(format!(
+                    "{message}; the server asks to wait {:.0} s, more than the {:.0} s allowed",
+                    wait.as_secs_f64(),
+                    self.config.retry.max_retry_after.as_secs_f64()
+                )));
+            }
+            let delay = retry_after.unwrap_or_else(|| self.backoff(attempt));
+            // A replay retraces the recorded path; the waiting is not part of it.
+            if !self.replaying {
+                tokio::time::sleep(delay).await;
+            }
+            attempt += 1;
+        }
+    }
+
+    /// Exponential backoff with "equal jitter": half the step fixed, half drawn, so concurrent
+    /// clients spread out but none retries at once.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let retry = &self.config.retry;
+        let step = retry.base_delay.saturating_mul(1u32.checked_shl(attempt).unwrap_or(u32::MAX)).min(retry.max_delay);
+        let drawn: f64 = self.jitter.lock().unwrap_or_else(|e| e.into_inner()).random();
+        step.mul_f64(0.5 + 0.5 * drawn)
+    }
+
+    fn account(&self, usage: &Mutex<Usage>, response: Option<&CreateChatCompletionResponse>) {
+        let mut this = Usage { requests: 1, ..Usage::default() };
+        if let Some(u) = response.and_then(|r| r.usage.as_ref()) {
+            this.prompt_tokens = u64::from(u.prompt_tokens);
+            this.completion_tokens = u64::from(u.completion_tokens);
+            this.cost_usd = self.price.map_or(0.0, |p| p.cost(this.prompt_tokens, this.completion_tokens));
+        }
+        usage.lock().unwrap_or_else(|e| e.into_inner()).add(&this);
+        self.spent.lock().unwrap_or_else(|e| e.into_inner()).add(&this);
+    }
+
+    /// One sample for `slot`, asked alone.
+    async fn single(&self, prompt: &Prompt, slot: usize, seed: u64, usage: &Mutex<Usage>, permits: &tokio::sync::Semaphore) -> Result<Candidate, ProposeError> {
+        let _permit = permits.acquire().await.expect("the semaphore is never closed");
+        // Checked after waiting for a permit, so a queued request sees what finished ones spent.
+        if let Some(reason) = self.budget_reached() {
+            return Ok(Candidate { script: Err(CandidateError::Budget(reason)), reply: None });
+        }
+        match self.chat(prompt, 1, seed.wrapping_add(slot as u64), usage).await {
+            Ok(replies) => Ok(candidate(replies.into_iter().next().flatten())),
+            Err(RequestFailure::Fatal(e)) => Err(e),
+            Err(RequestFailure::Rejected(message) | RequestFailure::Exhausted(message)) => {
+                Ok(Candidate { script: Err(CandidateError::Request(message)), reply: None })
+            }
+        }
+    }
+}
+
+/// A candidate from a reply's text.
+fn candidate(reply: Option<String>) -> Candidate {
+    let script = extract_script(reply.as_deref().unwrap_or("")).map(|e| e.script).map_err(CandidateError::from);
+    Candidate { script, reply }
+}
+
+enum Classified {
+    Fatal(ProposeError),
+    Rejected(String),
+    Retry(String, Option<Duration>),
+}
+
+fn classify(error: OpenAIError) -> Classified {
+    match error {
+        OpenAIError::Boxed(boxed) => match boxed.downcast::<TransportError>() {
+            Ok(transport) => match *transport {
+                TransportError::Status { status: status @ (401 | 403 | 404), message, .. } => {
+                    Classified::Fatal(ProposeError::Refused { status, message })
+                }
+                TransportError::Status { status, retry_after, message } if status == 408 || status == 429 || status >= 500 => {
+                    Classified::Retry(format!("HTTP {status}: {message}"), retry_after)
+                }
+                TransportError::Status { status, message, .. } => Classified::Rejected(format!("HTTP {status}: {message}")),
+                e @ (TransportError::Timeout(_) | TransportError::Connect(_)) => Classified::Retry(e.to_string(), None),
+                e @ (TransportError::NotInCassette(_) | TransportError::Record(_)) => Classified::Fatal(ProposeError::Cassette(e.to_string())),
+            },
+            Err(other) => Classified::Retry(other.to_string(), None),
+        },
+        OpenAIError::JSONDeserialize(e, content) => {
+            let start: String = content.chars().take(120).collect();
+            Classified::Retry(format!("malformed response ({e}): {start:?}"), None)
+        }
+        other => Classified::Retry(other.to_string(), None),
+    }
+}
+
+impl Proposer for OpenAiProposer {
+    async fn propose(&self, ctx: &Context, k: usize, seed: u64) -> Result<Generation, ProposeError> {
+        let prompt = self.prompt(ctx)?;
+        let usage = Mutex::new(Usage::default());
+        let mut slots: Vec<Option<Candidate>> = vec![None; k];
+        if k > 1 && self.n_support() != NSupport::No && self.budget_reached().is_none() {
+            match self.chat(&prompt, k, seed, &usage).await {
+                Ok(replies) => {
+                    let answered = replies.len().min(k);
+                    for (slot, reply) in slots.iter_mut().zip(replies) {
+                        *slot = Some(candidate(reply));
+                    }
+                    let support = if answered < k { NSupport::No } else { NSupport::Yes };
+                    self.n_support.store(support as u8, Ordering::Relaxed);
+                }
+                Err(RequestFailure::Fatal(e)) => return Err(e),
+                // Taken as "n > 1 is not supported": the single requests below say if it was not.
+                Err(RequestFailure::Rejected(_)) => self.n_support.store(NSupport::No as u8, Ordering::Relaxed),
+                Err(RequestFailure::Exhausted(message)) => {
+                    for slot in &mut slots {
+                        *slot = Some(Candidate { script: Err(CandidateError::Request(message.clone())), reply: None });
+                    }
+                }
+            }
+        }
+        let permits = tokio::sync::Semaphore::new(self.config.concurrency);
+        let missing: Vec<usize> = (0..k).filter(|i| slots[*i].is_none()).collect();
+        let singles = futures::future::join_all(missing.iter().map(|&slot| self.single(&prompt, slot, seed, &usage, &permits))).await;
+        for (slot, result) in missing.into_iter().zip(singles) {
+            slots[slot] = Some(result?);
+        }
+        let candidates: Vec<Candidate> = slots.into_iter().map(|c| c.expect("every slot is filled")).collect();
+        let budget_exhausted = self.budget_reached();
+        let usage = *usage.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(Generation { candidates, usage, budget_exhausted })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_prices_parse_and_dated_snapshots_take_their_family_price() {
+        let prices = Prices::embedded();
+        let family = prices.get("gpt-4o").expect("gpt-4o is priced");
+        assert_eq!(prices.get("gpt-4o-2024-08-06"), Some(family));
+        // The longest prefix wins: the mini model is not priced as its larger namesake.
+        assert_ne!(prices.get("gpt-4o-mini-2024-07-18"), Some(family));
+        assert_eq!(prices.get("llama3"), None);
+    }
+
+    #[test]
+    fn a_price_file_with_a_typo_names_file_and_key() {
+        let err = Prices::parse("p.toml", "[models.m]\ninput_usd_per_mtok = 1.0\noutput_usd_per_mtk = 2.0\n").unwrap_err();
+        assert!(err.starts_with("p.toml") && err.contains("output_usd_per_mtk"), "{err}");
+    }
+}

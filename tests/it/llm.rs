@@ -1,0 +1,105 @@
+//! `rewardsmith propose --llm openai` against an OpenAI-compatible server on loopback, and the
+//! replay of what it recorded.
+
+use crate::support::{rewardsmith_with_env, text};
+use serde_json::{json, Value};
+use std::fs;
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// A chat completion with these choices.
+fn completion(contents: &[&str]) -> Value {
+    let choices: Vec<Value> = contents
+        .iter()
+        .enumerate()
+        .map(|(i, c)| json!({ "index": i, "message": { "role": "assistant", "content": c }, "finish_reason": "stop" }))
+        .collect();
+    json!({
+        "id": "chatcmpl-it", "object": "chat.completion", "created": 0, "model": "local-model",
+        "choices": choices,
+        "usage": { "prompt_tokens": 1000, "completion_tokens": 200, "total_tokens": 1200 }
+    })
+}
+
+#[test]
+fn propose_with_an_openai_endpoint_records_every_exchange_and_replay_reproduces_it_offline() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = runtime.block_on(MockServer::start());
+    let upright = "Reward being upright:\n```rhai\nfn compute_reward(s) {\n    s.pole_cos\n}\n```";
+    let calm = "```\nfn compute_reward(s) {\n    -0.1 * square(s.pole_angular_velocity)\n}\n```";
+    let prose = "Reward the pole for staying up.";
+    runtime.block_on(
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .and(header("authorization", "Bearer sk-loopback"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(completion(&[upright, calm, prose])))
+            .mount(&server),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let base_url = format!("{}/v1", server.uri());
+    let live = dir.path().join("live");
+    let args = ["propose", "--env", "pendulum", "--llm", "openai", "--model", "local-model", "-k", "3", "--seed", "9", "--out"];
+    let o = rewardsmith_with_env(
+        dir.path(),
+        &[&args[..], &[live.to_str().unwrap()]].concat(),
+        &[("OPENAI_BASE_URL", base_url.as_str()), ("OPENAI_API_KEY", "sk-loopback")],
+    );
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "one candidate has no script: {stdout}{stderr}");
+    assert!(stdout.contains("2 of 3 candidates passed the critic"), "{stdout}");
+    assert!(stdout.contains("llm: 1 requests, 1000 prompt + 200 completion tokens"), "{stdout}");
+    let verdict: Value = serde_json::from_str(&fs::read_to_string(live.join("cand-02/critic.json")).unwrap()).unwrap();
+    assert_eq!((verdict["ok"].as_bool(), verdict["stage"].as_str()), (Some(false), Some("proposer")));
+    assert!(verdict["error"].as_str().unwrap().contains("no code in the reply defines"), "{verdict}");
+    assert_eq!(fs::read_to_string(live.join("cand-02/reply.md")).unwrap(), prose);
+    assert!(fs::read_to_string(live.join("cand-01/reward.rhai")).unwrap().contains("square(s.pole_angular_velocity)"));
+    let cassette = live.join("llm.jsonl");
+    let recorded = fs::read_to_string(&cassette).unwrap();
+    assert_eq!(recorded.lines().count(), 1);
+    assert!(!recorded.contains("sk-loopback"));
+
+    // The replay needs neither the server, nor the model name, nor the key.
+    let replayed = dir.path().join("replayed");
+    let o = rewardsmith_with_env(
+        dir.path(),
+        &["propose", "--env", "pendulum", "--llm", &format!("replay:{}", cassette.display()), "-k", "3", "--seed", "9", "--out", replayed.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o).1);
+    for file in ["cand-00/reward.rhai", "cand-01/reward.rhai", "cand-02/reply.md", "cand-02/critic.json"] {
+        assert_eq!(fs::read(live.join(file)).unwrap(), fs::read(replayed.join(file)).unwrap(), "{file}");
+    }
+    assert!(!replayed.join("llm.jsonl").exists(), "a replay records nothing");
+    assert_eq!(runtime.block_on(server.received_requests()).unwrap().len(), 1, "the replay sent no request");
+
+    // Another seed is another request: named, not sent.
+    let o = rewardsmith_with_env(
+        dir.path(),
+        &["propose", "--env", "pendulum", "--llm", &format!("replay:{}", cassette.display()), "-k", "3", "--seed", "10", "--out", replayed.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("`seed`: recorded 9, asked 10"), "{}", text(&o).1);
+}
+
+#[test]
+fn propose_with_a_bad_key_stops_with_a_clear_message() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = runtime.block_on(MockServer::start());
+    runtime.block_on(
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(401).set_body_json(json!({ "error": { "message": "Incorrect API key provided: sk-wrong" } })))
+            .mount(&server),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let base_url = format!("{}/v1", server.uri());
+    let o = rewardsmith_with_env(
+        dir.path(),
+        &["propose", "--env", "pendulum", "--llm", "openai", "--base-url", &base_url, "--model", "m", "-k", "4", "--out", "out"],
+        &[("OPENAI_API_KEY", "sk-wrong")],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let stderr = text(&o).1;
+    assert!(stderr.contains("HTTP 401") && stderr.contains("Incorrect API key provided") && stderr.contains("OPENAI_API_KEY"), "{stderr}");
+    assert_eq!(runtime.block_on(server.received_requests()).unwrap().len(), 1);
+}
