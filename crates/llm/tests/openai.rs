@@ -352,3 +352,22 @@ async fn cassette_record_then_replay_gives_identical_candidates_and_sends_nothin
     assert!(matches!(err, ProposeError::Cassette(_)), "{err:?}");
     assert!(err.to_string().contains("`messages[1].content`: recorded"), "{err}");
 }
+
+#[tokio::test]
+async fn single_requests_respect_the_concurrency_cap() {
+    // Four slow single requests: with two in flight at a time they take two rounds. (A lower
+    // bound on time is the only outside view of the cap a server has; it cannot pass by luck.)
+    let server = MockServer::start().await;
+    chat().and(N(Some(4))).respond_with(ResponseTemplate::new(400).set_body_json(json!({ "error": { "message": "no n" } }))).mount(&server).await;
+    chat()
+        .and(N(None))
+        .respond_with(ResponseTemplate::new(200).set_body_json(completion(&[&good_reply("slow")])).set_delay(Duration::from_millis(400)))
+        .mount(&server)
+        .await;
+    let mut config = config(&server);
+    config.concurrency = 2;
+    let started = Instant::now();
+    let generation = live(config).propose(&context(), 4, 0).await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(800), "4 requests of 400 ms, 2 at a time, took {:?}", started.elapsed());
+    assert!(generation.candidates.iter().all(|c| c.script.is_ok()));
+}
