@@ -102,4 +102,7 @@ fn propose_with_a_bad_key_stops_with_a_clear_message() {
     let stderr = text(&o).1;
     assert!(stderr.contains("HTTP 401") && stderr.contains("Incorrect API key provided") && stderr.contains("OPENAI_API_KEY"), "{stderr}");
     assert_eq!(runtime.block_on(server.received_requests()).unwrap().len(), 1);
+    // The server echoed the key; the cassette does not.
+    let cassette = fs::read_to_string(dir.path().join("out/llm.jsonl")).unwrap();
+    assert!(cassette.contains("provided: [redacted]") && !cassette.contains("sk-wrong"), "{cassette}");
 }

@@ -18,11 +18,16 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-/// One request and what came back.
+/// One request and what came back (or why it was not sent).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Exchange {
     /// The request body as sent.
     pub request: Value,
+    /// Set when the request was not sent because a budget cap was reached: the reason. A replay
+    /// refuses the same requests, whatever its own budget (with requests in flight concurrently,
+    /// which ones found the cap reached depends on timing, so it is recorded, not recomputed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
     /// HTTP status; None when no response came (`error` says why).
     pub status: Option<u16>,
     /// Seconds the server asked to wait before retrying (`Retry-After` or `retry-after-ms`).
@@ -50,6 +55,25 @@ pub struct Exchange {
     pub cost_usd: Option<f64>,
 }
 
+impl Exchange {
+    /// An exchange of `request` with nothing back yet.
+    pub fn new(request: Value) -> Self {
+        Self {
+            request,
+            skipped: None,
+            status: None,
+            retry_after_s: None,
+            response: None,
+            response_text: None,
+            error: None,
+            latency_ms: 0.0,
+            prompt_tokens: None,
+            completion_tokens: None,
+            cost_usd: None,
+        }
+    }
+}
+
 /// Why an exchange has no response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "message")]
@@ -60,12 +84,14 @@ pub enum ExchangeError {
     Connect(String),
 }
 
-/// Writes exchanges to a cassette file as they happen (each line flushed, so a crash loses
-/// nothing already answered).
+/// Writes exchanges to a cassette file as they happen (each line written at once, so a crash
+/// loses nothing already answered).
 #[derive(Debug)]
 pub struct Recorder {
     path: PathBuf,
     file: Mutex<std::fs::File>,
+    /// Replaced by `[redacted]` wherever it appears (a server may echo the API key in an error).
+    secret: Option<String>,
 }
 
 impl Recorder {
@@ -79,12 +105,21 @@ impl Recorder {
             .truncate(!append)
             .open(path)
             .map_err(|e| format!("cannot open cassette {}: {e}", path.display()))?;
-        Ok(Self { path: path.to_owned(), file: Mutex::new(file) })
+        Ok(Self { path: path.to_owned(), file: Mutex::new(file), secret: None })
+    }
+
+    /// Redacts `secret` (the API key) from every line written.
+    pub fn with_secret(mut self, secret: Option<&str>) -> Self {
+        self.secret = secret.filter(|s| !s.is_empty()).map(str::to_owned);
+        self
     }
 
     /// Appends one exchange.
     pub fn record(&self, exchange: &Exchange) -> Result<(), String> {
         let mut line = serde_json::to_string(exchange).map_err(|e| e.to_string())?;
+        if let Some(secret) = &self.secret {
+            line = line.replace(secret.as_str(), "[redacted]");
+        }
         line.push('\n');
         let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
         file.write_all(line.as_bytes()).map_err(|e| format!("cannot write cassette {}: {e}", self.path.display()))
@@ -124,6 +159,15 @@ impl Replay {
     /// The first recorded request (replay defaults its model to the one recorded there).
     pub fn first_request(&self) -> Option<&Value> {
         self.requests.first().map(|(_, r)| r)
+    }
+
+    /// If the next unused exchange for `request` is a refusal (budget reached), consumes it and
+    /// returns its reason.
+    pub fn take_skip(&self, request: &Value) -> Option<String> {
+        let mut unused = self.unused.lock().unwrap_or_else(|e| e.into_inner());
+        let queue = unused.get_mut(&canonical(request))?;
+        queue.front()?.skipped.as_ref()?;
+        queue.pop_front().and_then(|e| e.skipped)
     }
 
     /// The next unused exchange for `request`, or a message naming what differs.
@@ -229,16 +273,12 @@ mod tests {
 
     fn exchange(request: Value, content: &str) -> Exchange {
         Exchange {
-            request,
             status: Some(200),
-            retry_after_s: None,
             response: Some(json!({ "content": content })),
-            response_text: None,
-            error: None,
             latency_ms: 1.0,
             prompt_tokens: Some(3),
             completion_tokens: Some(4),
-            cost_usd: None,
+            ..Exchange::new(request)
         }
     }
 
@@ -262,6 +302,31 @@ mod tests {
         assert_eq!(replay.answer(&json!({"seed": 1, "model": "m"})).unwrap().response, Some(json!({"content": "second"})));
         let err = replay.answer(&request).unwrap_err();
         assert!(err.contains("recorded 2 time(s)"), "{err}");
+    }
+
+    #[test]
+    fn the_secret_never_reaches_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("llm.jsonl");
+        let recorder = Recorder::create(&path, false).unwrap().with_secret(Some("sk-123"));
+        recorder.record(&exchange(json!({}), "Incorrect API key provided: sk-123")).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("sk-123") && text.contains("provided: [redacted]"), "{text}");
+    }
+
+    #[test]
+    fn a_recorded_refusal_is_taken_only_where_it_comes_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("llm.jsonl");
+        let recorder = Recorder::create(&path, false).unwrap();
+        let request = json!({"seed": 3});
+        recorder.record(&exchange(request.clone(), "sent")).unwrap();
+        recorder.record(&Exchange { skipped: Some("token budget reached".to_owned()), ..Exchange::new(request.clone()) }).unwrap();
+        let replay = Replay::open(&path).unwrap();
+        assert_eq!(replay.take_skip(&request), None, "the answered exchange comes first");
+        assert!(replay.answer(&request).unwrap().skipped.is_none());
+        assert_eq!(replay.take_skip(&request).as_deref(), Some("token budget reached"));
+        assert_eq!(replay.take_skip(&request), None);
     }
 
     #[test]

@@ -8,21 +8,24 @@
 //! identical requests with K identical samples, and so every request of a generation is distinct
 //! (which makes a cassette's replay exact).
 //!
-//! Every request is retried on 429, 5xx, timeouts, connection errors and malformed bodies, with
-//! exponential backoff and jitter, waiting as long as `Retry-After` asks when the server says;
-//! 401/403/404 stop the generation at once ([`ProposeError::Refused`]). Tokens come from each
-//! response's `usage`, dollars from the price table; once a cap of [`Budget`] is reached no
-//! further request is sent and the remaining candidates fail with the reason.
+//! Every request is retried on 408, 429, 5xx, timeouts, connection errors and bodies that are not
+//! JSON, with exponential backoff and jitter, waiting as long as `Retry-After` asks when the server
+//! says; 401/403/404 stop the generation at once ([`ProposeError::Refused`]), dropping the requests
+//! still queued. Tokens come from each response's `usage`, dollars from the price table. Once a
+//! cap of [`Budget`] is reached no further request (and no retry) is sent, and the remaining
+//! candidates fail with the reason; requests already in flight still finish, so spending can pass
+//! a cap by at most `concurrency` replies (one reply of `n = K` samples on the `n` path).
 
 use crate::extract::extract_script;
 use crate::prompt::{Prompt, PromptContext, Templates};
 use crate::proposer::{Candidate, CandidateError, Context, Generation, ProposeError, Proposer, Usage};
+use crate::cassette::{Exchange, Recorder, Replay};
 use crate::transport::{Price, Transport, TransportError};
 use async_openai::config::OpenAIConfig;
 use async_openai::error::OpenAIError;
 use async_openai::types::chat::{
     ChatCompletionRequestMessage, ChatCompletionRequestSystemMessage, ChatCompletionRequestUserMessage,
-    CreateChatCompletionRequest, CreateChatCompletionResponse,
+    CreateChatCompletionRequest,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -31,7 +34,8 @@ use rewardsmith_sim::EnvModel;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Mutex;
+use std::hash::BuildHasher;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The base URL when neither `--base-url` nor `OPENAI_BASE_URL` gives one.
@@ -162,13 +166,48 @@ enum NSupport {
 /// How one request ended for good.
 #[derive(Debug)]
 enum RequestFailure {
-    /// Retrying cannot help and the generation stops (401/403/404, cassette errors).
+    /// Retrying cannot help and the generation stops (401/403/404, cassette errors, settings).
     Fatal(ProposeError),
-    /// The server rejected this request (a 4xx not worth retrying); with `n > 1`, taken to mean
-    /// it rejects `n`.
+    /// The server rejected this request (a 4xx not worth retrying); with `n > 1`, maybe `n`.
     Rejected(String),
     /// Retries exhausted.
     Exhausted(String),
+    /// Not sent: a budget cap was reached.
+    Budget(String),
+}
+
+/// A chat completion as servers send it. Lenient on purpose: servers differ in what they omit
+/// (`object`, `created`, `index`) and in their `finish_reason`s, and a reply that lacks a field
+/// this proposer does not read is still a reply.
+#[derive(Debug, serde::Deserialize)]
+struct Reply {
+    #[serde(default)]
+    choices: Vec<Choice>,
+    #[serde(default)]
+    usage: Option<ReplyUsage>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Choice {
+    #[serde(default)]
+    index: Option<u64>,
+    #[serde(default)]
+    message: Option<Message>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Message {
+    /// A string from every chat server; anything else reads as no content.
+    #[serde(default)]
+    content: Option<serde_json::Value>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct ReplyUsage {
+    #[serde(default)]
+    prompt_tokens: u64,
+    #[serde(default)]
+    completion_tokens: u64,
 }
 
 /// The OpenAI-compatible proposer for one environment.
@@ -179,7 +218,10 @@ pub struct OpenAiProposer {
     templates: Templates,
     limits: SandboxLimits,
     price: Option<Price>,
-    replaying: bool,
+    /// Where refusals for budget are recorded (live).
+    recorder: Option<Arc<Recorder>>,
+    /// The cassette being replayed: it, not the budget, says which requests were refused.
+    replay: Option<Arc<Replay>>,
     n_support: AtomicU8,
     spent: Mutex<Usage>,
     jitter: Mutex<ChaCha8Rng>,
@@ -201,23 +243,36 @@ impl OpenAiProposer {
                 config.model
             )));
         }
+        if let Some(usd) = config.budget.usd.filter(|usd| !(usd.is_finite() && *usd >= 0.0)) {
+            return Err(ProposeError::Config(format!("the dollar budget must be a number ≥ 0, not {usd}")));
+        }
         if config.concurrency == 0 {
             return Err(ProposeError::Config("concurrency must be at least 1".to_owned()));
         }
-        let mut openai = OpenAIConfig::new().with_api_base(config.base_url.trim_end_matches('/'));
-        openai = openai.with_api_key(config.api_key.clone().unwrap_or_default());
-        let replaying = matches!(transport, Transport::Replay(_));
+        let key = config.api_key.clone().unwrap_or_default();
+        if key.chars().any(|c| c.is_control()) {
+            return Err(ProposeError::Config("the API key contains control characters (a stray newline?)".to_owned()));
+        }
+        let openai = OpenAIConfig::new().with_api_base(config.base_url.trim_end_matches('/')).with_api_key(key);
+        let (recorder, replay) = match &transport {
+            Transport::Live { recorder, .. } => (recorder.clone(), None),
+            Transport::Replay(replay) => (None, Some(replay.clone())),
+        };
         let client = async_openai::Client::with_config(openai).with_http_service(transport);
+        // Jitter only spreads out retries; drawn from a per-process random seed so that several
+        // processes sharing a rate limit do not retry in step. No result depends on it.
+        let jitter_seed = std::collections::hash_map::RandomState::new().hash_one(std::process::id());
         Ok(Self {
             client,
-            env: model.describe_without_task(),
+            env: model.describe_for_prompt(),
             templates,
             limits: SandboxLimits::default(),
             price,
-            replaying,
+            recorder,
+            replay,
             n_support: AtomicU8::new(NSupport::Unknown as u8),
             spent: Mutex::new(Usage::default()),
-            jitter: Mutex::new(ChaCha8Rng::seed_from_u64(0)),
+            jitter: Mutex::new(ChaCha8Rng::seed_from_u64(jitter_seed)),
             config,
         })
     }
@@ -257,6 +312,22 @@ impl OpenAiProposer {
         None
     }
 
+    /// Whether `request` may be sent now; Some(reason) if not. Live, the budget decides and a
+    /// refusal is recorded; in a replay the cassette decides, so a replay refuses exactly the
+    /// requests the recorded run refused.
+    fn refusal(&self, request: &CreateChatCompletionRequest) -> Result<Option<String>, RequestFailure> {
+        let body = serde_json::to_value(request).map_err(|e| RequestFailure::Fatal(ProposeError::Config(e.to_string())))?;
+        if let Some(replay) = &self.replay {
+            return Ok(replay.take_skip(&body));
+        }
+        let Some(reason) = self.budget_reached() else { return Ok(None) };
+        if let Some(recorder) = &self.recorder {
+            let refusal = Exchange { skipped: Some(reason.clone()), ..Exchange::new(body) };
+            recorder.record(&refusal).map_err(|e| RequestFailure::Fatal(ProposeError::Cassette(e)))?;
+        }
+        Ok(Some(reason))
+    }
+
     // `seed` is deprecated in OpenAI's schema but honoured by vLLM, llama.cpp and Ollama, where
     // it is what makes a sample reproducible.
     #[allow(deprecated)]
@@ -277,18 +348,29 @@ impl OpenAiProposer {
         }
     }
 
-    /// One request with retries; the replies' texts (None for a choice without content).
+    /// One request with retries; the replies' texts in choice order (None for a choice without
+    /// text content).
     async fn chat(&self, prompt: &Prompt, n: usize, seed: u64, usage: &Mutex<Usage>) -> Result<Vec<Option<String>>, RequestFailure> {
         let request = self.request(prompt, n, seed);
         let mut attempt = 0;
         loop {
-            let result = self.client.chat().create(request.clone()).await;
+            // Before every attempt, retries included: a cap reached while this request was
+            // failing stops it too.
+            if let Some(reason) = self.refusal(&request)? {
+                return Err(RequestFailure::Budget(reason));
+            }
+            let result: Result<Reply, OpenAIError> = self.client.chat().create_byot(request.clone()).await;
             self.account(usage, result.as_ref().ok());
             let (message, retry_after) = match result {
-                Ok(response) => {
-                    let mut choices = response.choices;
-                    choices.sort_by_key(|c| c.index);
-                    return Ok(choices.into_iter().map(|c| c.message.content).collect());
+                Ok(reply) => {
+                    let mut choices: Vec<(u64, Option<String>)> = reply
+                        .choices
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, c)| (c.index.unwrap_or(i as u64), c.message.and_then(|m| m.content).and_then(|c| c.as_str().map(str::to_owned))))
+                        .collect();
+                    choices.sort_by_key(|(index, _)| *index);
+                    return Ok(choices.into_iter().map(|(_, text)| text).collect());
                 }
                 Err(e) => match classify(e) {
                     Classified::Fatal(e) => return Err(RequestFailure::Fatal(e)),
@@ -308,7 +390,7 @@ impl OpenAiProposer {
             }
             let delay = retry_after.unwrap_or_else(|| self.backoff(attempt));
             // A replay retraces the recorded path; the waiting is not part of it.
-            if !self.replaying {
+            if self.replay.is_none() {
                 tokio::time::sleep(delay).await;
             }
             attempt += 1;
@@ -324,30 +406,30 @@ impl OpenAiProposer {
         step.mul_f64(0.5 + 0.5 * drawn)
     }
 
-    fn account(&self, usage: &Mutex<Usage>, response: Option<&CreateChatCompletionResponse>) {
+    fn account(&self, usage: &Mutex<Usage>, reply: Option<&Reply>) {
         let mut this = Usage { requests: 1, ..Usage::default() };
-        if let Some(u) = response.and_then(|r| r.usage.as_ref()) {
-            this.prompt_tokens = u64::from(u.prompt_tokens);
-            this.completion_tokens = u64::from(u.completion_tokens);
-            this.cost_usd = self.price.map_or(0.0, |p| p.cost(this.prompt_tokens, this.completion_tokens));
+        match reply.map(|r| r.usage.as_ref()) {
+            Some(Some(u)) => {
+                this.prompt_tokens = u.prompt_tokens;
+                this.completion_tokens = u.completion_tokens;
+                this.cost_usd = self.price.map_or(0.0, |p| p.cost(this.prompt_tokens, this.completion_tokens));
+            }
+            Some(None) => this.unmetered = 1,
+            None => {}
         }
         usage.lock().unwrap_or_else(|e| e.into_inner()).add(&this);
         self.spent.lock().unwrap_or_else(|e| e.into_inner()).add(&this);
     }
 
-    /// One sample for `slot`, asked alone.
-    async fn single(&self, prompt: &Prompt, slot: usize, seed: u64, usage: &Mutex<Usage>, permits: &tokio::sync::Semaphore) -> Result<Candidate, ProposeError> {
+    /// One sample for `slot`, asked alone; whether the server answered it.
+    async fn single(&self, prompt: &Prompt, slot: usize, seed: u64, usage: &Mutex<Usage>, permits: &tokio::sync::Semaphore) -> Result<(Candidate, bool), ProposeError> {
         let _permit = permits.acquire().await.expect("the semaphore is never closed");
-        // Checked after waiting for a permit, so a queued request sees what finished ones spent.
-        if let Some(reason) = self.budget_reached() {
-            return Ok(Candidate { script: Err(CandidateError::Budget(reason)), reply: None });
-        }
+        let failed = |error: CandidateError| Ok((Candidate { script: Err(error), reply: None }, false));
         match self.chat(prompt, 1, seed.wrapping_add(slot as u64), usage).await {
-            Ok(replies) => Ok(candidate(replies.into_iter().next().flatten())),
+            Ok(replies) => Ok((candidate(replies.into_iter().next().flatten()), true)),
             Err(RequestFailure::Fatal(e)) => Err(e),
-            Err(RequestFailure::Rejected(message) | RequestFailure::Exhausted(message)) => {
-                Ok(Candidate { script: Err(CandidateError::Request(message)), reply: None })
-            }
+            Err(RequestFailure::Budget(reason)) => failed(CandidateError::Budget(reason)),
+            Err(RequestFailure::Rejected(message) | RequestFailure::Exhausted(message)) => failed(CandidateError::Request(message)),
         }
     }
 }
@@ -377,6 +459,7 @@ fn classify(error: OpenAIError) -> Classified {
                 TransportError::Status { status, message, .. } => Classified::Rejected(format!("HTTP {status}: {message}")),
                 e @ (TransportError::Timeout(_) | TransportError::Connect(_)) => Classified::Retry(e.to_string(), None),
                 e @ (TransportError::NotInCassette(_) | TransportError::Record(_)) => Classified::Fatal(ProposeError::Cassette(e.to_string())),
+                e @ TransportError::Build(_) => Classified::Fatal(ProposeError::Config(e.to_string())),
             },
             Err(other) => Classified::Retry(other.to_string(), None),
         },
@@ -384,6 +467,7 @@ fn classify(error: OpenAIError) -> Classified {
             let start: String = content.chars().take(120).collect();
             Classified::Retry(format!("malformed response ({e}): {start:?}"), None)
         }
+        e @ OpenAIError::InvalidArgument(_) => Classified::Fatal(ProposeError::Config(e.to_string())),
         other => Classified::Retry(other.to_string(), None),
     }
 }
@@ -393,31 +477,41 @@ impl Proposer for OpenAiProposer {
         let prompt = self.prompt(ctx)?;
         let usage = Mutex::new(Usage::default());
         let mut slots: Vec<Option<Candidate>> = vec![None; k];
-        if k > 1 && self.n_support() != NSupport::No && self.budget_reached().is_none() {
+        let mut n_rejected = false;
+        let fail_all = |slots: &mut Vec<Option<Candidate>>, error: CandidateError| {
+            for slot in slots.iter_mut() {
+                *slot = Some(Candidate { script: Err(error.clone()), reply: None });
+            }
+        };
+        if k > 1 && self.n_support() != NSupport::No {
             match self.chat(&prompt, k, seed, &usage).await {
                 Ok(replies) => {
                     let answered = replies.len().min(k);
                     for (slot, reply) in slots.iter_mut().zip(replies) {
                         *slot = Some(candidate(reply));
                     }
+                    // Fewer choices than asked: the server ignores `n` (Ollama does).
                     let support = if answered < k { NSupport::No } else { NSupport::Yes };
                     self.n_support.store(support as u8, Ordering::Relaxed);
                 }
                 Err(RequestFailure::Fatal(e)) => return Err(e),
-                // Taken as "n > 1 is not supported": the single requests below say if it was not.
-                Err(RequestFailure::Rejected(_)) => self.n_support.store(NSupport::No as u8, Ordering::Relaxed),
-                Err(RequestFailure::Exhausted(message)) => {
-                    for slot in &mut slots {
-                        *slot = Some(Candidate { script: Err(CandidateError::Request(message.clone())), reply: None });
-                    }
-                }
+                // Maybe `n`, maybe the request itself (a prompt too long): the single requests
+                // below tell, and only their success marks `n` as unsupported.
+                Err(RequestFailure::Rejected(_)) => n_rejected = true,
+                Err(RequestFailure::Exhausted(message)) => fail_all(&mut slots, CandidateError::Request(message)),
+                Err(RequestFailure::Budget(reason)) => fail_all(&mut slots, CandidateError::Budget(reason)),
             }
         }
         let permits = tokio::sync::Semaphore::new(self.config.concurrency);
         let missing: Vec<usize> = (0..k).filter(|i| slots[*i].is_none()).collect();
-        let singles = futures::future::join_all(missing.iter().map(|&slot| self.single(&prompt, slot, seed, &usage, &permits))).await;
-        for (slot, result) in missing.into_iter().zip(singles) {
-            slots[slot] = Some(result?);
+        // The first fatal error (a 401 on the third request) drops the requests still queued or
+        // in flight: nothing more is sent once the generation cannot succeed.
+        let singles = futures::future::try_join_all(missing.iter().map(|&slot| self.single(&prompt, slot, seed, &usage, &permits))).await?;
+        if n_rejected && singles.iter().any(|(_, answered)| *answered) {
+            self.n_support.store(NSupport::No as u8, Ordering::Relaxed);
+        }
+        for (slot, (candidate, _)) in missing.into_iter().zip(singles) {
+            slots[slot] = Some(candidate);
         }
         let candidates: Vec<Candidate> = slots.into_iter().map(|c| c.expect("every slot is filled")).collect();
         let budget_exhausted = self.budget_reached();

@@ -58,6 +58,9 @@ pub struct Usage {
     pub completion_tokens: u64,
     /// Dollars, from the price table; 0 when the model has no price.
     pub cost_usd: f64,
+    /// Replies that came without `usage` (some local servers): their tokens are not counted, so
+    /// a token cap cannot see them.
+    pub unmetered: u64,
 }
 
 impl Usage {
@@ -72,6 +75,7 @@ impl Usage {
         self.prompt_tokens += other.prompt_tokens;
         self.completion_tokens += other.completion_tokens;
         self.cost_usd += other.cost_usd;
+        self.unmetered += other.unmetered;
     }
 }
 

@@ -1,7 +1,7 @@
 //! The HTTP layer under async-openai's client (installed with `Client::with_http_service`): sends
 //! a request live (recording it) or answers it from a cassette, and turns every non-2xx status
-//! into a [`TransportError`] that keeps what the retry policy needs (the status and `Retry-After`,
-//! which async-openai's own errors drop).
+//! into a [`TransportError`] that keeps what the retry policy needs (async-openai's own errors keep
+//! the status but drop `Retry-After`, and lose the status of a non-JSON error body).
 
 use crate::cassette::{Exchange, ExchangeError, Recorder, Replay};
 use async_openai::error::OpenAIError;
@@ -54,6 +54,10 @@ pub enum TransportError {
     /// The cassette cannot be written.
     #[error("{0}")]
     Record(String),
+    /// The request cannot be built (a base URL that is not a URL, a key that is not a valid
+    /// header value): a setting to fix, not a failure to retry.
+    #[error("cannot build the request: {0}")]
+    Build(String),
 }
 
 impl From<TransportError> for OpenAIError {
@@ -88,7 +92,7 @@ impl Transport {
     }
 
     async fn send(self, factory: HttpRequestFactory) -> Result<reqwest::Response, OpenAIError> {
-        let request = factory.build().await?;
+        let request = factory.build().await.map_err(|e| TransportError::Build(with_causes(&e)))?;
         let body: Value = request
             .body()
             .and_then(reqwest::Body::as_bytes)
@@ -97,7 +101,7 @@ impl Transport {
         let exchange = match self {
             Transport::Replay(replay) => replay.answer(&body).map_err(TransportError::NotInCassette)?,
             Transport::Live { client, timeout, recorder, price } => {
-                let exchange = exchange_live(&client, request, body, timeout, price).await;
+                let exchange = exchange_live(&client, request, body, timeout, price).await?;
                 if let Some(recorder) = recorder {
                     recorder.record(&exchange).map_err(TransportError::Record)?;
                 }
@@ -109,22 +113,18 @@ impl Transport {
 }
 
 /// Sends `request` and keeps everything about the exchange.
-async fn exchange_live(client: &reqwest::Client, request: reqwest::Request, body: Value, timeout: Duration, price: Option<Price>) -> Exchange {
+async fn exchange_live(
+    client: &reqwest::Client,
+    request: reqwest::Request,
+    body: Value,
+    timeout: Duration,
+    price: Option<Price>,
+) -> Result<Exchange, TransportError> {
     let started = Instant::now();
-    let mut exchange = Exchange {
-        request: body,
-        status: None,
-        retry_after_s: None,
-        response: None,
-        response_text: None,
-        error: None,
-        latency_ms: 0.0,
-        prompt_tokens: None,
-        completion_tokens: None,
-        cost_usd: None,
-    };
+    let mut exchange = Exchange::new(body);
     let failed = |e: reqwest::Error| if e.is_timeout() { ExchangeError::Timeout } else { ExchangeError::Connect(with_causes(&e)) };
     match client.execute(request).await {
+        Err(e) if e.is_builder() => return Err(TransportError::Build(with_causes(&e))),
         Err(e) => exchange.error = Some(failed(e)),
         Ok(response) => {
             exchange.status = Some(response.status().as_u16());
@@ -148,7 +148,7 @@ async fn exchange_live(client: &reqwest::Client, request: reqwest::Request, body
         exchange.completion_tokens = usage.get("completion_tokens").and_then(Value::as_u64);
         exchange.cost_usd = price.map(|p| p.cost(exchange.prompt_tokens.unwrap_or(0), exchange.completion_tokens.unwrap_or(0)));
     }
-    exchange
+    Ok(exchange)
 }
 
 /// `error` and its causes, `: `-separated (reqwest's own message omits the cause, e.g. "connection
@@ -168,6 +168,9 @@ fn with_causes(error: &dyn std::error::Error) -> String {
 
 /// The response async-openai reads, or the error the retry policy reads.
 fn into_response(exchange: Exchange) -> Result<reqwest::Response, OpenAIError> {
+    if let Some(reason) = exchange.skipped {
+        return Err(TransportError::NotInCassette(format!("the cassette says this request was not sent ({reason})")).into());
+    }
     let body = match (&exchange.response, &exchange.response_text) {
         (Some(json), _) => json.to_string(),
         (None, Some(text)) => text.clone(),
@@ -176,14 +179,14 @@ fn into_response(exchange: Exchange) -> Result<reqwest::Response, OpenAIError> {
     let Some(status) = exchange.status else {
         return Err(match exchange.error {
             Some(ExchangeError::Connect(message)) => TransportError::Connect(message),
-            _ => TransportError::Timeout(Duration::from_secs_f64(exchange.latency_ms / 1e3)),
+            _ => TransportError::Timeout(seconds(exchange.latency_ms / 1e3)),
         }
         .into());
     };
     if let Some(error) = exchange.error {
         // Headers came, the body did not.
         return Err(match error {
-            ExchangeError::Timeout => TransportError::Timeout(Duration::from_secs_f64(exchange.latency_ms / 1e3)),
+            ExchangeError::Timeout => TransportError::Timeout(seconds(exchange.latency_ms / 1e3)),
             ExchangeError::Connect(message) => TransportError::Connect(message),
         }
         .into());
@@ -195,7 +198,7 @@ fn into_response(exchange: Exchange) -> Result<reqwest::Response, OpenAIError> {
             .and_then(|r| r.pointer("/error/message").or_else(|| r.get("error")).or_else(|| r.get("message")))
             .map(|m| m.as_str().map_or_else(|| m.to_string(), str::to_owned))
             .unwrap_or_else(|| body.chars().take(300).collect());
-        let retry_after = exchange.retry_after_s.map(Duration::from_secs_f64);
+        let retry_after = exchange.retry_after_s.map(seconds);
         return Err(TransportError::Status { status, retry_after, message }.into());
     }
     let response = http::Response::builder()
@@ -206,11 +209,17 @@ fn into_response(exchange: Exchange) -> Result<reqwest::Response, OpenAIError> {
     Ok(reqwest::Response::from(response))
 }
 
-/// `retry-after-ms` (OpenAI's, milliseconds) or `Retry-After` in seconds. The HTTP-date form is
-/// ignored (the backoff applies instead).
+/// `retry-after-ms` (OpenAI's, milliseconds) or `Retry-After` in seconds. The HTTP-date form and
+/// numbers no `Duration` holds are ignored (the backoff applies instead).
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let number = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0);
-    number("retry-after-ms").map(|ms| Duration::from_secs_f64(ms / 1e3)).or_else(|| number("retry-after").map(Duration::from_secs_f64))
+    let number = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse::<f64>().ok();
+    let from = |secs: f64| Duration::try_from_secs_f64(secs).ok();
+    number("retry-after-ms").and_then(|ms| from(ms / 1e3)).or_else(|| number("retry-after").and_then(from))
+}
+
+/// Seconds read from a cassette (which a person may have edited): what no `Duration` holds is 0.
+fn seconds(secs: f64) -> Duration {
+    Duration::try_from_secs_f64(secs).unwrap_or_default()
 }
 
 impl tower::Service<HttpRequestFactory> for Transport {
@@ -232,15 +241,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn retry_after_prefers_milliseconds_and_ignores_dates() {
+    fn retry_after_prefers_milliseconds_and_ignores_dates_and_numbers_out_of_range() {
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert("retry-after", "2".parse().unwrap());
         assert_eq!(retry_after(&headers), Some(Duration::from_secs(2)));
         headers.insert("retry-after-ms", "150".parse().unwrap());
         assert_eq!(retry_after(&headers), Some(Duration::from_millis(150)));
-        let mut dated = reqwest::header::HeaderMap::new();
-        dated.insert("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap());
-        assert_eq!(retry_after(&dated), None);
+        for odd in ["Wed, 21 Oct 2015 07:28:00 GMT", "1e30", "-1", "NaN", "inf"] {
+            let mut headers = reqwest::header::HeaderMap::new();
+            headers.insert("retry-after", odd.parse().unwrap());
+            assert_eq!(retry_after(&headers), None, "{odd}");
+        }
     }
 
     #[test]

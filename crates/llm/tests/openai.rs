@@ -300,6 +300,56 @@ async fn a_dollar_budget_counts_the_price_and_needs_one() {
     let generation = proposer.propose(&context(), 2, 0).await.unwrap();
     assert!((generation.usage.cost_usd - 0.0015).abs() < 1e-12);
     assert!(generation.budget_exhausted.as_deref().unwrap().starts_with("dollar budget reached"));
+    let next = proposer.propose(&context(), 2, 1).await.unwrap();
+    assert!(next.candidates.iter().all(|c| matches!(c.script, Err(CandidateError::Budget(_)))));
+    assert_eq!(requests(&server).await.len(), 1, "nothing is sent past the cap");
+}
+
+#[tokio::test]
+async fn unauthorized_on_a_single_request_stops_the_queued_ones() {
+    let server = MockServer::start().await;
+    chat().and(N(Some(4))).respond_with(ResponseTemplate::new(400).set_body_json(json!({ "error": { "message": "no n" } }))).mount(&server).await;
+    chat().and(N(None)).respond_with(ResponseTemplate::new(401).set_body_json(json!({ "error": { "message": "key revoked" } }))).mount(&server).await;
+    let mut config = config(&server);
+    config.concurrency = 1;
+    let err = live(config).propose(&context(), 4, 0).await.unwrap_err();
+    assert!(matches!(err, ProposeError::Refused { status: 401, .. }), "{err:?}");
+    assert_eq!(requests(&server).await.len(), 2, "the n request and one single; the three queued are never sent");
+}
+
+#[tokio::test]
+async fn replies_missing_optional_fields_or_with_unusual_finish_reasons_are_read() {
+    // What some servers send: no id/object/created, no index, TGI's finish reason, no usage.
+    let server = MockServer::start().await;
+    let reply = json!({ "choices": [{ "message": { "content": good_reply("lean") }, "finish_reason": "eos_token" }] });
+    chat().respond_with(ResponseTemplate::new(200).set_body_json(reply)).mount(&server).await;
+    let generation = live(config(&server)).propose(&context(), 1, 0).await.unwrap();
+    assert!(scripts(&generation)[0].as_ref().unwrap().contains("// lean"));
+    assert_eq!((generation.usage.requests, generation.usage.unmetered, generation.usage.tokens()), (1, 1, 0));
+    assert_eq!(requests(&server).await.len(), 1, "not retried as malformed");
+}
+
+#[tokio::test]
+async fn replay_follows_the_recorded_budget_refusals_with_concurrent_requests() {
+    // Four concurrent single requests and a cap reached after the first reply: which requests
+    // went out before it depends on timing live; the replay must retrace what the recording did.
+    let server = MockServer::start().await;
+    chat().and(N(Some(6))).respond_with(ResponseTemplate::new(400).set_body_json(json!({ "error": { "message": "no n" } }))).mount(&server).await;
+    chat().and(N(None)).respond_with(EchoSeed).mount(&server).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cassette = dir.path().join("llm.jsonl");
+    let mut config = config(&server);
+    config.concurrency = 3;
+    config.budget.tokens = Some(100);
+    let recorder = Arc::new(Recorder::create(&cassette, false).unwrap());
+    let recorded = proposer(config.clone(), Transport::live(config.timeout, Some(recorder), None).unwrap()).propose(&context(), 6, 0).await.unwrap();
+    let budget_failures = |g: &Generation| g.candidates.iter().filter(|c| matches!(c.script, Err(CandidateError::Budget(_)))).count();
+    assert!(budget_failures(&recorded) >= 3, "at most 3 requests were in flight when the cap was reached");
+    let sent = requests(&server).await.len();
+    config.budget.tokens = None;
+    let replayed = proposer(config, Transport::Replay(Arc::new(Replay::open(&cassette).unwrap()))).propose(&context(), 6, 0).await.unwrap();
+    assert_eq!(scripts(&replayed), scripts(&recorded), "the replay refuses the recorded requests, whatever its own budget");
+    assert_eq!(requests(&server).await.len(), sent);
 }
 
 #[tokio::test]
@@ -368,6 +418,8 @@ async fn single_requests_respect_the_concurrency_cap() {
     config.concurrency = 2;
     let started = Instant::now();
     let generation = live(config).propose(&context(), 4, 0).await.unwrap();
-    assert!(started.elapsed() >= Duration::from_millis(800), "4 requests of 400 ms, 2 at a time, took {:?}", started.elapsed());
+    let took = started.elapsed();
+    // Two rounds: more than one (no cap), less than four (one at a time; 1.6 s at the least).
+    assert!(took >= Duration::from_millis(800) && took < Duration::from_millis(1550), "4 requests of 400 ms, 2 at a time, took {took:?}");
     assert!(generation.candidates.iter().all(|c| c.script.is_ok()));
 }

@@ -37,25 +37,30 @@ impl EnvModel {
         }
     }
 
-    /// The text representation (stable: tests snapshot it and prompts embed it).
+    /// The text representation (stable: tests snapshot it).
     pub fn describe(&self) -> String {
-        self.describe_with_task(true)
+        self.describe_as(true)
     }
 
-    /// [`describe`](Self::describe) without the task line: what a prompt embeds, since it states
-    /// the task (perhaps the user's own) in a section of its own.
-    pub fn describe_without_task(&self) -> String {
-        self.describe_with_task(false)
+    /// What a prompt embeds: [`describe`](Self::describe) without the env file's path (a local
+    /// detail that would make the prompt, and so a cassette, depend on where the file lies) and
+    /// without the task line (the prompt states the task, perhaps the user's own, on its own).
+    pub fn describe_for_prompt(&self) -> String {
+        self.describe_as(false)
     }
 
-    fn describe_with_task(&self, task: bool) -> String {
+    fn describe_as(&self, full: bool) -> String {
         let spec = self.spec();
         let p = &spec.physics;
         let mut out = String::new();
         let w = &mut out;
-        let _ = writeln!(w, "environment {} (version {}, {})", spec.id, spec.version, self.path());
+        if full {
+            let _ = writeln!(w, "environment {} (version {}, {})", spec.id, spec.version, self.path());
+        } else {
+            let _ = writeln!(w, "environment {} (version {})", spec.id, spec.version);
+        }
         let _ = writeln!(w, "\n{}\n", spec.description.trim());
-        if task {
+        if full {
             let _ = writeln!(w, "task: {}\n", spec.task.trim());
         }
         let dt = spec.control_dt();

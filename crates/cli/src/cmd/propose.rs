@@ -138,7 +138,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     if args.dry_run {
         let limits = SandboxLimits::default();
-        let env = model.describe_without_task();
+        let env = model.describe_for_prompt();
         let prompt = templates.render(&PromptContext { env: &env, task: &ctx.task, feedback: ctx.feedback.as_deref(), limits: &limits })?;
         println!("=== system ===\n{}\n\n=== user ===\n{}", prompt.system, prompt.user);
         return Ok(ExitCode::SUCCESS);
@@ -167,6 +167,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
             if let Some(reason) = &generation.budget_exhausted {
                 println!("llm: {reason}; no further requests");
             }
+            if spent.unmetered > 0 && args.endpoint.max_tokens.is_some() {
+                eprintln!("warning: {} replies came without `usage`: --max-tokens cannot count their tokens", spent.unmetered);
+            }
             generation
         }
     };
@@ -175,13 +178,20 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
 /// The OpenAI-compatible proposer, live (recording to OUT/llm.jsonl) or replaying a cassette.
 fn openai_proposer(llm: &Llm, endpoint: &EndpointArgs, model: &EnvModel, templates: Templates, out: &Path) -> Result<OpenAiProposer> {
-    if !(endpoint.timeout.is_finite() && endpoint.timeout > 0.0) {
-        bail!("--timeout must be a positive number of seconds, not {}", endpoint.timeout);
+    let timeout = Duration::try_from_secs_f64(endpoint.timeout)
+        .ok()
+        .filter(|t| !t.is_zero())
+        .with_context(|| format!("--timeout must be a positive number of seconds, not {}", endpoint.timeout))?;
+    if let Some(usd) = endpoint.budget_usd.filter(|usd| !(usd.is_finite() && *usd >= 0.0)) {
+        bail!("--budget-usd must be a number of dollars ≥ 0, not {usd}");
     }
     let replay = match llm {
         Llm::Replay(path) => Some(Arc::new(Replay::open(path).map_err(anyhow::Error::msg)?)),
         _ => None,
     };
+    if replay.is_none() && !(endpoint.base_url.starts_with("http://") || endpoint.base_url.starts_with("https://")) {
+        bail!("--base-url (or OPENAI_BASE_URL) must start with http:// or https://, not {:?}", endpoint.base_url);
+    }
     let recorded_model = replay.as_ref().and_then(|r| r.first_request()).and_then(|r| r["model"].as_str()).map(str::to_owned);
     let model_name = endpoint.model.clone().or(recorded_model).context("--llm openai needs --model")?;
     let prices = match &endpoint.prices {
@@ -191,18 +201,19 @@ fn openai_proposer(llm: &Llm, endpoint: &EndpointArgs, model: &EnvModel, templat
     let price = prices.get(&model_name);
     let mut config = OpenAiConfig::new(model_name);
     config.base_url = endpoint.base_url.clone();
-    config.api_key = std::env::var("OPENAI_API_KEY").ok().filter(|k| !k.is_empty());
+    // A replay sends nothing, so it needs no key (and must not depend on one).
+    config.api_key = if replay.is_none() { std::env::var("OPENAI_API_KEY").ok().filter(|k| !k.is_empty()) } else { None };
     config.temperature = endpoint.temperature;
     config.max_reply_tokens = endpoint.max_reply_tokens;
     config.concurrency = endpoint.concurrency as usize;
-    config.timeout = Duration::from_secs_f64(endpoint.timeout);
+    config.timeout = timeout;
     config.retry.max_retries = endpoint.retries;
     config.budget.usd = endpoint.budget_usd;
     config.budget.tokens = endpoint.max_tokens;
     let transport = match replay {
         Some(replay) => Transport::Replay(replay),
         None => {
-            let recorder = Recorder::create(&out.join("llm.jsonl"), false).map_err(anyhow::Error::msg)?;
+            let recorder = Recorder::create(&out.join("llm.jsonl"), false).map_err(anyhow::Error::msg)?.with_secret(config.api_key.as_deref());
             Transport::live(config.timeout, Some(Arc::new(recorder)), price).map_err(anyhow::Error::msg)?
         }
     };
