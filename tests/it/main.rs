@@ -5,4 +5,5 @@ mod determinism;
 mod golden;
 mod llm;
 mod physics;
+mod search;
 mod support;

@@ -6,6 +6,7 @@
 
 mod cmd;
 mod common;
+mod llm_args;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -41,6 +42,8 @@ enum Command {
     Bench(cmd::bench::Args),
     /// Propose reward candidates (offline evolutionary proposer, an OpenAI-compatible LLM or a cassette of one), each checked by the critic.
     Propose(cmd::propose::Args),
+    /// Search for a reward: propose, critic, deduplicate, train, evaluate, select, reflect; per generation.
+    Search(cmd::search::Args),
 }
 
 fn run() -> anyhow::Result<ExitCode> {
@@ -54,6 +57,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Eval(args) => cmd::eval::run(args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Propose(args) => cmd::propose::run(args),
+        Command::Search(args) => cmd::search::run(args),
     }
 }
 

@@ -25,4 +25,4 @@ pub mod prompt;
 pub mod proposer;
 pub mod transport;
 
-pub use proposer::{Candidate, CandidateError, Context, Generation, ProposeError, Proposer, Usage};
+pub use proposer::{AnyProposer, Candidate, CandidateError, Context, Generation, ProposeError, Proposer, Usage};

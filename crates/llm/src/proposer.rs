@@ -48,7 +48,7 @@ pub enum CandidateError {
 }
 
 /// Tokens and dollars spent.
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Usage {
     /// HTTP requests sent (retries included).
     pub requests: u64,
@@ -60,6 +60,7 @@ pub struct Usage {
     pub cost_usd: f64,
     /// Replies that came without `usage` (some local servers): their tokens are not counted, so
     /// a token cap cannot see them.
+    #[serde(default)]
     pub unmetered: u64,
 }
 
@@ -132,4 +133,31 @@ pub trait Proposer: Send + Sync {
     /// `k` candidates for `ctx`. `seed` makes them reproducible where the writer allows it (the
     /// offline proposer always; an LLM server only if it honours `seed`; a cassette exactly).
     fn propose(&self, ctx: &Context, k: usize, seed: u64) -> impl Future<Output = Result<Generation, ProposeError>> + Send;
+}
+
+/// One of the proposers, chosen at run time (`--llm`).
+pub enum AnyProposer {
+    /// The offline evolutionary proposer.
+    Offline(crate::offline::OfflineProposer),
+    /// An OpenAI-compatible endpoint, live or replayed.
+    OpenAi(Box<crate::openai::OpenAiProposer>),
+}
+
+impl AnyProposer {
+    /// What the proposer has spent so far (zero offline).
+    pub fn spent(&self) -> Usage {
+        match self {
+            AnyProposer::Offline(_) => Usage::default(),
+            AnyProposer::OpenAi(p) => p.spent(),
+        }
+    }
+}
+
+impl Proposer for AnyProposer {
+    async fn propose(&self, ctx: &Context, k: usize, seed: u64) -> Result<Generation, ProposeError> {
+        match self {
+            AnyProposer::Offline(p) => p.propose(ctx, k, seed).await,
+            AnyProposer::OpenAi(p) => p.propose(ctx, k, seed).await,
+        }
+    }
 }

@@ -193,6 +193,26 @@ impl Agent {
     }
 }
 
+/// What `policy.safetensors` carries besides the weights: the env (id, path, hash), the
+/// observation clip, and the reward script it was trained with, so `rewardsmith eval` and the
+/// viewer can rebuild everything from the file alone.
+pub fn policy_metadata(
+    model: &rewardsmith_sim::EnvModel,
+    reward: Option<&rewardsmith_script::RewardScript>,
+    obs_clip: f32,
+) -> std::collections::HashMap<String, String> {
+    let mut metadata = std::collections::HashMap::new();
+    metadata.insert("env_id".to_string(), model.spec().id.clone());
+    metadata.insert("env_path".to_string(), model.path().to_owned());
+    metadata.insert("env_hash".to_string(), model.hash().to_owned());
+    metadata.insert("obs_clip".to_string(), obs_clip.to_string());
+    if let Some(r) = reward {
+        metadata.insert("reward_script_name".to_string(), r.name().to_owned());
+        metadata.insert("reward_script".to_string(), r.source().to_owned());
+    }
+    metadata
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,6 +20,11 @@ pub struct EpisodeScore {
     /// benchmarks that report returns).
     #[serde(rename = "return")]
     pub ret: Option<f64>,
+    /// Steps the episode lasted.
+    pub steps: u32,
+    /// Index into the env's `[[termination]]` list of the condition that ended the episode;
+    /// None when it ran to the time limit.
+    pub termination: Option<usize>,
 }
 
 /// Mean and spread of a set of evaluation episodes.
@@ -75,17 +80,19 @@ pub fn evaluate_with_reward(
         let mut obs = env.reset(episode_seed(seed, e as u64))?.to_vec();
         let mut fitness = EpisodeFitness::default();
         let mut ret = 0.0;
-        loop {
+        let mut steps = 0u32;
+        let termination = loop {
             let action = agent.act_deterministic(&obs, obs_clip);
             let s = env.step(&action)?;
             fitness.push(s.fitness);
             ret += s.reward;
+            steps += 1;
             obs.copy_from_slice(s.obs);
             if s.terminated || s.truncated {
-                break;
+                break s.termination;
             }
-        }
-        scores.push(EpisodeScore { fitness: fitness.value(aggregate), ret: has_reward.then_some(ret) });
+        };
+        scores.push(EpisodeScore { fitness: fitness.value(aggregate), ret: has_reward.then_some(ret), steps, termination });
     }
     Ok(scores)
 }
@@ -165,11 +172,11 @@ mod tests {
 
     #[test]
     fn score_summary_has_population_mean_and_std_and_a_return_only_with_a_reward() {
-        let with = [EpisodeScore { fitness: 1.0, ret: Some(-4.0) }, EpisodeScore { fitness: 3.0, ret: Some(-2.0) }];
+        let with = [EpisodeScore { fitness: 1.0, ret: Some(-4.0), steps: 1, termination: None }, EpisodeScore { fitness: 3.0, ret: Some(-2.0), steps: 1, termination: None }];
         let s = ScoreSummary::of(&with);
         assert_eq!((s.episodes, s.fitness_mean, s.fitness_std), (2, 2.0, 1.0));
         assert_eq!((s.return_mean, s.return_std), (Some(-3.0), Some(1.0)));
-        let without = [EpisodeScore { fitness: 5.0, ret: None }];
+        let without = [EpisodeScore { fitness: 5.0, ret: None, steps: 1, termination: None }];
         let s = ScoreSummary::of(&without);
         assert_eq!((s.fitness_mean, s.fitness_std, s.return_mean), (5.0, 0.0, None));
     }

@@ -76,6 +76,13 @@ pub struct TermWindow {
     pub max: f64,
 }
 
+/// `count` entries of `log` evenly spaced from the first to the last (all of them if it has
+/// fewer): the checkpoints at which reward terms are reported for reflection.
+pub fn evenly_spaced<T>(log: &[T], count: usize) -> Vec<&T> {
+    let n = count.min(log.len());
+    (0..n).map(|k| &log[k * (log.len() - 1) / (n - 1).max(1)]).collect()
+}
+
 /// Why a training ended without an agent.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {

@@ -7,4 +7,5 @@ pub mod eval;
 pub mod propose;
 pub mod replay;
 pub mod rollout;
+pub mod search;
 pub mod train;

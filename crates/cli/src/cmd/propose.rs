@@ -2,42 +2,17 @@
 //! generation of reward candidates, each with its critic result.
 
 use crate::common::load_env;
-use anyhow::{bail, Context as _, Result};
-use rewardsmith_llm::cassette::{Recorder, Replay};
-use rewardsmith_llm::offline::{OfflineConfig, OfflineProposer, CRITIC_SEED};
-use rewardsmith_llm::openai::{OpenAiConfig, OpenAiProposer, Prices, DEFAULT_BASE_URL};
+use crate::llm_args::{parse_llm, proposer, EndpointArgs, Llm};
+use anyhow::{Context as _, Result};
+use rewardsmith_llm::offline::CRITIC_SEED;
 use rewardsmith_llm::prompt::{PromptContext, Templates};
-use rewardsmith_llm::transport::Transport;
-use rewardsmith_llm::{Context, Generation, Proposer};
+use rewardsmith_llm::{AnyProposer, Context, Generation, Proposer};
 use rewardsmith_script::{review, SandboxLimits};
 use rewardsmith_sim::rollout::write_atomic;
 use rewardsmith_sim::{critic_states, EnvModel, CRITIC_SAMPLES};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
-
-/// Who writes the candidates.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Llm {
-    /// The offline evolutionary proposer (no network).
-    Offline,
-    /// An OpenAI-compatible endpoint.
-    OpenAi,
-    /// A cassette recorded from an endpoint (no network).
-    Replay(PathBuf),
-}
-
-fn parse_llm(value: &str) -> Result<Llm, String> {
-    match value {
-        "offline" => Ok(Llm::Offline),
-        "openai" => Ok(Llm::OpenAi),
-        _ => match value.strip_prefix("replay:") {
-            Some(path) if !path.is_empty() => Ok(Llm::Replay(PathBuf::from(path))),
-            _ => Err("expected offline, openai or replay:FILE".to_owned()),
-        },
-    }
-}
 
 /// Arguments of `propose`.
 #[derive(clap::Args)]
@@ -81,44 +56,6 @@ pub struct Args {
     endpoint: EndpointArgs,
 }
 
-/// Settings of `--llm openai` (and of the requests a replay must match).
-#[derive(clap::Args)]
-#[command(next_help_heading = "LLM endpoint")]
-struct EndpointArgs {
-    /// Base URL of the OpenAI-compatible API, up to /v1 (vLLM: http://localhost:8000/v1,
-    /// Ollama: http://localhost:11434/v1). The key, if one is needed, comes from OPENAI_API_KEY.
-    #[arg(long, env = "OPENAI_BASE_URL", default_value = DEFAULT_BASE_URL)]
-    base_url: String,
-    /// Model name as the server knows it (required for openai; a replay defaults to the
-    /// recorded one).
-    #[arg(long)]
-    model: Option<String>,
-    /// Sampling temperature.
-    #[arg(long, default_value_t = 1.0)]
-    temperature: f32,
-    /// Cap on each reply's length (sent as max_completion_tokens; default: the server's).
-    #[arg(long, value_name = "TOKENS")]
-    max_reply_tokens: Option<u32>,
-    /// Requests in flight at once when samples are asked one by one.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
-    concurrency: u64,
-    /// Seconds one request may take.
-    #[arg(long, default_value_t = 120.0)]
-    timeout: f64,
-    /// Retries of a request after a 429, 5xx, timeout or malformed reply.
-    #[arg(long, default_value_t = 5)]
-    retries: u32,
-    /// Stop requesting once this many dollars are spent (needs a price for the model).
-    #[arg(long, value_name = "USD")]
-    budget_usd: Option<f64>,
-    /// Stop requesting once this many tokens (prompt + completion) are spent.
-    #[arg(long, value_name = "TOKENS")]
-    max_tokens: Option<u64>,
-    /// Price table (TOML, the form of the embedded crates/llm/prices.toml).
-    #[arg(long, value_name = "FILE")]
-    prices: Option<PathBuf>,
-}
-
 /// Runs `propose`: exit 0 if every candidate passed the critic, 1 otherwise (the candidates are
 /// written either way).
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -146,78 +83,26 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let out = args.out.as_ref().expect("clap requires --out without --dry-run");
     prepare_out_dir(out)?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
-    let k = args.k as usize;
-    let generation = match &args.llm {
-        Llm::Offline => {
-            let proposer = OfflineProposer::new(model.clone(), OfflineConfig::default());
-            runtime.block_on(proposer.propose(&ctx, k, args.seed))?
+    let proposer = proposer(&args.llm, &args.endpoint, &model, templates, out, false)?;
+    let generation = runtime.block_on(proposer.propose(&ctx, args.k as usize, args.seed))?;
+    if let AnyProposer::OpenAi(_) = &proposer {
+        let spent = proposer.spent();
+        println!(
+            "llm: {} requests, {} prompt + {} completion tokens, ${:.4}{}",
+            spent.requests,
+            spent.prompt_tokens,
+            spent.completion_tokens,
+            spent.cost_usd,
+            if matches!(args.llm, Llm::OpenAi) { format!("; exchanges recorded in {}", out.join("llm.jsonl").display()) } else { String::new() }
+        );
+        if let Some(reason) = &generation.budget_exhausted {
+            println!("llm: {reason}; no further requests");
         }
-        llm => {
-            let proposer = openai_proposer(llm, &args.endpoint, &model, templates, out)?;
-            let generation = runtime.block_on(proposer.propose(&ctx, k, args.seed))?;
-            let spent = proposer.spent();
-            println!(
-                "llm: {} requests, {} prompt + {} completion tokens, ${:.4}{}",
-                spent.requests,
-                spent.prompt_tokens,
-                spent.completion_tokens,
-                spent.cost_usd,
-                if matches!(llm, Llm::OpenAi) { format!("; exchanges recorded in {}", out.join("llm.jsonl").display()) } else { String::new() }
-            );
-            if let Some(reason) = &generation.budget_exhausted {
-                println!("llm: {reason}; no further requests");
-            }
-            if spent.unmetered > 0 && args.endpoint.max_tokens.is_some() {
-                eprintln!("warning: {} replies came without `usage`: --max-tokens cannot count their tokens", spent.unmetered);
-            }
-            generation
+        if spent.unmetered > 0 && args.endpoint.max_tokens.is_some() {
+            eprintln!("warning: {} replies came without `usage`: --max-tokens cannot count their tokens", spent.unmetered);
         }
-    };
+    }
     write_candidates(&generation, &model, out)
-}
-
-/// The OpenAI-compatible proposer, live (recording to OUT/llm.jsonl) or replaying a cassette.
-fn openai_proposer(llm: &Llm, endpoint: &EndpointArgs, model: &EnvModel, templates: Templates, out: &Path) -> Result<OpenAiProposer> {
-    let timeout = Duration::try_from_secs_f64(endpoint.timeout)
-        .ok()
-        .filter(|t| !t.is_zero())
-        .with_context(|| format!("--timeout must be a positive number of seconds, not {}", endpoint.timeout))?;
-    if let Some(usd) = endpoint.budget_usd.filter(|usd| !(usd.is_finite() && *usd >= 0.0)) {
-        bail!("--budget-usd must be a number of dollars ≥ 0, not {usd}");
-    }
-    let replay = match llm {
-        Llm::Replay(path) => Some(Arc::new(Replay::open(path).map_err(anyhow::Error::msg)?)),
-        _ => None,
-    };
-    if replay.is_none() && !(endpoint.base_url.starts_with("http://") || endpoint.base_url.starts_with("https://")) {
-        bail!("--base-url (or OPENAI_BASE_URL) must start with http:// or https://, not {:?}", endpoint.base_url);
-    }
-    let recorded_model = replay.as_ref().and_then(|r| r.first_request()).and_then(|r| r["model"].as_str()).map(str::to_owned);
-    let model_name = endpoint.model.clone().or(recorded_model).context("--llm openai needs --model")?;
-    let prices = match &endpoint.prices {
-        Some(path) => Prices::from_file(path).map_err(anyhow::Error::msg)?,
-        None => Prices::embedded(),
-    };
-    let price = prices.get(&model_name);
-    let mut config = OpenAiConfig::new(model_name);
-    config.base_url = endpoint.base_url.clone();
-    // A replay sends nothing, so it needs no key (and must not depend on one).
-    config.api_key = if replay.is_none() { std::env::var("OPENAI_API_KEY").ok().filter(|k| !k.is_empty()) } else { None };
-    config.temperature = endpoint.temperature;
-    config.max_reply_tokens = endpoint.max_reply_tokens;
-    config.concurrency = endpoint.concurrency as usize;
-    config.timeout = timeout;
-    config.retry.max_retries = endpoint.retries;
-    config.budget.usd = endpoint.budget_usd;
-    config.budget.tokens = endpoint.max_tokens;
-    let transport = match replay {
-        Some(replay) => Transport::Replay(replay),
-        None => {
-            let recorder = Recorder::create(&out.join("llm.jsonl"), false).map_err(anyhow::Error::msg)?.with_secret(config.api_key.as_deref());
-            Transport::live(config.timeout, Some(Arc::new(recorder)), price).map_err(anyhow::Error::msg)?
-        }
-    };
-    Ok(OpenAiProposer::new(model, templates, config, price, transport)?)
 }
 
 /// Writes each candidate (script, the LLM's reply, the critic's verdict): exit 0 if all passed

@@ -3,11 +3,11 @@
 use crate::common::{load_env, reward_or_default};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use rewardsmith_ppo::agent::Agent;
+use rewardsmith_ppo::agent::{policy_metadata, Agent};
 use rewardsmith_ppo::config::PpoConfig;
 use rewardsmith_ppo::eval::{evaluate_with_reward, EvalSchedule, Evaluation, ScoreSummary};
 use rewardsmith_ppo::tensorboard::EventWriter;
-use rewardsmith_ppo::train::{train, Metrics, TermWindow, TrainError};
+use rewardsmith_ppo::train::{evenly_spaced, train, Metrics, TermWindow, TrainError};
 use rewardsmith_script::RewardScript;
 use rewardsmith_sim::rollout::write_atomic;
 use rewardsmith_sim::{EnvModel, SimError};
@@ -266,8 +266,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         (result, _) => result,
     };
 
-    let checkpoints = (0..TERM_CHECKPOINTS.min(log.len()))
-        .map(|k| &log[k * (log.len() - 1) / (TERM_CHECKPOINTS - 1).max(1)])
+    let checkpoints = evenly_spaced(&log, TERM_CHECKPOINTS)
+        .into_iter()
         .map(|m| Checkpoint { global_step: m.global_step, terms: m.reward_terms.clone() })
         .collect();
     let mut summary = Summary {
@@ -327,16 +327,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
 /// Writes `policy.safetensors` with what `eval`, `rollout --policy` and `replay` need to find
 /// the env and the reward again.
 fn save_policy(out: &Path, model: &EnvModel, reward: Option<&RewardScript>, obs_clip: f32, agent: &Agent) -> Result<()> {
-    let mut metadata = std::collections::HashMap::new();
-    metadata.insert("env_id".to_string(), model.spec().id.clone());
-    metadata.insert("env_path".to_string(), model.path().to_owned());
-    metadata.insert("env_hash".to_string(), model.hash().to_owned());
-    metadata.insert("obs_clip".to_string(), obs_clip.to_string());
-    if let Some(r) = reward {
-        metadata.insert("reward_script_name".to_string(), r.name().to_owned());
-        metadata.insert("reward_script".to_string(), r.source().to_owned());
-    }
-    write_atomic(&out.join("policy.safetensors"), &agent.to_safetensors(&metadata)?)?;
+    write_atomic(&out.join("policy.safetensors"), &agent.to_safetensors(&policy_metadata(model, reward, obs_clip))?)?;
     Ok(())
 }
 

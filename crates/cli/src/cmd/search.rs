@@ -1,0 +1,189 @@
+//! `rewardsmith search --env ID --out DIR`: the reward search (propose, critic, deduplicate,
+//! train, evaluate, select, reflect), and `--resume DIR` to continue a killed one.
+
+use crate::common::load_env;
+use crate::llm_args::{parse_llm, proposer, EndpointArgs, Llm};
+use anyhow::{bail, Context as _, Result};
+use rewardsmith_llm::prompt::Templates;
+use rewardsmith_ppo::config::PpoConfig;
+use rewardsmith_search::{EnvIdentity, FeedbackMode, RunFile, Search, SearchConfig};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// `--feedback`: how candidates are judged for the next prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Feedback {
+    /// Eureka: the best candidate by evaluated fitness.
+    Fitness,
+    /// ICPL's synthetic preferences: a ranking by fitness (plus --pref-noise).
+    Synthetic,
+    /// A person ranks the rollouts (not built yet).
+    Human,
+}
+
+/// Arguments of `search`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Environment: a built-in id or a path to an env file.
+    #[arg(long, required_unless_present = "resume")]
+    env: Option<String>,
+    /// The task in words (default: the env file's task).
+    #[arg(long)]
+    task: Option<String>,
+    /// Who writes the candidates: offline, openai or replay:FILE (see `propose --help`).
+    #[arg(long, default_value = "offline", value_parser = parse_llm)]
+    llm: Llm,
+    /// Candidates per generation.
+    #[arg(short = 'k', default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
+    k: u64,
+    /// Generations.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    generations: u64,
+    /// How candidates are judged for the next prompt.
+    #[arg(long, value_enum, default_value_t = Feedback::Fitness)]
+    feedback: Feedback,
+    /// σ of the noise on fitness before the synthetic ranking.
+    #[arg(long, default_value_t = 0.0)]
+    pref_noise: f64,
+    /// Environment steps of each candidate's training (default: the env's [ppo] total_steps).
+    #[arg(long)]
+    steps: Option<u64>,
+    /// Evaluation seeds per candidate.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=100))]
+    eval_seeds: u64,
+    /// Episodes per evaluation seed.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    eval_episodes: u64,
+    /// Master seed: every other seed derives from it.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Trainings at once (default: one per core, at most K).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Cores to use in all (default: all).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Seconds one training may take; past it the candidate fails.
+    #[arg(long)]
+    train_timeout: Option<f64>,
+    /// Distance below which a candidate duplicates one already trained (0 to 2).
+    #[arg(long, default_value_t = 0.01)]
+    dedup_epsilon: f64,
+    /// Override one PPO configuration key for every training (TOML value; repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Prompt templates overriding the embedded ones, file by file.
+    #[arg(long, value_name = "DIR")]
+    prompts: Option<PathBuf>,
+    /// Run directory (default: runs/search-ENV-SEED).
+    #[arg(long, conflicts_with = "resume")]
+    out: Option<PathBuf>,
+    /// Continue the search in this run directory with its recorded settings (other flags are
+    /// ignored): finished candidates are not retrained, proposals are not asked again.
+    #[arg(long, value_name = "DIR")]
+    resume: Option<PathBuf>,
+    #[command(flatten)]
+    endpoint: EndpointArgs,
+}
+
+/// The proposer settings kept in run.toml, so `--resume` asks the same proposer.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ProposerSettings {
+    llm: String,
+    prompts: Option<PathBuf>,
+    endpoint: EndpointArgs,
+}
+
+/// Runs `search`.
+pub fn run(args: Args) -> Result<ExitCode> {
+    let (out, run_file, settings, model) = match &args.resume {
+        Some(dir) => {
+            let run_file = RunFile::read(dir)?;
+            let settings: ProposerSettings = run_file.proposer.clone().try_into().context("run.toml [proposer]")?;
+            // A built-in's recorded path is inside the binary, not on disk: then the id.
+            let env = if std::path::Path::new(&run_file.env.path).is_file() { &run_file.env.path } else { &run_file.env.id };
+            let model = load_env(env)?;
+            (dir.clone(), run_file, settings, model)
+        }
+        None => {
+            let env = args.env.as_deref().expect("clap requires --env without --resume");
+            let model = load_env(env)?;
+            let out = args.out.clone().unwrap_or_else(|| PathBuf::from(format!("runs/search-{}-{}", model.spec().id, args.seed)));
+            if out.join("run.toml").exists() {
+                bail!("{} already holds a search: continue it with --resume {0}, or choose another --out", out.display());
+            }
+            let run_file = new_run(&args, &model)?;
+            let settings = ProposerSettings { llm: args.llm.to_string(), prompts: args.prompts.clone(), endpoint: args.endpoint.clone() };
+            (out, RunFile { proposer: toml::Table::try_from(&settings)?, ..run_file }, settings, model)
+        }
+    };
+    let llm = parse_llm(&settings.llm).map_err(anyhow::Error::msg)?;
+    let templates = match &settings.prompts {
+        Some(dir) => Templates::with_overrides(dir)?,
+        None => Templates::embedded(),
+    };
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    // A resumed live search appends to its cassette.
+    let proposer = proposer(&llm, &settings.endpoint, &model, templates, &out, args.resume.is_some())?;
+    let log = |line: &str| eprintln!("{line}");
+    let summary = Search::new(model, run_file, &proposer, &out, &log)?.run()?;
+    println!("search finished ({}) in {}", summary.stop_reason, out.display());
+    for g in &summary.generations {
+        match (&g.best, g.best_fitness) {
+            (Some(best), Some(f)) => println!("  generation {}: best {best}, fitness {f:.3}", g.generation),
+            _ => println!("  generation {}: no candidate trained", g.generation),
+        }
+    }
+    match (&summary.best, summary.best_fitness) {
+        (Some(best), Some(f)) => println!("best: {best}, fitness {f:.3} (copied to {})", out.join("best/reward.rhai").display()),
+        _ => println!("best: none"),
+    }
+    if summary.usage.requests > 0 {
+        println!(
+            "llm: {} requests, {} tokens, ${:.4}",
+            summary.usage.requests,
+            summary.usage.tokens(),
+            summary.usage.cost_usd
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The run file of a new search from the flags.
+fn new_run(args: &Args, model: &rewardsmith_sim::EnvModel) -> Result<RunFile> {
+    let feedback = match args.feedback {
+        Feedback::Fitness => FeedbackMode::Fitness,
+        Feedback::Synthetic => FeedbackMode::Synthetic,
+        Feedback::Human => bail!("--feedback human needs the rollout viewer and `rewardsmith rank`, which are not built yet; use fitness or synthetic"),
+    };
+    let search = SearchConfig {
+        k: args.k as usize,
+        generations: args.generations as usize,
+        steps: args.steps,
+        eval_seeds: args.eval_seeds as usize,
+        eval_episodes: args.eval_episodes as usize,
+        seed: args.seed,
+        feedback,
+        pref_noise: args.pref_noise,
+        dedup_epsilon: args.dedup_epsilon,
+        jobs: args.jobs.unwrap_or(0),
+        threads: args.threads.unwrap_or(0),
+        train_timeout_s: args.train_timeout,
+        task: args.task.clone(),
+        ..SearchConfig::default()
+    };
+    search.validate().map_err(anyhow::Error::msg)?;
+    let env_layer = (format!("{} [ppo]", model.path()), model.spec().ppo.clone());
+    let mut layers = vec![env_layer];
+    for set in &args.set {
+        layers.push((format!("--set {set}"), PpoConfig::parse_override(set)?));
+    }
+    let ppo = PpoConfig::from_layers(layers.iter().map(|(name, table)| (name.as_str(), table)))?;
+    Ok(RunFile {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        env: EnvIdentity { id: model.spec().id.clone(), path: model.path().to_owned(), hash: model.hash().to_owned() },
+        search,
+        ppo,
+        proposer: toml::Table::new(),
+    })
+}

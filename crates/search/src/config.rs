@@ -1,0 +1,103 @@
+//! The search's settings: one documented struct, written resolved to `run.toml`.
+
+use serde::{Deserialize, Serialize};
+
+/// How a generation's candidates are judged for the next prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeedbackMode {
+    /// Eureka: the best candidate by evaluated fitness, with its reward-term statistics.
+    Fitness,
+    /// ICPL's synthetic preferences: candidates ranked by fitness plus Gaussian noise of σ
+    /// `pref_noise`; the feedback shows the preferred (best) and the rejected (worst) one.
+    Synthetic,
+}
+
+/// Settings of one search. Every seed is derived from `seed`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchConfig {
+    /// Candidates per generation. Default 4.
+    pub k: usize,
+    /// Generations. Default 3.
+    pub generations: usize,
+    /// Environment steps of each candidate's training. Default: the env's `[ppo]`
+    /// `total_steps` (None here).
+    pub steps: Option<u64>,
+    /// Evaluation seeds per candidate: fitness is the mean over seeds of the mean over
+    /// `eval_episodes` episodes. Default 3.
+    pub eval_seeds: usize,
+    /// Episodes per evaluation seed. Default 5.
+    pub eval_episodes: usize,
+    /// Master seed. Default 0.
+    pub seed: u64,
+    /// How candidates are judged for feedback. Default fitness.
+    pub feedback: FeedbackMode,
+    /// σ of the noise added to fitness before ranking in synthetic mode (fitness units).
+    /// Default 0.
+    pub pref_noise: f64,
+    /// Rounds of resampling to replace candidates the critic rejects (each asks for as many as
+    /// were rejected). Default 2.
+    pub resample_rounds: usize,
+    /// Distance (RMS of standardised rewards on shared states, 0 to 2) below which a candidate
+    /// counts as a duplicate of one already trained and is not trained again. Default 0.01
+    /// (a correlation of 0.99995 between the two rewards on the shared states).
+    pub dedup_epsilon: f64,
+    /// Trainings run at once; 0 = as many as cores, at most K. Default 0.
+    pub jobs: usize,
+    /// Cores to use in all; 0 = all available. Each training gets `threads / jobs` of them
+    /// (results do not depend on it). Default 0.
+    pub threads: usize,
+    /// Wall-clock limit of one training in seconds; a training past it is a failed candidate.
+    /// None = no limit. Default None.
+    pub train_timeout_s: Option<f64>,
+    /// Checkpoints of reward-term statistics in the feedback. Default 10.
+    pub checkpoints: usize,
+    /// The task text (None: the env file's task).
+    pub task: Option<String>,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        Self {
+            k: 4,
+            generations: 3,
+            steps: None,
+            eval_seeds: 3,
+            eval_episodes: 5,
+            seed: 0,
+            feedback: FeedbackMode::Fitness,
+            pref_noise: 0.0,
+            resample_rounds: 2,
+            dedup_epsilon: 0.01,
+            jobs: 0,
+            threads: 0,
+            train_timeout_s: None,
+            checkpoints: 10,
+            task: None,
+        }
+    }
+}
+
+impl SearchConfig {
+    /// Checks the values a run cannot work with, naming the field.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = [("k", self.k), ("generations", self.generations), ("eval_seeds", self.eval_seeds), ("eval_episodes", self.eval_episodes)];
+        if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(format!("`{name}` must be at least 1"));
+        }
+        if self.steps == Some(0) {
+            return Err("`steps` must be at least 1".to_owned());
+        }
+        if !(self.pref_noise.is_finite() && self.pref_noise >= 0.0) {
+            return Err(format!("`pref_noise` must be ≥ 0, not {}", self.pref_noise));
+        }
+        if !(self.dedup_epsilon.is_finite() && self.dedup_epsilon >= 0.0) {
+            return Err(format!("`dedup_epsilon` must be ≥ 0, not {}", self.dedup_epsilon));
+        }
+        if let Some(t) = self.train_timeout_s.filter(|t| !(t.is_finite() && *t > 0.0)) {
+            return Err(format!("`train_timeout_s` must be > 0, not {t}"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,14 @@
+//! The reward search (Eureka's loop, ICPL's synthetic preferences): each generation proposes K
+//! reward scripts, checks them with the critic (resampling rejects), skips duplicates of rewards
+//! already trained, trains a PPO policy with each, evaluates it on the env's ground-truth fitness
+//! over several seeds, ranks the candidates and writes the feedback the next generation's prompt
+//! receives. See [`run`] for the run directory and resuming.
+
+pub mod config;
+pub mod dedup;
+pub mod record;
+pub mod reflect;
+pub mod run;
+
+pub use config::{FeedbackMode, SearchConfig};
+pub use run::{EnvIdentity, RunFile, Search, SearchError, Summary};

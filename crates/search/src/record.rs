@@ -1,0 +1,131 @@
+//! What a search writes per candidate and per generation (JSON in the run directory), and reads
+//! back on `--resume`.
+
+use serde::{Deserialize, Serialize};
+
+/// A candidate as proposed, before any training (`gen-NN/proposals.json` lists them).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Proposal {
+    /// `cand-KK`, in the order proposed (resampled candidates follow the first K).
+    pub name: String,
+    /// Resampling round that produced it (0: the generation's first K).
+    pub round: usize,
+    /// The script, if the proposer produced one.
+    pub script: Option<String>,
+    /// The LLM's reply, if there was one.
+    pub reply: Option<String>,
+    /// The critic's verdict.
+    pub critic: Verdict,
+}
+
+/// The critic's verdict on a proposal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// It compiled and ran on every critic state.
+    pub ok: bool,
+    /// Where it failed: `proposer` (no script), `critic` (compile or run-time error).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
+    /// The error (line and column for script errors).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Term ranges on the critic's states, for the feedback.
+    #[serde(default)]
+    pub terms: Vec<TermRange>,
+    /// Warnings about the terms (constant, very large).
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+/// A term's range on the critic's states.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TermRange {
+    /// Term name.
+    pub name: String,
+    /// Smallest value.
+    pub min: f64,
+    /// Mean value.
+    pub mean: f64,
+    /// Largest value.
+    pub max: f64,
+}
+
+/// A trained (or deduplicated, or failed) candidate: `gen-NN/cand-KK/result.json`, written once
+/// the candidate is done, so a resumed search skips it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CandidateResult {
+    /// `gen-NN/cand-KK`.
+    pub id: String,
+    /// What happened: `trained`, `duplicate` (of `duplicate_of`, whose results it shares),
+    /// `failed` (training error) or `timeout`.
+    pub status: String,
+    /// The training error or why it timed out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The already-trained candidate it duplicates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate_of: Option<String>,
+    /// The nearest already-trained candidate and the distance to it (see `dedup`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nearest: Option<(String, f64)>,
+    /// Environment steps trained.
+    pub global_step: u64,
+    /// Wall-clock seconds of training and evaluation (not part of any result).
+    pub seconds: f64,
+    /// Evaluated fitness: the mean over seeds of each seed's mean over its episodes. None when
+    /// the training failed.
+    pub fitness: Option<f64>,
+    /// Each evaluation seed's mean fitness.
+    pub fitness_per_seed: Vec<f64>,
+    /// The evaluation episodes, seed by seed.
+    pub episodes: Vec<Episode>,
+    /// Training curves and reward terms at evenly spaced checkpoints.
+    pub checkpoints: Vec<Checkpoint>,
+}
+
+/// One evaluation episode.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Episode {
+    /// Evaluation seed index.
+    pub seed: usize,
+    /// Ground-truth fitness.
+    pub fitness: f64,
+    /// Return under the candidate's reward.
+    #[serde(rename = "return")]
+    pub ret: f64,
+    /// Steps it lasted.
+    pub steps: u32,
+    /// Name of the termination that ended it; None: the time limit.
+    pub termination: Option<String>,
+}
+
+/// Training state at one checkpoint (one PPO iteration).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// Environment steps so far.
+    pub global_step: u64,
+    /// Mean return of the episodes that ended in the iteration.
+    pub episodic_return: Option<f64>,
+    /// Their mean length in steps.
+    pub episodic_length: Option<f64>,
+    /// Their mean ground-truth fitness.
+    pub fitness: Option<f64>,
+    /// Each reward term's mean, min and max over the iteration's steps.
+    pub terms: Vec<TermRange>,
+}
+
+/// A finished generation: `gen-NN/generation.json`, written last (a resumed search takes a
+/// generation with this file as done).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GenerationRecord {
+    /// Generation index.
+    pub generation: usize,
+    /// Candidate ids, best first (by fitness, or by the synthetic preference ranking).
+    pub ranking: Vec<String>,
+    /// The best candidate's id, if any candidate was trained.
+    pub best: Option<String>,
+    /// Its fitness.
+    pub best_fitness: Option<f64>,
+    /// Tokens and dollars the proposer spent on this generation.
+    pub usage: rewardsmith_llm::Usage,
+}

@@ -1,0 +1,558 @@
+//! The search loop and its run directory.
+//!
+//! ```text
+//! run.toml                       resolved settings, env identity, proposer (written first)
+//! llm.jsonl                      the LLM cassette (written by the proposer's transport)
+//! gen-NN/proposals.json          the generation's proposals, resampled ones included
+//! gen-NN/cand-KK/reward.rhai     the script; reply.md (the LLM's reply); critic.json
+//! gen-NN/cand-KK/result.json     training, evaluation, checkpoints (written when done)
+//! gen-NN/cand-KK/policy.safetensors
+//! gen-NN/feedback.md             exactly the feedback text the next prompt receives
+//! gen-NN/generation.json         ranking and best (written last: the generation is done)
+//! best/reward.rhai, best/result.json, summary.json
+//! ```
+//!
+//! Every file is written atomically. A killed search resumes from its directory: generations
+//! with `generation.json` are read back, proposals are never asked twice, and candidates with
+//! `result.json` are not retrained; since every seed derives from the master seed and a training
+//! does not depend on the thread count, the resumed search ends where the uninterrupted one would.
+
+use crate::config::{FeedbackMode, SearchConfig};
+use crate::dedup::Signature;
+use crate::record::{CandidateResult, Checkpoint, Episode, GenerationRecord, Proposal, TermRange, Verdict};
+use crate::reflect::{self, Best, EnvFacts, Judged};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal};
+use rewardsmith_llm::offline::CRITIC_SEED;
+use rewardsmith_llm::{Context, ProposeError, Proposer, Usage};
+use rewardsmith_ppo::agent::policy_metadata;
+use rewardsmith_ppo::config::PpoConfig;
+use rewardsmith_ppo::eval::evaluate_with_reward;
+use rewardsmith_ppo::train::{evenly_spaced, train, Metrics};
+use rewardsmith_script::{review, RewardScript, State};
+use rewardsmith_sim::rollout::write_atomic;
+use rewardsmith_sim::{critic_states, derive_seed, EnvModel, SimError, CRITIC_SAMPLES};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Seed streams derived from the master seed.
+const PROPOSE_STREAM: u64 = 1;
+const TRAIN_STREAM: u64 = 2;
+const EVAL_STREAM: u64 = 3;
+const PREFERENCE_STREAM: u64 = 4;
+
+/// Resampling rounds per generation are numbered below this (seed derivation).
+const MAX_ROUNDS: u64 = 64;
+
+/// A candidate to train: its proposal index, id, compiled script and nearest trained candidate.
+type Queued = (usize, String, RewardScript, Option<(String, f64)>);
+
+/// Stack of a training thread: scripts nest deeply in debug builds (the VecEnv workers use the
+/// same).
+const TRAIN_STACK: usize = 16 << 20;
+
+/// Scripts kept as the offline proposer's parents: the best this many of the search so far.
+const ELITES: usize = 2;
+
+/// A term whose absolute value exceeds this on the critic's states gets a warning: the prompt
+/// advises about ±10 per step, and one huge term drowns the others.
+const LARGE_TERM: f64 = 100.0;
+
+/// Why a search stopped before its end.
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    /// The settings cannot work (the message names the field).
+    #[error("{0}")]
+    Config(String),
+    /// The proposer cannot go on (refused key, unknown model, cassette mismatch).
+    #[error(transparent)]
+    Propose(#[from] ProposeError),
+    /// The environment failed, or a file could not be written.
+    #[error(transparent)]
+    Sim(#[from] SimError),
+    /// A file of the run directory cannot be read back.
+    #[error("{path}: {message}")]
+    Corrupt {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// `run.toml`: everything needed to resume or reproduce the search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunFile {
+    /// rewardsmith's version.
+    pub version: String,
+    /// The env: id, file (built-in path or the user's), content hash.
+    pub env: EnvIdentity,
+    /// The search settings.
+    pub search: SearchConfig,
+    /// The PPO settings of every training (its seed and threads are set per training).
+    pub ppo: PpoConfig,
+    /// How the proposer was chosen (the CLI's settings, read back by `--resume`).
+    pub proposer: toml::Table,
+}
+
+/// Which env file a run used.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnvIdentity {
+    /// Its id.
+    pub id: String,
+    /// Where it was read from.
+    pub path: String,
+    /// Hash of its content (a resumed search refuses another version).
+    pub hash: String,
+}
+
+impl RunFile {
+    /// Reads `DIR/run.toml`.
+    pub fn read(dir: &Path) -> Result<Self, SearchError> {
+        let path = dir.join("run.toml");
+        let text = std::fs::read_to_string(&path).map_err(|e| corrupt(&path, e))?;
+        toml::from_str(&text).map_err(|e| corrupt(&path, e))
+    }
+}
+
+/// How a search ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// `generations` (all ran) or `budget` (the proposer's budget ran out).
+    pub stop_reason: String,
+    /// The best candidate of the search.
+    pub best: Option<String>,
+    /// Its fitness.
+    pub best_fitness: Option<f64>,
+    /// Each generation's record.
+    pub generations: Vec<GenerationRecord>,
+    /// What the proposer spent, all generations.
+    pub usage: Usage,
+}
+
+/// One search over one environment.
+pub struct Search<'a, P: Proposer> {
+    model: Arc<EnvModel>,
+    run: RunFile,
+    proposer: &'a P,
+    out: PathBuf,
+    log: &'a (dyn Fn(&str) + Sync),
+}
+
+/// `gen-NN/proposals.json`.
+#[derive(Debug, Serialize, Deserialize)]
+struct ProposalsFile {
+    usage: Usage,
+    budget_exhausted: Option<String>,
+    proposals: Vec<Proposal>,
+}
+
+impl<'a, P: Proposer> Search<'a, P> {
+    /// A search writing to `out`, as `run` describes; `log` receives one line per event.
+    pub fn new(model: Arc<EnvModel>, run: RunFile, proposer: &'a P, out: &Path, log: &'a (dyn Fn(&str) + Sync)) -> Result<Self, SearchError> {
+        run.search.validate().map_err(SearchError::Config)?;
+        run.ppo.validate().map_err(|e| SearchError::Config(format!("ppo: {e}")))?;
+        if run.env.hash != model.hash() {
+            return Err(SearchError::Config(format!(
+                "{} has changed since the run started (hash {} then, {} now)",
+                run.env.path,
+                run.env.hash,
+                model.hash()
+            )));
+        }
+        Ok(Self { model, run, proposer, out: out.to_owned(), log })
+    }
+
+    /// Runs (or resumes) the search to its end.
+    pub fn run(&self) -> Result<Summary, SearchError> {
+        let cfg = &self.run.search;
+        write_atomic(&self.out.join("run.toml"), toml::to_string(&self.run).map_err(|e| SearchError::Config(e.to_string()))?.as_bytes())?;
+        // One sample of states for the critic and the deduplication, the one `check` uses.
+        let states = critic_states(&self.model, CRITIC_SAMPLES, CRITIC_SEED)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| SearchError::Config(format!("cannot start the async runtime: {e}")))?;
+        let task = cfg.task.clone().unwrap_or_else(|| self.model.spec().task.clone());
+        let mut feedback: Option<String> = None;
+        let mut history: Vec<Best> = Vec::new();
+        let mut trained: Vec<(String, Signature)> = Vec::new();
+        let mut all: Vec<(String, f64, String)> = Vec::new();
+        let mut records = Vec::new();
+        let mut usage = Usage::default();
+        let mut stop_reason = "generations".to_owned();
+        for generation in 0..cfg.generations {
+            let dir = self.out.join(format!("gen-{generation:02}"));
+            let ctx = Context { task: task.clone(), feedback: feedback.clone(), parents: elites(&all) };
+            let proposals = self.proposals(generation, &dir, &ctx, &states, &runtime)?;
+            usage.add(&proposals.usage);
+            let results = self.train_generation(generation, &dir, &proposals.proposals, &states, &mut trained)?;
+            let judged: Vec<Judged<'_>> =
+                proposals.proposals.iter().zip(&results).map(|(proposal, result)| Judged { proposal, result: result.as_ref() }).collect();
+            let ranking = self.rank(generation, &judged);
+            let best = ranking.first().map(|&i| &judged[i]);
+            let worst = (cfg.feedback == FeedbackMode::Synthetic && ranking.len() > 1).then(|| &judged[*ranking.last().unwrap()]);
+            let facts = EnvFacts {
+                dt: self.model.spec().control_dt(),
+                episode_steps: self.model.spec().physics.episode_length,
+                fitness: &self.model.spec().fitness.doc,
+            };
+            let text = reflect::feedback(generation, &facts, &judged, best, worst, &history);
+            write_atomic(&dir.join("feedback.md"), text.as_bytes())?;
+            for j in &judged {
+                if let (Some(r), Some(script)) = (j.result, &j.proposal.script)
+                    && let (Some(f), "trained") = (r.fitness, r.status.as_str())
+                {
+                    all.push((r.id.clone(), f, script.clone()));
+                }
+            }
+            if let Some(b) = best {
+                let result = b.result.expect("ranked candidates have results");
+                history.push(Best {
+                    generation,
+                    id: result.id.clone(),
+                    fitness: result.fitness.unwrap_or(f64::NAN),
+                    script: b.proposal.script.clone().unwrap_or_default(),
+                });
+            }
+            let record = GenerationRecord {
+                generation,
+                ranking: ranking.iter().map(|&i| judged[i].result.map(|r| r.id.clone()).unwrap_or_default()).collect(),
+                best: best.and_then(|b| b.result).map(|r| r.id.clone()),
+                best_fitness: best.and_then(|b| b.result).and_then(|r| r.fitness),
+                usage: proposals.usage,
+            };
+            write_json(&dir.join("generation.json"), &record)?;
+            (self.log)(&format!(
+                "generation {generation}: best {}",
+                record.best.as_ref().map_or("none (no candidate trained)".to_owned(), |b| format!("{b}, fitness {:.3}", record.best_fitness.unwrap_or(f64::NAN)))
+            ));
+            records.push(record);
+            feedback = Some(text);
+            if let Some(reason) = proposals.budget_exhausted {
+                (self.log)(&format!("stopping: {reason}"));
+                stop_reason = "budget".to_owned();
+                break;
+            }
+        }
+        let best = all.iter().max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)));
+        if let Some((id, _, script)) = best {
+            write_atomic(&self.out.join("best/reward.rhai"), script.as_bytes())?;
+            let result = std::fs::read(self.out.join(id).join("result.json")).map_err(|e| corrupt(&self.out.join(id), e))?;
+            write_atomic(&self.out.join("best/result.json"), &result)?;
+        }
+        let summary = Summary {
+            stop_reason,
+            best: best.map(|b| b.0.clone()),
+            best_fitness: best.map(|b| b.1),
+            generations: records,
+            usage,
+        };
+        write_json(&self.out.join("summary.json"), &summary)?;
+        Ok(summary)
+    }
+
+    /// The generation's proposals: read back if already made, else proposed (with resampling
+    /// of critic rejects) and written.
+    fn proposals(&self, generation: usize, dir: &Path, ctx: &Context, states: &[State], runtime: &tokio::runtime::Runtime) -> Result<ProposalsFile, SearchError> {
+        let path = dir.join("proposals.json");
+        if path.exists() {
+            let text = std::fs::read_to_string(&path).map_err(|e| corrupt(&path, e))?;
+            return serde_json::from_str(&text).map_err(|e| corrupt(&path, e));
+        }
+        let cfg = &self.run.search;
+        let mut file = ProposalsFile { usage: Usage::default(), budget_exhausted: None, proposals: Vec::new() };
+        let mut wanted = cfg.k;
+        for round in 0..=cfg.resample_rounds {
+            let seed = derive_seed(derive_seed(cfg.seed, PROPOSE_STREAM), generation as u64 * MAX_ROUNDS + round as u64);
+            let proposed = runtime.block_on(self.proposer.propose(ctx, wanted, seed))?;
+            file.usage.add(&proposed.usage);
+            for candidate in proposed.candidates {
+                let name = format!("cand-{:02}", file.proposals.len());
+                let critic = match &candidate.script {
+                    Ok(script) => critic(&self.model, states, &script_name(generation, &name), script),
+                    Err(e) => Verdict { ok: false, stage: Some("proposer".into()), error: Some(e.to_string()), terms: Vec::new(), warnings: Vec::new() },
+                };
+                let proposal = Proposal { name, round, script: candidate.script.ok(), reply: candidate.reply, critic };
+                write_candidate_files(&dir.join(&proposal.name), &proposal)?;
+                file.proposals.push(proposal);
+            }
+            let valid = file.proposals.iter().filter(|p| p.critic.ok).count();
+            (self.log)(&format!("generation {generation}, round {round}: {valid} of {} proposals passed the critic", file.proposals.len()));
+            if proposed.budget_exhausted.is_some() {
+                file.budget_exhausted = proposed.budget_exhausted;
+                break;
+            }
+            if valid >= cfg.k {
+                break;
+            }
+            wanted = cfg.k - valid;
+        }
+        write_json(&path, &file)?;
+        Ok(file)
+    }
+
+    /// Deduplicates and trains the generation's valid proposals (at most K); results by
+    /// proposal, None for the ones not trained (critic rejects, those past K).
+    fn train_generation(
+        &self,
+        generation: usize,
+        dir: &Path,
+        proposals: &[Proposal],
+        states: &[State],
+        trained: &mut Vec<(String, Signature)>,
+    ) -> Result<Vec<Option<CandidateResult>>, SearchError> {
+        let cfg = &self.run.search;
+        let mut results: Vec<Option<CandidateResult>> = vec![None; proposals.len()];
+        let mut queue = Vec::new();
+        let mut duplicates = Vec::new();
+        let valid: Vec<usize> = (0..proposals.len()).filter(|&i| proposals[i].critic.ok).take(cfg.k).collect();
+        for &i in &valid {
+            let id = format!("gen-{generation:02}/{}", proposals[i].name);
+            let source = proposals[i].script.as_deref().unwrap_or("");
+            let script = self.model.compile_reward(&script_name(generation, &proposals[i].name), source)?;
+            let signature = Signature::of(&script, states).map_err(|e| SearchError::Config(format!("{id}: passed the critic, then failed: {e}")))?;
+            let nearest = trained
+                .iter()
+                .map(|(other, s)| (other.clone(), signature.distance(s)))
+                .min_by(|a, b| a.1.total_cmp(&b.1));
+            let result_path = dir.join(&proposals[i].name).join("result.json");
+            if result_path.exists() {
+                let text = std::fs::read_to_string(&result_path).map_err(|e| corrupt(&result_path, e))?;
+                let result: CandidateResult = serde_json::from_str(&text).map_err(|e| corrupt(&result_path, e))?;
+                if result.status != "duplicate" {
+                    trained.push((id, signature));
+                }
+                results[i] = Some(result);
+                continue;
+            }
+            match nearest {
+                Some((original, distance)) if distance < cfg.dedup_epsilon => duplicates.push((i, id, original, distance)),
+                _ => {
+                    queue.push((i, id.clone(), script, nearest));
+                    trained.push((id, signature));
+                }
+            }
+        }
+        let done = self.train_all(dir, &queue, proposals)?;
+        for (i, result) in done {
+            results[i] = Some(result);
+        }
+        for (i, id, original, distance) in duplicates {
+            let source = self.out.join(&original).join("result.json");
+            let text = std::fs::read_to_string(&source).map_err(|e| corrupt(&source, e))?;
+            let mut result: CandidateResult = serde_json::from_str(&text).map_err(|e| corrupt(&source, e))?;
+            result.id = id.clone();
+            result.status = "duplicate".to_owned();
+            result.duplicate_of = Some(original.clone());
+            result.nearest = Some((original.clone(), distance));
+            result.seconds = 0.0;
+            (self.log)(&format!("{id}: duplicate of {original} (distance {distance:.4}), not trained"));
+            write_json(&dir.join(&proposals[i].name).join("result.json"), &result)?;
+            results[i] = Some(result);
+        }
+        Ok(results)
+    }
+
+    /// Trains the queued candidates, several at once, each writing its result when done.
+    fn train_all(&self, dir: &Path, queue: &[Queued], proposals: &[Proposal]) -> Result<Vec<(usize, CandidateResult)>, SearchError> {
+        if queue.is_empty() {
+            return Ok(Vec::new());
+        }
+        let cfg = &self.run.search;
+        let cores = if cfg.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { cfg.threads };
+        let jobs = if cfg.jobs == 0 { cores } else { cfg.jobs }.clamp(1, queue.len());
+        let mut ppo = self.run.ppo.clone();
+        ppo.threads = (cores / jobs).max(1);
+        // Every candidate trains with the same seed: differences in fitness come from the
+        // rewards, not from the luck of the draw (common random numbers).
+        ppo.seed = derive_seed(cfg.seed, TRAIN_STREAM);
+        if let Some(steps) = cfg.steps {
+            ppo.total_steps = steps;
+        }
+        let next = AtomicUsize::new(0);
+        let done = Mutex::new(Vec::new());
+        let failure: Mutex<Option<SearchError>> = Mutex::new(None);
+        std::thread::scope(|scope| {
+            for _ in 0..jobs {
+                let worker = || loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((i, id, script, nearest)) = queue.get(n) else { break };
+                    let cand_dir = dir.join(&proposals[*i].name);
+                    let mut result = self.train_one(id, script, &ppo, &cand_dir);
+                    result.nearest = nearest.clone();
+                    (self.log)(&match (&result.fitness, &result.error) {
+                        (Some(f), _) => format!("{id}: fitness {f:.3} ({} steps, {:.1} s)", result.global_step, result.seconds),
+                        (None, e) => format!("{id}: {} ({})", result.status, e.as_deref().unwrap_or("")),
+                    });
+                    match write_json(&cand_dir.join("result.json"), &result) {
+                        Ok(()) => done.lock().unwrap_or_else(|e| e.into_inner()).push((*i, result)),
+                        Err(e) => {
+                            *failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+                            break;
+                        }
+                    }
+                };
+                std::thread::Builder::new().stack_size(TRAIN_STACK).spawn_scoped(scope, worker).expect("a training thread starts");
+            }
+        });
+        if let Some(e) = failure.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            return Err(e);
+        }
+        let mut done = done.into_inner().unwrap_or_else(|e| e.into_inner());
+        done.sort_by_key(|(i, _)| *i);
+        Ok(done)
+    }
+
+    /// Trains and evaluates one candidate; a failure is a result.
+    fn train_one(&self, id: &str, script: &RewardScript, ppo: &PpoConfig, dir: &Path) -> CandidateResult {
+        let cfg = &self.run.search;
+        let started = Instant::now();
+        let timeout = cfg.train_timeout_s.map(Duration::from_secs_f64);
+        let mut log: Vec<Metrics> = Vec::new();
+        let mut timed_out = false;
+        let trained = train(&self.model, Some(script.clone()), ppo, |metrics, _| {
+            log.push(metrics.clone());
+            timed_out = timeout.is_some_and(|t| started.elapsed() > t);
+            !timed_out
+        });
+        let mut result = CandidateResult {
+            id: id.to_owned(),
+            status: "trained".to_owned(),
+            error: None,
+            duplicate_of: None,
+            nearest: None,
+            global_step: log.last().map_or(0, |m| m.global_step),
+            seconds: 0.0,
+            fitness: None,
+            fitness_per_seed: Vec::new(),
+            episodes: Vec::new(),
+            checkpoints: evenly_spaced(&log, cfg.checkpoints).into_iter().map(checkpoint).collect(),
+        };
+        let outcome = match trained {
+            Err(e) => Err(("failed", e.to_string())),
+            Ok(_) if timed_out => Err(("timeout", format!("training passed its {} s limit at step {}", cfg.train_timeout_s.unwrap_or(0.0), result.global_step))),
+            Ok(agent) => self.evaluate(script, &agent, ppo, &mut result).map(|()| agent).map_err(|e| ("failed", format!("evaluation: {e}"))),
+        };
+        match outcome {
+            Ok(agent) => {
+                let bytes = agent.to_safetensors(&policy_metadata(&self.model, Some(script), ppo.obs_clip));
+                if let Err(e) = bytes.map_err(|e| e.to_string()).and_then(|b| write_atomic(&dir.join("policy.safetensors"), &b).map_err(|e| e.to_string())) {
+                    result.error = Some(format!("policy not saved: {e}"));
+                }
+            }
+            Err((status, error)) => {
+                result.status = status.to_owned();
+                result.error = Some(error);
+                result.fitness = None;
+            }
+        }
+        result.seconds = started.elapsed().as_secs_f64();
+        result
+    }
+
+    /// Evaluates `agent` on every evaluation seed into `result`.
+    fn evaluate(&self, script: &RewardScript, agent: &rewardsmith_ppo::agent::Agent, ppo: &PpoConfig, result: &mut CandidateResult) -> Result<(), SimError> {
+        let cfg = &self.run.search;
+        let names: Vec<String> = self.model.spec().terminations.iter().map(|t| t.name.clone()).collect();
+        for s in 0..cfg.eval_seeds {
+            let seed = derive_seed(derive_seed(cfg.seed, EVAL_STREAM), s as u64);
+            let scores = evaluate_with_reward(&self.model, agent, Some(script.clone()), cfg.eval_episodes, seed, ppo.obs_clip)?;
+            result.fitness_per_seed.push(scores.iter().map(|e| e.fitness).sum::<f64>() / scores.len() as f64);
+            result.episodes.extend(scores.iter().map(|e| Episode {
+                seed: s,
+                fitness: e.fitness,
+                ret: e.ret.unwrap_or(f64::NAN),
+                steps: e.steps,
+                termination: e.termination.and_then(|t| names.get(t).cloned()),
+            }));
+        }
+        result.fitness = Some(result.fitness_per_seed.iter().sum::<f64>() / result.fitness_per_seed.len() as f64);
+        Ok(())
+    }
+
+    /// Indices of the trained candidates, best first.
+    fn rank(&self, generation: usize, judged: &[Judged<'_>]) -> Vec<usize> {
+        let cfg = &self.run.search;
+        let mut scored: Vec<(usize, f64)> = judged.iter().enumerate().filter_map(|(i, j)| j.result.and_then(|r| r.fitness).map(|f| (i, f))).collect();
+        if cfg.feedback == FeedbackMode::Synthetic && cfg.pref_noise > 0.0 {
+            let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(derive_seed(cfg.seed, PREFERENCE_STREAM), generation as u64));
+            let noise = Normal::new(0.0, cfg.pref_noise).expect("σ ≥ 0 is checked by validate");
+            for (_, f) in &mut scored {
+                *f += noise.sample(&mut rng);
+            }
+        }
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        scored.into_iter().map(|(i, _)| i).collect()
+    }
+
+}
+
+/// A candidate script's name in messages: relative to the run directory, so that errors (which
+/// reach the next prompt) do not depend on where the run lies, and a replay asks the same.
+fn script_name(generation: usize, candidate: &str) -> String {
+    format!("gen-{generation:02}/{candidate}/reward.rhai")
+}
+
+/// The critic's verdict on `script`, with warnings about its terms.
+fn critic(model: &Arc<EnvModel>, states: &[State], name: &str, script: &str) -> Verdict {
+    let reviewed = model.compile_reward(name, script).map_err(|e| e.to_string()).and_then(|s| review(&s, states).map_err(|e| e.to_string()));
+    match reviewed {
+        Err(error) => Verdict { ok: false, stage: Some("critic".into()), error: Some(error), terms: Vec::new(), warnings: Vec::new() },
+        Ok(report) => {
+            let mut warnings = Vec::new();
+            for t in &report.terms {
+                if t.max - t.min <= 1e-12 * (1.0 + t.mean.abs()) && report.terms.len() > 1 {
+                    warnings.push(format!("term `{}` is constant ({}) on the critic's states: it shapes nothing", t.name, t.mean));
+                }
+                let peak = t.min.abs().max(t.max.abs());
+                if peak > LARGE_TERM {
+                    warnings.push(format!("term `{}` reaches {peak:.3e}, beyond the advised ±10 per step: it drowns the other terms", t.name));
+                }
+            }
+            let terms = report.terms.iter().map(|t| TermRange { name: t.name.clone(), min: t.min, mean: t.mean, max: t.max }).collect();
+            Verdict { ok: true, stage: None, error: None, terms, warnings }
+        }
+    }
+}
+
+fn checkpoint(m: &Metrics) -> Checkpoint {
+    Checkpoint {
+        global_step: m.global_step,
+        episodic_return: m.episodic_return,
+        episodic_length: m.episodic_length,
+        fitness: m.fitness,
+        terms: m.reward_terms.iter().map(|t| TermRange { name: t.name.clone(), min: t.min, mean: t.mean, max: t.max }).collect(),
+    }
+}
+
+/// The offline proposer's parents: the best [`ELITES`] trained scripts so far.
+fn elites(all: &[(String, f64, String)]) -> Vec<String> {
+    let mut ranked: Vec<&(String, f64, String)> = all.iter().collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    ranked.into_iter().take(ELITES).map(|(_, _, s)| s.clone()).collect()
+}
+
+fn write_candidate_files(dir: &Path, proposal: &Proposal) -> Result<(), SearchError> {
+    if let Some(script) = &proposal.script {
+        write_atomic(&dir.join("reward.rhai"), script.as_bytes())?;
+    }
+    if let Some(reply) = &proposal.reply {
+        write_atomic(&dir.join("reply.md"), reply.as_bytes())?;
+    }
+    write_json(&dir.join("critic.json"), &proposal.critic)
+}
+
+fn write_json(path: &Path, value: &impl Serialize) -> Result<(), SearchError> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| corrupt(path, e))?;
+    Ok(write_atomic(path, text.as_bytes())?)
+}
+
+fn corrupt(path: &Path, e: impl std::fmt::Display) -> SearchError {
+    SearchError::Corrupt { path: path.display().to_string(), message: e.to_string() }
+}

@@ -1,0 +1,134 @@
+//! `rewardsmith search`: the run directory, determinism across thread counts, resuming a killed
+//! search, and replaying an LLM search from its cassette.
+
+use crate::support::{rewardsmith_with_env, text};
+use serde_json::{json, Value};
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// A small search: short trainings, few evaluation episodes.
+const SMALL: [&str; 12] = ["search", "--env", "pendulum", "-k", "2", "--generations", "2", "--steps", "2048", "--eval-episodes", "2", "--eval-seeds"];
+
+fn search(dir: &Path, extra: &[&str]) -> std::process::Output {
+    let o = rewardsmith_with_env(dir, &[&SMALL[..], &["2"], extra].concat(), &[]);
+    assert!(o.status.success(), "{}{}", text(&o).0, text(&o).1);
+    o
+}
+
+fn json(path: &Path) -> Value {
+    serde_json::from_str(&fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
+}
+
+/// Everything a run's results are made of, without wall-clock times.
+fn results(run: &Path) -> Value {
+    let mut all = json!({ "summary": json(&run.join("summary.json")) });
+    for generation in ["gen-00", "gen-01"] {
+        all[generation] = json!({ "feedback": fs::read_to_string(run.join(generation).join("feedback.md")).unwrap() });
+        for entry in fs::read_dir(run.join(generation)).unwrap() {
+            let dir = entry.unwrap().path();
+            if dir.join("result.json").exists() {
+                let mut result = json(&dir.join("result.json"));
+                result.as_object_mut().unwrap().remove("seconds");
+                let script = fs::read_to_string(dir.join("reward.rhai")).unwrap();
+                all[generation][dir.file_name().unwrap().to_str().unwrap()] = json!({ "result": result, "script": script });
+            }
+        }
+    }
+    all
+}
+
+#[test]
+fn search_writes_its_run_directory_and_does_not_depend_on_the_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = search(dir.path(), &["--jobs", "1", "--threads", "1", "--out", "one"]);
+    let stdout = text(&o).0;
+    assert!(stdout.contains("search finished (generations)") && stdout.contains("best: gen-0"), "{stdout}");
+    let run = dir.path().join("one");
+    for file in ["run.toml", "summary.json", "best/reward.rhai", "best/result.json", "gen-00/proposals.json", "gen-00/feedback.md", "gen-00/generation.json", "gen-01/generation.json", "gen-00/cand-00/critic.json"] {
+        assert!(run.join(file).is_file(), "{file} is missing");
+    }
+    let feedback = fs::read_to_string(run.join("gen-00/feedback.md")).unwrap();
+    for needle in ["### The best reward function", "| step |", "Evaluation episodes:", "per evaluation seed"] {
+        assert!(feedback.contains(needle), "feedback lacks {needle:?}:\n{feedback}");
+    }
+    assert!(fs::read_to_string(run.join("gen-01/feedback.md")).unwrap().contains("### The best reward function of each earlier generation"));
+    let summary = json(&run.join("summary.json"));
+    let best = summary["best"].as_str().unwrap();
+    assert_eq!(json(&run.join(best).join("result.json"))["fitness"], summary["best_fitness"]);
+
+    search(dir.path(), &["--jobs", "2", "--threads", "2", "--out", "two"]);
+    assert_eq!(results(&run), results(&dir.path().join("two")));
+}
+
+/// Starts `args` and kills it (SIGKILL) once `marker` exists in `dir`, or when it ends.
+fn kill_when(dir: &Path, args: &[&str], marker: &str) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rewardsmith"))
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    while !dir.join(marker).exists() && child.try_wait().unwrap().is_none() {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn a_search_killed_at_any_moment_resumes_to_the_uninterrupted_result() {
+    let dir = tempfile::tempdir().unwrap();
+    search(dir.path(), &["--jobs", "1", "--out", "whole"]);
+    // Killed with the first candidate trained and the second in training, then killed again
+    // while resuming, once generation 1 is proposed; then resumed to the end.
+    let args: Vec<&str> = [&SMALL[..], &["2", "--jobs", "1", "--out", "killed"]].concat();
+    kill_when(dir.path(), &args, "killed/gen-00/cand-00/result.json");
+    assert!(!dir.path().join("killed/gen-00/generation.json").exists(), "killed before the generation ended");
+    kill_when(dir.path(), &["search", "--resume", "killed"], "killed/gen-01/proposals.json");
+    let o = rewardsmith_with_env(dir.path(), &["search", "--resume", "killed"], &[]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    assert_eq!(results(&dir.path().join("whole")), results(&dir.path().join("killed")));
+    // A finished run resumes to itself without training anything.
+    let o = rewardsmith_with_env(dir.path(), &["search", "--resume", "killed"], &[]);
+    assert!(o.status.success() && !text(&o).1.contains(" steps, "), "nothing is retrained: {}", text(&o).1);
+    assert_eq!(results(&dir.path().join("whole")), results(&dir.path().join("killed")));
+}
+
+#[test]
+fn an_llm_search_replays_from_its_cassette_exactly_and_offline() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = runtime.block_on(MockServer::start());
+    let upright = "```rhai\nfn compute_reward(s) {\n    #{ up: s.pole_cos, calm: -0.01 * square(s.pole_angular_velocity) }\n}\n```";
+    let broken = "```rhai\nfn compute_reward(s) {\n    s.no_such_variable\n}\n```";
+    let reply = json!({
+        "id": "x", "object": "chat.completion", "created": 0, "model": "m",
+        "choices": [
+            { "index": 0, "message": { "role": "assistant", "content": upright }, "finish_reason": "stop" },
+            { "index": 1, "message": { "role": "assistant", "content": broken }, "finish_reason": "stop" }
+        ],
+        "usage": { "prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15 }
+    });
+    runtime.block_on(Mock::given(method("POST")).and(path("/v1/chat/completions")).respond_with(ResponseTemplate::new(200).set_body_json(reply)).mount(&server));
+    let dir = tempfile::tempdir().unwrap();
+    let base_url = format!("{}/v1", server.uri());
+    let live = [&SMALL[..], &["2", "--llm", "openai", "--model", "m", "--out", "live"]].concat();
+    let o = rewardsmith_with_env(dir.path(), &live, &[("OPENAI_BASE_URL", base_url.as_str())]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    let sent = runtime.block_on(server.received_requests()).unwrap().len();
+    assert!(sent >= 2, "one request per generation at least, resampling the broken candidate: {sent}");
+    let feedback = fs::read_to_string(dir.path().join("live/gen-00/feedback.md")).unwrap();
+    assert!(feedback.contains("### Candidates that failed") && feedback.contains("no_such_variable"), "{feedback}");
+
+    let cassette = dir.path().join("live/llm.jsonl");
+    let llm = format!("replay:{}", cassette.display());
+    let replay = [&SMALL[..], &["2", "--llm", &llm, "--out", "replayed"]].concat();
+    let o = rewardsmith_with_env(dir.path(), &replay, &[]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    assert_eq!(runtime.block_on(server.received_requests()).unwrap().len(), sent, "the replay sent nothing");
+    assert_eq!(results(&dir.path().join("live")), results(&dir.path().join("replayed")));
+}
