@@ -8,8 +8,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-/// A small search: short trainings, few evaluation episodes.
-const SMALL: [&str; 12] = ["search", "--env", "pendulum", "-k", "2", "--generations", "2", "--steps", "2048", "--eval-episodes", "2", "--eval-seeds"];
+/// A small search: short trainings, few evaluation episodes, a final evaluation on 2 seeds
+/// without the cache.
+const SMALL: [&str; 15] =
+    ["search", "--env", "pendulum", "-k", "2", "--generations", "2", "--steps", "2048", "--eval-episodes", "2", "--final-seeds", "2", "--no-cache", "--eval-seeds"];
 
 fn search(dir: &Path, extra: &[&str]) -> std::process::Output {
     let o = rewardsmith_with_env(dir, &[&SMALL[..], &["2"], extra].concat(), &[]);
@@ -21,9 +23,13 @@ fn json(path: &Path) -> Value {
     serde_json::from_str(&fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
 }
 
-/// Everything a run's results are made of, without wall-clock times.
+/// Everything a run's results are made of, without wall-clock times and cache provenance.
 fn results(run: &Path) -> Value {
-    let mut all = json!({ "summary": json(&run.join("summary.json")) });
+    let mut summary = json(&run.join("summary.json"));
+    for entry in summary["final_evaluation"]["entries"].as_array_mut().into_iter().flatten() {
+        entry.as_object_mut().unwrap().remove("cached");
+    }
+    let mut all = json!({ "summary": summary });
     for generation in ["gen-00", "gen-01"] {
         all[generation] = json!({ "feedback": fs::read_to_string(run.join(generation).join("feedback.md")).unwrap() });
         for entry in fs::read_dir(run.join(generation)).unwrap() {
@@ -87,12 +93,12 @@ fn a_search_killed_at_any_moment_resumes_to_the_uninterrupted_result() {
     let args: Vec<&str> = [&SMALL[..], &["2", "--jobs", "1", "--out", "killed"]].concat();
     kill_when(dir.path(), &args, "killed/gen-00/cand-00/result.json");
     assert!(!dir.path().join("killed/gen-00/generation.json").exists(), "killed before the generation ended");
-    kill_when(dir.path(), &["search", "--resume", "killed"], "killed/gen-01/proposals.json");
-    let o = rewardsmith_with_env(dir.path(), &["search", "--resume", "killed"], &[]);
+    kill_when(dir.path(), &["search", "--resume", "killed", "--no-cache"], "killed/gen-01/proposals.json");
+    let o = rewardsmith_with_env(dir.path(), &["search", "--resume", "killed", "--no-cache"], &[]);
     assert!(o.status.success(), "{}", text(&o).1);
     assert_eq!(results(&dir.path().join("whole")), results(&dir.path().join("killed")));
     // A finished run resumes to itself without training anything.
-    let o = rewardsmith_with_env(dir.path(), &["search", "--resume", "killed"], &[]);
+    let o = rewardsmith_with_env(dir.path(), &["search", "--resume", "killed", "--no-cache"], &[]);
     assert!(o.status.success() && !text(&o).1.contains(" steps, "), "nothing is retrained: {}", text(&o).1);
     assert_eq!(results(&dir.path().join("whole")), results(&dir.path().join("killed")));
 }
@@ -131,4 +137,39 @@ fn an_llm_search_replays_from_its_cassette_exactly_and_offline() {
     assert!(o.status.success(), "{}", text(&o).1);
     assert_eq!(runtime.block_on(server.received_requests()).unwrap().len(), sent, "the replay sent nothing");
     assert_eq!(results(&dir.path().join("live")), results(&dir.path().join("replayed")));
+}
+
+#[test]
+fn the_final_evaluation_scores_the_best_against_the_baselines_and_caches_their_trainings() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let args = |seed: &'static str, out: &'static str| -> Vec<String> {
+        // SMALL with one generation and the cache.
+        let mut args: Vec<String> = SMALL.iter().map(|s| s.to_string()).filter(|s| s != "--no-cache").collect();
+        let generations = args.iter().position(|a| a == "--generations").unwrap();
+        args[generations + 1] = "1".to_owned();
+        args.extend(["2", "--seed", seed, "--cache", cache.to_str().unwrap(), "--out", out].map(String::from));
+        args
+    };
+    let run = |seed, out| {
+        let args = args(seed, out);
+        let o = rewardsmith_with_env(dir.path(), &args.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
+        assert!(o.status.success(), "{}", text(&o).1);
+        json(&dir.path().join(out).join("summary.json"))["final_evaluation"].clone()
+    };
+    let first = run("1", "a");
+    let names: Vec<&str> = first["entries"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["best", "human", "sparse"]);
+    for e in first["entries"].as_array().unwrap() {
+        assert_eq!((e["per_seed"].as_array().unwrap().len(), e["cached"].as_u64()), (2, Some(0)), "{e}");
+    }
+    let (best, human, sparse) = (&first["entries"][0]["fitness_mean"], &first["entries"][1]["fitness_mean"], &first["entries"][2]["fitness_mean"]);
+    let expected = (best.as_f64().unwrap() - sparse.as_f64().unwrap()) / (human.as_f64().unwrap() - sparse.as_f64().unwrap()).abs();
+    assert!((first["human_normalized_score"].as_f64().unwrap() - expected).abs() < 1e-12);
+    // Another search: the baselines come from the cache, with the same numbers.
+    let second = run("2", "b");
+    for i in [1, 2] {
+        assert_eq!(second["entries"][i]["cached"].as_u64(), Some(2), "{second}");
+        assert_eq!(second["entries"][i]["per_seed"], first["entries"][i]["per_seed"]);
+    }
 }

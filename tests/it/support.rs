@@ -19,7 +19,8 @@ pub fn rewardsmith_in(dir: &Path, args: &[&str]) -> Output {
 }
 
 /// Runs the `rewardsmith` binary in `dir` with these environment variables (and none of the
-/// developer's that change its behaviour: a test must not reach a real LLM endpoint).
+/// developer's that change its behaviour: a test must not reach a real LLM endpoint, nor read or
+/// fill the developer's training cache).
 pub fn rewardsmith_with_env(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rewardsmith"))
         .args(args)
@@ -27,6 +28,8 @@ pub fn rewardsmith_with_env(dir: &Path, args: &[&str], vars: &[(&str, &str)]) ->
         .env_remove("REWARDSMITH_ENVIRONMENTS")
         .env_remove("OPENAI_BASE_URL")
         .env_remove("OPENAI_API_KEY")
+        // The search's training cache: never the developer's own.
+        .env("REWARDSMITH_CACHE", Path::new(env!("CARGO_TARGET_TMPDIR")).join("training-cache"))
         .envs(vars.iter().copied())
         .output()
         .expect("the rewardsmith binary runs")

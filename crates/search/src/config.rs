@@ -55,6 +55,9 @@ pub struct SearchConfig {
     pub checkpoints: usize,
     /// The task text (None: the env file's task).
     pub task: Option<String>,
+    /// Training seeds of the final evaluation (the best reward, `human.rhai` and `sparse.rhai`,
+    /// each retrained with the search's budget); 0 skips it. Default 5.
+    pub final_seeds: usize,
 }
 
 impl Default for SearchConfig {
@@ -75,6 +78,7 @@ impl Default for SearchConfig {
             train_timeout_s: None,
             checkpoints: 10,
             task: None,
+            final_seeds: 5,
         }
     }
 }

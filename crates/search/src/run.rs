@@ -33,6 +33,7 @@ use rewardsmith_ppo::train::{evenly_spaced, train, Metrics};
 use rewardsmith_script::{review, RewardScript, State};
 use rewardsmith_sim::rollout::write_atomic;
 use rewardsmith_sim::{critic_states, derive_seed, EnvModel, SimError, CRITIC_SAMPLES};
+use rewardsmith_spec::catalog;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -45,11 +46,34 @@ const TRAIN_STREAM: u64 = 2;
 const EVAL_STREAM: u64 = 3;
 const PREFERENCE_STREAM: u64 = 4;
 
+/// Seed of the final evaluation's trainings and evaluation episodes: a constant, not derived
+/// from the master seed, so the baselines' trainings are the same in every search (and come from
+/// the cache), and the best reward is scored on seeds it was not selected on.
+const FINAL_SEED: u64 = 0x5eed_f17a_1e7a_1u64;
+
+/// Format of the training cache's entries; bumped when what a cached result means changes.
+const CACHE_FORMAT: u32 = 1;
+
 /// Resampling rounds per generation are numbered below this (seed derivation).
 const MAX_ROUNDS: u64 = 64;
 
-/// A candidate to train: its proposal index, id, compiled script and nearest trained candidate.
-type Queued = (usize, String, RewardScript, Option<(String, f64)>);
+/// One training to run: the script, where its result goes, and the PPO settings (seed and
+/// steps set; threads are set when it runs).
+struct Job {
+    /// Position of the result in the caller's list.
+    index: usize,
+    /// `gen-NN/cand-KK` or `final/NAME/seed-S`.
+    id: String,
+    script: RewardScript,
+    dir: PathBuf,
+    ppo: PpoConfig,
+    /// Nearest already-trained candidate (recorded in the result).
+    nearest: Option<(String, f64)>,
+    /// Where the result is stored for later searches too (final evaluation only).
+    cache: Option<PathBuf>,
+    /// Seed of the evaluation seeds.
+    eval_seed: u64,
+}
 
 /// Stack of a training thread: scripts nest deeply in debug builds (the VecEnv workers use the
 /// same).
@@ -133,6 +157,39 @@ pub struct Summary {
     pub generations: Vec<GenerationRecord>,
     /// What the proposer spent, all generations.
     pub usage: Usage,
+    /// The best reward against the env's baselines, retrained on fresh seeds (None when
+    /// `final_seeds` is 0 or no candidate was trained).
+    pub final_evaluation: Option<FinalEvaluation>,
+}
+
+/// The final evaluation: the best reward, `human.rhai` and `sparse.rhai` each trained with
+/// `seeds` seeds and the search's budget, and evaluated like the candidates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FinalEvaluation {
+    /// Training seeds per reward.
+    pub seeds: usize,
+    /// Environment steps per training.
+    pub steps: u64,
+    /// One entry per reward: `best`, then `human` and `sparse` when the env has them.
+    pub entries: Vec<FinalEntry>,
+    /// Eureka's human-normalised score of the best reward: (best − sparse) / |human − sparse|
+    /// on the mean fitness; None without both baselines or when they score the same.
+    pub human_normalized_score: Option<f64>,
+}
+
+/// One reward's final evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FinalEntry {
+    /// `best`, `human` or `sparse`.
+    pub name: String,
+    /// Mean over the seeds whose training succeeded.
+    pub fitness_mean: f64,
+    /// Their population standard deviation.
+    pub fitness_std: f64,
+    /// Each training seed's fitness (None: that training failed).
+    pub per_seed: Vec<Option<f64>>,
+    /// Trainings taken from the cache instead of being run.
+    pub cached: usize,
 }
 
 /// One search over one environment.
@@ -142,6 +199,7 @@ pub struct Search<'a, P: Proposer> {
     proposer: &'a P,
     out: PathBuf,
     log: &'a (dyn Fn(&str) + Sync),
+    cache: Option<PathBuf>,
 }
 
 /// `gen-NN/proposals.json`.
@@ -165,7 +223,15 @@ impl<'a, P: Proposer> Search<'a, P> {
                 model.hash()
             )));
         }
-        Ok(Self { model, run, proposer, out: out.to_owned(), log })
+        Ok(Self { model, run, proposer, out: out.to_owned(), log, cache: None })
+    }
+
+    /// Keeps the final evaluation's trainings in `dir` (one JSON file per training, keyed by a
+    /// hash of env, script, PPO settings, seed and evaluation settings), so the baselines are
+    /// not retrained by every search.
+    pub fn with_cache(mut self, dir: Option<PathBuf>) -> Self {
+        self.cache = dir;
+        self
     }
 
     /// Runs (or resumes) the search to its end.
@@ -246,12 +312,17 @@ impl<'a, P: Proposer> Search<'a, P> {
             let result = std::fs::read(self.out.join(id).join("result.json")).map_err(|e| corrupt(&self.out.join(id), e))?;
             write_atomic(&self.out.join("best/result.json"), &result)?;
         }
+        let final_evaluation = match best {
+            Some((_, _, script)) => self.final_evaluation(script)?,
+            None => None,
+        };
         let summary = Summary {
             stop_reason,
             best: best.map(|b| b.0.clone()),
             best_fitness: best.map(|b| b.1),
             generations: records,
             usage,
+            final_evaluation,
         };
         write_json(&self.out.join("summary.json"), &summary)?;
         Ok(summary)
@@ -334,12 +405,22 @@ impl<'a, P: Proposer> Search<'a, P> {
             match nearest {
                 Some((original, distance)) if distance < cfg.dedup_epsilon => duplicates.push((i, id, original, distance)),
                 _ => {
-                    queue.push((i, id.clone(), script, nearest));
+                    let job = Job {
+                        index: i,
+                        id: id.clone(),
+                        script,
+                        dir: dir.join(&proposals[i].name),
+                        ppo: self.search_ppo(),
+                        nearest,
+                        cache: None,
+                        eval_seed: derive_seed(cfg.seed, EVAL_STREAM),
+                    };
+                    queue.push(job);
                     trained.push((id, signature));
                 }
             }
         }
-        let done = self.train_all(dir, &queue, proposals)?;
+        let done = self.train_all(&queue)?;
         for (i, result) in done {
             results[i] = Some(result);
         }
@@ -359,22 +440,29 @@ impl<'a, P: Proposer> Search<'a, P> {
         Ok(results)
     }
 
-    /// Trains the queued candidates, several at once, each writing its result when done.
-    fn train_all(&self, dir: &Path, queue: &[Queued], proposals: &[Proposal]) -> Result<Vec<(usize, CandidateResult)>, SearchError> {
+    /// The PPO settings of a search training: every candidate trains with the same seed, so
+    /// differences in fitness come from the rewards, not from the luck of the draw (common
+    /// random numbers).
+    fn search_ppo(&self) -> PpoConfig {
+        let cfg = &self.run.search;
+        let mut ppo = self.run.ppo.clone();
+        ppo.seed = derive_seed(cfg.seed, TRAIN_STREAM);
+        if let Some(steps) = cfg.steps {
+            ppo.total_steps = steps;
+        }
+        ppo
+    }
+
+    /// Runs the jobs, several at once, each writing its result (and cache entry) when done;
+    /// results by job index.
+    fn train_all(&self, queue: &[Job]) -> Result<Vec<(usize, CandidateResult)>, SearchError> {
         if queue.is_empty() {
             return Ok(Vec::new());
         }
         let cfg = &self.run.search;
         let cores = if cfg.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { cfg.threads };
         let jobs = if cfg.jobs == 0 { cores } else { cfg.jobs }.clamp(1, queue.len());
-        let mut ppo = self.run.ppo.clone();
-        ppo.threads = (cores / jobs).max(1);
-        // Every candidate trains with the same seed: differences in fitness come from the
-        // rewards, not from the luck of the draw (common random numbers).
-        ppo.seed = derive_seed(cfg.seed, TRAIN_STREAM);
-        if let Some(steps) = cfg.steps {
-            ppo.total_steps = steps;
-        }
+        let threads = (cores / jobs).max(1);
         let next = AtomicUsize::new(0);
         let done = Mutex::new(Vec::new());
         let failure: Mutex<Option<SearchError>> = Mutex::new(None);
@@ -382,16 +470,17 @@ impl<'a, P: Proposer> Search<'a, P> {
             for _ in 0..jobs {
                 let worker = || loop {
                     let n = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((i, id, script, nearest)) = queue.get(n) else { break };
-                    let cand_dir = dir.join(&proposals[*i].name);
-                    let mut result = self.train_one(id, script, &ppo, &cand_dir);
-                    result.nearest = nearest.clone();
+                    let Some(job) = queue.get(n) else { break };
+                    let mut result = self.train_one(job, threads);
+                    result.nearest = job.nearest.clone();
                     (self.log)(&match (&result.fitness, &result.error) {
-                        (Some(f), _) => format!("{id}: fitness {f:.3} ({} steps, {:.1} s)", result.global_step, result.seconds),
-                        (None, e) => format!("{id}: {} ({})", result.status, e.as_deref().unwrap_or("")),
+                        (Some(f), _) => format!("{}: fitness {f:.3} ({} steps, {:.1} s)", job.id, result.global_step, result.seconds),
+                        (None, e) => format!("{}: {} ({})", job.id, result.status, e.as_deref().unwrap_or("")),
                     });
-                    match write_json(&cand_dir.join("result.json"), &result) {
-                        Ok(()) => done.lock().unwrap_or_else(|e| e.into_inner()).push((*i, result)),
+                    let written = write_json(&job.dir.join("result.json"), &result)
+                        .and_then(|()| job.cache.as_ref().map_or(Ok(()), |path| write_json(path, &result)));
+                    match written {
+                        Ok(()) => done.lock().unwrap_or_else(|e| e.into_inner()).push((job.index, result)),
                         Err(e) => {
                             *failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
                             break;
@@ -410,8 +499,10 @@ impl<'a, P: Proposer> Search<'a, P> {
     }
 
     /// Trains and evaluates one candidate; a failure is a result.
-    fn train_one(&self, id: &str, script: &RewardScript, ppo: &PpoConfig, dir: &Path) -> CandidateResult {
+    fn train_one(&self, job: &Job, threads: usize) -> CandidateResult {
         let cfg = &self.run.search;
+        let (id, script, dir) = (&job.id, &job.script, &job.dir);
+        let ppo = &PpoConfig { threads, ..job.ppo.clone() };
         let started = Instant::now();
         let timeout = cfg.train_timeout_s.map(Duration::from_secs_f64);
         let mut log: Vec<Metrics> = Vec::new();
@@ -422,7 +513,7 @@ impl<'a, P: Proposer> Search<'a, P> {
             !timed_out
         });
         let mut result = CandidateResult {
-            id: id.to_owned(),
+            id: id.clone(),
             status: "trained".to_owned(),
             error: None,
             duplicate_of: None,
@@ -437,7 +528,7 @@ impl<'a, P: Proposer> Search<'a, P> {
         let outcome = match trained {
             Err(e) => Err(("failed", e.to_string())),
             Ok(_) if timed_out => Err(("timeout", format!("training passed its {} s limit at step {}", cfg.train_timeout_s.unwrap_or(0.0), result.global_step))),
-            Ok(agent) => self.evaluate(script, &agent, ppo, &mut result).map(|()| agent).map_err(|e| ("failed", format!("evaluation: {e}"))),
+            Ok(agent) => self.evaluate(script, &agent, ppo, job.eval_seed, &mut result).map(|()| agent).map_err(|e| ("failed", format!("evaluation: {e}"))),
         };
         match outcome {
             Ok(agent) => {
@@ -457,11 +548,11 @@ impl<'a, P: Proposer> Search<'a, P> {
     }
 
     /// Evaluates `agent` on every evaluation seed into `result`.
-    fn evaluate(&self, script: &RewardScript, agent: &rewardsmith_ppo::agent::Agent, ppo: &PpoConfig, result: &mut CandidateResult) -> Result<(), SimError> {
+    fn evaluate(&self, script: &RewardScript, agent: &rewardsmith_ppo::agent::Agent, ppo: &PpoConfig, eval_seed: u64, result: &mut CandidateResult) -> Result<(), SimError> {
         let cfg = &self.run.search;
         let names: Vec<String> = self.model.spec().terminations.iter().map(|t| t.name.clone()).collect();
         for s in 0..cfg.eval_seeds {
-            let seed = derive_seed(derive_seed(cfg.seed, EVAL_STREAM), s as u64);
+            let seed = derive_seed(eval_seed, s as u64);
             let scores = evaluate_with_reward(&self.model, agent, Some(script.clone()), cfg.eval_episodes, seed, ppo.obs_clip)?;
             result.fitness_per_seed.push(scores.iter().map(|e| e.fitness).sum::<f64>() / scores.len() as f64);
             result.episodes.extend(scores.iter().map(|e| Episode {
@@ -474,6 +565,72 @@ impl<'a, P: Proposer> Search<'a, P> {
         }
         result.fitness = Some(result.fitness_per_seed.iter().sum::<f64>() / result.fitness_per_seed.len() as f64);
         Ok(())
+    }
+
+    /// Trains the best reward and the env's baselines on `final_seeds` fresh seeds each.
+    fn final_evaluation(&self, best: &str) -> Result<Option<FinalEvaluation>, SearchError> {
+        let cfg = &self.run.search;
+        if cfg.final_seeds == 0 {
+            return Ok(None);
+        }
+        let mut rewards = vec![("best", best.to_owned())];
+        for (name, file) in [("human", "human.rhai"), ("sparse", "sparse.rhai")] {
+            let source = catalog::reward_script(&self.model.spec().id, file).map(|(_, source)| source);
+            // A copy of a built-in env may have renamed variables: then it has no baseline.
+            if let Some(source) = source.filter(|source| self.model.compile_reward(file, source).is_ok()) {
+                rewards.push((name, source.to_owned()));
+            }
+        }
+        let base = self.search_ppo();
+        let eval_seed = derive_seed(FINAL_SEED, EVAL_STREAM);
+        let mut results: Vec<Vec<Option<CandidateResult>>> = vec![vec![None; cfg.final_seeds]; rewards.len()];
+        let mut cached = vec![0; rewards.len()];
+        let mut jobs = Vec::new();
+        for (r, (name, source)) in rewards.iter().enumerate() {
+            let script = self.model.compile_reward(&format!("final/{name}/reward.rhai"), source)?;
+            for seed in 0..cfg.final_seeds {
+                let id = format!("final/{name}/seed-{seed}");
+                let dir = self.out.join(&id);
+                let ppo = PpoConfig { seed: derive_seed(FINAL_SEED, seed as u64), ..base.clone() };
+                let done = dir.join("result.json");
+                let cache = self.cache.as_ref().map(|c| c.join(format!("{}.json", cache_key(&self.model, source, &ppo, cfg, eval_seed))));
+                if done.exists() {
+                    results[r][seed] = Some(read_json(&done)?);
+                } else if let Some(hit) = cache.as_ref().filter(|c| c.exists()) {
+                    let mut result: CandidateResult = read_json(hit)?;
+                    result.id = id;
+                    write_json(&done, &result)?;
+                    results[r][seed] = Some(result);
+                    cached[r] += 1;
+                } else {
+                    write_atomic(&dir.join("reward.rhai"), source.as_bytes())?;
+                    jobs.push(Job { index: r * cfg.final_seeds + seed, id, script: script.clone(), dir, ppo, nearest: None, cache, eval_seed });
+                }
+            }
+        }
+        (self.log)(&format!("final evaluation: {} trainings ({} from the cache or earlier)", rewards.len() * cfg.final_seeds, rewards.len() * cfg.final_seeds - jobs.len()));
+        for (index, result) in self.train_all(&jobs)? {
+            results[index / cfg.final_seeds][index % cfg.final_seeds] = Some(result);
+        }
+        let entries: Vec<FinalEntry> = rewards
+            .iter()
+            .zip(&results)
+            .zip(&cached)
+            .map(|(((name, _), results), &cached)| {
+                let per_seed: Vec<Option<f64>> = results.iter().map(|r| r.as_ref().and_then(|r| r.fitness)).collect();
+                let ok: Vec<f64> = per_seed.iter().flatten().copied().collect();
+                let n = ok.len() as f64;
+                let mean = ok.iter().sum::<f64>() / n;
+                let std = (ok.iter().map(|f| (f - mean) * (f - mean)).sum::<f64>() / n).sqrt();
+                FinalEntry { name: (*name).to_owned(), fitness_mean: mean, fitness_std: std, per_seed, cached }
+            })
+            .collect();
+        let mean = |name: &str| entries.iter().find(|e| e.name == name).map(|e| e.fitness_mean).filter(|m| m.is_finite());
+        let human_normalized_score = match (mean("best"), mean("human"), mean("sparse")) {
+            (Some(best), Some(human), Some(sparse)) if human != sparse => Some((best - sparse) / (human - sparse).abs()),
+            _ => None,
+        };
+        Ok(Some(FinalEvaluation { seeds: cfg.final_seeds, steps: base.total_steps, entries, human_normalized_score }))
     }
 
     /// Indices of the trained candidates, best first.
@@ -546,6 +703,26 @@ fn write_candidate_files(dir: &Path, proposal: &Proposal) -> Result<(), SearchEr
         write_atomic(&dir.join("reply.md"), reply.as_bytes())?;
     }
     write_json(&dir.join("critic.json"), &proposal.critic)
+}
+
+/// The cache key of a training: a hash of everything its result depends on (the thread count
+/// aside, which changes nothing).
+fn cache_key(model: &EnvModel, script: &str, ppo: &PpoConfig, cfg: &SearchConfig, eval_seed: u64) -> String {
+    use sha2::{Digest, Sha256};
+    let key = serde_json::json!({
+        "format": CACHE_FORMAT,
+        "rewardsmith": env!("CARGO_PKG_VERSION"),
+        "env": model.hash(),
+        "script": script,
+        "ppo": PpoConfig { threads: 0, ..ppo.clone() },
+        "eval": { "seeds": cfg.eval_seeds, "episodes": cfg.eval_episodes, "seed": eval_seed },
+    });
+    Sha256::digest(key.to_string().as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, SearchError> {
+    let text = std::fs::read_to_string(path).map_err(|e| corrupt(path, e))?;
+    serde_json::from_str(&text).map_err(|e| corrupt(path, e))
 }
 
 fn write_json(path: &Path, value: &impl Serialize) -> Result<(), SearchError> {

@@ -69,6 +69,17 @@ pub struct Args {
     /// Distance below which a candidate duplicates one already trained (0 to 2).
     #[arg(long, default_value_t = 0.01)]
     dedup_epsilon: f64,
+    /// Training seeds of the final evaluation of the best reward against human.rhai and
+    /// sparse.rhai (0 skips it).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=100))]
+    final_seeds: u64,
+    /// Where the final evaluation's trainings are cached across searches (default:
+    /// $REWARDSMITH_CACHE, else ~/.cache/rewardsmith/trainings).
+    #[arg(long, value_name = "DIR")]
+    cache: Option<PathBuf>,
+    /// Neither read nor write the training cache.
+    #[arg(long, conflicts_with = "cache")]
+    no_cache: bool,
     /// Override one PPO configuration key for every training (TOML value; repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
@@ -78,8 +89,9 @@ pub struct Args {
     /// Run directory (default: runs/search-ENV-SEED).
     #[arg(long, conflicts_with = "resume")]
     out: Option<PathBuf>,
-    /// Continue the search in this run directory with its recorded settings (other flags are
-    /// ignored): finished candidates are not retrained, proposals are not asked again.
+    /// Continue the search in this run directory with its recorded settings (flags other than
+    /// --cache/--no-cache are ignored): finished candidates are not retrained, proposals are not
+    /// asked again.
     #[arg(long, value_name = "DIR")]
     resume: Option<PathBuf>,
     #[command(flatten)]
@@ -126,7 +138,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
     // A resumed live search appends to its cassette.
     let proposer = proposer(&llm, &settings.endpoint, &model, templates, &out, args.resume.is_some())?;
     let log = |line: &str| eprintln!("{line}");
-    let summary = Search::new(model, run_file, &proposer, &out, &log)?.run()?;
+    let cache = match (&args.cache, args.no_cache) {
+        (_, true) => None,
+        (Some(dir), false) => Some(dir.clone()),
+        (None, false) => std::env::var_os("REWARDSMITH_CACHE")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache/rewardsmith/trainings"))),
+    };
+    let summary = Search::new(model, run_file, &proposer, &out, &log)?.with_cache(cache).run()?;
     println!("search finished ({}) in {}", summary.stop_reason, out.display());
     for g in &summary.generations {
         match (&g.best, g.best_fitness) {
@@ -137,6 +156,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
     match (&summary.best, summary.best_fitness) {
         (Some(best), Some(f)) => println!("best: {best}, fitness {f:.3} (copied to {})", out.join("best/reward.rhai").display()),
         _ => println!("best: none"),
+    }
+    if let Some(final_eval) = &summary.final_evaluation {
+        println!("final evaluation ({} seeds × {} steps; fitness mean ± std):", final_eval.seeds, final_eval.steps);
+        for e in &final_eval.entries {
+            let failed = e.per_seed.iter().filter(|f| f.is_none()).count();
+            let failed = if failed > 0 { format!(", {failed} trainings failed") } else { String::new() };
+            println!("  {:<7} {:.3} ± {:.3}{failed}", e.name, e.fitness_mean, e.fitness_std);
+        }
+        if let Some(score) = final_eval.human_normalized_score {
+            println!("  human-normalised score of the best: {score:.3} ((best − sparse) / |human − sparse|)");
+        }
     }
     if summary.usage.requests > 0 {
         println!(
@@ -170,6 +200,7 @@ fn new_run(args: &Args, model: &rewardsmith_sim::EnvModel) -> Result<RunFile> {
         threads: args.threads.unwrap_or(0),
         train_timeout_s: args.train_timeout,
         task: args.task.clone(),
+        final_seeds: args.final_seeds as usize,
         ..SearchConfig::default()
     };
     search.validate().map_err(anyhow::Error::msg)?;
