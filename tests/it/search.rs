@@ -94,6 +94,7 @@ fn a_search_killed_at_any_moment_resumes_to_the_uninterrupted_result() {
     kill_when(dir.path(), &args, "killed/gen-00/cand-00/result.json");
     assert!(!dir.path().join("killed/gen-00/generation.json").exists(), "killed before the generation ended");
     kill_when(dir.path(), &["search", "--resume", "killed", "--no-cache"], "killed/gen-01/proposals.json");
+    assert!(!dir.path().join("killed/summary.json").exists(), "the resume was killed before the end");
     let o = rewardsmith_with_env(dir.path(), &["search", "--resume", "killed", "--no-cache"], &[]);
     assert!(o.status.success(), "{}", text(&o).1);
     assert_eq!(results(&dir.path().join("whole")), results(&dir.path().join("killed")));
@@ -103,11 +104,11 @@ fn a_search_killed_at_any_moment_resumes_to_the_uninterrupted_result() {
     assert_eq!(results(&dir.path().join("whole")), results(&dir.path().join("killed")));
 }
 
-#[test]
-fn an_llm_search_replays_from_its_cassette_exactly_and_offline() {
+/// A loopback OpenAI-compatible server answering every request with two choices: a working
+/// reward and one the critic rejects.
+fn llm_server(runtime: &tokio::runtime::Runtime) -> wiremock::MockServer {
     use wiremock::matchers::{method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
-    let runtime = tokio::runtime::Runtime::new().unwrap();
     let server = runtime.block_on(MockServer::start());
     let upright = "```rhai\nfn compute_reward(s) {\n    #{ up: s.pole_cos, calm: -0.01 * square(s.pole_angular_velocity) }\n}\n```";
     let broken = "```rhai\nfn compute_reward(s) {\n    s.no_such_variable\n}\n```";
@@ -120,15 +121,23 @@ fn an_llm_search_replays_from_its_cassette_exactly_and_offline() {
         "usage": { "prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15 }
     });
     runtime.block_on(Mock::given(method("POST")).and(path("/v1/chat/completions")).respond_with(ResponseTemplate::new(200).set_body_json(reply)).mount(&server));
+    server
+}
+
+#[test]
+fn an_llm_search_replays_from_its_cassette_exactly_and_offline() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = llm_server(&runtime);
     let dir = tempfile::tempdir().unwrap();
     let base_url = format!("{}/v1", server.uri());
     let live = [&SMALL[..], &["2", "--llm", "openai", "--model", "m", "--out", "live"]].concat();
     let o = rewardsmith_with_env(dir.path(), &live, &[("OPENAI_BASE_URL", base_url.as_str())]);
     assert!(o.status.success(), "{}", text(&o).1);
     let sent = runtime.block_on(server.received_requests()).unwrap().len();
-    assert!(sent >= 2, "one request per generation at least, resampling the broken candidate: {sent}");
+    assert_eq!(sent, 4, "per generation: one request for both candidates, one more for the rejected one");
     let feedback = fs::read_to_string(dir.path().join("live/gen-00/feedback.md")).unwrap();
     assert!(feedback.contains("### Candidates that failed") && feedback.contains("no_such_variable"), "{feedback}");
+    assert!(feedback.contains("### Candidates that repeated an earlier reward"), "resampling gave the same reward again:\n{feedback}");
 
     let cassette = dir.path().join("live/llm.jsonl");
     let llm = format!("replay:{}", cassette.display());
@@ -137,6 +146,60 @@ fn an_llm_search_replays_from_its_cassette_exactly_and_offline() {
     assert!(o.status.success(), "{}", text(&o).1);
     assert_eq!(runtime.block_on(server.received_requests()).unwrap().len(), sent, "the replay sent nothing");
     assert_eq!(results(&dir.path().join("live")), results(&dir.path().join("replayed")));
+
+    // A live search killed after generation 1 was proposed (its requests are in the cassette,
+    // its proposals.json is not): the resume answers them from the cassette, asks nothing again.
+    copy_dir(&dir.path().join("live"), &dir.path().join("resumed"));
+    for gone in ["gen-01", "best", "final", "summary.json"] {
+        let path = dir.path().join("resumed").join(gone);
+        let _ = fs::remove_dir_all(&path).or_else(|_| fs::remove_file(&path));
+    }
+    let o = rewardsmith_with_env(dir.path(), &["search", "--resume", "resumed", "--no-cache"], &[]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    assert_eq!(runtime.block_on(server.received_requests()).unwrap().len(), sent, "the resume asked nothing twice");
+    assert_eq!(results(&dir.path().join("live")), results(&dir.path().join("resumed")));
+    assert_eq!(fs::read_to_string(&cassette).unwrap(), fs::read_to_string(dir.path().join("resumed/llm.jsonl")).unwrap());
+}
+
+#[test]
+fn a_search_stopped_by_its_token_budget_replays_to_the_same_stop() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = llm_server(&runtime);
+    let dir = tempfile::tempdir().unwrap();
+    let base_url = format!("{}/v1", server.uri());
+    // 15 tokens per request: the cap is reached by generation 0's resampling request.
+    let live = [&SMALL[..], &["2", "--llm", "openai", "--model", "m", "--max-tokens", "20", "--out", "live"]].concat();
+    let o = rewardsmith_with_env(dir.path(), &live, &[("OPENAI_BASE_URL", base_url.as_str())]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    let summary = json(&dir.path().join("live/summary.json"));
+    assert_eq!(summary["stop_reason"], "budget");
+    assert_eq!(summary["generations"].as_array().unwrap().len(), 1);
+    let llm = format!("replay:{}", dir.path().join("live/llm.jsonl").display());
+    let o = rewardsmith_with_env(dir.path(), &[&SMALL[..], &["2", "--llm", &llm, "--out", "replayed"]].concat(), &[]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    assert_eq!(json(&dir.path().join("replayed/summary.json"))["stop_reason"], "budget", "the replay stops where the run stopped, without the flag");
+}
+
+#[test]
+fn synthetic_feedback_shows_the_preference_order_not_the_scores() {
+    let dir = tempfile::tempdir().unwrap();
+    search(dir.path(), &["--feedback", "synthetic", "--pref-noise", "0.01", "--out", "s"]);
+    let feedback = fs::read_to_string(dir.path().join("s/gen-00/feedback.md")).unwrap();
+    assert!(feedback.contains("preferred first: gen-00/cand-") && feedback.contains("### The preferred reward function"), "{feedback}");
+    assert!(!feedback.to_lowercase().contains("fitness"), "no score reaches the prompt:\n{feedback}");
+    // An unknown combination is refused, not ignored.
+    let o = rewardsmith_with_env(dir.path(), &["search", "--env", "pendulum", "--pref-noise", "0.1", "--out", "x"], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("pref_noise"), "{}", text(&o).1);
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() { copy_dir(&path, &target) } else { fs::copy(&path, &target).unwrap(); }
+    }
 }
 
 #[test]

@@ -83,8 +83,9 @@ pub struct EndpointArgs {
     pub prices: Option<PathBuf>,
 }
 
-/// The proposer `llm` names: offline, or OpenAI-compatible (recording to OUT/llm.jsonl, appended
-/// to when `append`) or replaying a cassette.
+/// The proposer `llm` names: offline, or OpenAI-compatible (recording to OUT/llm.jsonl; when
+/// `append`, a resumed run, appended to and answering first from what it holds) or replaying a
+/// cassette.
 pub fn proposer(llm: &Llm, endpoint: &EndpointArgs, model: &Arc<EnvModel>, templates: Templates, out: &Path, append: bool) -> Result<AnyProposer> {
     Ok(match llm {
         Llm::Offline => AnyProposer::Offline(OfflineProposer::new(model.clone(), OfflineConfig::default())),
@@ -129,8 +130,11 @@ fn openai_proposer(llm: &Llm, endpoint: &EndpointArgs, model: &EnvModel, templat
     let transport = match replay {
         Some(replay) => Transport::Replay(replay),
         None => {
-            let recorder = Recorder::create(&out.join("llm.jsonl"), append).map_err(anyhow::Error::msg)?.with_secret(config.api_key.as_deref());
-            Transport::live(config.timeout, Some(Arc::new(recorder)), price).map_err(anyhow::Error::msg)?
+            let path = out.join("llm.jsonl");
+            let recorder = Recorder::create(&path, append).map_err(anyhow::Error::msg)?.with_secret(config.api_key.as_deref());
+            let transport = Transport::live(config.timeout, Some(Arc::new(recorder)), price).map_err(anyhow::Error::msg)?;
+            // Resuming: what the interrupted session asked is answered from its recording.
+            if append { transport.with_prefill(Arc::new(Replay::open(&path).map_err(anyhow::Error::msg)?)) } else { transport }
         }
     };
     Ok(OpenAiProposer::new(model, templates, config, price, transport)?)

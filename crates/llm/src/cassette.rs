@@ -98,6 +98,9 @@ impl Recorder {
     /// Starts a cassette at `path`: a new file, or appended to (a search records all its
     /// generations in one).
     pub fn create(path: &Path, append: bool) -> Result<Self, String> {
+        if append {
+            drop_partial_line(path)?;
+        }
         let file = std::fs::OpenOptions::new()
             .create(true)
             .write(true)
@@ -126,6 +129,24 @@ impl Recorder {
     }
 }
 
+/// Cuts an unterminated last line (a write interrupted by a kill) off the cassette at `path`, so
+/// appended lines start on a line of their own.
+fn drop_partial_line(path: &Path) -> Result<(), String> {
+    let Ok(bytes) = std::fs::read(path) else { return Ok(()) };
+    if bytes.is_empty() || bytes.ends_with(b"\n") {
+        return Ok(());
+    }
+    let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let file = std::fs::OpenOptions::new().write(true).open(path).map_err(|e| format!("cannot repair cassette {}: {e}", path.display()))?;
+    file.set_len(keep as u64).map_err(|e| format!("cannot repair cassette {}: {e}", path.display()))
+}
+
+/// The request of a cassette line that records a budget verdict at the end of a generation (not
+/// an HTTP exchange): a replay stops where the recorded run stopped, whatever its own budget.
+pub fn budget_verdict_request() -> Value {
+    serde_json::json!({ "rewardsmith": "budget verdict" })
+}
+
 /// A cassette being replayed.
 #[derive(Debug)]
 pub struct Replay {
@@ -145,7 +166,9 @@ impl Replay {
         let mut requests = Vec::new();
         let mut unused: HashMap<String, VecDeque<Exchange>> = HashMap::new();
         let mut recorded: HashMap<String, usize> = HashMap::new();
-        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        // An unterminated last line is a write cut short by a kill: the exchange never completed.
+        let complete = if text.ends_with('\n') { text.as_str() } else { text.rsplit_once('\n').map_or("", |(done, _)| done) };
+        for (i, line) in complete.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
             let exchange: Exchange = serde_json::from_str(line)
                 .map_err(|e| format!("{}:{}: not a cassette exchange: {e}", path.display(), i + 1))?;
             let key = canonical(&exchange.request);
@@ -168,6 +191,19 @@ impl Replay {
         let queue = unused.get_mut(&canonical(request))?;
         queue.front()?.skipped.as_ref()?;
         queue.pop_front().and_then(|e| e.skipped)
+    }
+
+    /// Whether an unused exchange for `request` remains.
+    pub fn holds(&self, request: &Value) -> bool {
+        let unused = self.unused.lock().unwrap_or_else(|e| e.into_inner());
+        unused.get(&canonical(request)).is_some_and(|q| !q.is_empty())
+    }
+
+    /// The next unused exchange for `request`, if any (a resumed live run answers from what it
+    /// recorded before going to the network).
+    pub fn try_answer(&self, request: &Value) -> Option<Exchange> {
+        let mut unused = self.unused.lock().unwrap_or_else(|e| e.into_inner());
+        unused.get_mut(&canonical(request)).and_then(VecDeque::pop_front)
     }
 
     /// The next unused exchange for `request`, or a message naming what differs.
@@ -302,6 +338,20 @@ mod tests {
         assert_eq!(replay.answer(&json!({"seed": 1, "model": "m"})).unwrap().response, Some(json!({"content": "second"})));
         let err = replay.answer(&request).unwrap_err();
         assert!(err.contains("recorded 2 time(s)"), "{err}");
+    }
+
+    #[test]
+    fn a_line_cut_short_by_a_kill_is_ignored_by_replay_and_repaired_before_appending() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("llm.jsonl");
+        let whole = serde_json::to_string(&exchange(json!({"seed": 1}), "kept")).unwrap();
+        std::fs::write(&path, format!("{whole}\n{{\"request\": {{\"se")).unwrap();
+        let replay = Replay::open(&path).unwrap();
+        assert!(replay.holds(&json!({"seed": 1})));
+        Recorder::create(&path, true).unwrap().record(&exchange(json!({"seed": 2}), "new")).unwrap();
+        let replay = Replay::open(&path).unwrap();
+        assert!(replay.holds(&json!({"seed": 1})) && replay.holds(&json!({"seed": 2})));
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 2);
     }
 
     #[test]

@@ -19,7 +19,7 @@
 use crate::extract::extract_script;
 use crate::prompt::{Prompt, PromptContext, Templates};
 use crate::proposer::{Candidate, CandidateError, Context, Generation, ProposeError, Proposer, Usage};
-use crate::cassette::{Exchange, Recorder, Replay};
+use crate::cassette::{budget_verdict_request, Exchange, Recorder, Replay};
 use crate::transport::{Price, Transport, TransportError};
 use async_openai::config::OpenAIConfig;
 use async_openai::error::OpenAIError;
@@ -220,8 +220,11 @@ pub struct OpenAiProposer {
     price: Option<Price>,
     /// Where refusals for budget are recorded (live).
     recorder: Option<Arc<Recorder>>,
-    /// The cassette being replayed: it, not the budget, says which requests were refused.
+    /// The cassette being replayed, or (live) what an earlier session of this run recorded: for
+    /// the requests it holds, it, not the budget, says which were refused.
     replay: Option<Arc<Replay>>,
+    /// Requests the cassette does not hold go to the network.
+    live: bool,
     n_support: AtomicU8,
     spent: Mutex<Usage>,
     jitter: Mutex<ChaCha8Rng>,
@@ -254,9 +257,9 @@ impl OpenAiProposer {
             return Err(ProposeError::Config("the API key contains control characters (a stray newline?)".to_owned()));
         }
         let openai = OpenAIConfig::new().with_api_base(config.base_url.trim_end_matches('/')).with_api_key(key);
-        let (recorder, replay) = match &transport {
-            Transport::Live { recorder, .. } => (recorder.clone(), None),
-            Transport::Replay(replay) => (None, Some(replay.clone())),
+        let (recorder, replay, live) = match &transport {
+            Transport::Live { recorder, prefill, .. } => (recorder.clone(), prefill.clone(), true),
+            Transport::Replay(replay) => (None, Some(replay.clone()), false),
         };
         let client = async_openai::Client::with_config(openai).with_http_service(transport);
         // Jitter only spreads out retries; drawn from a per-process random seed so that several
@@ -270,6 +273,7 @@ impl OpenAiProposer {
             price,
             recorder,
             replay,
+            live,
             n_support: AtomicU8::new(NSupport::Unknown as u8),
             spent: Mutex::new(Usage::default()),
             jitter: Mutex::new(ChaCha8Rng::seed_from_u64(jitter_seed)),
@@ -315,11 +319,20 @@ impl OpenAiProposer {
     /// Whether `request` may be sent now; Some(reason) if not. Live, the budget decides and a
     /// refusal is recorded; in a replay the cassette decides, so a replay refuses exactly the
     /// requests the recorded run refused.
-    fn refusal(&self, request: &CreateChatCompletionRequest) -> Result<Option<String>, RequestFailure> {
-        let body = serde_json::to_value(request).map_err(|e| RequestFailure::Fatal(ProposeError::Config(e.to_string())))?;
+    fn refusal(&self, body: &serde_json::Value) -> Result<Option<String>, RequestFailure> {
         if let Some(replay) = &self.replay {
-            return Ok(replay.take_skip(&body));
+            if let Some(reason) = replay.take_skip(body) {
+                return Ok(Some(reason));
+            }
+            if !self.live || replay.holds(body) {
+                return Ok(None);
+            }
         }
+        self.record_refusal(body.clone())
+    }
+
+    /// Live: the cap reached, if one is, recorded against `body` for replays.
+    fn record_refusal(&self, body: serde_json::Value) -> Result<Option<String>, RequestFailure> {
         let Some(reason) = self.budget_reached() else { return Ok(None) };
         if let Some(recorder) = &self.recorder {
             let refusal = Exchange { skipped: Some(reason.clone()), ..Exchange::new(body) };
@@ -327,6 +340,27 @@ impl OpenAiProposer {
         }
         Ok(Some(reason))
     }
+
+    /// Whether the budget is spent at the end of a generation: recorded live, read back in a
+    /// replay (so a replay stops where the recorded run stopped, whatever its own flags).
+    fn verdict(&self) -> Result<Option<String>, ProposeError> {
+        let key = budget_verdict_request();
+        if let Some(replay) = &self.replay {
+            if let Some(reason) = replay.take_skip(&key) {
+                return Ok(Some(reason));
+            }
+            if !self.live {
+                return Ok(None);
+            }
+        }
+        match self.record_refusal(key) {
+            Ok(verdict) => Ok(verdict),
+            Err(RequestFailure::Fatal(e)) => Err(e),
+            Err(_) => unreachable!("recording a verdict fails only fatally"),
+        }
+    }
+
+
 
     // `seed` is deprecated in OpenAI's schema but honoured by vLLM, llama.cpp and Ollama, where
     // it is what makes a sample reproducible.
@@ -352,11 +386,12 @@ impl OpenAiProposer {
     /// text content).
     async fn chat(&self, prompt: &Prompt, n: usize, seed: u64, usage: &Mutex<Usage>) -> Result<Vec<Option<String>>, RequestFailure> {
         let request = self.request(prompt, n, seed);
+        let body = serde_json::to_value(&request).map_err(|e| RequestFailure::Fatal(ProposeError::Config(e.to_string())))?;
         let mut attempt = 0;
         loop {
             // Before every attempt, retries included: a cap reached while this request was
             // failing stops it too.
-            if let Some(reason) = self.refusal(&request)? {
+            if let Some(reason) = self.refusal(&body)? {
                 return Err(RequestFailure::Budget(reason));
             }
             let result: Result<Reply, OpenAIError> = self.client.chat().create_byot(request.clone()).await;
@@ -390,7 +425,8 @@ impl OpenAiProposer {
             }
             let delay = retry_after.unwrap_or_else(|| self.backoff(attempt));
             // A replay retraces the recorded path; the waiting is not part of it.
-            if self.replay.is_none() {
+            let from_cassette = !self.live || self.replay.as_ref().is_some_and(|r| r.holds(&body));
+            if !from_cassette {
                 tokio::time::sleep(delay).await;
             }
             attempt += 1;
@@ -473,6 +509,10 @@ fn classify(error: OpenAIError) -> Classified {
 }
 
 impl Proposer for OpenAiProposer {
+    fn restore_spent(&self, usage: &Usage) {
+        self.spent.lock().unwrap_or_else(|e| e.into_inner()).add(usage);
+    }
+
     async fn propose(&self, ctx: &Context, k: usize, seed: u64) -> Result<Generation, ProposeError> {
         let prompt = self.prompt(ctx)?;
         let usage = Mutex::new(Usage::default());
@@ -514,7 +554,7 @@ impl Proposer for OpenAiProposer {
             slots[slot] = Some(candidate);
         }
         let candidates: Vec<Candidate> = slots.into_iter().map(|c| c.expect("every slot is filled")).collect();
-        let budget_exhausted = self.budget_reached();
+        let budget_exhausted = self.verdict()?;
         let usage = *usage.lock().unwrap_or_else(|e| e.into_inner());
         Ok(Generation { candidates, usage, budget_exhausted })
     }

@@ -133,6 +133,12 @@ pub trait Proposer: Send + Sync {
     /// `k` candidates for `ctx`. `seed` makes them reproducible where the writer allows it (the
     /// offline proposer always; an LLM server only if it honours `seed`; a cassette exactly).
     fn propose(&self, ctx: &Context, k: usize, seed: u64) -> impl Future<Output = Result<Generation, ProposeError>> + Send;
+
+    /// Counts `usage` as already spent: the generations of an earlier session of a resumed run,
+    /// so its budget caps hold over the whole run. Nothing to do for a proposer without one.
+    fn restore_spent(&self, usage: &Usage) {
+        let _ = usage;
+    }
 }
 
 /// One of the proposers, chosen at run time (`--llm`).
@@ -158,6 +164,12 @@ impl Proposer for AnyProposer {
         match self {
             AnyProposer::Offline(p) => p.propose(ctx, k, seed).await,
             AnyProposer::OpenAi(p) => p.propose(ctx, k, seed).await,
+        }
+    }
+
+    fn restore_spent(&self, usage: &Usage) {
+        if let AnyProposer::OpenAi(p) = self {
+            p.as_ref().restore_spent(usage);
         }
     }
 }

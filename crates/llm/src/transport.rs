@@ -79,6 +79,9 @@ pub enum Transport {
         recorder: Option<Arc<Recorder>>,
         /// The model's price, for the cost of each recorded exchange.
         price: Option<Price>,
+        /// What an earlier session of this run recorded: a request it holds is answered from it
+        /// (not sent, not recorded again), so a resumed run retraces the interrupted one.
+        prefill: Option<Arc<Replay>>,
     },
     /// To a cassette; nothing reaches the network.
     Replay(Arc<Replay>),
@@ -88,7 +91,16 @@ impl Transport {
     /// A live transport with this request timeout.
     pub fn live(timeout: Duration, recorder: Option<Arc<Recorder>>, price: Option<Price>) -> Result<Self, String> {
         let client = reqwest::Client::builder().timeout(timeout).build().map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        Ok(Self::Live { client, timeout, recorder, price })
+        Ok(Self::Live { client, timeout, recorder, price, prefill: None })
+    }
+
+    /// This live transport, answering first from what `prefill` recorded (see
+    /// [`Transport::Live::prefill`]).
+    pub fn with_prefill(self, prefill: Arc<Replay>) -> Self {
+        match self {
+            Self::Live { client, timeout, recorder, price, .. } => Self::Live { client, timeout, recorder, price, prefill: Some(prefill) },
+            replay => replay,
+        }
     }
 
     async fn send(self, factory: HttpRequestFactory) -> Result<reqwest::Response, OpenAIError> {
@@ -100,13 +112,16 @@ impl Transport {
             .unwrap_or(Value::Null);
         let exchange = match self {
             Transport::Replay(replay) => replay.answer(&body).map_err(TransportError::NotInCassette)?,
-            Transport::Live { client, timeout, recorder, price } => {
-                let exchange = exchange_live(&client, request, body, timeout, price).await?;
-                if let Some(recorder) = recorder {
-                    recorder.record(&exchange).map_err(TransportError::Record)?;
+            Transport::Live { client, timeout, recorder, price, prefill } => match prefill.and_then(|p| p.try_answer(&body)) {
+                Some(recorded) => recorded,
+                None => {
+                    let exchange = exchange_live(&client, request, body, timeout, price).await?;
+                    if let Some(recorder) = recorder {
+                        recorder.record(&exchange).map_err(TransportError::Record)?;
+                    }
+                    exchange
                 }
-                exchange
-            }
+            },
         };
         into_response(exchange)
     }

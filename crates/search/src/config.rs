@@ -49,7 +49,8 @@ pub struct SearchConfig {
     /// (results do not depend on it). Default 0.
     pub threads: usize,
     /// Wall-clock limit of one training in seconds; a training past it is a failed candidate.
-    /// None = no limit. Default None.
+    /// None = no limit. Default None. A limit that fires makes the search depend on the machine's
+    /// speed and load (the only setting that does).
     pub train_timeout_s: Option<f64>,
     /// Checkpoints of reward-term statistics in the feedback. Default 10.
     pub checkpoints: usize,
@@ -95,6 +96,12 @@ impl SearchConfig {
         }
         if !(self.pref_noise.is_finite() && self.pref_noise >= 0.0) {
             return Err(format!("`pref_noise` must be ≥ 0, not {}", self.pref_noise));
+        }
+        if self.pref_noise > 0.0 && self.feedback != FeedbackMode::Synthetic {
+            return Err("`pref_noise` applies to synthetic feedback only".to_owned());
+        }
+        if self.resample_rounds >= 64 {
+            return Err(format!("`resample_rounds` must be below 64, not {}", self.resample_rounds));
         }
         if !(self.dedup_epsilon.is_finite() && self.dedup_epsilon >= 0.0) {
             return Err(format!("`dedup_epsilon` must be ≥ 0, not {}", self.dedup_epsilon));

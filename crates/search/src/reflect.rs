@@ -47,38 +47,53 @@ const TREND: f64 = 0.05;
 /// Checkpoints at the end of training looked at by the reward-hacking alarm.
 const LAST: usize = 3;
 
-/// The feedback text for a generation.
+/// The feedback text for a generation. `ranked` holds the trained candidates, best first;
+/// `show_fitness` is false in preference modes, where the proposer sees only which candidates
+/// were preferred (the point of ICPL), not their scores.
 pub fn feedback(
     generation: usize,
     env: &EnvFacts<'_>,
     candidates: &[Judged<'_>],
-    best: Option<&Judged<'_>>,
+    ranked: &[&Judged<'_>],
+    show_fitness: bool,
     worst: Option<&Judged<'_>>,
     history: &[Best],
 ) -> String {
     let mut out = String::new();
     let w = &mut out;
-    let trained = candidates.iter().filter(|c| c.result.is_some_and(|r| r.fitness.is_some())).count();
-    let _ = writeln!(
-        w,
-        "Generation {generation}: {} candidates, {trained} trained and evaluated. Fitness is the task's success measure ({}), \
-         averaged over evaluation seeds; higher is better.\n",
-        candidates.len(),
-        env.fitness
-    );
-    let ranked: Vec<String> = candidates
-        .iter()
-        .filter_map(|c| c.result.and_then(|r| r.fitness.map(|f| (f, r.id.as_str()))))
-        .map(|(f, id)| format!("{id}: {f:.3}"))
-        .collect();
-    if !ranked.is_empty() {
-        let _ = writeln!(w, "Fitness of each trained candidate: {}.\n", ranked.join(", "));
+    let _ = writeln!(w, "Generation {generation}: {} candidates, {} trained and evaluated.", candidates.len(), ranked.len());
+    if show_fitness {
+        let _ = writeln!(
+            w,
+            "Fitness is the task's success measure ({}), averaged over evaluation seeds; higher is better.\n",
+            env.fitness
+        );
+        let scores: Vec<String> =
+            ranked.iter().filter_map(|c| c.result.and_then(|r| r.fitness.map(|f| format!("{}: {f:.3}", r.id)))).collect();
+        if !scores.is_empty() {
+            let _ = writeln!(w, "Fitness of each trained candidate, best first: {}.\n", scores.join(", "));
+        }
+    } else if !ranked.is_empty() {
+        let order: Vec<&str> = ranked.iter().filter_map(|c| c.result.map(|r| r.id.as_str())).collect();
+        let _ = writeln!(w, "The policies trained with them were compared by watching them; preferred first: {}.\n", order.join(", "));
     }
-    if let Some(best) = best {
-        describe(w, "The best reward function", best, env);
+    if let Some(best) = ranked.first() {
+        describe(w, if show_fitness { "The best reward function" } else { "The preferred reward function" }, best, env, show_fitness);
     }
     if let Some(worst) = worst {
-        describe(w, "The worst reward function (the one to move away from)", worst, env);
+        describe(w, "The least preferred reward function (the one to move away from)", worst, env, show_fitness);
+    }
+    let duplicates: Vec<String> = candidates
+        .iter()
+        .filter_map(|c| {
+            let r = c.result?;
+            let original = r.duplicate_of.as_ref()?;
+            let distance = r.nearest.as_ref().map_or(0.0, |n| n.1);
+            Some(format!("- {}: the same reward as {original} up to scale and offset (distance {distance:.4}), so it was not trained", c.proposal.name))
+        })
+        .collect();
+    if !duplicates.is_empty() {
+        let _ = writeln!(w, "### Candidates that repeated an earlier reward\n\n{}\n", duplicates.join("\n"));
     }
     let failed: Vec<String> = candidates
         .iter()
@@ -95,46 +110,45 @@ pub fn feedback(
         let _ = writeln!(w, "### Candidates that failed\n\n{}\n", failed.join("\n"));
     }
     if !history.is_empty() {
-        let _ = writeln!(w, "### The best reward function of each earlier generation\n");
+        let _ = writeln!(w, "### The {} reward function of each earlier generation\n", if show_fitness { "best" } else { "preferred" });
         for b in history {
-            let _ = writeln!(w, "Generation {} ({}), fitness {:.3}:\n\n```rhai\n{}\n```\n", b.generation, b.id, b.fitness, b.script.trim_end());
+            let score = if show_fitness { format!(", fitness {:.3}", b.fitness) } else { String::new() };
+            let _ = writeln!(w, "Generation {} ({}){score}:\n\n```rhai\n{}\n```\n", b.generation, b.id, b.script.trim_end());
         }
     }
     let _ = writeln!(
         w,
-        "Write a new reward function that does better on the success measure: keep what worked, change or drop terms \
-         that did not move the fitness, and fix the failures above."
+        "Write a new reward function that does better on the task: keep what worked, change or drop terms that did \
+         not help, avoid repeating earlier rewards, and fix the failures above."
     );
     out
 }
 
-fn describe(w: &mut String, title: &str, judged: &Judged<'_>, env: &EnvFacts<'_>) {
+fn describe(w: &mut String, title: &str, judged: &Judged<'_>, env: &EnvFacts<'_>, show_fitness: bool) {
     let Some(result) = judged.result else { return };
     let script = judged.proposal.script.as_deref().unwrap_or("");
-    let fitness = result.fitness.map_or("none (training failed)".to_owned(), |f| format!("{f:.3}"));
-    let per_seed: Vec<String> = result.fitness_per_seed.iter().map(|f| format!("{f:.3}")).collect();
-    let _ = writeln!(w, "### {title}: {}, fitness {fitness} (per evaluation seed: {})\n", result.id, per_seed.join(", "));
+    if show_fitness {
+        let fitness = result.fitness.map_or("none (training failed)".to_owned(), |f| format!("{f:.3}"));
+        let per_seed: Vec<String> = result.fitness_per_seed.iter().map(|f| format!("{f:.3}")).collect();
+        let _ = writeln!(w, "### {title}: {}, fitness {fitness} (per evaluation seed: {})\n", result.id, per_seed.join(", "));
+    } else {
+        let _ = writeln!(w, "### {title}: {}\n", result.id);
+    }
     let _ = writeln!(w, "```rhai\n{}\n```\n", script.trim_end());
     if !result.checkpoints.is_empty() {
         let names: Vec<&str> = result.checkpoints[0].terms.iter().map(|t| t.name.as_str()).collect();
+        let fitness_column = if show_fitness { " fitness |" } else { "" };
         let _ = writeln!(w, "During training (each term: mean [min, max] over the iteration's steps):\n");
-        let _ = writeln!(w, "| step | {} | return | fitness | episode length |", names.join(" | "));
-        let _ = writeln!(w, "|---|{}---|---|---|", "---|".repeat(names.len()));
+        let _ = writeln!(w, "| step | {} | return |{fitness_column} episode length |", names.join(" | "));
+        let _ = writeln!(w, "|---|{}---|{}---|", "---|".repeat(names.len()), if show_fitness { "---|" } else { "" });
         for c in &result.checkpoints {
             let terms: Vec<String> = c.terms.iter().map(|t| format!("{} [{}, {}]", num(t.mean), num(t.min), num(t.max))).collect();
-            let _ = writeln!(
-                w,
-                "| {} | {} | {} | {} | {} |",
-                c.global_step,
-                terms.join(" | "),
-                opt(c.episodic_return),
-                opt(c.fitness),
-                opt(c.episodic_length)
-            );
+            let fitness = if show_fitness { format!(" {} |", opt(c.fitness)) } else { String::new() };
+            let _ = writeln!(w, "| {} | {} | {} |{fitness} {} |", c.global_step, terms.join(" | "), opt(c.episodic_return), opt(c.episodic_length));
         }
         let _ = writeln!(w);
     }
-    if let Some(alarm) = hacking_alarm(&result.checkpoints) {
+    if show_fitness && let Some(alarm) = hacking_alarm(&result.checkpoints) {
         let _ = writeln!(w, "Reward-hacking alarm: {alarm}\n");
     }
     if let Some(endings) = endings(result, env) {
@@ -250,7 +264,7 @@ mod tests {
         assert_eq!(endings(&result, &env).unwrap(), "75% ended by `pole_fell` (median t = 0.40 s); 25% ran to the time limit (10.0 s) of 4 episodes.");
         let proposal = Proposal { name: "cand-00".into(), round: 0, script: Some("fn compute_reward(s) { 1.0 }".into()), reply: None, critic: Verdict { ok: true, stage: None, error: None, terms: Vec::new(), warnings: vec!["w".into()] } };
         let judged = Judged { proposal: &proposal, result: Some(&result) };
-        let text = feedback(0, &env, std::slice::from_ref(&judged), Some(&judged), None, &[]);
+        let text = feedback(0, &env, std::slice::from_ref(&judged), &[&judged], true, None, &[]);
         assert!(text.contains("### The best reward function: gen-00/cand-00, fitness 0.200") && text.contains("Critic warnings: w"), "{text}");
     }
 }

@@ -12,10 +12,13 @@
 //! best/reward.rhai, best/result.json, summary.json
 //! ```
 //!
-//! Every file is written atomically. A killed search resumes from its directory: generations
-//! with `generation.json` are read back, proposals are never asked twice, and candidates with
-//! `result.json` are not retrained; since every seed derives from the master seed and a training
-//! does not depend on the thread count, the resumed search ends where the uninterrupted one would.
+//! Every file is written atomically. A killed search resumes from its directory: a generation's
+//! proposals are read back from `proposals.json` (an LLM proposer answers a generation killed
+//! mid-proposal from the cassette it recorded, so not even that is asked twice), candidates with
+//! `result.json` are not retrained, and everything else (deduplication, ranking, feedback) is
+//! recomputed from those files. Since every seed derives from the master seed and a training does
+//! not depend on the thread count, the resumed search ends where the uninterrupted one would
+//! (unless a `train_timeout_s` fired: wall-clock limits depend on the machine).
 
 use crate::config::{FeedbackMode, SearchConfig};
 use crate::dedup::Signature;
@@ -49,7 +52,7 @@ const PREFERENCE_STREAM: u64 = 4;
 /// Seed of the final evaluation's trainings and evaluation episodes: a constant, not derived
 /// from the master seed, so the baselines' trainings are the same in every search (and come from
 /// the cache), and the best reward is scored on seeds it was not selected on.
-const FINAL_SEED: u64 = 0x5eed_f17a_1e7a_1u64;
+const FINAL_SEED: u64 = 0x5eed_f17a_1e7a_0001;
 
 /// Format of the training cache's entries; bumped when what a cached result means changes.
 const CACHE_FORMAT: u32 = 1;
@@ -268,7 +271,9 @@ impl<'a, P: Proposer> Search<'a, P> {
                 episode_steps: self.model.spec().physics.episode_length,
                 fitness: &self.model.spec().fitness.doc,
             };
-            let text = reflect::feedback(generation, &facts, &judged, best, worst, &history);
+            let show_fitness = cfg.feedback == FeedbackMode::Fitness;
+            let ranked: Vec<&Judged<'_>> = ranking.iter().map(|&i| &judged[i]).collect();
+            let text = reflect::feedback(generation, &facts, &judged, &ranked, show_fitness, worst, &history);
             write_atomic(&dir.join("feedback.md"), text.as_bytes())?;
             for j in &judged {
                 if let (Some(r), Some(script)) = (j.result, &j.proposal.script)
@@ -333,8 +338,10 @@ impl<'a, P: Proposer> Search<'a, P> {
     fn proposals(&self, generation: usize, dir: &Path, ctx: &Context, states: &[State], runtime: &tokio::runtime::Runtime) -> Result<ProposalsFile, SearchError> {
         let path = dir.join("proposals.json");
         if path.exists() {
-            let text = std::fs::read_to_string(&path).map_err(|e| corrupt(&path, e))?;
-            return serde_json::from_str(&text).map_err(|e| corrupt(&path, e));
+            let file: ProposalsFile = read_json(&path)?;
+            // Spent in an earlier session of this run: the budget caps cover the whole run.
+            self.proposer.restore_spent(&file.usage);
+            return Ok(file);
         }
         let cfg = &self.run.search;
         let mut file = ProposalsFile { usage: Usage::default(), budget_exhausted: None, proposals: Vec::new() };
@@ -588,19 +595,19 @@ impl<'a, P: Proposer> Search<'a, P> {
         let mut jobs = Vec::new();
         for (r, (name, source)) in rewards.iter().enumerate() {
             let script = self.model.compile_reward(&format!("final/{name}/reward.rhai"), source)?;
-            for seed in 0..cfg.final_seeds {
+            for (seed, slot) in results[r].iter_mut().enumerate() {
                 let id = format!("final/{name}/seed-{seed}");
                 let dir = self.out.join(&id);
                 let ppo = PpoConfig { seed: derive_seed(FINAL_SEED, seed as u64), ..base.clone() };
                 let done = dir.join("result.json");
                 let cache = self.cache.as_ref().map(|c| c.join(format!("{}.json", cache_key(&self.model, source, &ppo, cfg, eval_seed))));
                 if done.exists() {
-                    results[r][seed] = Some(read_json(&done)?);
+                    *slot = Some(read_json(&done)?);
                 } else if let Some(hit) = cache.as_ref().filter(|c| c.exists()) {
                     let mut result: CandidateResult = read_json(hit)?;
                     result.id = id;
                     write_json(&done, &result)?;
-                    results[r][seed] = Some(result);
+                    *slot = Some(result);
                     cached[r] += 1;
                 } else {
                     write_atomic(&dir.join("reward.rhai"), source.as_bytes())?;
@@ -636,7 +643,13 @@ impl<'a, P: Proposer> Search<'a, P> {
     /// Indices of the trained candidates, best first.
     fn rank(&self, generation: usize, judged: &[Judged<'_>]) -> Vec<usize> {
         let cfg = &self.run.search;
-        let mut scored: Vec<(usize, f64)> = judged.iter().enumerate().filter_map(|(i, j)| j.result.and_then(|r| r.fitness).map(|f| (i, f))).collect();
+        // Duplicates share their original's result: they are not candidates of their own.
+        let mut scored: Vec<(usize, f64)> = judged
+            .iter()
+            .enumerate()
+            .filter(|(_, j)| j.result.is_some_and(|r| r.duplicate_of.is_none()))
+            .filter_map(|(i, j)| j.result.and_then(|r| r.fitness).map(|f| (i, f)))
+            .collect();
         if cfg.feedback == FeedbackMode::Synthetic && cfg.pref_noise > 0.0 {
             let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(derive_seed(cfg.seed, PREFERENCE_STREAM), generation as u64));
             let noise = Normal::new(0.0, cfg.pref_noise).expect("σ ≥ 0 is checked by validate");

@@ -89,10 +89,18 @@ pub struct Args {
     /// Run directory (default: runs/search-ENV-SEED).
     #[arg(long, conflicts_with = "resume")]
     out: Option<PathBuf>,
-    /// Continue the search in this run directory with its recorded settings (flags other than
-    /// --cache/--no-cache are ignored): finished candidates are not retrained, proposals are not
-    /// asked again.
-    #[arg(long, value_name = "DIR")]
+    /// Continue the search in this run directory with its recorded settings (only --jobs,
+    /// --threads, --cache and --no-cache may be given with it): finished candidates are not
+    /// retrained, proposals are not asked again.
+    #[arg(
+        long,
+        value_name = "DIR",
+        conflicts_with_all = [
+            "env", "task", "llm", "k", "generations", "feedback", "pref_noise", "steps", "eval_seeds", "eval_episodes",
+            "seed", "train_timeout", "dedup_epsilon", "final_seeds", "set", "prompts", "model", "temperature",
+            "max_reply_tokens", "concurrency", "timeout", "retries", "budget_usd", "max_tokens", "prices",
+        ]
+    )]
     resume: Option<PathBuf>,
     #[command(flatten)]
     endpoint: EndpointArgs,
@@ -112,8 +120,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Some(dir) => {
             let run_file = RunFile::read(dir)?;
             let settings: ProposerSettings = run_file.proposer.clone().try_into().context("run.toml [proposer]")?;
-            // A built-in's recorded path is inside the binary, not on disk: then the id.
-            let env = if std::path::Path::new(&run_file.env.path).is_file() { &run_file.env.path } else { &run_file.env.id };
+            // A built-in's recorded path is inside the binary: then the id.
+            let builtin = rewardsmith_spec::catalog::builtin(&run_file.env.id).is_some_and(|(path, _)| path == run_file.env.path);
+            let env = if builtin { &run_file.env.id } else { &run_file.env.path };
             let model = load_env(env)?;
             (dir.clone(), run_file, settings, model)
         }
@@ -125,7 +134,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 bail!("{} already holds a search: continue it with --resume {0}, or choose another --out", out.display());
             }
             let run_file = new_run(&args, &model)?;
-            let settings = ProposerSettings { llm: args.llm.to_string(), prompts: args.prompts.clone(), endpoint: args.endpoint.clone() };
+            let settings = absolute(ProposerSettings { llm: args.llm.to_string(), prompts: args.prompts.clone(), endpoint: args.endpoint.clone() })?;
             (out, RunFile { proposer: toml::Table::try_from(&settings)?, ..run_file }, settings, model)
         }
     };
@@ -179,6 +188,22 @@ pub fn run(args: Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The settings with their paths made absolute, so `--resume` from another folder finds the same
+/// files.
+fn absolute(mut settings: ProposerSettings) -> Result<ProposerSettings> {
+    let canonical = |path: &std::path::Path| std::fs::canonicalize(path).with_context(|| format!("cannot find {}", path.display()));
+    if let Some(dir) = &settings.prompts {
+        settings.prompts = Some(canonical(dir)?);
+    }
+    if let Some(prices) = &settings.endpoint.prices {
+        settings.endpoint.prices = Some(canonical(prices)?);
+    }
+    if let Some(cassette) = settings.llm.strip_prefix("replay:") {
+        settings.llm = format!("replay:{}", canonical(std::path::Path::new(cassette))?.display());
+    }
+    Ok(settings)
+}
+
 /// The run file of a new search from the flags.
 fn new_run(args: &Args, model: &rewardsmith_sim::EnvModel) -> Result<RunFile> {
     let feedback = match args.feedback {
@@ -210,9 +235,16 @@ fn new_run(args: &Args, model: &rewardsmith_sim::EnvModel) -> Result<RunFile> {
         layers.push((format!("--set {set}"), PpoConfig::parse_override(set)?));
     }
     let ppo = PpoConfig::from_layers(layers.iter().map(|(name, table)| (name.as_str(), table)))?;
+    // A user's env file by absolute path (a resume may start elsewhere); a built-in by its path
+    // inside the binary, which the resume maps back to the id.
+    let builtin = rewardsmith_spec::catalog::builtin(&model.spec().id).is_some_and(|(path, _)| path == model.path());
+    let path = match std::fs::canonicalize(model.path()) {
+        Ok(absolute) if !builtin => absolute.display().to_string(),
+        _ => model.path().to_owned(),
+    };
     Ok(RunFile {
         version: env!("CARGO_PKG_VERSION").to_owned(),
-        env: EnvIdentity { id: model.spec().id.clone(), path: model.path().to_owned(), hash: model.hash().to_owned() },
+        env: EnvIdentity { id: model.spec().id.clone(), path, hash: model.hash().to_owned() },
         search,
         ppo,
         proposer: toml::Table::new(),
