@@ -1,24 +1,14 @@
 //! `rewardsmith propose --llm openai` against an OpenAI-compatible server on loopback, and the
 //! replay of what it recorded.
 
-use crate::support::{rewardsmith_with_env, text};
+use crate::support::{chat_completion, rewardsmith_with_env, text};
 use serde_json::{json, Value};
 use std::fs;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-/// A chat completion with these choices.
 fn completion(contents: &[&str]) -> Value {
-    let choices: Vec<Value> = contents
-        .iter()
-        .enumerate()
-        .map(|(i, c)| json!({ "index": i, "message": { "role": "assistant", "content": c }, "finish_reason": "stop" }))
-        .collect();
-    json!({
-        "id": "chatcmpl-it", "object": "chat.completion", "created": 0, "model": "local-model",
-        "choices": choices,
-        "usage": { "prompt_tokens": 1000, "completion_tokens": 200, "total_tokens": 1200 }
-    })
+    chat_completion(contents, (1000, 200))
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! `rewardsmith search`: the run directory, determinism across thread counts, resuming a killed
 //! search, and replaying an LLM search from its cassette.
 
-use crate::support::{rewardsmith_with_env, text};
+use crate::support::{chat_completion, rewardsmith_with_env, text};
 use serde_json::{json, Value};
 use std::fs;
 use std::path::Path;
@@ -112,14 +112,7 @@ fn llm_server(runtime: &tokio::runtime::Runtime) -> wiremock::MockServer {
     let server = runtime.block_on(MockServer::start());
     let upright = "```rhai\nfn compute_reward(s) {\n    #{ up: s.pole_cos, calm: -0.01 * square(s.pole_angular_velocity) }\n}\n```";
     let broken = "```rhai\nfn compute_reward(s) {\n    s.no_such_variable\n}\n```";
-    let reply = json!({
-        "id": "x", "object": "chat.completion", "created": 0, "model": "m",
-        "choices": [
-            { "index": 0, "message": { "role": "assistant", "content": upright }, "finish_reason": "stop" },
-            { "index": 1, "message": { "role": "assistant", "content": broken }, "finish_reason": "stop" }
-        ],
-        "usage": { "prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15 }
-    });
+    let reply = chat_completion(&[upright, broken], (10, 5));
     runtime.block_on(Mock::given(method("POST")).and(path("/v1/chat/completions")).respond_with(ResponseTemplate::new(200).set_body_json(reply)).mount(&server));
     server
 }

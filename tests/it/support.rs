@@ -44,3 +44,18 @@ pub fn text(out: &Output) -> (String, String) {
 pub fn env_ids() -> Vec<&'static str> {
     rewardsmith_spec::catalog::ids()
 }
+
+/// An OpenAI chat completion whose choices carry `contents`, with this usage (prompt,
+/// completion tokens): what the loopback LLM servers of the tests answer.
+pub fn chat_completion(contents: &[&str], (prompt_tokens, completion_tokens): (u64, u64)) -> serde_json::Value {
+    let choices: Vec<serde_json::Value> = contents
+        .iter()
+        .enumerate()
+        .map(|(i, c)| serde_json::json!({ "index": i, "message": { "role": "assistant", "content": c }, "finish_reason": "stop" }))
+        .collect();
+    serde_json::json!({
+        "id": "chatcmpl-it", "object": "chat.completion", "created": 0, "model": "m",
+        "choices": choices,
+        "usage": { "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens }
+    })
+}
