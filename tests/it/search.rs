@@ -229,3 +229,49 @@ fn the_final_evaluation_scores_the_best_against_the_baselines_and_caches_their_t
         assert_eq!(second["entries"][i]["per_seed"], first["entries"][i]["per_seed"]);
     }
 }
+
+#[test]
+fn human_feedback_waits_for_a_ranking_and_the_next_prompt_follows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args: Vec<&str> = [&SMALL[..], &["2", "--feedback", "human", "--out", "h"]].concat();
+    let generations = args.iter().position(|a| *a == "--generations").unwrap();
+    args[generations + 1] = "1";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rewardsmith"))
+        .args(&args)
+        .current_dir(dir.path())
+        .env("REWARDSMITH_CACHE", dir.path().join("cache"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let request = dir.path().join("h/gen-00/rank-request.json");
+    while !request.exists() {
+        assert!(child.try_wait().unwrap().is_none(), "the search ended without asking for a ranking");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let listing = rewardsmith_with_env(dir.path(), &["rank", "h", "--gen", "0"], &[]);
+    assert!(text(&listing).0.contains("cand-00") && text(&listing).0.contains("eval.rollout"), "{}", text(&listing).0);
+    // What a person watches replays bit for bit.
+    let replayed = rewardsmith_with_env(dir.path(), &["replay", "h/gen-00/cand-00/eval.rollout"], &[]);
+    assert!(replayed.status.success(), "{}", text(&replayed).1);
+    // A wrong ranking is refused and names what is wrong; then the person ranks the worse one first.
+    let bad = rewardsmith_with_env(dir.path(), &["rank", "h", "--gen", "0", "--order", "0,0"], &[]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(text(&bad).1.contains("missing cand-01") && text(&bad).1.contains("ranked twice: cand-00"), "{}", text(&bad).1);
+    let fitness = |c: &str| json(&dir.path().join(format!("h/gen-00/{c}/result.json")))["fitness"].as_f64().unwrap();
+    let order = if fitness("cand-00") < fitness("cand-01") { ["0,1", "cand-00"] } else { ["1,0", "cand-01"] };
+    let ranked = rewardsmith_with_env(dir.path(), &["rank", "h", "--gen", "0", "--order", order[0]], &[]);
+    assert!(ranked.status.success(), "{}", text(&ranked).1);
+    assert!(child.wait().unwrap().success());
+    let record = json(&dir.path().join("h/gen-00/generation.json"));
+    assert_eq!(record["best"], format!("gen-00/{}", order[1]), "the person's choice, not the fitter one");
+    assert_eq!(json(&dir.path().join("h/gen-00/ranking.json"))["source"], "rank command");
+    let feedback = fs::read_to_string(dir.path().join("h/gen-00/feedback.md")).unwrap();
+    assert!(feedback.contains(&format!("### The preferred reward function: gen-00/{}", order[1])), "{feedback}");
+    assert!(!feedback.to_lowercase().contains("fitness"), "{feedback}");
+
+    // Nobody ranks within the timeout: ranked by fitness, and the ranking says so.
+    let o = rewardsmith_with_env(dir.path(), &[&args[..args.len() - 1], &["t", "--rank-timeout", "0"]].concat(), &[]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    assert!(json(&dir.path().join("t/gen-00/ranking.json"))["source"].as_str().unwrap().starts_with("fitness (no human ranking"));
+}

@@ -44,6 +44,8 @@ enum Command {
     Propose(cmd::propose::Args),
     /// Search for a reward: propose, critic, deduplicate, train, evaluate, select, reflect; per generation.
     Search(cmd::search::Args),
+    /// Rank a generation's candidates for a search in --feedback human mode (most preferred first).
+    Rank(cmd::rank::Args),
 }
 
 fn run() -> anyhow::Result<ExitCode> {
@@ -58,6 +60,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Bench(args) => cmd::bench::run(args),
         Command::Propose(args) => cmd::propose::run(args),
         Command::Search(args) => cmd::search::run(args),
+        Command::Rank(args) => cmd::rank::run(args),
     }
 }
 

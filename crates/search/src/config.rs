@@ -11,6 +11,9 @@ pub enum FeedbackMode {
     /// ICPL's synthetic preferences: candidates ranked by fitness plus Gaussian noise of σ
     /// `pref_noise`; the feedback shows the preferred (best) and the rejected (worst) one.
     Synthetic,
+    /// ICPL: a person ranks the candidates' evaluation rollouts (`rewardsmith rank` or the
+    /// viewer); the feedback shows the preferred and the rejected one, and no fitness.
+    Human,
 }
 
 /// Settings of one search. Every seed is derived from `seed`.
@@ -56,6 +59,9 @@ pub struct SearchConfig {
     pub checkpoints: usize,
     /// The task text (None: the env file's task).
     pub task: Option<String>,
+    /// Seconds to wait for a human ranking before ranking by fitness instead (recorded as such);
+    /// None waits as long as it takes. Default None.
+    pub rank_timeout_s: Option<f64>,
     /// Training seeds of the final evaluation (the best reward, `human.rhai` and `sparse.rhai`,
     /// each retrained with the search's budget); 0 skips it. Default 5.
     pub final_seeds: usize,
@@ -79,6 +85,7 @@ impl Default for SearchConfig {
             train_timeout_s: None,
             checkpoints: 10,
             task: None,
+            rank_timeout_s: None,
             final_seeds: 5,
         }
     }
@@ -105,6 +112,9 @@ impl SearchConfig {
         }
         if !(self.dedup_epsilon.is_finite() && self.dedup_epsilon >= 0.0) {
             return Err(format!("`dedup_epsilon` must be ≥ 0, not {}", self.dedup_epsilon));
+        }
+        if let Some(t) = self.rank_timeout_s.filter(|t| !(t.is_finite() && *t >= 0.0)) {
+            return Err(format!("`rank_timeout_s` must be ≥ 0, not {t}"));
         }
         if let Some(t) = self.train_timeout_s.filter(|t| !(t.is_finite() && *t > 0.0)) {
             return Err(format!("`train_timeout_s` must be > 0, not {t}"));

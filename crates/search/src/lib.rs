@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod dedup;
+pub mod ranking;
 pub mod record;
 pub mod reflect;
 pub mod run;

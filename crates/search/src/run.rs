@@ -23,6 +23,7 @@
 use crate::config::{FeedbackMode, SearchConfig};
 use crate::dedup::Signature;
 use crate::record::{CandidateResult, Checkpoint, Episode, GenerationRecord, Proposal, TermRange, Verdict};
+use crate::ranking;
 use crate::reflect::{self, Best, EnvFacts, Judged};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -34,8 +35,8 @@ use rewardsmith_ppo::config::PpoConfig;
 use rewardsmith_ppo::eval::evaluate_with_reward;
 use rewardsmith_ppo::train::{evenly_spaced, train, Metrics};
 use rewardsmith_script::{review, RewardScript, State};
-use rewardsmith_sim::rollout::write_atomic;
-use rewardsmith_sim::{critic_states, derive_seed, EnvModel, SimError, CRITIC_SAMPLES};
+use rewardsmith_sim::rollout::{self, write_atomic};
+use rewardsmith_sim::{critic_states, derive_seed, Env, EnvModel, SimError, CRITIC_SAMPLES};
 use rewardsmith_spec::catalog;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -76,11 +77,17 @@ struct Job {
     cache: Option<PathBuf>,
     /// Seed of the evaluation seeds.
     eval_seed: u64,
+    /// Record the trained policy's first evaluation episode to `eval.rollout` (candidates: what
+    /// a person ranking them watches).
+    record_rollout: bool,
 }
 
 /// Stack of a training thread: scripts nest deeply in debug builds (the VecEnv workers use the
 /// same).
 const TRAIN_STACK: usize = 16 << 20;
+
+/// How often a search waiting for a human ranking looks for it.
+const RANK_POLL: Duration = Duration::from_millis(200);
 
 /// Scripts kept as the offline proposer's parents: the best this many of the search so far.
 const ELITES: usize = 2;
@@ -263,9 +270,9 @@ impl<'a, P: Proposer> Search<'a, P> {
             let results = self.train_generation(generation, &dir, &proposals.proposals, &states, &mut trained)?;
             let judged: Vec<Judged<'_>> =
                 proposals.proposals.iter().zip(&results).map(|(proposal, result)| Judged { proposal, result: result.as_ref() }).collect();
-            let ranking = self.rank(generation, &judged);
+            let ranking = self.rank(generation, &judged)?;
             let best = ranking.first().map(|&i| &judged[i]);
-            let worst = (cfg.feedback == FeedbackMode::Synthetic && ranking.len() > 1).then(|| &judged[*ranking.last().unwrap()]);
+            let worst = (cfg.feedback != FeedbackMode::Fitness && ranking.len() > 1).then(|| &judged[*ranking.last().unwrap()]);
             let facts = EnvFacts {
                 dt: self.model.spec().control_dt(),
                 episode_steps: self.model.spec().physics.episode_length,
@@ -421,6 +428,7 @@ impl<'a, P: Proposer> Search<'a, P> {
                         nearest,
                         cache: None,
                         eval_seed: derive_seed(cfg.seed, EVAL_STREAM),
+                        record_rollout: true,
                     };
                     queue.push(job);
                     trained.push((id, signature));
@@ -543,6 +551,11 @@ impl<'a, P: Proposer> Search<'a, P> {
                 if let Err(e) = bytes.map_err(|e| e.to_string()).and_then(|b| write_atomic(&dir.join("policy.safetensors"), &b).map_err(|e| e.to_string())) {
                     result.error = Some(format!("policy not saved: {e}"));
                 }
+                if job.record_rollout
+                    && let Err(e) = self.record_rollout(job, &agent, ppo)
+                {
+                    result.error = Some(format!("rollout not recorded: {e}"));
+                }
             }
             Err((status, error)) => {
                 result.status = status.to_owned();
@@ -552,6 +565,17 @@ impl<'a, P: Proposer> Search<'a, P> {
         }
         result.seconds = started.elapsed().as_secs_f64();
         result
+    }
+
+    /// Records the first evaluation episode of `agent` to `eval.rollout` (replayable bit for bit,
+    /// and what the viewer plays).
+    fn record_rollout(&self, job: &Job, agent: &rewardsmith_ppo::agent::Agent, ppo: &PpoConfig) -> Result<(), SimError> {
+        let mut env = Env::new(self.model.clone(), Some(job.script.clone()))?;
+        let steps = self.model.spec().physics.episode_length as usize;
+        let recorded = rollout::record(&mut env, derive_seed(job.eval_seed, 0), steps, &format!("policy of {}", job.id), |obs, action| {
+            action.copy_from_slice(&agent.act_deterministic(obs, ppo.obs_clip));
+        })?;
+        recorded.write(&job.dir.join("eval.rollout"))
     }
 
     /// Evaluates `agent` on every evaluation seed into `result`.
@@ -611,7 +635,17 @@ impl<'a, P: Proposer> Search<'a, P> {
                     cached[r] += 1;
                 } else {
                     write_atomic(&dir.join("reward.rhai"), source.as_bytes())?;
-                    jobs.push(Job { index: r * cfg.final_seeds + seed, id, script: script.clone(), dir, ppo, nearest: None, cache, eval_seed });
+                    jobs.push(Job {
+                        index: r * cfg.final_seeds + seed,
+                        id,
+                        script: script.clone(),
+                        dir,
+                        ppo,
+                        nearest: None,
+                        cache,
+                        eval_seed,
+                        record_rollout: false,
+                    });
                 }
             }
         }
@@ -641,7 +675,7 @@ impl<'a, P: Proposer> Search<'a, P> {
     }
 
     /// Indices of the trained candidates, best first.
-    fn rank(&self, generation: usize, judged: &[Judged<'_>]) -> Vec<usize> {
+    fn rank(&self, generation: usize, judged: &[Judged<'_>]) -> Result<Vec<usize>, SearchError> {
         let cfg = &self.run.search;
         // Duplicates share their original's result: they are not candidates of their own.
         let mut scored: Vec<(usize, f64)> = judged
@@ -658,7 +692,47 @@ impl<'a, P: Proposer> Search<'a, P> {
             }
         }
         scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        scored.into_iter().map(|(i, _)| i).collect()
+        let by_fitness: Vec<usize> = scored.into_iter().map(|(i, _)| i).collect();
+        if cfg.feedback != FeedbackMode::Human || by_fitness.len() < 2 {
+            return Ok(by_fitness);
+        }
+        let index = |name: &str| judged.iter().position(|j| j.proposal.name == name).expect("checked against the request");
+        let ranking = self.human_ranking(generation, judged, &by_fitness)?;
+        Ok(ranking.order.iter().map(|name| index(name)).collect())
+    }
+
+    /// Asks for a ranking of the generation's trained candidates and waits for it (or, past
+    /// `rank_timeout_s`, ranks by fitness and says so in the ranking's source).
+    fn human_ranking(&self, generation: usize, judged: &[Judged<'_>], by_fitness: &[usize]) -> Result<ranking::Ranking, SearchError> {
+        let cfg = &self.run.search;
+        let mut in_order = by_fitness.to_vec();
+        in_order.sort_unstable();
+        let results: Vec<&CandidateResult> = in_order.iter().filter_map(|&i| judged[i].result).collect();
+        let request = ranking::request(&self.out, generation, &results)?;
+        if let Some(done) = ranking::read(&self.out, &request)? {
+            return Ok(done);
+        }
+        (self.log)(&format!(
+            "generation {generation}: waiting for your ranking of {} (their evaluation episodes: {}). Watch them (`rewardsmith view {run} --gen {generation}`,              or replay the rollouts), then rank, most preferred first: rewardsmith rank {run} --gen {generation} --order {}",
+            request.candidates.join(", "),
+            request.rollouts.join(", "),
+            request.candidates.iter().map(|c| c.trim_start_matches("cand-").parse::<usize>().map_or(c.clone(), |n| n.to_string())).collect::<Vec<_>>().join(","),
+            run = self.out.display(),
+        ));
+        let started = Instant::now();
+        loop {
+            if let Some(done) = ranking::read(&self.out, &request)? {
+                (self.log)(&format!("generation {generation}: ranked by {}: {}", done.source, done.order.join(" > ")));
+                return Ok(done);
+            }
+            if let Some(limit) = cfg.rank_timeout_s.filter(|t| started.elapsed().as_secs_f64() >= *t) {
+                let order = by_fitness.iter().map(|&i| judged[i].proposal.name.clone()).collect();
+                let source = format!("fitness (no human ranking within {limit} s)");
+                (self.log)(&format!("generation {generation}: no ranking within {limit} s; ranked by fitness"));
+                return ranking::write(&self.out, &request, order, &source);
+            }
+            std::thread::sleep(RANK_POLL);
+        }
     }
 
 }

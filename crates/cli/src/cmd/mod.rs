@@ -5,6 +5,7 @@ pub mod check;
 pub mod envs;
 pub mod eval;
 pub mod propose;
+pub mod rank;
 pub mod replay;
 pub mod rollout;
 pub mod search;

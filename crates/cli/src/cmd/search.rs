@@ -17,7 +17,7 @@ pub enum Feedback {
     Fitness,
     /// ICPL's synthetic preferences: a ranking by fitness (plus --pref-noise).
     Synthetic,
-    /// A person ranks the rollouts (not built yet).
+    /// ICPL: a person ranks the candidates' evaluation rollouts (`rewardsmith rank`).
     Human,
 }
 
@@ -42,6 +42,10 @@ pub struct Args {
     /// How candidates are judged for the next prompt.
     #[arg(long, value_enum, default_value_t = Feedback::Fitness)]
     feedback: Feedback,
+    /// With --feedback human: seconds to wait for a ranking before ranking by fitness (default:
+    /// wait as long as it takes).
+    #[arg(long, value_name = "SECONDS")]
+    rank_timeout: Option<f64>,
     /// σ of the noise on fitness before the synthetic ranking.
     #[arg(long, default_value_t = 0.0)]
     pref_noise: f64,
@@ -97,7 +101,7 @@ pub struct Args {
         value_name = "DIR",
         conflicts_with_all = [
             "env", "task", "llm", "k", "generations", "feedback", "pref_noise", "steps", "eval_seeds", "eval_episodes",
-            "seed", "train_timeout", "dedup_epsilon", "final_seeds", "set", "prompts", "model", "temperature",
+            "seed", "train_timeout", "rank_timeout", "dedup_epsilon", "final_seeds", "set", "prompts", "model", "temperature",
             "max_reply_tokens", "concurrency", "timeout", "retries", "budget_usd", "max_tokens", "prices",
         ]
     )]
@@ -209,7 +213,7 @@ fn new_run(args: &Args, model: &rewardsmith_sim::EnvModel) -> Result<RunFile> {
     let feedback = match args.feedback {
         Feedback::Fitness => FeedbackMode::Fitness,
         Feedback::Synthetic => FeedbackMode::Synthetic,
-        Feedback::Human => bail!("--feedback human needs the rollout viewer and `rewardsmith rank`, which are not built yet; use fitness or synthetic"),
+        Feedback::Human => FeedbackMode::Human,
     };
     let search = SearchConfig {
         k: args.k as usize,
@@ -226,6 +230,7 @@ fn new_run(args: &Args, model: &rewardsmith_sim::EnvModel) -> Result<RunFile> {
         train_timeout_s: args.train_timeout,
         task: args.task.clone(),
         final_seeds: args.final_seeds as usize,
+        rank_timeout_s: args.rank_timeout,
         ..SearchConfig::default()
     };
     search.validate().map_err(anyhow::Error::msg)?;

@@ -1,0 +1,127 @@
+//! Human rankings (ICPL): the search asks for a ranking of a generation's trained candidates by
+//! writing `gen-NN/rank-request.json` (the candidates and their evaluation rollouts), and waits for
+//! `gen-NN/ranking.json`, written by `rewardsmith rank` or the viewer.
+
+use crate::record::CandidateResult;
+use crate::run::SearchError;
+use rewardsmith_sim::rollout::write_atomic;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// `gen-NN/rank-request.json`: what is to be ranked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RankRequest {
+    /// Generation index.
+    pub generation: usize,
+    /// The candidates to rank (`cand-KK`), in candidate order.
+    pub candidates: Vec<String>,
+    /// Each one's evaluation rollout, relative to the run directory.
+    pub rollouts: Vec<String>,
+}
+
+/// `gen-NN/ranking.json`: a generation's candidates, most preferred first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ranking {
+    /// Generation index.
+    pub generation: usize,
+    /// Every candidate of the request, most preferred first.
+    pub order: Vec<String>,
+    /// Who ranked: `rank command`, `viewer`, or the fitness fallback after a timeout.
+    pub source: String,
+}
+
+/// The generation's directory in `run`.
+pub fn generation_dir(run: &Path, generation: usize) -> PathBuf {
+    run.join(format!("gen-{generation:02}"))
+}
+
+/// Writes the request for `results` (the generation's ranked candidates).
+pub fn request(run: &Path, generation: usize, results: &[&CandidateResult]) -> Result<RankRequest, SearchError> {
+    let candidates: Vec<String> = results.iter().map(|r| candidate_name(&r.id)).collect();
+    let rollouts = candidates.iter().map(|c| format!("gen-{generation:02}/{c}/eval.rollout")).collect();
+    let request = RankRequest { generation, candidates, rollouts };
+    write_json(&generation_dir(run, generation).join("rank-request.json"), &request)?;
+    Ok(request)
+}
+
+/// Reads a generation's request (what `rewardsmith rank` validates against).
+pub fn read_request(run: &Path, generation: usize) -> Result<RankRequest, SearchError> {
+    let path = generation_dir(run, generation).join("rank-request.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| SearchError::Corrupt {
+        path: path.display().to_string(),
+        message: format!("{e} (the search has not asked for a ranking of generation {generation}: is it in --feedback human mode, and has it trained that generation?)"),
+    })?;
+    serde_json::from_str(&text).map_err(|e| SearchError::Corrupt { path: path.display().to_string(), message: e.to_string() })
+}
+
+/// Checks that `order` ranks every requested candidate exactly once, and writes the ranking.
+pub fn write(run: &Path, request: &RankRequest, order: Vec<String>, source: &str) -> Result<Ranking, SearchError> {
+    check(request, &order).map_err(SearchError::Config)?;
+    let ranking = Ranking { generation: request.generation, order, source: source.to_owned() };
+    write_json(&generation_dir(run, request.generation).join("ranking.json"), &ranking)?;
+    Ok(ranking)
+}
+
+/// Reads the ranking of a generation if it has been written, checked against the request.
+pub fn read(run: &Path, request: &RankRequest) -> Result<Option<Ranking>, SearchError> {
+    let path = generation_dir(run, request.generation).join("ranking.json");
+    let Ok(text) = std::fs::read_to_string(&path) else { return Ok(None) };
+    let corrupt = |message: String| SearchError::Corrupt { path: path.display().to_string(), message };
+    let ranking: Ranking = serde_json::from_str(&text).map_err(|e| corrupt(e.to_string()))?;
+    check(request, &ranking.order).map_err(corrupt)?;
+    Ok(Some(ranking))
+}
+
+/// `order` must be a permutation of the request's candidates.
+fn check(request: &RankRequest, order: &[String]) -> Result<(), String> {
+    let missing: Vec<&str> = request.candidates.iter().filter(|c| !order.contains(c)).map(String::as_str).collect();
+    let unknown: Vec<&str> = order.iter().filter(|c| !request.candidates.contains(c)).map(String::as_str).collect();
+    let mut seen = std::collections::BTreeSet::new();
+    let repeated: Vec<&str> = order.iter().filter(|c| !seen.insert(c.as_str())).map(String::as_str).collect();
+    if missing.is_empty() && unknown.is_empty() && repeated.is_empty() {
+        return Ok(());
+    }
+    let mut problems = Vec::new();
+    if !missing.is_empty() {
+        problems.push(format!("missing {}", missing.join(", ")));
+    }
+    if !unknown.is_empty() {
+        problems.push(format!("not among the candidates to rank: {}", unknown.join(", ")));
+    }
+    if !repeated.is_empty() {
+        problems.push(format!("ranked twice: {}", repeated.join(", ")));
+    }
+    Err(format!(
+        "a ranking of generation {} must list each of {} once ({})",
+        request.generation,
+        request.candidates.join(", "),
+        problems.join("; ")
+    ))
+}
+
+/// `cand-KK` of an id `gen-NN/cand-KK`.
+fn candidate_name(id: &str) -> String {
+    id.rsplit('/').next().unwrap_or(id).to_owned()
+}
+
+fn write_json(path: &Path, value: &impl Serialize) -> Result<(), SearchError> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| SearchError::Config(e.to_string()))?;
+    Ok(write_atomic(path, text.as_bytes())?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> RankRequest {
+        RankRequest { generation: 2, candidates: vec!["cand-00".into(), "cand-01".into(), "cand-03".into()], rollouts: Vec::new() }
+    }
+
+    #[test]
+    fn a_ranking_must_list_every_candidate_once() {
+        let order = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(check(&request(), &order(&["cand-03", "cand-00", "cand-01"])).is_ok());
+        let err = check(&request(), &order(&["cand-03", "cand-02", "cand-03"])).unwrap_err();
+        assert!(err.contains("missing cand-00, cand-01") && err.contains("not among the candidates to rank: cand-02") && err.contains("ranked twice: cand-03"), "{err}");
+    }
+}
