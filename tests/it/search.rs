@@ -63,6 +63,16 @@ fn search_writes_its_run_directory_and_does_not_depend_on_the_thread_count() {
     let summary = json(&run.join("summary.json"));
     let best = summary["best"].as_str().unwrap();
     assert_eq!(json(&run.join(best).join("result.json"))["fitness"], summary["best_fitness"]);
+    // The report: self-contained, with its charts and every candidate.
+    let report = fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(report.starts_with("<!doctype html>") && report.matches("<svg").count() >= 4, "charts missing");
+    for needle in ["Fitness of every candidate", "Final evaluation", "Human-normalised score", "gen-00/cand-00", "Cost"] {
+        assert!(report.contains(needle), "the report lacks {needle:?}");
+    }
+    assert!(!report.contains("<script") && !report.contains("src=\"http"), "nothing external");
+    fs::remove_file(run.join("report.html")).unwrap();
+    let o = rewardsmith_with_env(dir.path(), &["report", "one"], &[]);
+    assert!(o.status.success() && run.join("report.html").is_file(), "{}", text(&o).1);
 
     search(dir.path(), &["--jobs", "2", "--threads", "2", "--out", "two"]);
     assert_eq!(results(&run), results(&dir.path().join("two")));

@@ -44,6 +44,8 @@ enum Command {
     Propose(cmd::propose::Args),
     /// Search for a reward: propose, critic, deduplicate, train, evaluate, select, reflect; per generation.
     Search(cmd::search::Args),
+    /// Write a search's report.html (plots, final evaluation, costs, every candidate's script).
+    Report(cmd::report::Args),
     /// Rank a generation's candidates for a search in --feedback human mode (most preferred first).
     Rank(cmd::rank::Args),
 }
@@ -61,6 +63,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Propose(args) => cmd::propose::run(args),
         Command::Search(args) => cmd::search::run(args),
         Command::Rank(args) => cmd::rank::run(args),
+        Command::Report(args) => cmd::report::run(args),
     }
 }
 

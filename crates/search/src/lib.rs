@@ -9,6 +9,7 @@ pub mod dedup;
 pub mod ranking;
 pub mod record;
 pub mod reflect;
+pub mod report;
 pub mod run;
 
 pub use config::{FeedbackMode, SearchConfig};

@@ -9,7 +9,8 @@
 //! gen-NN/cand-KK/policy.safetensors
 //! gen-NN/feedback.md             exactly the feedback text the next prompt receives
 //! gen-NN/generation.json         ranking and best (written last: the generation is done)
-//! best/reward.rhai, best/result.json, summary.json
+//! final/NAME/seed-S/             the final evaluation's trainings (best, human, sparse)
+//! best/reward.rhai, best/result.json, summary.json, report.html
 //! ```
 //!
 //! Every file is written atomically. A killed search resumes from its directory: a generation's
@@ -337,6 +338,11 @@ impl<'a, P: Proposer> Search<'a, P> {
             final_evaluation,
         };
         write_json(&self.out.join("summary.json"), &summary)?;
+        // The report is for reading; a failure to draw it costs no result.
+        match crate::report::write_report(&self.out) {
+            Ok(path) => (self.log)(&format!("report: {}", path.display())),
+            Err(e) => (self.log)(&format!("warning: report.html not written: {e}")),
+        }
         Ok(summary)
     }
 

@@ -7,6 +7,7 @@ pub mod eval;
 pub mod propose;
 pub mod rank;
 pub mod replay;
+pub mod report;
 pub mod rollout;
 pub mod search;
 pub mod train;

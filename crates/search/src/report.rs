@@ -1,0 +1,361 @@
+//! `report.html`: one self-contained page (inline CSS and SVG drawn with plotters, no scripts, no
+//! external files) about a search, from its run directory alone, finished or not.
+//!
+//! Sections: the settings; the fitness of every candidate per generation with the best so far;
+//! each generation's training curves; the reward terms over training of each generation's best;
+//! the final evaluation against the baselines; tokens, dollars and training time per generation;
+//! every candidate's script with the critic's verdict and what became of it.
+
+use crate::record::{CandidateResult, GenerationRecord, Proposal};
+use crate::run::{RunFile, SearchError, Summary};
+use plotters::prelude::*;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// Size of each chart in pixels.
+const CHART: (u32, u32) = (720, 300);
+
+/// Colours of series, cycled.
+const PALETTE: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+];
+
+/// One generation as read back from the run directory.
+struct GenerationData {
+    index: usize,
+    proposals: Vec<Proposal>,
+    results: Vec<Option<CandidateResult>>,
+    record: Option<GenerationRecord>,
+}
+
+/// Writes `RUN/report.html` and returns its path.
+pub fn write_report(run: &Path) -> Result<std::path::PathBuf, SearchError> {
+    let html = render(run)?;
+    let path = run.join("report.html");
+    rewardsmith_sim::rollout::write_atomic(&path, html.as_bytes())?;
+    Ok(path)
+}
+
+/// The report of the search in `run`.
+pub fn render(run: &Path) -> Result<String, SearchError> {
+    let run_file = RunFile::read(run)?;
+    let summary: Option<Summary> = read_optional(&run.join("summary.json"))?;
+    let generations = read_generations(run)?;
+    let mut h = String::new();
+    let title = format!("rewardsmith search: {}", run_file.env.id);
+    let _ = write!(
+        h,
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{}</title><style>{STYLE}</style></head><body><h1>{}</h1>",
+        esc(&title),
+        esc(&title)
+    );
+    settings(&mut h, &run_file, summary.as_ref(), &generations);
+    let _ = write!(h, "<h2>Fitness of every candidate</h2>{}", fitness_chart(&generations));
+    final_evaluation(&mut h, summary.as_ref());
+    let _ = write!(h, "<h2>Training curves</h2><p>Mean ground-truth fitness of the episodes that ended in each PPO iteration, per candidate.</p>");
+    for g in &generations {
+        if let Some(svg) = training_chart(g) {
+            let _ = write!(h, "<h3>Generation {}</h3>{svg}", g.index);
+        }
+    }
+    let _ = write!(h, "<h2>Reward terms of each generation's best</h2><p>Each term's mean over the iteration's steps.</p>");
+    for g in &generations {
+        if let Some((id, svg)) = terms_chart(g) {
+            let _ = write!(h, "<h3>Generation {}: {}</h3>{svg}", g.index, esc(&id));
+        }
+    }
+    costs(&mut h, &generations, summary.as_ref());
+    let _ = write!(h, "<h2>Candidates</h2>");
+    for g in &generations {
+        candidates(&mut h, g);
+    }
+    let _ = write!(h, "</body></html>");
+    Ok(h)
+}
+
+const STYLE: &str = "body{font-family:sans-serif;max-width:960px;margin:2em auto;color:#222}\
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}\
+pre{background:#f6f6f6;padding:8px;overflow-x:auto}details{margin:4px 0}.bad{color:#b00}.muted{color:#777}";
+
+fn settings(h: &mut String, run: &RunFile, summary: Option<&Summary>, generations: &[GenerationData]) {
+    let s = &run.search;
+    let proposer = run.proposer.get("llm").and_then(|v| v.as_str()).unwrap_or("?");
+    let rows = [
+        ("environment", format!("{} ({}, hash {})", run.env.id, run.env.path, &run.env.hash[..run.env.hash.len().min(12)])),
+        ("task", s.task.clone().unwrap_or_else(|| "the env's default task".to_owned())),
+        ("proposer", proposer.to_owned()),
+        ("feedback", format!("{:?}", s.feedback).to_lowercase()),
+        ("generations × K", format!("{} × {}", s.generations, s.k)),
+        ("training", format!("{} steps per candidate", s.steps.unwrap_or(run.ppo.total_steps))),
+        ("evaluation", format!("{} seeds × {} episodes", s.eval_seeds, s.eval_episodes)),
+        ("master seed", s.seed.to_string()),
+        (
+            "status",
+            match summary {
+                Some(sum) => format!("finished ({}), {} generations", sum.stop_reason, sum.generations.len()),
+                None => format!("in progress or interrupted: {} generations started", generations.len()),
+            },
+        ),
+        (
+            "best",
+            summary
+                .and_then(|sum| sum.best.as_ref().zip(sum.best_fitness).map(|(b, f)| format!("{b}, fitness {f:.3}")))
+                .unwrap_or_else(|| "none yet".to_owned()),
+        ),
+    ];
+    let _ = write!(h, "<table>");
+    for (k, v) in rows {
+        let _ = write!(h, "<tr><th>{k}</th><td>{}</td></tr>", esc(&v));
+    }
+    let _ = write!(h, "</table>");
+}
+
+/// Every candidate's fitness per generation (points) and the best so far (line).
+fn fitness_chart(generations: &[GenerationData]) -> String {
+    let points: Vec<(f64, f64)> = generations
+        .iter()
+        .flat_map(|g| g.results.iter().flatten().filter(|r| r.duplicate_of.is_none()).filter_map(|r| r.fitness.map(|f| (g.index as f64, f))))
+        .collect();
+    if points.is_empty() {
+        return "<p class=\"muted\">No candidate trained yet.</p>".to_owned();
+    }
+    let mut best_so_far = Vec::new();
+    let mut best = f64::NEG_INFINITY;
+    for g in generations {
+        for (x, f) in points.iter().filter(|(x, _)| *x == g.index as f64) {
+            best = best.max(*f);
+            let _ = x;
+        }
+        if best.is_finite() {
+            best_so_far.push((g.index as f64, best));
+        }
+    }
+    let (lo, hi) = range(points.iter().map(|p| p.1));
+    svg(|root| {
+        let mut chart = ChartBuilder::on(root)
+            .margin(10)
+            .x_label_area_size(32)
+            .y_label_area_size(48)
+            .build_cartesian_2d(-0.5..(generations.len() as f64 - 0.5).max(0.5), lo..hi)?;
+        chart
+            .configure_mesh()
+            .x_desc("generation")
+            .y_desc("fitness")
+            .x_labels(generations.len().clamp(2, 20))
+            .x_label_formatter(&|x| if x.fract() == 0.0 { format!("{x:.0}") } else { String::new() })
+            .draw()?;
+        chart.draw_series(points.iter().map(|&p| Circle::new(p, 4, PALETTE[0].mix(0.6).filled())))?.label("candidate").legend(|(x, y)| Circle::new((x + 10, y), 4, PALETTE[0].filled()));
+        chart.draw_series(LineSeries::new(best_so_far.clone(), PALETTE[3].stroke_width(2)))?.label("best so far").legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], PALETTE[3]));
+        chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+        Ok(())
+    })
+}
+
+/// Training fitness over steps, one line per trained candidate of the generation.
+fn training_chart(g: &GenerationData) -> Option<String> {
+    let series: Vec<(String, Vec<(f64, f64)>)> = g
+        .results
+        .iter()
+        .flatten()
+        .filter(|r| r.duplicate_of.is_none())
+        .map(|r| (r.id.clone(), r.checkpoints.iter().filter_map(|c| c.fitness.map(|f| (c.global_step as f64, f))).collect::<Vec<_>>()))
+        .filter(|(_, points)| !points.is_empty())
+        .collect();
+    lines_chart(&series, "environment steps", "training fitness")
+}
+
+/// The reward terms of the generation's best over training.
+fn terms_chart(g: &GenerationData) -> Option<(String, String)> {
+    let best = g.record.as_ref()?.best.clone()?;
+    let result = g.results.iter().flatten().find(|r| r.id == best)?;
+    let names: Vec<String> = result.checkpoints.first()?.terms.iter().map(|t| t.name.clone()).collect();
+    let series: Vec<(String, Vec<(f64, f64)>)> = names
+        .iter()
+        .map(|name| {
+            let points = result.checkpoints.iter().filter_map(|c| c.terms.iter().find(|t| &t.name == name).map(|t| (c.global_step as f64, t.mean))).collect();
+            (name.clone(), points)
+        })
+        .collect();
+    Some((best, lines_chart(&series, "environment steps", "term mean per step")?))
+}
+
+fn lines_chart(series: &[(String, Vec<(f64, f64)>)], x_desc: &str, y_desc: &str) -> Option<String> {
+    let all: Vec<(f64, f64)> = series.iter().flat_map(|(_, p)| p.iter().copied()).collect();
+    if all.is_empty() {
+        return None;
+    }
+    let (x_lo, x_hi) = range(all.iter().map(|p| p.0));
+    let (y_lo, y_hi) = range(all.iter().map(|p| p.1));
+    Some(svg(|root| {
+        let mut chart = ChartBuilder::on(root).margin(10).x_label_area_size(32).y_label_area_size(56).build_cartesian_2d(x_lo..x_hi, y_lo..y_hi)?;
+        chart.configure_mesh().x_desc(x_desc).y_desc(y_desc).x_label_formatter(&|x| format!("{x:.0}")).draw()?;
+        for (i, (name, points)) in series.iter().enumerate() {
+            let colour = PALETTE[i % PALETTE.len()];
+            chart.draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))?.label(name.as_str()).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour));
+        }
+        chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+        Ok(())
+    }))
+}
+
+fn final_evaluation(h: &mut String, summary: Option<&Summary>) {
+    let Some(final_eval) = summary.and_then(|s| s.final_evaluation.as_ref()) else { return };
+    let _ = write!(
+        h,
+        "<h2>Final evaluation</h2><p>Each reward retrained on {} fresh seeds × {} steps; fitness mean ± standard deviation over the seeds.</p>",
+        final_eval.seeds, final_eval.steps
+    );
+    let entries = &final_eval.entries;
+    let (lo, hi) = range(entries.iter().flat_map(|e| [e.fitness_mean - e.fitness_std, e.fitness_mean + e.fitness_std]).chain([0.0]));
+    let _ = write!(
+        h,
+        "{}",
+        svg(|root| {
+            let mut chart = ChartBuilder::on(root).margin(10).x_label_area_size(32).y_label_area_size(48).build_cartesian_2d(-0.5..entries.len() as f64 - 0.5, lo..hi)?;
+            chart
+                .configure_mesh()
+                .x_labels(entries.len())
+                .x_label_formatter(&|x| entries.get(x.round() as usize).map_or(String::new(), |e| e.name.clone()))
+                .y_desc("fitness")
+                .draw()?;
+            for (i, e) in entries.iter().enumerate() {
+                let x = i as f64;
+                let colour = PALETTE[i % PALETTE.len()];
+                chart.draw_series([Rectangle::new([(x - 0.3, 0.0), (x + 0.3, e.fitness_mean)], colour.mix(0.7).filled())])?;
+                let (a, b) = (e.fitness_mean - e.fitness_std, e.fitness_mean + e.fitness_std);
+                chart.draw_series([PathElement::new(vec![(x, a), (x, b)], BLACK.stroke_width(2))])?;
+                chart.draw_series([PathElement::new(vec![(x - 0.08, a), (x + 0.08, a)], BLACK), PathElement::new(vec![(x - 0.08, b), (x + 0.08, b)], BLACK)])?;
+            }
+            Ok(())
+        })
+    );
+    let _ = write!(h, "<table><tr><th>reward</th><th>fitness</th><th>per seed</th><th>from cache</th></tr>");
+    for e in entries {
+        let per_seed: Vec<String> = e.per_seed.iter().map(|f| f.map_or("failed".to_owned(), |f| format!("{f:.3}"))).collect();
+        let _ = write!(h, "<tr><td>{}</td><td>{:.3} ± {:.3}</td><td>{}</td><td>{}</td></tr>", esc(&e.name), e.fitness_mean, e.fitness_std, per_seed.join(", "), e.cached);
+    }
+    let _ = write!(h, "</table>");
+    if let Some(score) = final_eval.human_normalized_score {
+        let _ = write!(h, "<p>Human-normalised score of the best: <b>{score:.3}</b> ((best − sparse) / |human − sparse|).</p>");
+    }
+}
+
+fn costs(h: &mut String, generations: &[GenerationData], summary: Option<&Summary>) {
+    let _ = write!(h, "<h2>Cost</h2><table><tr><th>generation</th><th>LLM requests</th><th>tokens</th><th>dollars</th><th>trainings</th><th>training time (s, summed)</th></tr>");
+    for g in generations {
+        let usage = g.record.as_ref().map(|r| r.usage).unwrap_or_default();
+        let trained: Vec<&CandidateResult> = g.results.iter().flatten().filter(|r| r.duplicate_of.is_none()).collect();
+        let seconds: f64 = trained.iter().map(|r| r.seconds).sum();
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.4}</td><td>{}</td><td>{seconds:.1}</td></tr>",
+            g.index,
+            usage.requests,
+            usage.tokens(),
+            usage.cost_usd,
+            trained.len()
+        );
+    }
+    if let Some(s) = summary {
+        let _ = write!(h, "<tr><th>all</th><td>{}</td><td>{}</td><td>{:.4}</td><td></td><td></td></tr>", s.usage.requests, s.usage.tokens(), s.usage.cost_usd);
+    }
+    let _ = write!(h, "</table>");
+}
+
+fn candidates(h: &mut String, g: &GenerationData) {
+    let _ = write!(h, "<h3>Generation {}</h3><table><tr><th>candidate</th><th>outcome</th><th>fitness</th><th>critic</th></tr>", g.index);
+    for (p, r) in g.proposals.iter().zip(&g.results) {
+        let outcome = match (r, p.critic.ok) {
+            (_, false) => format!("<span class=\"bad\">rejected ({})</span>", esc(p.critic.stage.as_deref().unwrap_or("critic"))),
+            (None, true) => "<span class=\"muted\">not trained</span>".to_owned(),
+            (Some(r), true) => match &r.duplicate_of {
+                Some(original) => format!("duplicate of {}", esc(original)),
+                None if r.fitness.is_none() => format!("<span class=\"bad\">{}: {}</span>", esc(&r.status), esc(r.error.as_deref().unwrap_or(""))),
+                None => "trained".to_owned(),
+            },
+        };
+        let fitness = r.as_ref().and_then(|r| r.fitness).map_or(String::new(), |f| format!("{f:.3}"));
+        let critic = match (&p.critic.error, p.critic.warnings.is_empty()) {
+            (Some(e), _) => format!("<span class=\"bad\">{}</span>", esc(e)),
+            (None, false) => esc(&p.critic.warnings.join("; ")),
+            (None, true) => "ok".to_owned(),
+        };
+        let script = p.script.as_deref().map_or(String::new(), |s| format!("<details><summary>script</summary><pre>{}</pre></details>", esc(s)));
+        let _ = write!(h, "<tr><td>{}{script}</td><td>{outcome}</td><td>{fitness}</td><td>{critic}</td></tr>", esc(&p.name));
+    }
+    let _ = write!(h, "</table>");
+}
+
+/// An SVG chart drawn by `draw`, as a string (a failed drawing becomes a note, not an error:
+/// the report is still worth having).
+fn svg(draw: impl FnOnce(&DrawingArea<SVGBackend<'_>, plotters::coord::Shift>) -> Result<(), Box<dyn std::error::Error>>) -> String {
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, CHART).into_drawing_area();
+        let drawn = root.fill(&WHITE).map_err(|e| e.to_string()).and_then(|()| draw(&root).map_err(|e| e.to_string())).and_then(|()| root.present().map_err(|e| e.to_string()));
+        if let Err(e) = drawn {
+            return format!("<p class=\"bad\">chart not drawn: {}</p>", esc(&e));
+        }
+    }
+    out
+}
+
+/// A padded range holding every value (never empty).
+fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = values.filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    let pad = ((hi - lo) * 0.05).max(1e-3 * (1.0 + hi.abs()));
+    (lo - pad, hi + pad)
+}
+
+fn esc(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+fn read_optional<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, SearchError> {
+    match std::fs::read_to_string(path) {
+        Err(_) => Ok(None),
+        Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| SearchError::Corrupt { path: path.display().to_string(), message: e.to_string() }),
+    }
+}
+
+fn read_generations(run: &Path) -> Result<Vec<GenerationData>, SearchError> {
+    #[derive(serde::Deserialize)]
+    struct Proposals {
+        proposals: Vec<Proposal>,
+    }
+    let mut generations = Vec::new();
+    for index in 0.. {
+        let dir = run.join(format!("gen-{index:02}"));
+        let Some(file) = read_optional::<Proposals>(&dir.join("proposals.json"))? else { break };
+        let mut results = Vec::new();
+        for p in &file.proposals {
+            results.push(read_optional::<CandidateResult>(&dir.join(&p.name).join("result.json"))?);
+        }
+        let record = read_optional(&dir.join("generation.json"))?;
+        generations.push(GenerationData { index, proposals: file.proposals, results, record });
+    }
+    Ok(generations)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_escaped_and_ranges_are_never_empty() {
+        assert_eq!(esc("a < b && \"c\" > d"), "a &lt; b &amp;&amp; &quot;c&quot; &gt; d");
+        let (lo, hi) = range([0.5, 0.5].into_iter());
+        assert!(lo < 0.5 && hi > 0.5);
+        assert_eq!(range(std::iter::empty()), (0.0, 1.0));
+    }
+}
