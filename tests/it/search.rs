@@ -186,7 +186,8 @@ fn a_search_stopped_by_its_token_budget_replays_to_the_same_stop() {
 #[test]
 fn synthetic_feedback_shows_the_preference_order_not_the_scores() {
     let dir = tempfile::tempdir().unwrap();
-    search(dir.path(), &["--feedback", "synthetic", "--pref-noise", "0.01", "--out", "s"]);
+    let o = search(dir.path(), &["--feedback", "synthetic", "--pref-noise", "0.01", "--quiet", "--out", "s"]);
+    assert!(text(&o).1.is_empty(), "--quiet prints no log: {}", text(&o).1);
     let feedback = fs::read_to_string(dir.path().join("s/gen-00/feedback.md")).unwrap();
     assert!(feedback.contains("preferred first: gen-00/cand-") && feedback.contains("### The preferred reward function"), "{feedback}");
     assert!(!feedback.to_lowercase().contains("fitness"), "no score reaches the prompt:\n{feedback}");

@@ -13,4 +13,4 @@ pub mod report;
 pub mod run;
 
 pub use config::{FeedbackMode, SearchConfig};
-pub use run::{EnvIdentity, RunFile, Search, SearchError, Summary};
+pub use run::{EnvIdentity, Event, RunFile, Search, SearchError, Summary};

@@ -209,8 +209,38 @@ pub struct Search<'a, P: Proposer> {
     run: RunFile,
     proposer: &'a P,
     out: PathBuf,
-    log: &'a (dyn Fn(&str) + Sync),
+    events: &'a (dyn Fn(Event<'_>) + Sync),
     cache: Option<PathBuf>,
+}
+
+/// What a search reports as it goes, for a log or a live progress view.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Event<'a> {
+    /// A line for the log (a generation proposed, a candidate's fitness, a ranking asked for).
+    Line(&'a str),
+    /// A training started.
+    TrainingStarted {
+        /// `gen-NN/cand-KK` or `final/NAME/seed-S`.
+        id: &'a str,
+        /// Its step budget.
+        total_steps: u64,
+    },
+    /// A training finished a PPO iteration.
+    Iteration {
+        /// The training.
+        id: &'a str,
+        /// Environment steps so far.
+        global_step: u64,
+        /// Environment steps per second so far.
+        sps: f64,
+        /// Mean return of the episodes that ended in the iteration.
+        episodic_return: Option<f64>,
+    },
+    /// A training and its evaluation ended.
+    TrainingFinished {
+        /// The training.
+        id: &'a str,
+    },
 }
 
 /// `gen-NN/proposals.json`.
@@ -222,8 +252,9 @@ struct ProposalsFile {
 }
 
 impl<'a, P: Proposer> Search<'a, P> {
-    /// A search writing to `out`, as `run` describes; `log` receives one line per event.
-    pub fn new(model: Arc<EnvModel>, run: RunFile, proposer: &'a P, out: &Path, log: &'a (dyn Fn(&str) + Sync)) -> Result<Self, SearchError> {
+    /// A search writing to `out`, as `run` describes; `events` receives what happens (from the
+    /// training threads too).
+    pub fn new(model: Arc<EnvModel>, run: RunFile, proposer: &'a P, out: &Path, events: &'a (dyn Fn(Event<'_>) + Sync)) -> Result<Self, SearchError> {
         run.search.validate().map_err(SearchError::Config)?;
         run.ppo.validate().map_err(|e| SearchError::Config(format!("ppo: {e}")))?;
         if run.env.hash != model.hash() {
@@ -234,7 +265,11 @@ impl<'a, P: Proposer> Search<'a, P> {
                 model.hash()
             )));
         }
-        Ok(Self { model, run, proposer, out: out.to_owned(), log, cache: None })
+        Ok(Self { model, run, proposer, out: out.to_owned(), events, cache: None })
+    }
+
+    fn say(&self, line: &str) {
+        (self.events)(Event::Line(line));
     }
 
     /// Keeps the final evaluation's trainings in `dir` (one JSON file per training, keyed by a
@@ -307,14 +342,14 @@ impl<'a, P: Proposer> Search<'a, P> {
                 usage: proposals.usage,
             };
             write_json(&dir.join("generation.json"), &record)?;
-            (self.log)(&format!(
+            self.say(&format!(
                 "generation {generation}: best {}",
                 record.best.as_ref().map_or("none (no candidate trained)".to_owned(), |b| format!("{b}, fitness {:.3}", record.best_fitness.unwrap_or(f64::NAN)))
             ));
             records.push(record);
             feedback = Some(text);
             if let Some(reason) = proposals.budget_exhausted {
-                (self.log)(&format!("stopping: {reason}"));
+                self.say(&format!("stopping: {reason}"));
                 stop_reason = "budget".to_owned();
                 break;
             }
@@ -340,8 +375,8 @@ impl<'a, P: Proposer> Search<'a, P> {
         write_json(&self.out.join("summary.json"), &summary)?;
         // The report is for reading; a failure to draw it costs no result.
         match crate::report::write_report(&self.out) {
-            Ok(path) => (self.log)(&format!("report: {}", path.display())),
-            Err(e) => (self.log)(&format!("warning: report.html not written: {e}")),
+            Ok(path) => self.say(&format!("report: {}", path.display())),
+            Err(e) => self.say(&format!("warning: report.html not written: {e}")),
         }
         Ok(summary)
     }
@@ -374,7 +409,7 @@ impl<'a, P: Proposer> Search<'a, P> {
                 file.proposals.push(proposal);
             }
             let valid = file.proposals.iter().filter(|p| p.critic.ok).count();
-            (self.log)(&format!("generation {generation}, round {round}: {valid} of {} proposals passed the critic", file.proposals.len()));
+            self.say(&format!("generation {generation}, round {round}: {valid} of {} proposals passed the critic", file.proposals.len()));
             if proposed.budget_exhausted.is_some() {
                 file.budget_exhausted = proposed.budget_exhausted;
                 break;
@@ -454,7 +489,7 @@ impl<'a, P: Proposer> Search<'a, P> {
             result.duplicate_of = Some(original.clone());
             result.nearest = Some((original.clone(), distance));
             result.seconds = 0.0;
-            (self.log)(&format!("{id}: duplicate of {original} (distance {distance:.4}), not trained"));
+            self.say(&format!("{id}: duplicate of {original} (distance {distance:.4}), not trained"));
             write_json(&dir.join(&proposals[i].name).join("result.json"), &result)?;
             results[i] = Some(result);
         }
@@ -492,9 +527,11 @@ impl<'a, P: Proposer> Search<'a, P> {
                 let worker = || loop {
                     let n = next.fetch_add(1, Ordering::Relaxed);
                     let Some(job) = queue.get(n) else { break };
+                    (self.events)(Event::TrainingStarted { id: &job.id, total_steps: job.ppo.total_steps });
                     let mut result = self.train_one(job, threads);
+                    (self.events)(Event::TrainingFinished { id: &job.id });
                     result.nearest = job.nearest.clone();
-                    (self.log)(&match (&result.fitness, &result.error) {
+                    self.say(&match (&result.fitness, &result.error) {
                         (Some(f), _) => format!("{}: fitness {f:.3} ({} steps, {:.1} s)", job.id, result.global_step, result.seconds),
                         (None, e) => format!("{}: {} ({})", job.id, result.status, e.as_deref().unwrap_or("")),
                     });
@@ -529,6 +566,7 @@ impl<'a, P: Proposer> Search<'a, P> {
         let mut log: Vec<Metrics> = Vec::new();
         let mut timed_out = false;
         let trained = train(&self.model, Some(script.clone()), ppo, |metrics, _| {
+            (self.events)(Event::Iteration { id, global_step: metrics.global_step, sps: metrics.sps, episodic_return: metrics.episodic_return });
             log.push(metrics.clone());
             timed_out = timeout.is_some_and(|t| started.elapsed() > t);
             !timed_out
@@ -655,7 +693,7 @@ impl<'a, P: Proposer> Search<'a, P> {
                 }
             }
         }
-        (self.log)(&format!("final evaluation: {} trainings ({} from the cache or earlier)", rewards.len() * cfg.final_seeds, rewards.len() * cfg.final_seeds - jobs.len()));
+        self.say(&format!("final evaluation: {} trainings ({} from the cache or earlier)", rewards.len() * cfg.final_seeds, rewards.len() * cfg.final_seeds - jobs.len()));
         for (index, result) in self.train_all(&jobs)? {
             results[index / cfg.final_seeds][index % cfg.final_seeds] = Some(result);
         }
@@ -718,7 +756,7 @@ impl<'a, P: Proposer> Search<'a, P> {
         if let Some(done) = ranking::read(&self.out, &request)? {
             return Ok(done);
         }
-        (self.log)(&format!(
+        self.say(&format!(
             "generation {generation}: waiting for your ranking of {} (their evaluation episodes: {}). Watch them (`rewardsmith view {run} --gen {generation}`,              or replay the rollouts), then rank, most preferred first: rewardsmith rank {run} --gen {generation} --order {}",
             request.candidates.join(", "),
             request.rollouts.join(", "),
@@ -728,13 +766,13 @@ impl<'a, P: Proposer> Search<'a, P> {
         let started = Instant::now();
         loop {
             if let Some(done) = ranking::read(&self.out, &request)? {
-                (self.log)(&format!("generation {generation}: ranked by {}: {}", done.source, done.order.join(" > ")));
+                self.say(&format!("generation {generation}: ranked by {}: {}", done.source, done.order.join(" > ")));
                 return Ok(done);
             }
             if let Some(limit) = cfg.rank_timeout_s.filter(|t| started.elapsed().as_secs_f64() >= *t) {
                 let order = by_fitness.iter().map(|&i| judged[i].proposal.name.clone()).collect();
                 let source = format!("fitness (no human ranking within {limit} s)");
-                (self.log)(&format!("generation {generation}: no ranking within {limit} s; ranked by fitness"));
+                self.say(&format!("generation {generation}: no ranking within {limit} s; ranked by fitness"));
                 return ranking::write(&self.out, &request, order, &source);
             }
             std::thread::sleep(RANK_POLL);

@@ -6,7 +6,11 @@ use crate::llm_args::{parse_llm, proposer, EndpointArgs, Llm};
 use anyhow::{bail, Context as _, Result};
 use rewardsmith_llm::prompt::Templates;
 use rewardsmith_ppo::config::PpoConfig;
-use rewardsmith_search::{EnvIdentity, FeedbackMode, RunFile, Search, SearchConfig};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rewardsmith_search::{EnvIdentity, Event, FeedbackMode, RunFile, Search, SearchConfig};
+use std::collections::HashMap;
+use std::io::IsTerminal as _;
+use std::sync::Mutex;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -106,6 +110,9 @@ pub struct Args {
         ]
     )]
     resume: Option<PathBuf>,
+    /// Print only the final summary (and errors).
+    #[arg(long, short)]
+    quiet: bool,
     #[command(flatten)]
     endpoint: EndpointArgs,
 }
@@ -150,7 +157,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     // A resumed live search appends to its cassette.
     let proposer = proposer(&llm, &settings.endpoint, &model, templates, &out, args.resume.is_some())?;
-    let log = |line: &str| eprintln!("{line}");
+    let planned = run_file.search.generations * run_file.search.k + 3 * run_file.search.final_seeds;
+    let view = Progress::new(planned as u64, args.quiet);
+    let log = |event: Event<'_>| view.show(event);
     let cache = match (&args.cache, args.no_cache) {
         (_, true) => None,
         (Some(dir), false) => Some(dir.clone()),
@@ -158,7 +167,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
             .map(PathBuf::from)
             .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache/rewardsmith/trainings"))),
     };
-    let summary = Search::new(model, run_file, &proposer, &out, &log)?.with_cache(cache).run()?;
+    let summary = Search::new(model, run_file, &proposer, &out, &log)?.with_cache(cache).run();
+    view.finish();
+    let summary = summary?;
     println!("search finished ({}) in {}", summary.stop_reason, out.display());
     for g in &summary.generations {
         match (&g.best, g.best_fitness) {
@@ -254,4 +265,71 @@ fn new_run(args: &Args, model: &rewardsmith_sim::EnvModel) -> Result<RunFile> {
         ppo,
         proposer: toml::Table::new(),
     })
+}
+
+/// How a search shows itself: on a terminal, a live view (an overall bar with the trainings done
+/// of those planned and an ETA, and one bar per running training with its SPS and last return)
+/// with the log lines above it; otherwise plain log lines on stderr; with --quiet, nothing.
+struct Progress {
+    /// None: plain lines (or nothing when quiet).
+    live: Option<(MultiProgress, ProgressBar)>,
+    bars: Mutex<HashMap<String, ProgressBar>>,
+    quiet: bool,
+}
+
+impl Progress {
+    fn new(planned: u64, quiet: bool) -> Self {
+        let live = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+            let overall = multi.add(ProgressBar::new(planned));
+            overall.set_style(
+                ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} trainings ETA {eta} (of those planned: duplicates are not trained)")
+                    .expect("a valid template")
+                    .progress_chars("=> "),
+            );
+            (multi, overall)
+        });
+        Self { live, bars: Mutex::new(HashMap::new()), quiet }
+    }
+
+    fn show(&self, event: Event<'_>) {
+        let Some((multi, overall)) = &self.live else {
+            if let (Event::Line(line), false) = (event, self.quiet) {
+                eprintln!("{line}");
+            }
+            return;
+        };
+        let mut bars = self.bars.lock().unwrap_or_else(|e| e.into_inner());
+        match event {
+            Event::Line(line) => {
+                let _ = multi.println(line);
+            }
+            Event::TrainingStarted { id, total_steps } => {
+                let bar = multi.add(ProgressBar::new(total_steps));
+                bar.set_style(ProgressStyle::with_template("  {prefix:24} [{bar:20}] {pos:>7}/{len} {msg}").expect("a valid template").progress_chars("=> "));
+                bar.set_prefix(id.to_owned());
+                bars.insert(id.to_owned(), bar);
+            }
+            Event::Iteration { id, global_step, sps, episodic_return } => {
+                if let Some(bar) = bars.get(id) {
+                    bar.set_position(global_step);
+                    let ret = episodic_return.map_or(String::new(), |r| format!(", return {r:.2}"));
+                    bar.set_message(format!("{sps:.0} SPS{ret}"));
+                }
+            }
+            Event::TrainingFinished { id } => {
+                if let Some(bar) = bars.remove(id) {
+                    bar.finish_and_clear();
+                    multi.remove(&bar);
+                }
+                overall.inc(1);
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some((_, overall)) = &self.live {
+            overall.finish_and_clear();
+        }
+    }
 }
