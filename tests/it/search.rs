@@ -286,3 +286,29 @@ fn human_feedback_waits_for_a_ranking_and_the_next_prompt_follows_it() {
     assert!(o.status.success(), "{}", text(&o).1);
     assert!(json(&dir.path().join("t/gen-00/ranking.json"))["source"].as_str().unwrap().starts_with("fitness (no human ranking"));
 }
+
+#[test]
+fn a_new_task_gets_its_own_fitness_or_a_warning_that_the_env_fitness_may_not_measure_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args: Vec<&str> = [&SMALL[..], &["2", "--task", "Hold the pole horizontal.", "--fitness", "1.0 - abs(s.pole_cos)", "--out", "new"]].concat();
+    let generations = args.iter().position(|a| *a == "--generations").unwrap();
+    args[generations + 1] = "1";
+    let o = rewardsmith_with_env(dir.path(), &args, &[]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    assert!(!text(&o).1.contains("may not measure"));
+    let feedback = fs::read_to_string(dir.path().join("new/gen-00/feedback.md")).unwrap();
+    assert!(feedback.contains("the user's measure `1.0 - abs(s.pole_cos)`, mean over the episode"), "{feedback}");
+    assert!(fs::read_to_string(dir.path().join("new/run.toml")).unwrap().contains("expr = \"1.0 - abs(s.pole_cos)\""));
+    // The resume applies the same measure (else the env's hash would not match).
+    let o = rewardsmith_with_env(dir.path(), &["search", "--resume", "new", "--no-cache"], &[]);
+    assert!(o.status.success(), "{}", text(&o).1);
+
+    // Without --fitness: a warning; with a broken one: an error naming it.
+    let without: Vec<&str> = args.iter().copied().filter(|a| !["--fitness", "1.0 - abs(s.pole_cos)"].contains(a)).map(|a| if a == "new" { "warned" } else { a }).collect();
+    let o = rewardsmith_with_env(dir.path(), &without, &[]);
+    assert!(text(&o).1.contains("may not measure the new task"), "{}", text(&o).1);
+    let broken: Vec<&str> = args.iter().map(|a| match *a { "1.0 - abs(s.pole_cos)" => "s.no_such_thing +", "new" => "broken", a => a }).collect();
+    let o = rewardsmith_with_env(dir.path(), &broken, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("fitness"), "{}", text(&o).1);
+}

@@ -11,7 +11,14 @@ use std::sync::Arc;
 /// Resolves `--env` (built-in id or path) and compiles it; its `[ppo]` table must be a valid
 /// partial PPO configuration.
 pub fn load_env(env: &str) -> Result<Arc<EnvModel>> {
-    let loaded = catalog::resolve(env)?;
+    load_env_with(env, |_| ())
+}
+
+/// As [`load_env`], with `adjust` applied to the file's specification before it is compiled
+/// (a search's `--fitness`).
+pub fn load_env_with(env: &str, adjust: impl FnOnce(&mut rewardsmith_spec::LoadedSpec)) -> Result<Arc<EnvModel>> {
+    let mut loaded = catalog::resolve(env)?;
+    adjust(&mut loaded);
     PpoConfig::from_layers([(format!("{} [ppo]", loaded.path).as_str(), &loaded.spec.ppo)])?;
     Ok(EnvModel::new(&loaded)?)
 }

@@ -16,6 +16,31 @@ pub enum FeedbackMode {
     Human,
 }
 
+/// A ground-truth measure given for a new task (`--fitness EXPR`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FitnessOverride {
+    /// A Rhai numeric expression over `s`, evaluated after every step (as the env file's).
+    pub expr: String,
+    /// How the per-step values combine over an episode.
+    pub aggregate: rewardsmith_spec::Aggregate,
+}
+
+impl FitnessOverride {
+    /// `loaded` with this measure instead of its own. The hash changes with it, so a cache
+    /// entry or a resumed run never mixes the two measures.
+    pub fn apply(&self, loaded: &mut rewardsmith_spec::LoadedSpec) {
+        use sha2::{Digest, Sha256};
+        let fitness = &mut loaded.spec.fitness;
+        fitness.expr = self.expr.clone();
+        fitness.aggregate = self.aggregate;
+        let aggregate = format!("{:?}", self.aggregate).to_lowercase();
+        fitness.doc = format!("the user's measure `{}`, {aggregate} over the episode", self.expr);
+        let key = format!("{}\nfitness: {} ({:?})", loaded.hash, self.expr, self.aggregate);
+        loaded.hash = Sha256::digest(key.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    }
+}
+
 /// Settings of one search. Every seed is derived from `seed`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -59,6 +84,9 @@ pub struct SearchConfig {
     pub checkpoints: usize,
     /// The task text (None: the env file's task).
     pub task: Option<String>,
+    /// A ground-truth measure replacing the env file's (for a new task), or None.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fitness: Option<FitnessOverride>,
     /// Seconds to wait for a human ranking before ranking by fitness instead (recorded as such);
     /// None waits as long as it takes. Default None.
     pub rank_timeout_s: Option<f64>,
@@ -85,6 +113,7 @@ impl Default for SearchConfig {
             train_timeout_s: None,
             checkpoints: 10,
             task: None,
+            fitness: None,
             rank_timeout_s: None,
             final_seeds: 5,
         }

@@ -12,5 +12,5 @@ pub mod reflect;
 pub mod report;
 pub mod run;
 
-pub use config::{FeedbackMode, SearchConfig};
+pub use config::{FeedbackMode, FitnessOverride, SearchConfig};
 pub use run::{EnvIdentity, Event, RunFile, Search, SearchError, Summary};

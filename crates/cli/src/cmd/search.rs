@@ -1,13 +1,14 @@
 //! `rewardsmith search --env ID --out DIR`: the reward search (propose, critic, deduplicate,
 //! train, evaluate, select, reflect), and `--resume DIR` to continue a killed one.
 
-use crate::common::load_env;
+use crate::common::load_env_with;
 use crate::llm_args::{parse_llm, proposer, EndpointArgs, Llm};
 use anyhow::{bail, Context as _, Result};
 use rewardsmith_llm::prompt::Templates;
 use rewardsmith_ppo::config::PpoConfig;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use rewardsmith_search::{EnvIdentity, Event, FeedbackMode, RunFile, Search, SearchConfig};
+use rewardsmith_search::{EnvIdentity, Event, FeedbackMode, FitnessOverride, RunFile, Search, SearchConfig};
+use rewardsmith_spec::Aggregate;
 use std::collections::HashMap;
 use std::io::IsTerminal as _;
 use std::sync::Mutex;
@@ -25,6 +26,19 @@ pub enum Feedback {
     Human,
 }
 
+/// `--fitness-aggregate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FitnessAggregate {
+    /// Mean over the episode's steps.
+    Mean,
+    /// Sum over the episode's steps.
+    Sum,
+    /// The last step's value.
+    Final,
+    /// The largest value.
+    Max,
+}
+
 /// Arguments of `search`.
 #[derive(clap::Args)]
 pub struct Args {
@@ -34,6 +48,13 @@ pub struct Args {
     /// The task in words (default: the env file's task).
     #[arg(long)]
     task: Option<String>,
+    /// A ground-truth measure for the task, replacing the env file's: a Rhai expression over `s`
+    /// evaluated after every step, e.g. `1.0 - abs(s.pole_cos)`.
+    #[arg(long, value_name = "EXPR")]
+    fitness: Option<String>,
+    /// How --fitness combines over an episode.
+    #[arg(long, value_enum, default_value_t = FitnessAggregate::Mean, requires = "fitness")]
+    fitness_aggregate: FitnessAggregate,
     /// Who writes the candidates: offline, openai or replay:FILE (see `propose --help`).
     #[arg(long, default_value = "offline", value_parser = parse_llm)]
     llm: Llm,
@@ -104,7 +125,7 @@ pub struct Args {
         long,
         value_name = "DIR",
         conflicts_with_all = [
-            "env", "task", "llm", "k", "generations", "feedback", "pref_noise", "steps", "eval_seeds", "eval_episodes",
+            "env", "task", "fitness", "fitness_aggregate", "llm", "k", "generations", "feedback", "pref_noise", "steps", "eval_seeds", "eval_episodes",
             "seed", "train_timeout", "rank_timeout", "dedup_epsilon", "final_seeds", "set", "prompts", "model", "temperature",
             "max_reply_tokens", "concurrency", "timeout", "retries", "budget_usd", "max_tokens", "prices",
         ]
@@ -134,12 +155,28 @@ pub fn run(args: Args) -> Result<ExitCode> {
             // A built-in's recorded path is inside the binary: then the id.
             let builtin = rewardsmith_spec::catalog::builtin(&run_file.env.id).is_some_and(|(path, _)| path == run_file.env.path);
             let env = if builtin { &run_file.env.id } else { &run_file.env.path };
-            let model = load_env(env)?;
+            let model = load_env_with(env, |loaded| {
+                if let Some(fitness) = &run_file.search.fitness {
+                    fitness.apply(loaded);
+                }
+            })?;
             (dir.clone(), run_file, settings, model)
         }
         None => {
             let env = args.env.as_deref().expect("clap requires --env without --resume");
-            let model = load_env(env)?;
+            let fitness = fitness_override(&args);
+            let model = load_env_with(env, |loaded| {
+                if let Some(fitness) = &fitness {
+                    fitness.apply(loaded);
+                }
+            })?;
+            if args.task.is_some() && fitness.is_none() {
+                eprintln!(
+                    "warning: --task replaces the task, but the env's fitness still measures: {}. It may not measure the new task: \
+                     give --fitness EXPR, or judge by watching with --feedback human.",
+                    model.spec().fitness.doc.trim()
+                );
+            }
             let out = args.out.clone().unwrap_or_else(|| PathBuf::from(format!("runs/search-{}-{}", model.spec().id, args.seed)));
             if out.join("run.toml").exists() {
                 bail!("{} already holds a search: continue it with --resume {0}, or choose another --out", out.display());
@@ -203,6 +240,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn fitness_override(args: &Args) -> Option<FitnessOverride> {
+    let aggregate = match args.fitness_aggregate {
+        FitnessAggregate::Mean => Aggregate::Mean,
+        FitnessAggregate::Sum => Aggregate::Sum,
+        FitnessAggregate::Final => Aggregate::Final,
+        FitnessAggregate::Max => Aggregate::Max,
+    };
+    args.fitness.clone().map(|expr| FitnessOverride { expr, aggregate })
+}
+
 /// The settings with their paths made absolute, so `--resume` from another folder finds the same
 /// files.
 fn absolute(mut settings: ProposerSettings) -> Result<ProposerSettings> {
@@ -240,6 +287,7 @@ fn new_run(args: &Args, model: &rewardsmith_sim::EnvModel) -> Result<RunFile> {
         threads: args.threads.unwrap_or(0),
         train_timeout_s: args.train_timeout,
         task: args.task.clone(),
+        fitness: fitness_override(args),
         final_seeds: args.final_seeds as usize,
         rank_timeout_s: args.rank_timeout,
         ..SearchConfig::default()
