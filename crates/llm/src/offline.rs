@@ -193,13 +193,22 @@ impl OfflineProposer {
     }
 
     /// Generation 0's parents: `sparse` (the env's fitness-indicator script, if it has one) and
-    /// scripts of 2 to `max_initial_terms` random templates.
+    /// scripts of 2 to `max_initial_terms` random templates, starting with one term over each
+    /// variable the env's success measure reads (the prompt shows an LLM that expression; this is
+    /// the same hint): without them, a random pick often shapes nothing the task is judged by.
     pub fn initial_parents(&self, sparse: Option<&str>, seed: u64) -> Vec<String> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ INITIAL_STREAM);
         let mut parents: Vec<String> = sparse.map(str::to_owned).into_iter().collect();
+        let measured = fitness_variables(&self.model);
         for i in 0..self.config.initial_template_parents {
             let n = rng.random_range(2..=self.config.max_initial_terms.max(2)).min(self.library.len());
-            let terms: Vec<Term> = self.library.choose_multiple(&mut rng, n).cloned().collect();
+            let mut terms: Vec<Term> = Vec::new();
+            for var in &measured {
+                let over: Vec<&Term> = self.library.iter().filter(|t| term_variable(t) == Some(var.as_str())).collect();
+                terms.extend(over.choose(&mut rng).map(|t| (*t).clone()));
+            }
+            let others: Vec<&Term> = self.library.iter().filter(|t| terms.iter().all(|chosen| chosen.name != t.name)).collect();
+            terms.extend(others.choose_multiple(&mut rng, n.saturating_sub(terms.len())).map(|t| (*t).clone()));
             parents.push(Genome { terms, functions: Vec::new() }.write(&format!("template parent {i}")));
         }
         parents
@@ -391,6 +400,33 @@ fn standard_normal(rng: &mut ChaCha8Rng) -> f64 {
     libm::sqrt(-2.0 * libm::log(u1)) * libm::cos(2.0 * std::f64::consts::PI * u2)
 }
 
+/// The state variables the env's fitness expression reads (`s.<name>` as a whole word).
+fn fitness_variables(model: &EnvModel) -> Vec<String> {
+    let expr = &model.spec().fitness.expr;
+    let reads = |name: &str| {
+        let pattern = format!("s.{name}");
+        expr.match_indices(&pattern).any(|(at, _)| {
+            let before = expr[..at].chars().next_back();
+            let after = expr[at + pattern.len()..].chars().next();
+            !before.is_some_and(|c| c.is_alphanumeric() || c == '_') && !after.is_some_and(|c| c.is_alphanumeric() || c == '_')
+        })
+    };
+    model.spec().state.iter().map(|v| v.name.clone()).filter(|name| reads(name)).collect()
+}
+
+/// The state variable a library term is built on (None: alive bonus, action penalty).
+fn term_variable(term: &Term) -> Option<&str> {
+    match &term.shape {
+        Shape::Alignment { var }
+        | Shape::UpAlignment { var }
+        | Shape::Height { var }
+        | Shape::SquaredPenalty { var, .. }
+        | Shape::ExpShaping { var, .. }
+        | Shape::Tracking { var, .. } => Some(var),
+        _ => None,
+    }
+}
+
 /// The offline proposer as a [`Proposer`]: `ctx.parents` (generation 0's when empty) bred into
 /// `k` children. It computes on the calling thread (critic checks take milliseconds per child),
 /// so it needs no runtime of its own; its usage is zero.
@@ -415,6 +451,18 @@ mod tests {
         let model = EnvModel::new(&catalog::resolve(id).unwrap()).unwrap();
         let sparse = catalog::reward_script(id, "sparse.rhai").unwrap().1.to_owned();
         (OfflineProposer::new(model, OfflineConfig::default()), sparse)
+    }
+
+    #[test]
+    fn every_template_parent_shapes_a_variable_the_success_measure_reads() {
+        let model = EnvModel::new(&catalog::resolve("cartpole-swingup").unwrap()).unwrap();
+        assert_eq!(fitness_variables(&model), ["cart_position", "pole_cos"]);
+        let p = OfflineProposer::new(model, OfflineConfig::default());
+        for parent in p.initial_parents(None, 3) {
+            let genome = Genome::read(&parent);
+            let vars: Vec<&str> = genome.terms.iter().filter_map(term_variable).collect();
+            assert!(vars.contains(&"cart_position") && vars.contains(&"pole_cos"), "{parent}");
+        }
     }
 
     #[test]
