@@ -141,6 +141,13 @@ fn an_llm_search_replays_from_its_cassette_exactly_and_offline() {
     let feedback = fs::read_to_string(dir.path().join("live/gen-00/feedback.md")).unwrap();
     assert!(feedback.contains("### Candidates that failed") && feedback.contains("no_such_variable"), "{feedback}");
     assert!(feedback.contains("### Candidates that repeated an earlier reward"), "resampling gave the same reward again:\n{feedback}");
+    // The next generation's prompt, as sent, carries the broken candidate's error.
+    let sent_prompts: Vec<String> = fs::read_to_string(dir.path().join("live/llm.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["request"]["messages"][1]["content"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert!(sent_prompts.iter().any(|p| p.contains("### Candidates that failed") && p.contains("no_such_variable")), "no prompt carried the error");
 
     let cassette = dir.path().join("live/llm.jsonl");
     let llm = format!("replay:{}", cassette.display());
@@ -311,4 +318,16 @@ fn a_new_task_gets_its_own_fitness_or_a_warning_that_the_env_fitness_may_not_mea
     let o = rewardsmith_with_env(dir.path(), &broken, &[]);
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).1.contains("fitness"), "{}", text(&o).1);
+}
+
+#[test]
+fn a_training_past_its_timeout_fails_its_candidate_and_the_search_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = search(dir.path(), &["--train-timeout", "0.001", "--out", "slow"]);
+    assert!(text(&o).0.contains("search finished (generations)"), "{}", text(&o).0);
+    let result = json(&dir.path().join("slow/gen-00/cand-00/result.json"));
+    assert_eq!(result["status"], "timeout");
+    assert!(result["error"].as_str().unwrap().contains("passed its 0.001 s limit"), "{result}");
+    let feedback = fs::read_to_string(dir.path().join("slow/gen-01/feedback.md")).unwrap();
+    assert!(feedback.contains("### Candidates that failed") && feedback.contains("limit"), "{feedback}");
 }
