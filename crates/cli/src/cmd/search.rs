@@ -115,7 +115,7 @@ pub struct Args {
     /// Prompt templates overriding the embedded ones, file by file.
     #[arg(long, value_name = "DIR")]
     prompts: Option<PathBuf>,
-    /// Run directory (default: runs/search-ENV-SEED).
+    /// Run directory (default: runs/search-ENV-SEED, or -2, -3… if that exists).
     #[arg(long, conflicts_with = "resume")]
     out: Option<PathBuf>,
     /// Continue the search in this run directory with its recorded settings (only --jobs,
@@ -177,7 +177,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     model.spec().fitness.doc.trim()
                 );
             }
-            let out = args.out.clone().unwrap_or_else(|| PathBuf::from(format!("runs/search-{}-{}", model.spec().id, args.seed)));
+            // The default folder never holds an earlier search: runs/search-ENV-SEED, then -2, -3…
+            let out = args.out.clone().unwrap_or_else(|| {
+                let base = format!("runs/search-{}-{}", model.spec().id, args.seed);
+                (1..).map(|n| PathBuf::from(if n == 1 { base.clone() } else { format!("{base}-{n}") })).find(|p| !p.exists()).expect("some name is free")
+            });
             if out.join("run.toml").exists() {
                 bail!("{} already holds a search: continue it with --resume {0}, or choose another --out", out.display());
             }
@@ -207,7 +211,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let summary = Search::new(model, run_file, &proposer, &out, &log)?.with_cache(cache).run();
     view.finish();
     let summary = summary?;
-    println!("search finished ({}) in {}", summary.stop_reason, out.display());
+    println!("search finished ({}) in {} (report: {})", summary.stop_reason, out.display(), out.join("report.html").display());
     for g in &summary.generations {
         match (&g.best, g.best_fitness) {
             (Some(best), Some(f)) => println!("  generation {}: best {best}, fitness {f:.3}", g.generation),
