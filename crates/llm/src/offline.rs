@@ -18,7 +18,7 @@ use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use crate::proposer::{Candidate, Context, Generation, ProposeError, Proposer, Usage};
-use rewardsmith_script::review;
+use rewardsmith_script::{review, Signature};
 use rewardsmith_spec::catalog;
 use rewardsmith_sim::{critic_states, EnvModel, SimError, CRITIC_SAMPLES};
 use std::sync::Arc;
@@ -54,8 +54,12 @@ pub struct OfflineConfig {
     /// Template-assembled parents added to `sparse.rhai` in generation 0. Default 3.
     pub initial_template_parents: usize,
     /// Children tried per candidate before giving up on it (a child can fail the critic, e.g. an
-    /// overflowing exponent). Default 20.
+    /// overflowing exponent, or be a near-copy of its parent). Default 20.
     pub max_attempts: usize,
+    /// Smallest distance (see `rewardsmith_script::Signature`) a child must have from its parent;
+    /// a closer one is mutated again (the search would not train it), and if no attempt gets this
+    /// far, the farthest is returned. Default 0.01, the search's default `dedup_epsilon`.
+    pub min_distance: f64,
     /// States the critic checks each child on, sampled with seed 0: the same states `rewardsmith
     /// check` uses by default, so a child the proposer accepts passes `check` too. Default
     /// `CRITIC_SAMPLES` (256).
@@ -73,6 +77,7 @@ impl Default for OfflineConfig {
             max_initial_terms: 4,
             initial_template_parents: 3,
             max_attempts: 20,
+            min_distance: 0.01,
             critic_states: CRITIC_SAMPLES,
         }
     }
@@ -220,21 +225,36 @@ impl OfflineProposer {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let states = critic_states(&self.model, self.config.critic_states, CRITIC_SEED)?;
         let pool: Vec<Genome> = parents.iter().map(|p| Genome::read(p)).collect();
+        // What each parent's reward looks like on the critic's states (None: it fails there).
+        let parent_signatures: Vec<Option<Signature>> = parents.iter().map(|p| self.signature(p, &states).ok()).collect();
         Ok((0..k)
             .map(|i| {
                 let first = i % pool.len().max(1);
                 let mut last_error = String::from("no parents");
+                // The child farthest from its parent so far, for when none is far enough.
+                let mut closest_fallback: Option<(f64, String)> = None;
                 for _ in 0..self.config.max_attempts.max(1) {
                     let Some(parent) = pool.get(first) else { break };
                     let other = (pool.len() > 1).then(|| &pool[(first + rng.random_range(1..pool.len())) % pool.len()]);
                     let (child, ops) = self.mutate(parent, other, &mut rng);
                     let script = child.write(&format!("offline proposer: seed {seed}, candidate {i}, parent {first}: {}", ops.join(", ")));
-                    match self.check(&script, &states) {
-                        Ok(()) => return Ok(script),
-                        Err(e) => last_error = e,
+                    let signature = match self.signature(&script, &states) {
+                        Ok(signature) => signature,
+                        Err(e) => {
+                            last_error = e;
+                            continue;
+                        }
+                    };
+                    let distance = parent_signatures[first].as_ref().map_or(f64::INFINITY, |p| p.distance(&signature));
+                    if distance >= self.config.min_distance {
+                        return Ok(script);
+                    }
+                    // A near-copy would not be trained (the search deduplicates): mutate again.
+                    if closest_fallback.as_ref().is_none_or(|(d, _)| distance > *d) {
+                        closest_fallback = Some((distance, script));
                     }
                 }
-                Err(OfflineError { parent: first, attempts: self.config.max_attempts.max(1), last_error })
+                closest_fallback.map(|(_, script)| script).ok_or(OfflineError { parent: first, attempts: self.config.max_attempts.max(1), last_error })
             })
             .collect())
     }
@@ -294,10 +314,11 @@ impl OfflineProposer {
     }
 
     /// Compiles `script` and runs the critic on `states`.
-    fn check(&self, script: &str, states: &[rewardsmith_script::State]) -> Result<(), String> {
+    /// The critic's check of `script`, and its reward's signature on the same states.
+    fn signature(&self, script: &str, states: &[rewardsmith_script::State]) -> Result<Signature, String> {
         let compiled = self.model.compile_reward("offline.rhai", script).map_err(|e| e.to_string())?;
         review(&compiled, states).map_err(|e| e.to_string())?;
-        Ok(())
+        Signature::of(&compiled, states).map_err(|e| e.to_string())
     }
 }
 
@@ -451,6 +472,19 @@ mod tests {
         let model = EnvModel::new(&catalog::resolve(id).unwrap()).unwrap();
         let sparse = catalog::reward_script(id, "sparse.rhai").unwrap().1.to_owned();
         (OfflineProposer::new(model, OfflineConfig::default()), sparse)
+    }
+
+    #[test]
+    fn children_differ_from_their_parent_by_more_than_the_search_deduplicates() {
+        let model = EnvModel::new(&catalog::resolve("pendulum").unwrap()).unwrap();
+        let p = OfflineProposer::new(model.clone(), OfflineConfig::default());
+        let states = critic_states(&model, CRITIC_SAMPLES, CRITIC_SEED).unwrap();
+        let parent = p.initial_parents(None, 5).remove(0);
+        let parent_signature = p.signature(&parent, &states).unwrap();
+        for child in p.children(std::slice::from_ref(&parent), 8, 9).unwrap() {
+            let distance = p.signature(&child.unwrap(), &states).unwrap().distance(&parent_signature);
+            assert!(distance >= p.config.min_distance, "a near-copy: distance {distance}");
+        }
     }
 
     #[test]

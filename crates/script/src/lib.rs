@@ -17,6 +17,7 @@ mod locate;
 mod math;
 mod reward;
 mod sandbox;
+mod signature;
 mod types;
 
 pub use critic::{CriticReport, TermStats, review};
@@ -24,4 +25,5 @@ pub use error::{ScriptError, ScriptErrorKind};
 pub use expr::Expr;
 pub use reward::{REWARD_FN, RewardScript, RewardTerms};
 pub use sandbox::{Sandbox, SandboxLimits};
+pub use signature::Signature;
 pub use types::{Quat, State, StateData, StateLayout, Value, Vec3};
