@@ -33,6 +33,12 @@ pub enum Shape {
         /// State variable name.
         var: String,
     },
+    /// `w · (s.var + 1) / 2` for a cosine: alignment shifted into [0, w], so that where an
+    /// episode can end early, ending it is never a way out of negative reward.
+    Upright {
+        /// State variable name.
+        var: String,
+    },
     /// `w · s.var.z` for a unit vector: the body axis pointing up.
     UpAlignment {
         /// State variable name.
@@ -94,7 +100,12 @@ impl Term {
     /// A term with its shape's default parameters.
     pub fn new(name: String, shape: Shape) -> Self {
         let params: Vec<(&str, f64)> = match &shape {
-            Shape::Alignment { .. } | Shape::UpAlignment { .. } | Shape::Height { .. } | Shape::Alive | Shape::Embedded { .. } => {
+            Shape::Alignment { .. }
+            | Shape::Upright { .. }
+            | Shape::UpAlignment { .. }
+            | Shape::Height { .. }
+            | Shape::Alive
+            | Shape::Embedded { .. } => {
                 vec![("w", 1.0)]
             }
             Shape::SquaredPenalty { .. } => vec![("w", 0.1)],
@@ -115,6 +126,7 @@ impl Term {
         let c = |p: &str| self.constant(p);
         match &self.shape {
             Shape::Alignment { var } => format!("{} * s.{var}", c("w")),
+            Shape::Upright { var } => format!("{} * (s.{var} + 1.0) / 2.0", c("w")),
             Shape::UpAlignment { var } | Shape::Height { var } => format!("{} * s.{var}.z", c("w")),
             Shape::SquaredPenalty { var, vector: false } => format!("-{} * square(s.{var})", c("w")),
             Shape::SquaredPenalty { var, vector: true } => format!("-{} * s.{var}.norm_squared()", c("w")),
@@ -148,6 +160,8 @@ pub fn library(model: &EnvModel) -> Vec<Term> {
             (ValueType::Vec3, "m") if matches!(source, Some(Source::BodyPosition(_) | Source::SitePosition(_))) => {
                 vec![("height", Shape::Height { var: name.clone() })]
             }
+            // Where episodes can end early, a cosine's reward is shifted to be non-negative.
+            (ValueType::Float, "1") if !spec.terminations.is_empty() => vec![("upright", Shape::Upright { var: name.clone() })],
             (ValueType::Float, "1") => vec![("align", Shape::Alignment { var: name.clone() })],
             (ValueType::Float, "rad" | "m") => vec![
                 ("sq", Shape::SquaredPenalty { var: name.clone(), vector: false }),
@@ -252,6 +266,19 @@ mod tests {
         let reacher = EnvModel::new(&catalog::resolve("reacher").unwrap()).unwrap();
         let names: Vec<String> = library(&reacher).into_iter().map(|t| t.name).collect();
         assert!(names.iter().any(|n| n == "to_goal_exp") && !names.iter().any(|n| n.starts_with("goal_")), "offsets yes, targets no: {names:?}");
+    }
+
+    #[test]
+    fn where_episodes_can_end_early_a_cosine_is_rewarded_without_going_negative() {
+        let names = |id: &str| -> Vec<String> {
+            library(&EnvModel::new(&catalog::resolve(id).unwrap()).unwrap()).into_iter().map(|t| t.name).collect()
+        };
+        // cartpole-swingup terminates when the cart leaves the rail; pendulum never terminates.
+        assert!(names("cartpole-swingup").contains(&"pole_cos_upright".to_owned()));
+        assert!(!names("cartpole-swingup").contains(&"pole_cos_align".to_owned()));
+        assert!(names("pendulum").contains(&"pole_cos_align".to_owned()));
+        let upright = Term::new("u".into(), Shape::Upright { var: "pole_cos".into() });
+        assert_eq!(upright.expression(), "u_w * (s.pole_cos + 1.0) / 2.0");
     }
 
     #[test]

@@ -439,6 +439,7 @@ fn fitness_variables(model: &EnvModel) -> Vec<String> {
 fn term_variable(term: &Term) -> Option<&str> {
     match &term.shape {
         Shape::Alignment { var }
+        | Shape::Upright { var }
         | Shape::UpAlignment { var }
         | Shape::Height { var }
         | Shape::SquaredPenalty { var, .. }
