@@ -17,7 +17,7 @@
 //! a cap by at most `concurrency` replies (one reply of `n = K` samples on the `n` path).
 
 use crate::extract::extract_script;
-use crate::prompt::{Prompt, PromptContext, Templates};
+use crate::prompt::{Prompt, Templates};
 use crate::proposer::{Candidate, CandidateError, Context, Generation, ProposeError, Proposer, Usage};
 use crate::cassette::{budget_verdict_request, Exchange, Recorder, Replay};
 use crate::transport::{Price, Transport, TransportError};
@@ -29,7 +29,6 @@ use async_openai::types::chat::{
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rewardsmith_script::SandboxLimits;
 use rewardsmith_sim::EnvModel;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -216,7 +215,6 @@ pub struct OpenAiProposer {
     config: OpenAiConfig,
     env: String,
     templates: Templates,
-    limits: SandboxLimits,
     price: Option<Price>,
     /// Where refusals for budget are recorded (live).
     recorder: Option<Arc<Recorder>>,
@@ -269,7 +267,6 @@ impl OpenAiProposer {
             client,
             env: model.describe_for_prompt(),
             templates,
-            limits: SandboxLimits::default(),
             price,
             recorder,
             replay,
@@ -288,12 +285,7 @@ impl OpenAiProposer {
 
     /// The prompt for `ctx` (what `--dry-run` prints).
     pub fn prompt(&self, ctx: &Context) -> Result<Prompt, ProposeError> {
-        Ok(self.templates.render(&PromptContext {
-            env: &self.env,
-            task: &ctx.task,
-            feedback: ctx.feedback.as_deref(),
-            limits: &self.limits,
-        })?)
+        Ok(self.templates.render_for(&self.env, ctx)?)
     }
 
     fn n_support(&self) -> NSupport {

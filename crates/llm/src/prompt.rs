@@ -118,6 +118,14 @@ impl Templates {
         Ok(templates)
     }
 
+    /// The prompt a proposer sends for `ctx`: `env` is the env's prompt description
+    /// (`EnvModel::describe_for_prompt`), the limits are the sandbox's defaults, under which
+    /// candidates run.
+    pub fn render_for(&self, env: &str, ctx: &crate::proposer::Context) -> Result<Prompt, PromptError> {
+        let limits = SandboxLimits::default();
+        self.render(&PromptContext { env, task: &ctx.task, feedback: ctx.feedback.as_deref(), limits: &limits })
+    }
+
     /// The prompt for `ctx`.
     pub fn render(&self, ctx: &PromptContext<'_>) -> Result<Prompt, PromptError> {
         let limits = ctx.limits;

@@ -2,9 +2,8 @@
 //! writing `gen-NN/rank-request.json` (the candidates and their evaluation rollouts), and waits for
 //! `gen-NN/ranking.json`, written by `rewardsmith rank` or the viewer.
 
-use crate::record::CandidateResult;
+use crate::record::{corrupt, read_json_if_present, write_json, CandidateResult};
 use crate::run::SearchError;
-use rewardsmith_sim::rollout::write_atomic;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -47,11 +46,10 @@ pub fn request(run: &Path, generation: usize, results: &[&CandidateResult]) -> R
 /// Reads a generation's request (what `rewardsmith rank` validates against).
 pub fn read_request(run: &Path, generation: usize) -> Result<RankRequest, SearchError> {
     let path = generation_dir(run, generation).join("rank-request.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| SearchError::Corrupt {
-        path: path.display().to_string(),
-        message: format!("{e} (the search has not asked for a ranking of generation {generation}: is it in --feedback human mode, and has it trained that generation?)"),
-    })?;
-    serde_json::from_str(&text).map_err(|e| SearchError::Corrupt { path: path.display().to_string(), message: e.to_string() })
+    read_json_if_present(&path)?.ok_or_else(|| {
+        let why = format!("not found (the search has not asked for a ranking of generation {generation}: is it in --feedback human mode, and has it trained that generation?)");
+        corrupt(&path, why)
+    })
 }
 
 /// Checks that `order` ranks every requested candidate exactly once, and writes the ranking.
@@ -65,10 +63,8 @@ pub fn write(run: &Path, request: &RankRequest, order: Vec<String>, source: &str
 /// Reads the ranking of a generation if it has been written, checked against the request.
 pub fn read(run: &Path, request: &RankRequest) -> Result<Option<Ranking>, SearchError> {
     let path = generation_dir(run, request.generation).join("ranking.json");
-    let Ok(text) = std::fs::read_to_string(&path) else { return Ok(None) };
-    let corrupt = |message: String| SearchError::Corrupt { path: path.display().to_string(), message };
-    let ranking: Ranking = serde_json::from_str(&text).map_err(|e| corrupt(e.to_string()))?;
-    check(request, &ranking.order).map_err(corrupt)?;
+    let Some(ranking) = read_json_if_present::<Ranking>(&path)? else { return Ok(None) };
+    check(request, &ranking.order).map_err(|e| corrupt(&path, e))?;
     Ok(Some(ranking))
 }
 
@@ -102,11 +98,6 @@ fn check(request: &RankRequest, order: &[String]) -> Result<(), String> {
 /// `cand-KK` of an id `gen-NN/cand-KK`.
 fn candidate_name(id: &str) -> String {
     id.rsplit('/').next().unwrap_or(id).to_owned()
-}
-
-fn write_json(path: &Path, value: &impl Serialize) -> Result<(), SearchError> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| SearchError::Config(e.to_string()))?;
-    Ok(write_atomic(path, text.as_bytes())?)
 }
 
 #[cfg(test)]

@@ -1,7 +1,10 @@
 //! What a search writes per candidate and per generation (JSON in the run directory), and reads
 //! back on `--resume`.
 
+use crate::run::SearchError;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use std::path::Path;
 
 /// A candidate as proposed, before any training (`gen-NN/proposals.json` lists them).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -128,4 +131,29 @@ pub struct GenerationRecord {
     pub best_fitness: Option<f64>,
     /// Tokens and dollars the proposer spent on this generation.
     pub usage: rewardsmith_llm::Usage,
+}
+
+/// Reads a JSON file of the run directory.
+pub(crate) fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, SearchError> {
+    let text = std::fs::read_to_string(path).map_err(|e| corrupt(path, e))?;
+    serde_json::from_str(&text).map_err(|e| corrupt(path, e))
+}
+
+/// Reads a JSON file of the run directory that may not have been written yet.
+pub(crate) fn read_json_if_present<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, SearchError> {
+    match std::fs::read_to_string(path) {
+        Err(_) => Ok(None),
+        Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| corrupt(path, e)),
+    }
+}
+
+/// Writes a JSON file of the run directory atomically.
+pub(crate) fn write_json(path: &Path, value: &impl Serialize) -> Result<(), SearchError> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| corrupt(path, e))?;
+    Ok(rewardsmith_sim::rollout::write_atomic(path, text.as_bytes())?)
+}
+
+/// A file of the run directory that cannot be read back, and why.
+pub(crate) fn corrupt(path: &Path, e: impl std::fmt::Display) -> SearchError {
+    SearchError::Corrupt { path: path.display().to_string(), message: e.to_string() }
 }

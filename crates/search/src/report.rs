@@ -6,7 +6,7 @@
 //! the final evaluation against the baselines; tokens, dollars and training time per generation;
 //! every candidate's script with the critic's verdict and what became of it.
 
-use crate::record::{CandidateResult, GenerationRecord, Proposal};
+use crate::record::{read_json_if_present, CandidateResult, GenerationRecord, Proposal};
 use crate::run::{RunFile, SearchError, Summary};
 use plotters::prelude::*;
 use std::fmt::Write as _;
@@ -46,7 +46,7 @@ pub fn write_report(run: &Path) -> Result<std::path::PathBuf, SearchError> {
 /// The report of the search in `run`.
 pub fn render(run: &Path) -> Result<String, SearchError> {
     let run_file = RunFile::read(run)?;
-    let summary: Option<Summary> = read_optional(&run.join("summary.json"))?;
+    let summary: Option<Summary> = read_json_if_present(&run.join("summary.json"))?;
     let generations = read_generations(run)?;
     let mut h = String::new();
     let title = format!("rewardsmith search: {}", run_file.env.id);
@@ -321,13 +321,6 @@ fn esc(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-fn read_optional<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, SearchError> {
-    match std::fs::read_to_string(path) {
-        Err(_) => Ok(None),
-        Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| SearchError::Corrupt { path: path.display().to_string(), message: e.to_string() }),
-    }
-}
-
 fn read_generations(run: &Path) -> Result<Vec<GenerationData>, SearchError> {
     #[derive(serde::Deserialize)]
     struct Proposals {
@@ -336,12 +329,12 @@ fn read_generations(run: &Path) -> Result<Vec<GenerationData>, SearchError> {
     let mut generations = Vec::new();
     for index in 0.. {
         let dir = run.join(format!("gen-{index:02}"));
-        let Some(file) = read_optional::<Proposals>(&dir.join("proposals.json"))? else { break };
+        let Some(file) = read_json_if_present::<Proposals>(&dir.join("proposals.json"))? else { break };
         let mut results = Vec::new();
         for p in &file.proposals {
-            results.push(read_optional::<CandidateResult>(&dir.join(&p.name).join("result.json"))?);
+            results.push(read_json_if_present::<CandidateResult>(&dir.join(&p.name).join("result.json"))?);
         }
-        let record = read_optional(&dir.join("generation.json"))?;
+        let record = read_json_if_present(&dir.join("generation.json"))?;
         generations.push(GenerationData { index, proposals: file.proposals, results, record });
     }
     Ok(generations)

@@ -23,7 +23,7 @@
 
 use crate::config::{FeedbackMode, SearchConfig};
 use crate::dedup::Signature;
-use crate::record::{CandidateResult, Checkpoint, Episode, GenerationRecord, Proposal, TermRange, Verdict};
+use crate::record::{corrupt, read_json, write_json, CandidateResult, Checkpoint, Episode, GenerationRecord, Proposal, TermRange, Verdict};
 use crate::ranking;
 use crate::reflect::{self, Best, EnvFacts, Judged};
 use rand::SeedableRng;
@@ -449,8 +449,7 @@ impl<'a, P: Proposer> Search<'a, P> {
                 .min_by(|a, b| a.1.total_cmp(&b.1));
             let result_path = dir.join(&proposals[i].name).join("result.json");
             if result_path.exists() {
-                let text = std::fs::read_to_string(&result_path).map_err(|e| corrupt(&result_path, e))?;
-                let result: CandidateResult = serde_json::from_str(&text).map_err(|e| corrupt(&result_path, e))?;
+                let result: CandidateResult = read_json(&result_path)?;
                 if result.status != "duplicate" {
                     trained.push((id, signature));
                 }
@@ -482,8 +481,7 @@ impl<'a, P: Proposer> Search<'a, P> {
         }
         for (i, id, original, distance) in duplicates {
             let source = self.out.join(&original).join("result.json");
-            let text = std::fs::read_to_string(&source).map_err(|e| corrupt(&source, e))?;
-            let mut result: CandidateResult = serde_json::from_str(&text).map_err(|e| corrupt(&source, e))?;
+            let mut result: CandidateResult = read_json(&source)?;
             result.id = id.clone();
             result.status = "duplicate".to_owned();
             result.duplicate_of = Some(original.clone());
@@ -851,16 +849,3 @@ fn cache_key(model: &EnvModel, script: &str, ppo: &PpoConfig, cfg: &SearchConfig
     Sha256::digest(key.to_string().as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, SearchError> {
-    let text = std::fs::read_to_string(path).map_err(|e| corrupt(path, e))?;
-    serde_json::from_str(&text).map_err(|e| corrupt(path, e))
-}
-
-fn write_json(path: &Path, value: &impl Serialize) -> Result<(), SearchError> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| corrupt(path, e))?;
-    Ok(write_atomic(path, text.as_bytes())?)
-}
-
-fn corrupt(path: &Path, e: impl std::fmt::Display) -> SearchError {
-    SearchError::Corrupt { path: path.display().to_string(), message: e.to_string() }
-}

@@ -5,9 +5,9 @@ use crate::common::load_env;
 use crate::llm_args::{parse_llm, proposer, EndpointArgs, Llm};
 use anyhow::{Context as _, Result};
 use rewardsmith_llm::offline::CRITIC_SEED;
-use rewardsmith_llm::prompt::{PromptContext, Templates};
+use rewardsmith_llm::prompt::Templates;
 use rewardsmith_llm::{AnyProposer, Context, Generation, Proposer};
-use rewardsmith_script::{review, SandboxLimits};
+use rewardsmith_script::review;
 use rewardsmith_sim::rollout::write_atomic;
 use rewardsmith_sim::{critic_states, EnvModel, CRITIC_SAMPLES};
 use std::path::{Path, PathBuf};
@@ -74,9 +74,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         parents: parent_scripts(&args.parents, &model)?,
     };
     if args.dry_run {
-        let limits = SandboxLimits::default();
-        let env = model.describe_for_prompt();
-        let prompt = templates.render(&PromptContext { env: &env, task: &ctx.task, feedback: ctx.feedback.as_deref(), limits: &limits })?;
+        let prompt = templates.render_for(&model.describe_for_prompt(), &ctx)?;
         println!("=== system ===\n{}\n\n=== user ===\n{}", prompt.system, prompt.user);
         return Ok(ExitCode::SUCCESS);
     }
