@@ -60,9 +60,18 @@ fn search_writes_its_run_directory_and_does_not_depend_on_the_thread_count() {
         assert!(feedback.contains(needle), "feedback lacks {needle:?}:\n{feedback}");
     }
     assert!(fs::read_to_string(run.join("gen-01/feedback.md")).unwrap().contains("### The best reward function of each earlier generation"));
+    // The best trained candidates (up to the default 3) were confirmed on 2 more training seeds
+    // each; the winner has the best mean, its search training first among its seeds.
     let summary = json(&run.join("summary.json"));
     let best = summary["best"].as_str().unwrap();
-    assert_eq!(json(&run.join(best).join("result.json"))["fitness"], summary["best_fitness"]);
+    let confirmed = summary["confirmed"].as_array().unwrap();
+    assert!(confirmed.len() >= 2, "{summary}");
+    let winner = confirmed.iter().max_by(|a, b| a["fitness_mean"].as_f64().unwrap().total_cmp(&b["fitness_mean"].as_f64().unwrap())).unwrap();
+    assert_eq!(winner["id"], best);
+    assert_eq!(winner["fitness_mean"], summary["best_fitness"]);
+    assert_eq!(winner["per_seed"].as_array().unwrap().len(), 3);
+    assert_eq!(json(&run.join(best).join("result.json"))["fitness"], winner["per_seed"][0]);
+    assert!(run.join("confirm").join(best.replace('/', "-")).join("seed-2/result.json").is_file());
     // The report: self-contained, with its charts and every candidate.
     let report = fs::read_to_string(run.join("report.html")).unwrap();
     assert!(report.starts_with("<!doctype html>") && report.matches("<svg").count() >= 4, "charts missing");

@@ -23,6 +23,7 @@
 
 use rewardsmith_sim::EnvModel;
 use rewardsmith_spec::{Source, ValueType};
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 /// The shape of a reward term; its numbers live in [`Term::params`].
@@ -85,7 +86,7 @@ pub enum Shape {
 }
 
 /// A named reward term and its parameters (`w` always; `tau` and `target` where the shape has
-/// them).
+/// them; `g<j>_tau`, `g<j>_target` for its gates).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Term {
     /// The term's key in the returned map (also the prefix of its `let` constants).
@@ -94,6 +95,35 @@ pub struct Term {
     pub shape: Shape,
     /// Named parameters, in the order they are declared in the script.
     pub params: Vec<(String, f64)>,
+    /// Factors in (0, 1] the term is multiplied by ([`Shape::ExpShaping`] or
+    /// [`Shape::Tracking`] without their weight): the term pays only where each gate's variable
+    /// is near its target, as dm_control's rewards are products ("upright *and* at rest"). A sum
+    /// cannot say that: on a swing-up, `upright + at_rest` is earned half by spinning the pole.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gates: Vec<Shape>,
+}
+
+/// Gates a term may carry: more would make it almost never pay.
+pub const MAX_GATES: usize = 2;
+
+/// The speed (m/s or rad/s) at which a gate over a velocity starts to close: a brisk motion of a
+/// robot's joint or body. Positions and angles use 1 (m or rad). A gate's temperature starts
+/// within a factor of 2 of this scale (squared for [`Shape::Tracking`]), never at a velocity
+/// template's default of 0.5, which would shut the gate at any motion at all.
+pub const VELOCITY_SCALE: f64 = 5.0;
+
+/// A gate the templates offer: its shape and its variable's typical scale (see
+/// [`VELOCITY_SCALE`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GateTemplate {
+    /// [`Shape::ExpShaping`] or [`Shape::Tracking`].
+    pub shape: Shape,
+    /// The temperature it starts around (m, rad, or their squares for tracking).
+    pub tau: f64,
+    /// Whether it is an "at rest" gate: [`Shape::Tracking`] of a velocity towards 0.
+    pub at_rest: bool,
+    /// The bodies its variable describes (see [`bodies_of`]).
+    pub bodies: BTreeSet<String>,
 }
 
 impl Term {
@@ -113,7 +143,33 @@ impl Term {
             Shape::ExpShaping { vector: true, .. } => vec![("w", 1.0), ("tau", 0.5)],
             Shape::ExpShaping { vector: false, .. } | Shape::Tracking { .. } => vec![("w", 1.0), ("tau", 0.5), ("target", 0.0)],
         };
-        Self { name, shape, params: params.into_iter().map(|(k, v)| (k.to_owned(), v)).collect() }
+        Self { name, shape, params: params.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(), gates: Vec::new() }
+    }
+
+    /// Whether `gate` can multiply this term: a bounded, non-negative term (a product with a
+    /// penalty or an unbounded term would reward the gate's variable moving *away* from its
+    /// target) with room for one more gate, over a variable it is not already about.
+    pub fn can_take(&self, gate: &Shape) -> bool {
+        let var = shape_variable(gate);
+        matches!(self.shape, Shape::Upright { .. } | Shape::ExpShaping { .. } | Shape::Tracking { .. } | Shape::Alive)
+            && self.gates.len() < MAX_GATES
+            && var.is_some()
+            && var != shape_variable(&self.shape)
+            && !self.gates.iter().any(|g| shape_variable(g) == var)
+    }
+
+    /// Multiplies the term by `gate` with temperature `tau` (and target 0), renaming it
+    /// `<name>_x_<gate variable>`: a gated term is another term than the plain one.
+    pub fn add_gate(&mut self, gate: Shape, tau: f64) {
+        let j = self.gates.len() + 1;
+        self.params.push((format!("g{j}_tau"), tau));
+        if matches!(gate, Shape::Tracking { .. } | Shape::ExpShaping { vector: false, .. }) {
+            self.params.push((format!("g{j}_target"), 0.0));
+        }
+        if let Some(var) = shape_variable(&gate) {
+            self.name = format!("{}_x_{var}", self.name);
+        }
+        self.gates.push(gate);
     }
 
     /// The Rhai constant holding parameter `param` (`<term>_<param>`).
@@ -124,17 +180,28 @@ impl Term {
     /// The term's expression, reading its constants.
     fn expression(&self) -> String {
         let c = |p: &str| self.constant(p);
+        let mut expression = self.ungated_expression();
+        for (j, gate) in self.gates.iter().enumerate() {
+            let j = j + 1;
+            if let Some(f) = factor(gate, &c(&format!("g{j}_tau")), &c(&format!("g{j}_target"))) {
+                expression = format!("{expression} * {f}");
+            }
+        }
+        expression
+    }
+
+    /// The expression without its gates.
+    fn ungated_expression(&self) -> String {
+        let c = |p: &str| self.constant(p);
         match &self.shape {
             Shape::Alignment { var } => format!("{} * s.{var}", c("w")),
             Shape::Upright { var } => format!("{} * (s.{var} + 1.0) / 2.0", c("w")),
             Shape::UpAlignment { var } | Shape::Height { var } => format!("{} * s.{var}.z", c("w")),
             Shape::SquaredPenalty { var, vector: false } => format!("-{} * square(s.{var})", c("w")),
             Shape::SquaredPenalty { var, vector: true } => format!("-{} * s.{var}.norm_squared()", c("w")),
-            Shape::ExpShaping { var, vector: false } => {
-                format!("{} * exp(-abs(s.{var} - {}) / {})", c("w"), c("target"), c("tau"))
+            Shape::ExpShaping { .. } | Shape::Tracking { .. } => {
+                format!("{} * {}", c("w"), factor(&self.shape, &c("tau"), &c("target")).expect("a bounded shape"))
             }
-            Shape::ExpShaping { var, vector: true } => format!("{} * exp(-s.{var}.norm() / {})", c("w"), c("tau")),
-            Shape::Tracking { var } => format!("{} * exp(-square(s.{var} - {}) / {})", c("w"), c("target"), c("tau")),
             Shape::Alive => c("w"),
             Shape::Embedded { function } => format!("{} * {TOTAL_FN}({function}(s))", c("w")),
             Shape::ActionPenalty { dims } => {
@@ -143,6 +210,90 @@ impl Term {
             }
         }
     }
+}
+
+/// The weightless factor in (0, 1] of a bounded shape, with its temperature and target read from
+/// the constants named `tau` and `target` (None: the shape is not such a factor).
+fn factor(shape: &Shape, tau: &str, target: &str) -> Option<String> {
+    match shape {
+        Shape::ExpShaping { var, vector: false } => Some(format!("exp(-abs(s.{var} - {target}) / {tau})")),
+        Shape::ExpShaping { var, vector: true } => Some(format!("exp(-s.{var}.norm() / {tau})")),
+        Shape::Tracking { var } => Some(format!("exp(-square(s.{var} - {target}) / {tau})")),
+        _ => None,
+    }
+}
+
+/// The state variable a shape is built on (None: alive bonus, action penalty, embedded script).
+pub fn shape_variable(shape: &Shape) -> Option<&str> {
+    match shape {
+        Shape::Alignment { var }
+        | Shape::Upright { var }
+        | Shape::UpAlignment { var }
+        | Shape::Height { var }
+        | Shape::SquaredPenalty { var, .. }
+        | Shape::ExpShaping { var, .. }
+        | Shape::Tracking { var, .. } => Some(var),
+        Shape::Alive | Shape::ActionPenalty { .. } | Shape::Embedded { .. } => None,
+    }
+}
+
+/// The gates the templates offer for `model`: every bounded shaping template (see
+/// [`Term::gates`]), its temperature scaled to its variable.
+pub fn gates(model: &EnvModel) -> Vec<GateTemplate> {
+    library(model)
+        .into_iter()
+        .filter_map(|term| {
+            let var = shape_variable(&term.shape)?;
+            let index = model.spec().state.iter().position(|v| v.name == var)?;
+            let velocity = model.state_unit(index).ends_with("/s");
+            let scale = if velocity { VELOCITY_SCALE } else { 1.0 };
+            let bodies = bodies_of(model, var);
+            match term.shape {
+                Shape::Tracking { .. } => Some(GateTemplate { shape: term.shape, tau: scale * scale, at_rest: velocity, bodies }),
+                Shape::ExpShaping { .. } => Some(GateTemplate { shape: term.shape, tau: scale, at_rest: false, bodies }),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// The bodies state variable `var` describes: a joint's child, a body, a site's body; for a
+/// derived variable, the bodies of the variables its expression reads. (Targets, time and the
+/// action describe none.) A term and a gate about the same body are "the same thing, at rest".
+pub fn bodies_of(model: &EnvModel, var: &str) -> BTreeSet<String> {
+    let spec = model.spec();
+    let mut bodies = BTreeSet::new();
+    let mut pending = vec![var.to_owned()];
+    let mut seen = BTreeSet::new();
+    while let Some(name) = pending.pop() {
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        let Some(v) = spec.state.iter().find(|v| v.name == name) else { continue };
+        if let Some(expr) = &v.expr {
+            pending.extend(spec.state.iter().filter(|other| reads(expr, &other.name)).map(|other| other.name.clone()));
+        }
+        let body = match v.source.as_deref().and_then(Source::parse) {
+            Some(Source::JointPosition(j) | Source::JointVelocity(j)) => spec.joints.iter().find(|x| x.name == j).map(|x| x.child.clone()),
+            Some(Source::SitePosition(site) | Source::SiteLinvel(site)) => spec.sites.iter().find(|x| x.name == site).map(|x| x.body.clone()),
+            Some(
+                Source::BodyPosition(b) | Source::BodyLinvel(b) | Source::BodyAngvel(b) | Source::BodyQuat(b) | Source::BodyUp(b) | Source::BodyForward(b),
+            ) => Some(b),
+            Some(Source::Target(_) | Source::Action | Source::Time) | None => None,
+        };
+        bodies.extend(body);
+    }
+    bodies
+}
+
+/// Whether Rhai expression `expr` reads state variable `name` (`s.<name>` as a whole word).
+pub fn reads(expr: &str, name: &str) -> bool {
+    let pattern = format!("s.{name}");
+    expr.match_indices(&pattern).any(|(at, _)| {
+        let before = expr[..at].chars().next_back();
+        let after = expr[at + pattern.len()..].chars().next();
+        !before.is_some_and(|c| c.is_alphanumeric() || c == '_') && !after.is_some_and(|c| c.is_alphanumeric() || c == '_')
+    })
 }
 
 /// Every term the templates offer for `model`, named `<variable>_<template>` (unique).
@@ -279,6 +430,36 @@ mod tests {
         assert!(names("pendulum").contains(&"pole_cos_align".to_owned()));
         let upright = Term::new("u".into(), Shape::Upright { var: "pole_cos".into() });
         assert_eq!(upright.expression(), "u_w * (s.pole_cos + 1.0) / 2.0");
+    }
+
+    #[test]
+    fn a_gate_multiplies_a_bounded_term_and_never_a_penalty() {
+        let model = EnvModel::new(&catalog::resolve("cartpole-swingup").unwrap()).unwrap();
+        let spin = gates(&model).into_iter().find(|g| g.shape == Shape::Tracking { var: "pole_angular_velocity".into() }).unwrap();
+        assert!(spin.at_rest && spin.tau == VELOCITY_SCALE * VELOCITY_SCALE, "{spin:?}");
+        let mut upright = Term::new("up".into(), Shape::Upright { var: "pole_cos".into() });
+        assert!(upright.can_take(&spin.shape));
+        upright.add_gate(spin.shape.clone(), 25.0);
+        assert_eq!(upright.name, "up_x_pole_angular_velocity");
+        let c = "up_x_pole_angular_velocity";
+        assert_eq!(upright.expression(), format!("{c}_w * (s.pole_cos + 1.0) / 2.0 * exp(-square(s.pole_angular_velocity - {c}_g1_target) / {c}_g1_tau)"));
+        assert!(!upright.can_take(&spin.shape), "one gate per variable");
+        // A penalty times a gate would pay for leaving the gate's target.
+        assert!(!Term::new("p".into(), Shape::SquaredPenalty { var: "cart_position".into(), vector: false }).can_take(&spin.shape));
+        let source = render(&[upright], &[], "gated");
+        let script = model.compile_reward("gated.rhai", &source).unwrap();
+        review(&script, &critic_states(&model, 64, 1).unwrap()).unwrap();
+    }
+
+    #[test]
+    fn variables_know_the_bodies_they_describe_through_joints_sites_and_expressions() {
+        let model = EnvModel::new(&catalog::resolve("cartpole-swingup").unwrap()).unwrap();
+        let pole = BTreeSet::from(["pole".to_owned()]);
+        for var in ["pole_angle", "pole_angular_velocity", "pole_cos", "pole_tip"] {
+            assert_eq!(bodies_of(&model, var), pole, "{var}");
+        }
+        assert_eq!(bodies_of(&model, "cart_position"), BTreeSet::from(["cart".to_owned()]));
+        assert!(reads("s.pole_angle.cos()", "pole_angle") && !reads("s.pole_angle_2", "pole_angle"));
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! Everything is drawn from one seeded ChaCha8 stream; every child passes the critic (on the
 //! states `rewardsmith check` uses by default) before it is returned.
 
-use crate::library::{library, render, Shape, Term};
+use crate::library::{bodies_of, gates, library, reads, render, shape_variable, GateTemplate, Shape, Term};
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -45,6 +45,9 @@ pub struct OfflineConfig {
     pub p_add: f64,
     /// Probability that a child crosses over with a second parent (when there is one). Default 0.3.
     pub p_crossover: f64,
+    /// Probability that a child (or a template parent of generation 0) has one of its bounded
+    /// terms multiplied by a gate (see [`Term::gates`]). Default 0.3.
+    pub p_gate: f64,
     /// Probability that a child perturbs one numeric literal inside an embedded foreign script
     /// (when it has one), as it perturbs its own parameters. Default 0.5.
     pub p_literal: f64,
@@ -73,6 +76,7 @@ impl Default for OfflineConfig {
             p_drop: 0.2,
             p_add: 0.3,
             p_crossover: 0.3,
+            p_gate: 0.3,
             p_literal: 0.5,
             max_initial_terms: 4,
             initial_template_parents: 3,
@@ -178,6 +182,7 @@ pub struct OfflineError {
 pub struct OfflineProposer {
     model: Arc<EnvModel>,
     library: Vec<Term>,
+    gates: Vec<GateTemplate>,
     config: OfflineConfig,
 }
 
@@ -185,7 +190,8 @@ impl OfflineProposer {
     /// A proposer for `model`'s state variables.
     pub fn new(model: Arc<EnvModel>, config: OfflineConfig) -> Self {
         let library = library(&model);
-        Self { model, library, config }
+        let gates = gates(&model);
+        Self { model, library, gates, config }
     }
 
     /// Generation 0's parents for this env: its built-in `sparse.rhai` (when the env is a
@@ -214,7 +220,22 @@ impl OfflineProposer {
             }
             let others: Vec<&Term> = self.library.iter().filter(|t| terms.iter().all(|chosen| chosen.name != t.name)).collect();
             terms.extend(others.choose_multiple(&mut rng, n.saturating_sub(terms.len())).map(|t| (*t).clone()));
-            parents.push(Genome { terms, functions: Vec::new() }.write(&format!("template parent {i}")));
+            let mut genome = Genome { terms, functions: Vec::new() };
+            let mut ops = Vec::new();
+            if i == 0 {
+                // The first parent asks for each measured quantity "at rest" where the env has
+                // that velocity: a product, which mutation alone finds rarely.
+                for term in &mut genome.terms {
+                    if let Some(gate) = self.gates.iter().find(|g| term.can_take(&g.shape) && self.is_rest_gate(term, g)) {
+                        ops.push(self.apply_gate(term, gate, &mut rng));
+                    }
+                }
+            } else if rng.random_bool(self.config.p_gate) {
+                ops.extend(self.gate(&mut genome, &mut rng));
+            }
+            genome.terms.sort_by(|a, b| a.name.cmp(&b.name));
+            let provenance = if ops.is_empty() { format!("template parent {i}") } else { format!("template parent {i}: {}", ops.join(", ")) };
+            parents.push(genome.write(&provenance));
         }
         parents
     }
@@ -289,6 +310,9 @@ impl OfflineProposer {
                 ops.push(format!("add {}", term.name));
             }
         }
+        if rng.random_bool(cfg.p_gate) {
+            ops.extend(self.gate(&mut child, rng));
+        }
         // Only functions some term still calls: the log must not name a perturbed function the
         // child then drops.
         child.prune_functions();
@@ -313,7 +337,38 @@ impl OfflineProposer {
         (child, ops)
     }
 
-    /// Compiles `script` and runs the critic on `states`.
+    /// Multiplies one term of `genome` that can take a gate by a random gate; half the time (when
+    /// there is one) an "at rest" gate over the same body as the term, the pattern of
+    /// dm_control's rewards (upright *and* not spinning, at the target *and* stopped there).
+    /// Returns what it did (None: no term and gate fit together).
+    fn gate(&self, genome: &mut Genome, rng: &mut ChaCha8Rng) -> Option<String> {
+        let terms = &genome.terms;
+        let pairs: Vec<(usize, &GateTemplate)> =
+            (0..terms.len()).flat_map(|t| self.gates.iter().filter(move |g| terms[t].can_take(&g.shape)).map(move |g| (t, g))).collect();
+        let at_rest: Vec<(usize, &GateTemplate)> = pairs.iter().copied().filter(|(t, g)| self.is_rest_gate(&terms[*t], g)).collect();
+        let choice = if !at_rest.is_empty() && rng.random_bool(0.5) { at_rest.choose(rng) } else { pairs.choose(rng) };
+        let (t, gate) = choice.copied()?;
+        Some(self.apply_gate(&mut genome.terms[t], gate, rng))
+    }
+
+    /// Whether `gate` is `term` "at rest": a velocity's tracking towards 0 on a body the term's
+    /// (position or orientation) variable describes.
+    fn is_rest_gate(&self, term: &Term, gate: &GateTemplate) -> bool {
+        gate.at_rest
+            && matches!(term.shape, Shape::Upright { .. } | Shape::ExpShaping { .. })
+            && term_variable(term).is_some_and(|var| !bodies_of(&self.model, var).is_disjoint(&gate.bodies))
+    }
+
+    /// Multiplies `term` by `gate`, its temperature log-uniform within a factor of 2 of the
+    /// gate's scale; returns what it did.
+    fn apply_gate(&self, term: &mut Term, gate: &GateTemplate, rng: &mut ChaCha8Rng) -> String {
+        let tau = round_significant(gate.tau * libm::exp2(rng.random_range(-1.0..=1.0)), SIGNIFICANT_DIGITS);
+        let before = term.name.clone();
+        term.add_gate(gate.shape.clone(), tau);
+        let var = shape_variable(&gate.shape).unwrap_or_default();
+        format!("gate {before} by {var} (tau {})", crate::library::float_literal(tau))
+    }
+
     /// The critic's check of `script`, and its reward's signature on the same states.
     fn signature(&self, script: &str, states: &[rewardsmith_script::State]) -> Result<Signature, String> {
         let compiled = self.model.compile_reward("offline.rhai", script).map_err(|e| e.to_string())?;
@@ -424,29 +479,12 @@ fn standard_normal(rng: &mut ChaCha8Rng) -> f64 {
 /// The state variables the env's fitness expression reads (`s.<name>` as a whole word).
 fn fitness_variables(model: &EnvModel) -> Vec<String> {
     let expr = &model.spec().fitness.expr;
-    let reads = |name: &str| {
-        let pattern = format!("s.{name}");
-        expr.match_indices(&pattern).any(|(at, _)| {
-            let before = expr[..at].chars().next_back();
-            let after = expr[at + pattern.len()..].chars().next();
-            !before.is_some_and(|c| c.is_alphanumeric() || c == '_') && !after.is_some_and(|c| c.is_alphanumeric() || c == '_')
-        })
-    };
-    model.spec().state.iter().map(|v| v.name.clone()).filter(|name| reads(name)).collect()
+    model.spec().state.iter().map(|v| v.name.clone()).filter(|name| reads(expr, name)).collect()
 }
 
 /// The state variable a library term is built on (None: alive bonus, action penalty).
 fn term_variable(term: &Term) -> Option<&str> {
-    match &term.shape {
-        Shape::Alignment { var }
-        | Shape::Upright { var }
-        | Shape::UpAlignment { var }
-        | Shape::Height { var }
-        | Shape::SquaredPenalty { var, .. }
-        | Shape::ExpShaping { var, .. }
-        | Shape::Tracking { var, .. } => Some(var),
-        _ => None,
-    }
+    shape_variable(&term.shape)
 }
 
 /// The offline proposer as a [`Proposer`]: `ctx.parents` (generation 0's when empty) bred into
@@ -497,6 +535,18 @@ mod tests {
             let genome = Genome::read(&parent);
             let vars: Vec<&str> = genome.terms.iter().filter_map(term_variable).collect();
             assert!(vars.contains(&"cart_position") && vars.contains(&"pole_cos"), "{parent}");
+        }
+    }
+
+    #[test]
+    fn the_first_template_parent_asks_for_each_measured_quantity_at_rest() {
+        let (p, _) = proposer("cartpole-swingup");
+        for seed in 0..4 {
+            let genome = Genome::read(&p.initial_parents(None, seed).remove(0));
+            let upright = genome.terms.iter().find(|t| t.shape == Shape::Upright { var: "pole_cos".into() }).unwrap();
+            assert_eq!(upright.gates, [Shape::Tracking { var: "pole_angular_velocity".into() }], "seed {seed}");
+            let (_, tau) = upright.params.iter().find(|(k, _)| k == "g1_tau").unwrap();
+            assert!((12.5..=50.0).contains(tau), "within a factor of 2 of 5² (rad/s)²: {tau}");
         }
     }
 
@@ -589,11 +639,11 @@ mod tests {
         let (p, sparse) = proposer("pendulum");
         let child = p.children(std::slice::from_ref(&sparse), 1, 2).unwrap().remove(0).unwrap();
         // Edited by hand below the genome line: read as a foreign script, edit kept.
-        let edited = child.replacen("0.95", "0.5", 1);
+        let edited = child.replacen("fn compute_reward(s) {", "fn compute_reward(s) {\n    let edited = 0.5;", 1);
         assert_ne!(edited, child);
         let read = Genome::read(&edited);
         assert_eq!(read.terms.len(), 1);
-        assert!(read.functions[0].source.contains("0.5"), "the edit survives");
+        assert!(read.functions[0].source.contains("let edited = 0.5;"), "the edit survives");
         // A marker with no terms (or no parameters) must not reach the operators.
         for broken in [r#"{"terms":[],"functions":[]}"#, r#"{"terms":[{"name":"a","shape":"Alive","params":[]}],"functions":[]}"#] {
             let script = format!("{GENOME_MARKER}{broken}\nfn compute_reward(s) {{ 1.0 }}\n");

@@ -93,6 +93,16 @@ pub struct SearchConfig {
     /// Training seeds of the final evaluation (the best reward, `human.rhai` and `sparse.rhai`,
     /// each retrained with the search's budget); 0 skips it. Default 5.
     pub final_seeds: usize,
+    /// Candidates (the best by selection fitness, all generations) retrained on more seeds
+    /// before the winner is picked: one training per candidate picks lucky seeds as often as good
+    /// rewards (BENCHMARKS.md). 0 or 1 picks the best single training. Default 3. (Missing from
+    /// a run.toml written before it existed: 0, as those runs did.)
+    #[serde(default)]
+    pub confirm_top: usize,
+    /// Extra training seeds for each of those; the winner has the best mean over its 1 +
+    /// `confirm_seeds` trainings. Default 2.
+    #[serde(default)]
+    pub confirm_seeds: usize,
 }
 
 impl Default for SearchConfig {
@@ -116,6 +126,8 @@ impl Default for SearchConfig {
             fitness: None,
             rank_timeout_s: None,
             final_seeds: 5,
+            confirm_top: 3,
+            confirm_seeds: 2,
         }
     }
 }

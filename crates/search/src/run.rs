@@ -50,6 +50,7 @@ const PROPOSE_STREAM: u64 = 1;
 const TRAIN_STREAM: u64 = 2;
 const EVAL_STREAM: u64 = 3;
 const PREFERENCE_STREAM: u64 = 4;
+const CONFIRM_STREAM: u64 = 5;
 
 /// Seed of the final evaluation's trainings and evaluation episodes: a constant, not derived
 /// from the master seed, so the baselines' trainings are the same in every search (and come from
@@ -160,10 +161,15 @@ impl RunFile {
 pub struct Summary {
     /// `generations` (all ran) or `budget` (the proposer's budget ran out).
     pub stop_reason: String,
-    /// The best candidate of the search.
+    /// The best candidate of the search: the best mean of the confirmed candidates, else the
+    /// best single training.
     pub best: Option<String>,
-    /// Its fitness.
+    /// Its fitness: that mean (over 1 + `confirm_seeds` trainings), else its one training's.
     pub best_fitness: Option<f64>,
+    /// The candidates confirmed on more training seeds before the winner was picked (empty when
+    /// `confirm_top` ≤ 1), best selection fitness first.
+    #[serde(default)]
+    pub confirmed: Vec<Confirmed>,
     /// Each generation's record.
     pub generations: Vec<GenerationRecord>,
     /// What the proposer spent, all generations.
@@ -171,6 +177,25 @@ pub struct Summary {
     /// The best reward against the env's baselines, retrained on fresh seeds (None when
     /// `final_seeds` is 0 or no candidate was trained).
     pub final_evaluation: Option<FinalEvaluation>,
+}
+
+/// A candidate retrained on more seeds to confirm its selection fitness.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Confirmed {
+    /// `gen-NN/cand-KK`.
+    pub id: String,
+    /// Fitness of its search training, then of each extra seed's (None: that training failed).
+    pub per_seed: Vec<Option<f64>>,
+    /// Mean over the trainings that succeeded.
+    pub fitness_mean: f64,
+}
+
+/// A training of a named script outside the generations (confirmation, final evaluation): read
+/// back from `OUT/id/result.json` if it ran before, from the cache if it is there, else run.
+struct Retraining {
+    id: String,
+    source: String,
+    ppo: PpoConfig,
 }
 
 /// The final evaluation: the best reward, `human.rhai` and `sparse.rhai` each trained with
@@ -354,7 +379,16 @@ impl<'a, P: Proposer> Search<'a, P> {
                 break;
             }
         }
-        let best = all.iter().max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)));
+        let confirmed = self.confirm(&all)?;
+        let best = match confirmed.iter().max_by(|a, b| a.fitness_mean.total_cmp(&b.fitness_mean)) {
+            // Ties keep the better selection fitness (the earlier entry): max_by keeps the last.
+            Some(c) => {
+                let top = confirmed.iter().find(|x| x.fitness_mean == c.fitness_mean).unwrap_or(c);
+                all.iter().find(|a| a.0 == top.id).map(|a| (a.0.clone(), top.fitness_mean, a.2.clone()))
+            }
+            None => all.iter().max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0))).cloned(),
+        };
+        let best = best.as_ref();
         if let Some((id, _, script)) = best {
             write_atomic(&self.out.join("best/reward.rhai"), script.as_bytes())?;
             let result = std::fs::read(self.out.join(id).join("result.json")).map_err(|e| corrupt(&self.out.join(id), e))?;
@@ -368,6 +402,7 @@ impl<'a, P: Proposer> Search<'a, P> {
             stop_reason,
             best: best.map(|b| b.0.clone()),
             best_fitness: best.map(|b| b.1),
+            confirmed,
             generations: records,
             usage,
             final_evaluation,
@@ -640,6 +675,77 @@ impl<'a, P: Proposer> Search<'a, P> {
         Ok(())
     }
 
+    /// Retrains the `confirm_top` best candidates (by selection fitness) on `confirm_seeds`
+    /// more training seeds each; the candidates with their fitness per seed, search training
+    /// first. Empty when there is nothing to choose between.
+    fn confirm(&self, all: &[(String, f64, String)]) -> Result<Vec<Confirmed>, SearchError> {
+        let cfg = &self.run.search;
+        let mut ranked: Vec<&(String, f64, String)> = all.iter().collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        ranked.truncate(cfg.confirm_top);
+        if ranked.len() < 2 || cfg.confirm_seeds == 0 {
+            return Ok(Vec::new());
+        }
+        let base = &self.search_ppo();
+        let trainings: Vec<Retraining> = ranked
+            .iter()
+            .flat_map(|(id, _, source)| {
+                (1..=cfg.confirm_seeds).map(move |seed| Retraining {
+                    id: format!("confirm/{}/seed-{seed}", id.replace('/', "-")),
+                    source: source.clone(),
+                    ppo: PpoConfig { seed: derive_seed(derive_seed(cfg.seed, CONFIRM_STREAM), seed as u64), ..base.clone() },
+                })
+            })
+            .collect();
+        let (results, _) = self.retrain("confirmation of the best candidates", &trainings, derive_seed(cfg.seed, EVAL_STREAM))?;
+        let confirmed: Vec<Confirmed> = ranked
+            .iter()
+            .zip(results.chunks(cfg.confirm_seeds))
+            .map(|((id, fitness, _), extra)| {
+                let per_seed: Vec<Option<f64>> = std::iter::once(Some(*fitness)).chain(extra.iter().map(|r| r.as_ref().and_then(|r| r.fitness))).collect();
+                Confirmed { id: id.clone(), fitness_mean: mean_std(&per_seed).0, per_seed }
+            })
+            .collect();
+        for c in &confirmed {
+            let seeds: Vec<String> = c.per_seed.iter().map(|f| f.map_or("failed".to_owned(), |f| format!("{f:.3}"))).collect();
+            self.say(&format!("confirmed {}: fitness {:.3} over {} trainings ({})", c.id, c.fitness_mean, c.per_seed.len(), seeds.join(", ")));
+        }
+        write_json(&self.out.join("confirm/confirmed.json"), &confirmed)?;
+        Ok(confirmed)
+    }
+
+    /// Runs `trainings` (`what`, for the log), each read back if it ran before in this run, or
+    /// taken from the cache, or trained; the results in order, and which came from the cache.
+    fn retrain(&self, what: &str, trainings: &[Retraining], eval_seed: u64) -> Result<(Vec<Option<CandidateResult>>, Vec<bool>), SearchError> {
+        let cfg = &self.run.search;
+        let mut results: Vec<Option<CandidateResult>> = vec![None; trainings.len()];
+        let mut cached = vec![false; trainings.len()];
+        let mut jobs = Vec::new();
+        for (index, t) in trainings.iter().enumerate() {
+            let dir = self.out.join(&t.id);
+            let done = dir.join("result.json");
+            let cache = self.cache.as_ref().map(|c| c.join(format!("{}.json", cache_key(&self.model, &t.source, &t.ppo, cfg, eval_seed))));
+            if done.exists() {
+                results[index] = Some(read_json(&done)?);
+            } else if let Some(hit) = cache.as_ref().filter(|c| c.exists()) {
+                let mut result: CandidateResult = read_json(hit)?;
+                result.id = t.id.clone();
+                write_json(&done, &result)?;
+                results[index] = Some(result);
+                cached[index] = true;
+            } else {
+                let script = self.model.compile_reward(&format!("{}/reward.rhai", t.id), &t.source)?;
+                write_atomic(&dir.join("reward.rhai"), t.source.as_bytes())?;
+                jobs.push(Job { index, id: t.id.clone(), script, dir, ppo: t.ppo.clone(), nearest: None, cache, eval_seed, record_rollout: false });
+            }
+        }
+        self.say(&format!("{what}: {} trainings ({} from the cache or earlier)", trainings.len(), trainings.len() - jobs.len()));
+        for (index, result) in self.train_all(&jobs)? {
+            results[index] = Some(result);
+        }
+        Ok((results, cached))
+    }
+
     /// Trains the best reward and the env's baselines on `final_seeds` fresh seeds each.
     fn final_evaluation(&self, best: &str) -> Result<Option<FinalEvaluation>, SearchError> {
         let cfg = &self.run.search;
@@ -656,55 +762,27 @@ impl<'a, P: Proposer> Search<'a, P> {
         }
         let base = self.search_ppo();
         let eval_seed = derive_seed(FINAL_SEED, EVAL_STREAM);
-        let mut results: Vec<Vec<Option<CandidateResult>>> = vec![vec![None; cfg.final_seeds]; rewards.len()];
-        let mut cached = vec![0; rewards.len()];
-        let mut jobs = Vec::new();
-        for (r, (name, source)) in rewards.iter().enumerate() {
-            let script = self.model.compile_reward(&format!("final/{name}/reward.rhai"), source)?;
-            for (seed, slot) in results[r].iter_mut().enumerate() {
-                let id = format!("final/{name}/seed-{seed}");
-                let dir = self.out.join(&id);
-                let ppo = PpoConfig { seed: derive_seed(FINAL_SEED, seed as u64), ..base.clone() };
-                let done = dir.join("result.json");
-                let cache = self.cache.as_ref().map(|c| c.join(format!("{}.json", cache_key(&self.model, source, &ppo, cfg, eval_seed))));
-                if done.exists() {
-                    *slot = Some(read_json(&done)?);
-                } else if let Some(hit) = cache.as_ref().filter(|c| c.exists()) {
-                    let mut result: CandidateResult = read_json(hit)?;
-                    result.id = id;
-                    write_json(&done, &result)?;
-                    *slot = Some(result);
-                    cached[r] += 1;
-                } else {
-                    write_atomic(&dir.join("reward.rhai"), source.as_bytes())?;
-                    jobs.push(Job {
-                        index: r * cfg.final_seeds + seed,
-                        id,
-                        script: script.clone(),
-                        dir,
-                        ppo,
-                        nearest: None,
-                        cache,
-                        eval_seed,
-                        record_rollout: false,
-                    });
-                }
-            }
-        }
-        self.say(&format!("final evaluation: {} trainings ({} from the cache or earlier)", rewards.len() * cfg.final_seeds, rewards.len() * cfg.final_seeds - jobs.len()));
-        for (index, result) in self.train_all(&jobs)? {
-            results[index / cfg.final_seeds][index % cfg.final_seeds] = Some(result);
-        }
+        let base_ref = &base;
+        let trainings: Vec<Retraining> = rewards
+            .iter()
+            .flat_map(|(name, source)| {
+                (0..cfg.final_seeds).map(move |seed| Retraining {
+                    id: format!("final/{name}/seed-{seed}"),
+                    source: source.clone(),
+                    ppo: PpoConfig { seed: derive_seed(FINAL_SEED, seed as u64), ..base_ref.clone() },
+                })
+            })
+            .collect();
+        let (flat, from_cache) = self.retrain("final evaluation", &trainings, eval_seed)?;
+        let results: Vec<&[Option<CandidateResult>]> = flat.chunks(cfg.final_seeds).collect();
+        let cached: Vec<usize> = from_cache.chunks(cfg.final_seeds).map(|c| c.iter().filter(|&&c| c).count()).collect();
         let entries: Vec<FinalEntry> = rewards
             .iter()
             .zip(&results)
             .zip(&cached)
             .map(|(((name, _), results), &cached)| {
                 let per_seed: Vec<Option<f64>> = results.iter().map(|r| r.as_ref().and_then(|r| r.fitness)).collect();
-                let ok: Vec<f64> = per_seed.iter().flatten().copied().collect();
-                let n = ok.len() as f64;
-                let mean = ok.iter().sum::<f64>() / n;
-                let std = (ok.iter().map(|f| (f - mean) * (f - mean)).sum::<f64>() / n).sqrt();
+                let (mean, std) = mean_std(&per_seed);
                 FinalEntry { name: (*name).to_owned(), fitness_mean: mean, fitness_std: std, per_seed, cached }
             })
             .collect();
@@ -815,6 +893,14 @@ fn checkpoint(m: &Metrics) -> Checkpoint {
         fitness: m.fitness,
         terms: m.reward_terms.iter().map(|t| TermRange { name: t.name.clone(), min: t.min, mean: t.mean, max: t.max }).collect(),
     }
+}
+
+/// Mean and population standard deviation of the values present (NaN when none is).
+fn mean_std(values: &[Option<f64>]) -> (f64, f64) {
+    let ok: Vec<f64> = values.iter().flatten().copied().collect();
+    let n = ok.len() as f64;
+    let mean = ok.iter().sum::<f64>() / n;
+    (mean, (ok.iter().map(|f| (f - mean) * (f - mean)).sum::<f64>() / n).sqrt())
 }
 
 /// The offline proposer's parents: the best [`ELITES`] trained scripts so far.

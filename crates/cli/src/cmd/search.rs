@@ -102,6 +102,13 @@ pub struct Args {
     /// sparse.rhai (0 skips it).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=100))]
     final_seeds: u64,
+    /// Candidates (the best by selection fitness) retrained on more seeds before the winner is
+    /// picked (0 or 1: the best single training wins).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(0..=100))]
+    confirm_top: u64,
+    /// Extra training seeds for each of those; the winner has the best mean.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(0..=100))]
+    confirm_seeds: u64,
     /// Where the final evaluation's trainings are cached across searches (default:
     /// $REWARDSMITH_CACHE, else ~/.cache/rewardsmith/trainings).
     #[arg(long, value_name = "DIR")]
@@ -126,7 +133,7 @@ pub struct Args {
         value_name = "DIR",
         conflicts_with_all = [
             "env", "task", "fitness", "fitness_aggregate", "llm", "k", "generations", "feedback", "pref_noise", "steps", "eval_seeds", "eval_episodes",
-            "seed", "train_timeout", "rank_timeout", "dedup_epsilon", "final_seeds", "set", "prompts", "model", "temperature",
+            "seed", "train_timeout", "rank_timeout", "dedup_epsilon", "final_seeds", "confirm_top", "confirm_seeds", "set", "prompts", "model", "temperature",
             "max_reply_tokens", "concurrency", "timeout", "retries", "budget_usd", "max_tokens", "prices",
         ]
     )]
@@ -198,7 +205,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     // A resumed live search appends to its cassette.
     let proposer = proposer(&llm, &settings.endpoint, &model, templates, &out, args.resume.is_some())?;
-    let planned = run_file.search.generations * run_file.search.k + 3 * run_file.search.final_seeds;
+    let s = &run_file.search;
+    let confirmations = if s.confirm_top > 1 { s.confirm_top * s.confirm_seeds } else { 0 };
+    let planned = s.generations * s.k + confirmations + 3 * s.final_seeds;
     let view = Progress::new(planned as u64, args.quiet);
     let log = |event: Event<'_>| view.show(event);
     let cache = match (&args.cache, args.no_cache) {
@@ -216,6 +225,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
         match (&g.best, g.best_fitness) {
             (Some(best), Some(f)) => println!("  generation {}: best {best}, fitness {f:.3}", g.generation),
             _ => println!("  generation {}: no candidate trained", g.generation),
+        }
+    }
+    if !summary.confirmed.is_empty() {
+        println!("confirmed on more training seeds (fitness mean):");
+        for c in &summary.confirmed {
+            let seeds: Vec<String> = c.per_seed.iter().map(|f| f.map_or("failed".to_owned(), |f| format!("{f:.3}"))).collect();
+            println!("  {} {:.3} ({})", c.id, c.fitness_mean, seeds.join(", "));
         }
     }
     match (&summary.best, summary.best_fitness) {
@@ -293,6 +309,8 @@ fn new_run(args: &Args, model: &rewardsmith_sim::EnvModel) -> Result<RunFile> {
         task: args.task.clone(),
         fitness: fitness_override(args),
         final_seeds: args.final_seeds as usize,
+        confirm_top: args.confirm_top as usize,
+        confirm_seeds: args.confirm_seeds as usize,
         rank_timeout_s: args.rank_timeout,
         ..SearchConfig::default()
     };
