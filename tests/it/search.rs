@@ -72,10 +72,17 @@ fn search_writes_its_run_directory_and_does_not_depend_on_the_thread_count() {
     assert_eq!(winner["per_seed"].as_array().unwrap().len(), 3);
     assert_eq!(json(&run.join(best).join("result.json"))["fitness"], winner["per_seed"][0]);
     assert!(run.join("confirm").join(best.replace('/', "-")).join("seed-2/result.json").is_file());
+    // Time per phase, for the report: every generation proposed, checked and trained.
+    let timing = json(&run.join("timing.json"));
+    assert_eq!(timing["generations"].as_array().unwrap().len(), 2);
+    for phase in ["propose_s", "critic_s", "train_s"] {
+        assert!(timing["generations"][1][phase].as_f64().unwrap() > 0.0, "{phase}: {timing}");
+    }
+    assert!(timing["final_s"].as_f64().unwrap() > 0.0 && timing["confirm_s"].as_f64().unwrap() > 0.0, "{timing}");
     // The report: self-contained, with its charts and every candidate.
     let report = fs::read_to_string(run.join("report.html")).unwrap();
     assert!(report.starts_with("<!doctype html>") && report.matches("<svg").count() >= 4, "charts missing");
-    for needle in ["Fitness of every candidate", "Final evaluation", "Human-normalised score", "gen-00/cand-00", "Cost"] {
+    for needle in ["Fitness of every candidate", "Selection", "(winner)", "Final evaluation", "Human-normalised score", "gen-00/cand-00", "Cost and time", "proposing (s)"] {
         assert!(report.contains(needle), "the report lacks {needle:?}");
     }
     assert!(!report.contains("<script") && !report.contains("src=\"http"), "nothing external");

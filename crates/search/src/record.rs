@@ -140,6 +140,30 @@ pub(crate) fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, SearchErr
 }
 
 /// Reads a JSON file of the run directory that may not have been written yet.
+/// Wall-clock seconds a run spent per phase, in `OUT/timing.json` (the report's time table). A
+/// resumed run adds the time of each session; proposing and the critic are timed when the
+/// proposals are made (and kept with them), so a resumed generation does not count them twice.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timing {
+    /// One entry per generation.
+    pub generations: Vec<PhaseSeconds>,
+    /// Retraining the best candidates on more seeds, s.
+    pub confirm_s: f64,
+    /// The final evaluation's trainings, s.
+    pub final_s: f64,
+}
+
+/// Wall-clock seconds of one generation's phases.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct PhaseSeconds {
+    /// Waiting for the proposer (an LLM's replies, or the offline proposer's breeding).
+    pub propose_s: f64,
+    /// Compiling and checking the proposals (the critic).
+    pub critic_s: f64,
+    /// Deduplicating, training and evaluating the candidates.
+    pub train_s: f64,
+}
+
 pub(crate) fn read_json_if_present<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, SearchError> {
     match std::fs::read_to_string(path) {
         Err(_) => Ok(None),

@@ -6,7 +6,7 @@
 //! the final evaluation against the baselines; tokens, dollars and training time per generation;
 //! every candidate's script with the critic's verdict and what became of it.
 
-use crate::record::{read_json_if_present, CandidateResult, GenerationRecord, Proposal};
+use crate::record::{read_json_if_present, CandidateResult, GenerationRecord, Proposal, Timing};
 use crate::run::{RunFile, SearchError, Summary};
 use plotters::prelude::*;
 use std::fmt::Write as _;
@@ -58,6 +58,7 @@ pub fn render(run: &Path) -> Result<String, SearchError> {
     );
     settings(&mut h, &run_file, summary.as_ref(), &generations);
     let _ = write!(h, "<h2>Fitness of every candidate</h2>{}", fitness_chart(&generations));
+    confirmation(&mut h, summary.as_ref());
     final_evaluation(&mut h, summary.as_ref());
     let _ = write!(h, "<h2>Training curves</h2><p>Mean ground-truth fitness of the episodes that ended in each PPO iteration, per candidate.</p>");
     for g in &generations {
@@ -71,7 +72,8 @@ pub fn render(run: &Path) -> Result<String, SearchError> {
             let _ = write!(h, "<h3>Generation {}: {}</h3>{svg}", g.index, esc(&id));
         }
     }
-    costs(&mut h, &generations, summary.as_ref());
+    let timing: Option<Timing> = read_json_if_present(&run.join("timing.json"))?;
+    costs(&mut h, &generations, summary.as_ref(), timing.as_ref());
     let _ = write!(h, "<h2>Candidates</h2>");
     for g in &generations {
         candidates(&mut h, g);
@@ -247,24 +249,63 @@ fn final_evaluation(h: &mut String, summary: Option<&Summary>) {
     }
 }
 
-fn costs(h: &mut String, generations: &[GenerationData], summary: Option<&Summary>) {
-    let _ = write!(h, "<h2>Cost</h2><table><tr><th>generation</th><th>LLM requests</th><th>tokens</th><th>dollars</th><th>trainings</th><th>training time (s, summed)</th></tr>");
+/// The candidates retrained on more seeds before the winner was picked.
+fn confirmation(h: &mut String, summary: Option<&Summary>) {
+    let Some(summary) = summary.filter(|s| !s.confirmed.is_empty()) else { return };
+    let _ = write!(
+        h,
+        "<h2>Selection</h2><p>The best candidates by their one search training, retrained on more seeds; the winner has the best mean.</p>\
+         <table><tr><th>candidate</th><th>fitness mean</th><th>per training seed (search's first)</th></tr>"
+    );
+    for c in &summary.confirmed {
+        let per_seed: Vec<String> = c.per_seed.iter().map(|f| f.map_or("failed".to_owned(), |f| format!("{f:.3}"))).collect();
+        let mark = if summary.best.as_deref() == Some(c.id.as_str()) { " (winner)" } else { "" };
+        let _ = write!(h, "<tr><td>{}{mark}</td><td>{:.3}</td><td>{}</td></tr>", esc(&c.id), c.fitness_mean, per_seed.join(", "));
+    }
+    let _ = write!(h, "</table>");
+}
+
+/// Tokens, dollars and wall time per phase (time from `timing.json`, absent in runs made before
+/// it existed).
+fn costs(h: &mut String, generations: &[GenerationData], summary: Option<&Summary>, timing: Option<&Timing>) {
+    let _ = write!(
+        h,
+        "<h2>Cost and time</h2><p>Wall-clock seconds per phase; trainings run concurrently, so their summed time can exceed the phase's.</p>\
+         <table><tr><th>phase</th><th>LLM requests</th><th>tokens</th><th>dollars</th><th>proposing (s)</th><th>critic (s)</th><th>trainings</th><th>training (s)</th><th>training time summed (s)</th></tr>"
+    );
+    let secs = |s: Option<f64>| s.map_or("–".to_owned(), |s| format!("{s:.1}"));
     for g in generations {
         let usage = g.record.as_ref().map(|r| r.usage).unwrap_or_default();
         let trained: Vec<&CandidateResult> = g.results.iter().flatten().filter(|r| r.duplicate_of.is_none()).collect();
-        let seconds: f64 = trained.iter().map(|r| r.seconds).sum();
+        let summed: f64 = trained.iter().map(|r| r.seconds).sum();
+        let phases = timing.and_then(|t| t.generations.get(g.index));
         let _ = write!(
             h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.4}</td><td>{}</td><td>{seconds:.1}</td></tr>",
+            "<tr><td>generation {}</td><td>{}</td><td>{}</td><td>{:.4}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{summed:.1}</td></tr>",
             g.index,
             usage.requests,
             usage.tokens(),
             usage.cost_usd,
-            trained.len()
+            secs(phases.map(|p| p.propose_s)),
+            secs(phases.map(|p| p.critic_s)),
+            trained.len(),
+            secs(phases.map(|p| p.train_s)),
         );
     }
+    let after = [("confirmation of the best", timing.map(|t| t.confirm_s)), ("final evaluation", timing.map(|t| t.final_s))];
+    for (phase, seconds) in after {
+        let _ = write!(h, "<tr><td>{phase}</td><td></td><td></td><td></td><td></td><td></td><td></td><td>{}</td><td></td></tr>", secs(seconds));
+    }
     if let Some(s) = summary {
-        let _ = write!(h, "<tr><th>all</th><td>{}</td><td>{}</td><td>{:.4}</td><td></td><td></td></tr>", s.usage.requests, s.usage.tokens(), s.usage.cost_usd);
+        let total = timing.map(|t| t.confirm_s + t.final_s + t.generations.iter().map(|p| p.propose_s + p.critic_s + p.train_s).sum::<f64>());
+        let _ = write!(
+            h,
+            "<tr><th>all</th><td>{}</td><td>{}</td><td>{:.4}</td><td colspan=\"5\">{} s in all</td><td></td></tr>",
+            s.usage.requests,
+            s.usage.tokens(),
+            s.usage.cost_usd,
+            secs(total)
+        );
     }
     let _ = write!(h, "</table>");
 }

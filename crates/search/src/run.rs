@@ -23,7 +23,9 @@
 
 use crate::config::{FeedbackMode, SearchConfig};
 use crate::dedup::Signature;
-use crate::record::{corrupt, read_json, write_json, CandidateResult, Checkpoint, Episode, GenerationRecord, Proposal, TermRange, Verdict};
+use crate::record::{
+    corrupt, read_json, read_json_if_present, write_json, CandidateResult, Checkpoint, Episode, GenerationRecord, PhaseSeconds, Proposal, TermRange, Timing, Verdict,
+};
 use crate::ranking;
 use crate::reflect::{self, Best, EnvFacts, Judged};
 use rand::SeedableRng;
@@ -272,6 +274,9 @@ pub enum Event<'a> {
 #[derive(Debug, Serialize, Deserialize)]
 struct ProposalsFile {
     usage: Usage,
+    /// Time spent proposing and in the critic (train_s unused).
+    #[serde(default)]
+    seconds: PhaseSeconds,
     budget_exhausted: Option<String>,
     proposals: Vec<Proposal>,
 }
@@ -323,12 +328,22 @@ impl<'a, P: Proposer> Search<'a, P> {
         let mut records = Vec::new();
         let mut usage = Usage::default();
         let mut stop_reason = "generations".to_owned();
+        let timing_path = self.out.join("timing.json");
+        let mut timing: Timing = read_json_if_present(&timing_path)?.unwrap_or_default();
         for generation in 0..cfg.generations {
             let dir = self.out.join(format!("gen-{generation:02}"));
             let ctx = Context { task: task.clone(), feedback: feedback.clone(), parents: elites(&all) };
             let proposals = self.proposals(generation, &dir, &ctx, &states, &runtime)?;
             usage.add(&proposals.usage);
+            let started = Instant::now();
             let results = self.train_generation(generation, &dir, &proposals.proposals, &states, &mut trained)?;
+            if timing.generations.len() <= generation {
+                timing.generations.resize(generation + 1, PhaseSeconds::default());
+            }
+            let phases = &mut timing.generations[generation];
+            (phases.propose_s, phases.critic_s) = (proposals.seconds.propose_s, proposals.seconds.critic_s);
+            phases.train_s += started.elapsed().as_secs_f64();
+            write_json(&timing_path, &timing)?;
             let judged: Vec<Judged<'_>> =
                 proposals.proposals.iter().zip(&results).map(|(proposal, result)| Judged { proposal, result: result.as_ref() }).collect();
             let ranking = self.rank(generation, &judged)?;
@@ -379,7 +394,10 @@ impl<'a, P: Proposer> Search<'a, P> {
                 break;
             }
         }
+        let started = Instant::now();
         let confirmed = self.confirm(&all)?;
+        timing.confirm_s += started.elapsed().as_secs_f64();
+        write_json(&timing_path, &timing)?;
         let best = match confirmed.iter().max_by(|a, b| a.fitness_mean.total_cmp(&b.fitness_mean)) {
             // Ties keep the better selection fitness (the earlier entry): max_by keeps the last.
             Some(c) => {
@@ -394,10 +412,13 @@ impl<'a, P: Proposer> Search<'a, P> {
             let result = std::fs::read(self.out.join(id).join("result.json")).map_err(|e| corrupt(&self.out.join(id), e))?;
             write_atomic(&self.out.join("best/result.json"), &result)?;
         }
+        let started = Instant::now();
         let final_evaluation = match best {
             Some((_, _, script)) => self.final_evaluation(script)?,
             None => None,
         };
+        timing.final_s += started.elapsed().as_secs_f64();
+        write_json(&timing_path, &timing)?;
         let summary = Summary {
             stop_reason,
             best: best.map(|b| b.0.clone()),
@@ -427,12 +448,15 @@ impl<'a, P: Proposer> Search<'a, P> {
             return Ok(file);
         }
         let cfg = &self.run.search;
-        let mut file = ProposalsFile { usage: Usage::default(), budget_exhausted: None, proposals: Vec::new() };
+        let mut file = ProposalsFile { usage: Usage::default(), seconds: PhaseSeconds::default(), budget_exhausted: None, proposals: Vec::new() };
         let mut wanted = cfg.k;
         for round in 0..=cfg.resample_rounds {
             let seed = derive_seed(derive_seed(cfg.seed, PROPOSE_STREAM), generation as u64 * MAX_ROUNDS + round as u64);
+            let started = Instant::now();
             let proposed = runtime.block_on(self.proposer.propose(ctx, wanted, seed))?;
+            file.seconds.propose_s += started.elapsed().as_secs_f64();
             file.usage.add(&proposed.usage);
+            let started = Instant::now();
             for candidate in proposed.candidates {
                 let name = format!("cand-{:02}", file.proposals.len());
                 let critic = match &candidate.script {
@@ -443,6 +467,7 @@ impl<'a, P: Proposer> Search<'a, P> {
                 write_candidate_files(&dir.join(&proposal.name), &proposal)?;
                 file.proposals.push(proposal);
             }
+            file.seconds.critic_s += started.elapsed().as_secs_f64();
             let valid = file.proposals.iter().filter(|p| p.critic.ok).count();
             self.say(&format!("generation {generation}, round {round}: {valid} of {} proposals passed the critic", file.proposals.len()));
             if proposed.budget_exhausted.is_some() {
