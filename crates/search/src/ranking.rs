@@ -27,6 +27,10 @@ pub struct Ranking {
     pub order: Vec<String>,
     /// Who ranked: `rank command`, `viewer`, or the fitness fallback after a timeout.
     pub source: String,
+    /// When it was written (RFC 3339, UTC, seconds); absent in rankings written before it was
+    /// recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written_at: Option<String>,
 }
 
 /// The generation's directory in `run`.
@@ -55,7 +59,8 @@ pub fn read_request(run: &Path, generation: usize) -> Result<RankRequest, Search
 /// Checks that `order` ranks every requested candidate exactly once, and writes the ranking.
 pub fn write(run: &Path, request: &RankRequest, order: Vec<String>, source: &str) -> Result<Ranking, SearchError> {
     check(request, &order).map_err(SearchError::Config)?;
-    let ranking = Ranking { generation: request.generation, order, source: source.to_owned() };
+    let written_at = Some(humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string());
+    let ranking = Ranking { generation: request.generation, order, source: source.to_owned(), written_at };
     write_json(&generation_dir(run, request.generation).join("ranking.json"), &ranking)?;
     Ok(ranking)
 }

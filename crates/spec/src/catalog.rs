@@ -61,3 +61,42 @@ pub fn resolve(env: &str) -> Result<LoadedSpec, SpecError> {
     };
     LoadedSpec::from_text(path, text)
 }
+
+/// The env file a recording (rollout, policy) was made with: `override_env` (a `--env`) if given; else the first of the recorded path, the
+/// `REWARDSMITH_ENVIRONMENTS` copy and the embedded built-in whose hash is the recorded one (a
+/// stale copy on disk must not hide a matching built-in).
+pub fn matching(id: &str, path: &str, hash: &str, override_env: Option<&str>) -> Result<LoadedSpec, String> {
+    let candidates: Vec<Result<LoadedSpec, String>> = match override_env {
+        Some(env) => vec![resolve(env).map_err(|e| e.to_string())],
+        None => {
+            let mut c = Vec::new();
+            if Path::new(path).is_file() {
+                c.push(crate::load(Path::new(path)).map_err(|e| e.to_string()));
+            }
+            c.push(resolve(id).map_err(|e| e.to_string()));
+            if let Some((path, text)) = builtin(id) {
+                c.push(LoadedSpec::from_text(path, text).map_err(|e| e.to_string()));
+            }
+            c
+        }
+    };
+    let mut first = None;
+    for candidate in candidates {
+        match candidate {
+            Ok(loaded) if loaded.hash == hash => return Ok(loaded),
+            other => {
+                first.get_or_insert(other);
+            }
+        }
+    }
+    match first {
+        Some(Ok(loaded)) => Err(format!(
+            "env file {} changed since recording (hash {} then, {} now); give the original file with --env",
+            loaded.path,
+            &hash[..12.min(hash.len())],
+            &loaded.hash[..12]
+        )),
+        Some(Err(e)) => Err(e),
+        None => Err(format!("environment {:?} not found; give its file with --env", id)),
+    }
+}

@@ -1,6 +1,7 @@
 //! `rewardsmith eval DIR`: the deterministic policy of a training on seeded episodes.
 
-use crate::common::{env_matching, load_policy};
+use crate::common::load_policy;
+use rewardsmith_spec::catalog::matching as env_matching;
 use anyhow::Result;
 use rewardsmith_ppo::eval::{evaluate_with_reward, ScoreSummary};
 use rewardsmith_sim::{rollout, Env, EnvModel};

@@ -1,6 +1,6 @@
 //! `rewardsmith replay FILE|DIR… [--junit F]`: re-simulate rollouts and compare bit for bit.
 
-use crate::common::env_matching;
+use rewardsmith_spec::catalog::matching as env_matching;
 use anyhow::{Context, Result};
 use rewardsmith_sim::rollout::{self, Rollout};
 use rewardsmith_sim::{Env, EnvModel, SimError};
