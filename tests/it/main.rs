@@ -7,3 +7,4 @@ mod llm;
 mod physics;
 mod search;
 mod support;
+mod viewer;

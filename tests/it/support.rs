@@ -28,6 +28,7 @@ pub fn rewardsmith_with_env(dir: &Path, args: &[&str], vars: &[(&str, &str)]) ->
         .env_remove("REWARDSMITH_ENVIRONMENTS")
         .env_remove("OPENAI_BASE_URL")
         .env_remove("OPENAI_API_KEY")
+        .env_remove("REWARDSMITH_VIEWER")
         // The search's training cache: never the developer's own.
         .env("REWARDSMITH_CACHE", Path::new(env!("CARGO_TARGET_TMPDIR")).join("training-cache"))
         .envs(vars.iter().copied())

@@ -48,6 +48,13 @@ enum Command {
     Report(cmd::report::Args),
     /// Rank a generation's candidates for a search in --feedback human mode (most preferred first).
     Rank(cmd::rank::Args),
+    /// Watch a generation's rollouts side by side and rank them (runs `rewardsmith-viewer view`;
+    /// `rewardsmith view --help` shows its own options).
+    #[command(disable_help_flag = true)]
+    View(cmd::viewer::Args),
+    /// Render a rollout to an animated GIF, offscreen (runs `rewardsmith-viewer render`).
+    #[command(disable_help_flag = true)]
+    Render(cmd::viewer::Args),
 }
 
 fn run() -> anyhow::Result<ExitCode> {
@@ -64,6 +71,8 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Search(args) => cmd::search::run(args),
         Command::Rank(args) => cmd::rank::run(args),
         Command::Report(args) => cmd::report::run(args),
+        Command::View(args) => cmd::viewer::run("view", args),
+        Command::Render(args) => cmd::viewer::run("render", args),
     }
 }
 

@@ -405,6 +405,12 @@ impl Env {
         &self.state
     }
 
+    /// The episode's targets, drawn at reset, in the spec's `[[target]]` order (what the viewer
+    /// marks).
+    pub fn targets(&self) -> &[Value] {
+        &self.targets
+    }
+
     /// Actions taken since the last reset.
     pub fn steps(&self) -> u32 {
         self.steps

@@ -7,10 +7,13 @@ use crate::keys::{action, Action};
 use crate::layout::{grid, tile_at};
 use crate::playback::Playback;
 use crate::ranker::{tile_key, Ranker};
-use bevy::app::{App, AppExit, Plugin, Update};
+use bevy::app::{App, AppExit, Plugin, PreUpdate, Update};
+use bevy::ecs::entity::Entity;
+use bevy::ecs::system::Local;
+use bevy::input::keyboard::{Key, KeyCode, NativeKey};
 use bevy::ecs::message::{MessageReader, MessageWriter};
 use bevy::ecs::resource::Resource;
-use bevy::ecs::schedule::IntoScheduleConfigs;
+use bevy::ecs::schedule::{IntoScheduleConfigs, SystemSet};
 use bevy::ecs::system::{Res, ResMut};
 use bevy::input::keyboard::KeyboardInput;
 use bevy::input::ButtonState;
@@ -18,7 +21,7 @@ use bevy::time::Time;
 use rewardsmith_search::ranking::Ranking;
 
 /// The status of a generation the search asked no ranking of.
-const VIEWING_ONLY: &str = "this generation has no ranking request (not a --feedback human search): viewing only";
+const VIEWING_ONLY: &str = "viewing only: no ranking was asked for this generation (not a --feedback human search)";
 
 /// Everything the viewer shows and the person has done.
 #[derive(Resource, Debug)]
@@ -139,9 +142,35 @@ impl Viewer {
 /// and from the clock.
 pub struct ViewerLogicPlugin;
 
+/// The plugin's systems in `Update` (what draws the viewer runs after them).
+#[derive(SystemSet, Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ViewerLogic;
+
 impl Plugin for ViewerLogicPlugin {
     fn build(&self, app: &mut App) {
-        app.add_systems(Update, (keyboard, advance).chain());
+        app.add_systems(PreUpdate, scripted_keys).add_systems(Update, (keyboard, advance).chain().in_set(ViewerLogic));
+    }
+}
+
+/// Key presses to replay at startup, in order (`view --keys`: scripted rankings for tests and
+/// demos go through the same input path as a person's).
+#[derive(Resource, Debug, Clone, Default)]
+pub struct ScriptedKeys(pub Vec<KeyCode>);
+
+/// Writes the scripted keys as keyboard input, once.
+fn scripted_keys(keys: Option<Res<ScriptedKeys>>, mut input: MessageWriter<KeyboardInput>, mut done: Local<bool>) {
+    if std::mem::replace(&mut *done, true) {
+        return;
+    }
+    for &key_code in keys.iter().flat_map(|k| k.0.iter()) {
+        input.write(KeyboardInput {
+            key_code,
+            logical_key: Key::Unidentified(NativeKey::Unidentified),
+            state: ButtonState::Pressed,
+            text: None,
+            repeat: false,
+            window: Entity::PLACEHOLDER,
+        });
     }
 }
 
@@ -168,8 +197,6 @@ mod tests {
     use super::*;
     use crate::testing::{run_dir, STEPS};
     use bevy::app::ScheduleRunnerPlugin;
-    use bevy::ecs::entity::Entity;
-    use bevy::input::keyboard::{Key, KeyCode, NativeKey};
     use bevy::input::InputPlugin;
     use bevy::time::{TimePlugin, TimeUpdateStrategy};
     use std::path::Path;
@@ -284,6 +311,16 @@ mod tests {
         assert!(!viewer(&app).playback.paused);
         press(&mut app, &[KeyCode::KeyS, KeyCode::KeyT]);
         assert!(!viewer(&app).show_fitness && viewer(&app).show_terms);
+    }
+
+    #[test]
+    fn scripted_keys_go_through_the_same_input_path() {
+        let run = run_dir(3, true);
+        let mut app = app(run.path());
+        app.insert_resource(ScriptedKeys(vec![KeyCode::Digit1, KeyCode::Digit2, KeyCode::Enter]));
+        app.update();
+        assert!(exited(&mut app));
+        assert_eq!(viewer(&app).written.as_ref().unwrap().order, ["cand-01", "cand-02", "cand-00"]);
     }
 
     #[test]

@@ -123,6 +123,21 @@ impl GenerationView {
         Ok(Self { run: run.to_owned(), generation, tiles, env, request, human_feedback: run_file.search.feedback == FeedbackMode::Human, ranked })
     }
 
+    /// One rollout file as a single tile (`render --gif`), not part of a run.
+    pub fn from_rollout(path: &Path) -> Result<Self, ViewerError> {
+        let rollout = Rollout::read(path).map_err(|e| ViewerError::Rollout { path: path.to_owned(), message: e.to_string() })?;
+        let episodes = split(&rollout);
+        if episodes.is_empty() {
+            return Err(ViewerError::Rollout { path: path.to_owned(), message: "no episode".into() });
+        }
+        let h = &rollout.header;
+        let env = rewardsmith_spec::catalog::matching(&h.env_id, &h.env_path, &h.env_hash, None).map_err(ViewerError::Env)?;
+        let candidate = path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+        let tiles = vec![Tile { candidate, rollout, episodes, fitness: None }];
+        let run = path.parent().map(Path::to_owned).unwrap_or_default();
+        Ok(Self { run, generation: 0, tiles, env, request: None, human_feedback: false, ranked: None })
+    }
+
     /// Episodes every tile has (the viewer switches between these).
     pub fn episodes(&self) -> usize {
         self.tiles.iter().map(|t| t.episodes.len()).min().unwrap_or(0)

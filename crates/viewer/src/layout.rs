@@ -49,7 +49,7 @@ pub fn tile_at(grid: Grid, n: usize, width: u32, height: u32, x: f32, y: f32) ->
     }
     let (col, row) = ((x / w) as u32, (y / h) as u32);
     let i = (row * grid.cols + col) as usize;
-    (col < grid.cols && i < n).then_some(i)
+    (col < grid.cols && row < grid.rows && i < n).then_some(i)
 }
 
 #[cfg(test)]

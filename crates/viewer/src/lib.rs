@@ -13,9 +13,12 @@ pub mod generation;
 pub mod keys;
 pub mod layout;
 pub mod playback;
+pub mod plot;
 pub mod ranker;
+#[cfg(feature = "render")]
+pub mod render;
 #[cfg(test)]
 mod testing;
 
-pub use app::{Viewer, ViewerLogicPlugin};
+pub use app::{ScriptedKeys, Viewer, ViewerLogic, ViewerLogicPlugin};
 pub use generation::{GenerationView, Tile, ViewerError};

@@ -56,6 +56,11 @@ impl Playback {
         self.position = 0.0;
     }
 
+    /// Jumps to `frame` (clamped to the last).
+    pub fn seek(&mut self, frame: usize) {
+        self.position = frame.min(self.frames - 1) as f64;
+    }
+
     /// Pauses or resumes.
     pub fn toggle_pause(&mut self) {
         self.paused = !self.paused;

@@ -11,3 +11,4 @@ pub mod report;
 pub mod rollout;
 pub mod search;
 pub mod train;
+pub mod viewer;

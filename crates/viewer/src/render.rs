@@ -1,0 +1,768 @@
+//! Drawing a generation: one 3D tile per candidate (its bodies from the env file, posed from its
+//! rollout at the shared clock's frame, targets as markers, a ground), labels and a status line,
+//! and on request each tile's reward terms over the episode; in a window, or offscreen into an
+//! image (screenshots, GIFs; no window system needed).
+//!
+//! Each tile's entities live on their own render layer, seen by their own camera through the
+//! tile's viewport; one background camera clears the whole target and one UI camera draws the
+//! text on top. Bodies hang under a root rotated from the simulator's z-up frame to Bevy's y-up
+//! frame, so their poses are copied as recorded.
+
+use crate::app::{ScriptedKeys, Viewer, ViewerLogic, ViewerLogicPlugin};
+use crate::episode::Episode;
+use crate::generation::GenerationView;
+use crate::keys::HELP;
+use crate::layout::{grid, tile_rect, Rect};
+
+use crate::plot::{term_color, term_strip, FITNESS_COLOR};
+use crate::ranker::tile_key;
+use bevy::app::ScheduleRunnerPlugin;
+use bevy::asset::RenderAssetUsages;
+use bevy::camera::visibility::RenderLayers;
+use bevy::camera::{RenderTarget, Viewport};
+use bevy::core_pipeline::tonemapping::Tonemapping;
+use bevy::input::mouse::{AccumulatedMouseMotion, AccumulatedMouseScroll};
+use bevy::prelude::*;
+use bevy::render::render_resource::{Extent3d, TextureDimension, TextureFormat};
+use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
+use bevy::text::FontSize;
+use bevy::window::{ExitCondition, WindowResolution};
+use bevy::winit::WinitPlugin;
+use rewardsmith_search::ranking::Ranking;
+use rewardsmith_spec::{Axis, Shape};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Background of every tile.
+const BACKGROUND: Color = Color::srgb(0.93, 0.94, 0.96);
+/// Body colours, body by body.
+const BODY_COLORS: [Color; 6] = [
+    Color::srgb(0.20, 0.40, 0.75),
+    Color::srgb(0.90, 0.55, 0.15),
+    Color::srgb(0.25, 0.65, 0.35),
+    Color::srgb(0.75, 0.25, 0.30),
+    Color::srgb(0.55, 0.40, 0.75),
+    Color::srgb(0.45, 0.45, 0.45),
+];
+/// A target marker's colour and radius (m).
+const TARGET_COLOR: Color = Color::srgb(0.9, 0.1, 0.1);
+const TARGET_RADIUS: f32 = 0.03;
+/// Render layer of the background camera, which sees nothing and only clears.
+const BACKGROUND_LAYER: usize = 31;
+/// Font size of labels and the status line (logical px).
+const FONT_PX: f32 = 14.0;
+/// Height of the status line at the bottom (logical px): four lines of text; the tiles share
+/// the rest.
+const STATUS_PX: f32 = 4.0 * (FONT_PX + 4.0) + 8.0;
+/// Height of the term strip, as a fraction of its tile.
+const STRIP_FRACTION: f32 = 0.28;
+/// Frames a capture waits at least before its first image (pipelines compile in the first
+/// frames); it then waits until two captures in a row are identical.
+const WARMUP_FRAMES: u32 = 5;
+/// Most warm-up captures before giving up on a stable image.
+const MAX_WARMUP_CAPTURES: u32 = 200;
+
+/// Why rendering failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// The output file could not be written.
+    #[error("{path}: {message}")]
+    Output {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// Nothing was captured (no GPU adapter, a renderer that never produced a frame).
+    #[error("no frame was rendered ({0}); is a Vulkan driver installed (Mesa's lavapipe: apt-get install mesa-vulkan-drivers libvulkan1)?")]
+    NoFrames(String),
+}
+
+/// What a viewer run ended with.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    /// The ranking written, if Enter wrote one.
+    pub ranking: Option<Ranking>,
+    /// The last status line.
+    pub status: String,
+    /// Images saved (screenshots) or frames encoded (GIF).
+    pub frames_saved: usize,
+    /// Why a capture failed.
+    pub error: Option<String>,
+}
+
+/// Where the viewer draws.
+#[derive(Debug, Clone)]
+pub enum Output {
+    /// A window; with `screenshot`, its content after that many frames is saved and it closes.
+    Window {
+        /// File and frame count.
+        screenshot: Option<(PathBuf, u32)>,
+    },
+    /// An offscreen image of the window's size (no window system needed); with `screenshot`,
+    /// saved as a PNG after that many frames, and the viewer closes. (Without, it runs until
+    /// scripted keys close it.)
+    Offscreen {
+        /// File and frame count.
+        screenshot: Option<(PathBuf, u32)>,
+    },
+    /// An offscreen animated GIF of episode 0, every `stride`-th frame, `delay_cs` hundredths of a
+    /// second apart.
+    Gif {
+        /// The GIF file.
+        path: PathBuf,
+        /// Frames advanced between GIF frames.
+        stride: usize,
+        /// Delay between GIF frames, 1/100 s.
+        delay_cs: u16,
+    },
+}
+
+/// How the viewer starts.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Window or image width, pixels.
+    pub width: u32,
+    /// Window or image height, pixels.
+    pub height: u32,
+    /// Whether each tile's reward terms are shown from the start (the T key toggles them).
+    pub show_terms: bool,
+}
+
+/// Shows `view` until the person closes the window, or renders what `output` asks and returns.
+pub fn run(view: GenerationView, options: Options, output: Output, keys: ScriptedKeys) -> Result<Outcome, RenderError> {
+    let Options { width, height, show_terms } = options;
+    let outcome = Arc::new(Mutex::new(Outcome::default()));
+    let mut app = App::new();
+    let offscreen = !matches!(output, Output::Window { .. });
+    if offscreen {
+        // No window system: render into an image, driven by a plain loop.
+        app.add_plugins((
+            DefaultPlugins
+                .set(WindowPlugin { primary_window: None, exit_condition: ExitCondition::DontExit, ..default() })
+                .disable::<WinitPlugin>(),
+            ScheduleRunnerPlugin::run_loop(Duration::ZERO),
+        ));
+    } else {
+        let window = Window { title: format!("rewardsmith: {} generation {}", view.run.display(), view.generation), resolution: WindowResolution::new(width, height), ..default() };
+        app.add_plugins(DefaultPlugins.set(WindowPlugin { primary_window: Some(window), ..default() }));
+    }
+    let target = if offscreen {
+        let image = target_image(width, height);
+        let handle = app.world_mut().resource_mut::<Assets<Image>>().add(image);
+        Canvas { target: RenderTarget::from(handle.clone()), image: Some(handle), width, height, scale: 1.0 }
+    } else {
+        Canvas { target: RenderTarget::Window(bevy::window::WindowRef::Primary), image: None, width, height, scale: 1.0 }
+    };
+    let mut viewer = Viewer::new(view);
+    viewer.show_terms = show_terms;
+    app.insert_resource(viewer)
+        .insert_resource(target)
+        .insert_resource(Shared(outcome.clone()))
+        .insert_resource(keys)
+        .insert_resource(Job { output, frame: 0, captures: Vec::new(), pending: false, shot: 0 })
+        .insert_resource(GlobalAmbientLight { brightness: 400.0, ..default() })
+        .add_plugins(ViewerLogicPlugin)
+        .add_systems(Startup, setup)
+        .add_systems(Update, (canvas_size, orbit, click, pose_bodies, place_cameras, labels, strips, capture).chain().after(ViewerLogic))
+        .add_systems(Last, report);
+    app.run();
+    let outcome = outcome.lock().map(|o| o.clone()).unwrap_or_default();
+    if let Some(e) = &outcome.error {
+        return Err(RenderError::NoFrames(e.clone()));
+    }
+    Ok(outcome)
+}
+
+/// An sRGB image cameras can render into and screenshots can read.
+fn target_image(width: u32, height: u32) -> Image {
+    let mut image = Image::new_fill(
+        Extent3d { width, height, depth_or_array_layers: 1 },
+        TextureDimension::D2,
+        &[0, 0, 0, 255],
+        TextureFormat::Rgba8UnormSrgb,
+        RenderAssetUsages::default(),
+    );
+    image.texture_descriptor.usage = bevy::render::render_resource::TextureUsages::TEXTURE_BINDING
+        | bevy::render::render_resource::TextureUsages::COPY_SRC
+        | bevy::render::render_resource::TextureUsages::COPY_DST
+        | bevy::render::render_resource::TextureUsages::RENDER_ATTACHMENT;
+    image
+}
+
+/// The render target, its current size in physical pixels and its scale factor (physical per
+/// logical pixel).
+#[derive(Resource)]
+struct Canvas {
+    target: RenderTarget,
+    image: Option<Handle<Image>>,
+    width: u32,
+    height: u32,
+    scale: f32,
+}
+
+impl Canvas {
+    /// The area the tiles share (above the status line), physical pixels.
+    fn tiles_area(&self) -> (u32, u32) {
+        (self.width, self.height.saturating_sub((STATUS_PX * self.scale) as u32).max(1))
+    }
+
+    /// Tile `tile`'s rectangle of `n`, physical pixels.
+    fn tile(&self, tile: usize, n: usize) -> Rect {
+        let (w, h) = self.tiles_area();
+        tile_rect(grid(n), tile, w, h)
+    }
+}
+
+/// The outcome, shared with [`run`]'s caller.
+#[derive(Resource)]
+struct Shared(Arc<Mutex<Outcome>>);
+
+/// What is left to do for a screenshot or GIF.
+#[derive(Resource)]
+struct Job {
+    output: Output,
+    /// Updates run so far.
+    frame: u32,
+    /// Encoded frames (GIF) so far, as RGBA images, or warm-up captures.
+    captures: Vec<Vec<u8>>,
+    /// A screenshot was requested and has not arrived.
+    pending: bool,
+    /// GIF frames done, or screenshot captures tried.
+    shot: usize,
+}
+
+/// Where the `n` tiles of an offscreen image of `width` × `height` are (physical pixels; the
+/// status line takes the bottom).
+pub fn offscreen_tiles(n: usize, width: u32, height: u32) -> Vec<Rect> {
+    let canvas = Canvas { target: RenderTarget::None { size: UVec2::new(width, height) }, image: None, width, height, scale: 1.0 };
+    (0..n).map(|i| canvas.tile(i, n)).collect()
+}
+
+/// A body of a tile.
+#[derive(Component)]
+struct BodyOf {
+    tile: usize,
+    body: usize,
+}
+
+/// A tile's camera.
+#[derive(Component)]
+struct TileCamera(usize);
+
+/// A tile's label.
+#[derive(Component)]
+struct TileLabel(usize);
+
+/// A tile's term strip (image), legend and cursor; `episode` is what the strip shows.
+#[derive(Component)]
+struct TermStrip {
+    tile: usize,
+    episode: Option<usize>,
+}
+#[derive(Component)]
+struct StripLegend(usize);
+#[derive(Component)]
+struct StripCursor(usize);
+
+/// The status line.
+#[derive(Component)]
+struct StatusLine;
+
+/// The orbit camera every tile shares: the point looked at, angles (rad) and distance (m), in
+/// Bevy's y-up frame.
+#[derive(Resource)]
+struct Orbit {
+    focus: Vec3,
+    yaw: f32,
+    pitch: f32,
+    distance: f32,
+}
+
+/// Simulator (z-up) to Bevy (y-up) coordinates.
+fn to_bevy(p: Vec3) -> Vec3 {
+    Vec3::new(p.x, p.z, -p.y)
+}
+
+/// The framing of every tile's episode: focus, distance, pitch; and the ground's height (sim z).
+fn framing(view: &GenerationView, episode: usize) -> (Orbit, f32) {
+    let mut lo = Vec3::splat(f32::INFINITY);
+    let mut hi = Vec3::splat(f32::NEG_INFINITY);
+    for tile in &view.tiles {
+        for frame in tile.episodes.get(episode).map_or(&[][..], |e| &e.poses[..]) {
+            for pose in frame {
+                let p = Vec3::new(pose[0], pose[1], pose[2]);
+                if p.is_finite() {
+                    lo = lo.min(p);
+                    hi = hi.max(p);
+                }
+            }
+        }
+    }
+    if !lo.is_finite() {
+        (lo, hi) = (Vec3::splat(-1.0), Vec3::splat(1.0));
+    }
+    // Body extents are not in the poses: pad by the largest shape.
+    let pad = view.env.spec.bodies.iter().map(|b| shape_radius(&b.shape)).fold(0.1f32, f32::max);
+    let (lo, hi) = (lo - Vec3::splat(pad), hi + Vec3::splat(pad));
+    let size = hi - lo;
+    let radius = (size.length() / 2.0).max(0.3);
+    // Motion in a horizontal plane (a table) is seen best from above, anything else from the side.
+    let flat = size.z < 0.25 * size.x.max(size.y);
+    let pitch = if flat { 1.1 } else { 0.25 };
+    let half_fov = std::f32::consts::FRAC_PI_8; // Bevy's default vertical field of view is π/4
+    let orbit = Orbit { focus: to_bevy((lo + hi) / 2.0), yaw: 0.0, pitch, distance: radius / half_fov.sin() * 1.1 };
+    (orbit, lo.z)
+}
+
+/// Half the largest extent of a shape (m).
+fn shape_radius(shape: &Shape) -> f32 {
+    (match shape {
+        Shape::Box { half_extents } => half_extents.iter().fold(0f64, |m, h| m.max(*h)),
+        Shape::Sphere { radius } => *radius,
+        Shape::Capsule { radius, half_length, .. } => radius + half_length,
+        Shape::Cylinder { radius, half_length, .. } => radius.max(*half_length),
+    }) as f32
+}
+
+/// A mesh for `shape` and the rotation taking Bevy's primitive (long axis y) to the shape's
+/// axis in the body frame.
+fn shape_mesh(shape: &Shape) -> (Mesh, Quat) {
+    let along = |axis: &Axis| match axis {
+        Axis::X => Quat::from_rotation_z(-std::f32::consts::FRAC_PI_2),
+        Axis::Y => Quat::IDENTITY,
+        Axis::Z => Quat::from_rotation_x(std::f32::consts::FRAC_PI_2),
+    };
+    match shape {
+        Shape::Box { half_extents: [x, y, z] } => (Cuboid::new(2.0 * *x as f32, 2.0 * *y as f32, 2.0 * *z as f32).into(), Quat::IDENTITY),
+        Shape::Sphere { radius } => (Sphere::new(*radius as f32).into(), Quat::IDENTITY),
+        Shape::Capsule { radius, half_length, axis } => (Capsule3d::new(*radius as f32, 2.0 * *half_length as f32).into(), along(axis)),
+        Shape::Cylinder { radius, half_length, axis } => (Cylinder::new(*radius as f32, 2.0 * *half_length as f32).into(), along(axis)),
+    }
+}
+
+fn setup(
+    mut commands: Commands,
+    viewer: Res<Viewer>,
+    canvas: Res<Canvas>,
+    job: Res<Job>,
+    mut meshes: ResMut<Assets<Mesh>>,
+    mut materials: ResMut<Assets<StandardMaterial>>,
+) {
+    let view = &viewer.view;
+    let n = view.tiles.len();
+    let (orbit, ground_z) = framing(view, 0);
+    let msaa = if matches!(job.output, Output::Window { .. }) { Msaa::Sample4 } else { Msaa::Off };
+    let body_materials: Vec<Handle<StandardMaterial>> =
+        BODY_COLORS.iter().map(|c| materials.add(StandardMaterial { base_color: *c, perceptual_roughness: 0.7, ..default() })).collect();
+    let ground_material = materials.add(StandardMaterial { base_color: Color::srgb(0.55, 0.58, 0.55), perceptual_roughness: 1.0, ..default() });
+    let target_material = materials.add(StandardMaterial { base_color: TARGET_COLOR, unlit: true, ..default() });
+    // The recorded bodies (poses in the rollout's order), each with the env file's shape.
+    let shapes: Vec<Option<(Handle<Mesh>, Quat)>> = view.tiles[0]
+        .rollout
+        .header
+        .bodies
+        .iter()
+        .map(|name| {
+            let body = view.env.spec.body(name)?;
+            let (mesh, rotation) = shape_mesh(&body.shape);
+            Some((meshes.add(mesh), rotation))
+        })
+        .collect();
+    let ground = meshes.add(Plane3d::new(Vec3::Z, Vec2::splat(orbit.distance.max(2.0) * 2.0)));
+    let marker = meshes.add(Sphere::new(TARGET_RADIUS));
+    let targets = episode_targets(view);
+    // The background camera clears the whole canvas once per frame; tile cameras draw over it.
+    commands.spawn((
+        Camera3d::default(),
+        Camera { order: -1, clear_color: ClearColorConfig::Custom(BACKGROUND), ..default() },
+        canvas.target.clone(),
+        RenderLayers::layer(BACKGROUND_LAYER),
+        Tonemapping::None,
+        msaa,
+    ));
+    let all_tiles: Vec<usize> = (1..=n).collect();
+    commands.spawn((
+        DirectionalLight { illuminance: 4000.0, ..default() },
+        Transform::from_xyz(2.0, 6.0, 4.0).looking_at(Vec3::ZERO, Vec3::Y),
+        RenderLayers::from_layers(&all_tiles),
+    ));
+    for tile in 0..n {
+        let layer = RenderLayers::layer(tile + 1);
+        // The simulator's z-up world, turned y-up.
+        let root = commands
+            .spawn((Transform::from_rotation(Quat::from_rotation_x(-std::f32::consts::FRAC_PI_2)), Visibility::default(), layer.clone()))
+            .id();
+        commands.entity(root).with_children(|parent| {
+            parent.spawn((Mesh3d(ground.clone()), MeshMaterial3d(ground_material.clone()), Transform::from_xyz(orbit.focus.x, -orbit.focus.z, ground_z), layer.clone()));
+            for (body, shape) in shapes.iter().enumerate() {
+                let Some((mesh, rotation)) = shape else { continue };
+                parent
+                    .spawn((BodyOf { tile, body }, Transform::default(), Visibility::default(), layer.clone()))
+                    .with_children(|b| {
+                        b.spawn((Mesh3d(mesh.clone()), MeshMaterial3d(body_materials[body % body_materials.len()].clone()), Transform::from_rotation(*rotation), layer.clone()));
+                    });
+            }
+            for p in targets.get(tile).into_iter().flatten() {
+                parent.spawn((Mesh3d(marker.clone()), MeshMaterial3d(target_material.clone()), Transform::from_translation(*p), layer.clone()));
+            }
+        });
+        commands.spawn((
+            Camera3d::default(),
+            Camera { order: tile as isize, clear_color: ClearColorConfig::None, ..default() },
+            canvas.target.clone(),
+            layer,
+            Tonemapping::None,
+            msaa,
+            TileCamera(tile),
+            Transform::default(),
+        ));
+    }
+    commands.insert_resource(orbit);
+    // Text on top of everything, in the same target.
+    let ui_camera = commands
+        .spawn((Camera2d, Camera { order: n as isize + 1, clear_color: ClearColorConfig::None, ..default() }, canvas.target.clone(), Tonemapping::None))
+        .id();
+    let font = TextFont::from_font_size(FontSize::Px(FONT_PX));
+    commands
+        .spawn((Node { width: percent(100), height: percent(100), ..default() }, UiTargetCamera(ui_camera)))
+        .with_children(|ui| {
+            for tile in 0..n {
+                ui.spawn((Text::new(""), font.clone(), TextColor(Color::BLACK), Node { position_type: PositionType::Absolute, ..default() }, TileLabel(tile)));
+                ui.spawn((ImageNode::default(), Node { position_type: PositionType::Absolute, display: Display::None, ..default() }, TermStrip { tile, episode: None }));
+                ui.spawn((Text::new(""), TextFont::from_font_size(FontSize::Px(FONT_PX - 3.0)), TextColor(Color::BLACK), Node { position_type: PositionType::Absolute, display: Display::None, ..default() }, StripLegend(tile)));
+                ui.spawn((Node { position_type: PositionType::Absolute, width: px(2), display: Display::None, ..default() }, BackgroundColor(Color::BLACK), StripCursor(tile)));
+            }
+            ui.spawn((
+                Text::new(""),
+                font,
+                TextColor(Color::WHITE),
+                BackgroundColor(Color::srgba(0.0, 0.0, 0.0, 0.65)),
+                Node { position_type: PositionType::Absolute, left: px(0), right: px(0), bottom: px(0), padding: UiRect::all(px(4)), ..default() },
+                StatusLine,
+            ));
+        });
+}
+
+/// Each tile's target markers (positions in m, sim frame) for episode 0: the env's vec3 targets
+/// of unit m, drawn again from the episode's reset seed.
+fn episode_targets(view: &GenerationView) -> Vec<Vec<Vec3>> {
+    let Ok(model) = rewardsmith_sim::EnvModel::new(&view.env) else { return Vec::new() };
+    let Ok(mut env) = rewardsmith_sim::Env::new(model, None) else { return Vec::new() };
+    view.tiles
+        .iter()
+        .map(|t| {
+            let Some(seed) = t.episodes.first().map(|e| e.seed) else { return Vec::new() };
+            if env.reset(seed).is_err() {
+                return Vec::new();
+            }
+            env.targets()
+                .iter()
+                .zip(&view.env.spec.targets)
+                .filter(|(_, spec)| spec.unit == "m")
+                .filter_map(|(v, _)| match v {
+                    rewardsmith_script::Value::Vec3(p) => Some(Vec3::new(p.x as f32, p.y as f32, p.z as f32)),
+                    _ => None,
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Follows the window's size (the offscreen image keeps its own).
+fn canvas_size(mut canvas: ResMut<Canvas>, windows: Query<&Window>) {
+    if canvas.image.is_none()
+        && let Some(w) = windows.iter().next()
+    {
+        (canvas.width, canvas.height, canvas.scale) = (w.physical_width().max(1), w.physical_height().max(1), w.scale_factor());
+    }
+}
+
+/// Right-drag orbits, the wheel zooms; every tile follows.
+fn orbit(mut orbit: ResMut<Orbit>, buttons: Option<Res<ButtonInput<MouseButton>>>, motion: Option<Res<AccumulatedMouseMotion>>, scroll: Option<Res<AccumulatedMouseScroll>>) {
+    let (Some(buttons), Some(motion), Some(scroll)) = (buttons, motion, scroll) else { return };
+    if buttons.pressed(MouseButton::Right) {
+        orbit.yaw -= motion.delta.x * 0.01;
+        orbit.pitch = (orbit.pitch + motion.delta.y * 0.01).clamp(-1.5, 1.5);
+    }
+    if scroll.delta.y != 0.0 {
+        orbit.distance = (orbit.distance * (1.0 - 0.1 * scroll.delta.y.signum())).max(0.1);
+    }
+}
+
+/// A left click ranks the tile under it.
+fn click(buttons: Option<Res<ButtonInput<MouseButton>>>, windows: Query<&Window>, canvas: Res<Canvas>, mut viewer: ResMut<Viewer>) {
+    let Some(buttons) = buttons else { return };
+    if !buttons.just_pressed(MouseButton::Left) {
+        return;
+    }
+    if let Some(window) = windows.iter().next()
+        && let Some(cursor) = window.physical_cursor_position()
+    {
+        let (w, h) = canvas.tiles_area();
+        viewer.click(cursor.x, cursor.y, w, h);
+    }
+}
+
+/// Every body at its tile's current frame.
+fn pose_bodies(viewer: Res<Viewer>, mut bodies: Query<(&BodyOf, &mut Transform)>) {
+    for (of, mut transform) in &mut bodies {
+        let Some(episode) = viewer.view.tiles.get(of.tile).and_then(|t| t.episodes.get(viewer.episode)) else { continue };
+        let frame = viewer.playback.frame_for(episode.frames());
+        if let Some(p) = episode.poses.get(frame).and_then(|f| f.get(of.body)) {
+            *transform = Transform { translation: Vec3::new(p[0], p[1], p[2]), rotation: Quat::from_xyzw(p[3], p[4], p[5], p[6]).normalize(), ..default() };
+        }
+    }
+}
+
+/// The tile's area for the 3D view: the whole tile, or above the strip when it is shown.
+fn scene_rect(viewer: &Viewer, tile: usize, canvas: &Canvas) -> (Rect, Option<Rect>) {
+    let rect = canvas.tile(tile, viewer.view.tiles.len());
+    if !viewer.show_terms {
+        return (rect, None);
+    }
+    let strip_h = ((rect.h as f32) * STRIP_FRACTION) as u32;
+    (Rect { h: rect.h - strip_h, ..rect }, Some(Rect { y: rect.y + rect.h - strip_h, h: strip_h, ..rect }))
+}
+
+fn place_cameras(viewer: Res<Viewer>, canvas: Res<Canvas>, orbit: Res<Orbit>, mut cameras: Query<(&TileCamera, &mut Camera, &mut Transform)>) {
+    let offset = Vec3::new(orbit.yaw.sin() * orbit.pitch.cos(), orbit.pitch.sin(), orbit.yaw.cos() * orbit.pitch.cos()) * orbit.distance;
+    for (tile, mut camera, mut transform) in &mut cameras {
+        let (rect, _) = scene_rect(&viewer, tile.0, &canvas);
+        let viewport = Viewport { physical_position: UVec2::new(rect.x, rect.y), physical_size: UVec2::new(rect.w.max(1), rect.h.max(1)), ..default() };
+        // Only a real change: a write marks the camera changed for the renderer.
+        let same = camera.viewport.as_ref().is_some_and(|v| v.physical_position == viewport.physical_position && v.physical_size == viewport.physical_size);
+        if !same {
+            camera.viewport = Some(viewport);
+        }
+        *transform = Transform::from_translation(orbit.focus + offset).looking_at(orbit.focus, Vec3::Y);
+    }
+}
+
+/// Tile labels and the status line, in logical pixels (the UI's unit).
+fn labels(
+    viewer: Res<Viewer>,
+    canvas: Res<Canvas>,
+    mut tile_labels: Query<(&TileLabel, &mut Text, &mut Node), Without<StatusLine>>,
+    mut status: Query<&mut Text, With<StatusLine>>,
+) {
+    let scale = canvas.scale;
+    for (label, mut text, mut node) in &mut tile_labels {
+        let tile = &viewer.view.tiles[label.0];
+        let rect = canvas.tile(label.0, viewer.view.tiles.len());
+        node.left = px(rect.x as f32 / scale + 4.0);
+        node.top = px(rect.y as f32 / scale + 2.0);
+        let mut line = format!("[{}] {}", tile_key(label.0), tile.candidate);
+        if viewer.show_fitness {
+            line += &tile.fitness.map_or(" (no fitness)".to_owned(), |f| format!("  fitness {f:.3}"));
+        }
+        let frames = tile.episodes.get(viewer.episode).map_or(1, Episode::frames);
+        if viewer.playback.frame() >= frames {
+            line += if tile.episodes[viewer.episode].terminated { "  [terminated]" } else { "  [ended]" };
+        }
+        if let Some(place) = viewer.ranker.place(label.0) {
+            line += &format!("  #{}", place + 1);
+        }
+        text.0 = line;
+    }
+    for mut text in &mut status {
+        let p = &viewer.playback;
+        text.0 = format!(
+            "t = {:.2} s  frame {}/{}  speed {}x{}   {}\n{}",
+            p.seconds(),
+            p.frame(),
+            p.frames() - 1,
+            p.speed,
+            if p.paused { "  paused" } else { "" },
+            viewer.status,
+            HELP
+        );
+    }
+}
+
+/// The term strips: drawn when shown and the episode changed; the cursor follows the clock.
+#[allow(clippy::type_complexity)]
+fn strips(
+    viewer: Res<Viewer>,
+    canvas: Res<Canvas>,
+    mut images: ResMut<Assets<Image>>,
+    mut strips: Query<(&mut TermStrip, &mut ImageNode, &mut Node), (Without<StripLegend>, Without<StripCursor>)>,
+    mut legends: Query<(&StripLegend, &mut Text, &mut Node), (Without<TermStrip>, Without<StripCursor>)>,
+    mut cursors: Query<(&StripCursor, &mut Node), (Without<TermStrip>, Without<StripLegend>)>,
+) {
+    let scale = canvas.scale;
+    let shown = if viewer.show_terms { Display::Flex } else { Display::None };
+    let place = |node: &mut Node, r: Rect| {
+        node.left = px(r.x as f32 / scale);
+        node.top = px(r.y as f32 / scale);
+        node.width = px(r.w as f32 / scale);
+        node.height = px(r.h as f32 / scale);
+    };
+    for (mut strip, mut image, mut node) in &mut strips {
+        node.display = shown;
+        let (_, Some(rect)) = scene_rect(&viewer, strip.tile, &canvas) else { continue };
+        place(&mut node, rect);
+        if strip.episode != Some(viewer.episode)
+            && let Some(episode) = viewer.view.tiles[strip.tile].episodes.get(viewer.episode)
+        {
+            image.image = images.add(strip_image(episode, rect.w.max(16), rect.h.max(8)));
+            strip.episode = Some(viewer.episode);
+        }
+    }
+    for (legend, mut text, mut node) in &mut legends {
+        node.display = shown;
+        let (_, Some(rect)) = scene_rect(&viewer, legend.0, &canvas) else { continue };
+        node.left = px(rect.x as f32 / scale + 2.0);
+        node.top = px(rect.y as f32 / scale);
+        let names = &viewer.view.tiles[legend.0].rollout.header.terms;
+        text.0 = names.iter().enumerate().map(|(i, n)| format!("{} {n}", color_name(term_color(i)))).chain([format!("{} fitness", color_name(FITNESS_COLOR))]).collect::<Vec<_>>().join("  ");
+    }
+    for (cursor, mut node) in &mut cursors {
+        node.display = shown;
+        let (_, Some(rect)) = scene_rect(&viewer, cursor.0, &canvas) else { continue };
+        let Some(episode) = viewer.view.tiles[cursor.0].episodes.get(viewer.episode) else { continue };
+        let frames = episode.frames().max(2);
+        let x = rect.x as f32 + rect.w as f32 * viewer.playback.frame_for(frames) as f32 / (frames - 1) as f32;
+        node.left = px(x / scale);
+        node.top = px(rect.y as f32 / scale);
+        node.height = px(rect.h as f32 / scale);
+    }
+}
+
+/// A word for a curve colour in the legend (the default font has no coloured glyphs).
+fn color_name(c: (u8, u8, u8)) -> &'static str {
+    const NAMES: [&str; 8] = ["blue", "orange", "green", "red", "purple", "brown", "pink", "olive"];
+    crate::plot::PALETTE.iter().position(|p| *p == c).map_or("black", |i| NAMES[i])
+}
+
+fn strip_image(episode: &Episode, width: u32, height: u32) -> Image {
+    let rgb = term_strip(episode, width, height);
+    let rgba: Vec<u8> = rgb.chunks(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect();
+    Image::new(Extent3d { width, height, depth_or_array_layers: 1 }, TextureDimension::D2, rgba, TextureFormat::Rgba8UnormSrgb, RenderAssetUsages::default())
+}
+
+/// Screenshots and GIF frames: requested from the render target, collected by an observer.
+fn capture(mut commands: Commands, mut job: ResMut<Job>, mut viewer: ResMut<Viewer>, canvas: Res<Canvas>, shared: Res<Shared>, mut exit: MessageWriter<AppExit>) {
+    job.frame += 1;
+    if job.pending {
+        return;
+    }
+    let screenshot = || match &canvas.image {
+        Some(image) => Screenshot::image(image.clone()),
+        None => Screenshot::primary_window(),
+    };
+    match job.output.clone() {
+        Output::Window { screenshot: None } | Output::Offscreen { screenshot: None } => {}
+        Output::Window { screenshot: Some((path, frames)) } | Output::Offscreen { screenshot: Some((path, frames)) } => {
+            if job.frame < frames.max(1) {
+                return;
+            }
+            // Hold the frame reached and capture until two captures agree: the renderer may
+            // still be compiling pipelines after any fixed number of frames.
+            viewer.playback.paused = true;
+            job.pending = true;
+            let shared = shared.0.clone();
+            commands.spawn(screenshot()).observe(move |captured: On<ScreenshotCaptured>, mut job: ResMut<Job>, mut exit: MessageWriter<AppExit>| {
+                job.pending = false;
+                let Ok(rgba) = captured.image.clone().try_into_dynamic().map(|i| i.to_rgba8().into_raw()) else {
+                    shared.lock().unwrap_or_else(|e| e.into_inner()).error = Some("unreadable screenshot".into());
+                    exit.write(AppExit::Success);
+                    return;
+                };
+                let stable = job.captures.last() == Some(&rgba);
+                job.captures = vec![rgba];
+                job.shot += 1;
+                if !stable && (job.shot as u32) < MAX_WARMUP_CAPTURES {
+                    return;
+                }
+                let mut outcome = shared.lock().unwrap_or_else(|e| e.into_inner());
+                match save_png(&captured.image, &path) {
+                    Ok(()) => outcome.frames_saved += 1,
+                    Err(e) => outcome.error = Some(e),
+                }
+                exit.write(AppExit::Success);
+            });
+        }
+        Output::Gif { path, stride, delay_cs } => {
+            let frames = viewer.view.frames(0);
+            let wanted: Vec<usize> = (0..frames).step_by(stride.max(1)).collect();
+            if job.shot >= wanted.len() {
+                let result = write_gif(&path, canvas.width, canvas.height, &job.captures, delay_cs);
+                let mut outcome = shared.0.lock().unwrap_or_else(|e| e.into_inner());
+                match result {
+                    Ok(()) => outcome.frames_saved = job.captures.len(),
+                    Err(e) => outcome.error = Some(e),
+                }
+                exit.write(AppExit::Success);
+                return;
+            }
+            viewer.playback.paused = true;
+            viewer.playback.seek(wanted[job.shot]);
+            if job.frame < WARMUP_FRAMES {
+                return;
+            }
+            job.pending = true;
+            let shared = shared.0.clone();
+            commands.spawn(screenshot()).observe(move |captured: On<ScreenshotCaptured>, mut job: ResMut<Job>| {
+                job.pending = false;
+                let rgba = match captured.image.clone().try_into_dynamic() {
+                    Ok(image) => image.to_rgba8().into_raw(),
+                    Err(e) => {
+                        shared.lock().unwrap_or_else(|e| e.into_inner()).error = Some(format!("unreadable frame: {e}"));
+                        return;
+                    }
+                };
+                // Until the renderer is warm (two identical captures of the first frame), the
+                // captures only count as warm-up.
+                let warm = job.shot > 0 || job.captures.last() == Some(&rgba);
+                if warm {
+                    if job.shot == 0 {
+                        job.captures.clear();
+                    }
+                    job.captures.push(rgba);
+                    job.shot += 1;
+                } else {
+                    job.captures = vec![rgba];
+                    if job.frame > MAX_WARMUP_CAPTURES + WARMUP_FRAMES {
+                        shared.lock().unwrap_or_else(|e| e.into_inner()).error = Some("the first frame never rendered the same twice".into());
+                    }
+                }
+            });
+        }
+    }
+}
+
+fn save_png(image: &Image, path: &std::path::Path) -> Result<(), String> {
+    let rgba = image.clone().try_into_dynamic().map_err(|e| format!("unreadable screenshot: {e}"))?.to_rgb8();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    rgba.save(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Encodes RGBA frames of `width` × `height` as a looping GIF.
+fn write_gif(path: &std::path::Path, width: u32, height: u32, frames: &[Vec<u8>], delay_cs: u16) -> Result<(), String> {
+    let fail = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let (w, h) = (u16::try_from(width).map_err(|e| fail(&e))?, u16::try_from(height).map_err(|e| fail(&e))?);
+    let mut bytes = Vec::new();
+    {
+        let mut encoder = gif::Encoder::new(&mut bytes, w, h, &[]).map_err(|e| fail(&e))?;
+        encoder.set_repeat(gif::Repeat::Infinite).map_err(|e| fail(&e))?;
+        for rgba in frames {
+            let mut rgba = rgba.clone();
+            // Speed 10 of 30: NeuQuant quantisation good enough for flat-shaded scenes.
+            let mut frame = gif::Frame::from_rgba_speed(w, h, &mut rgba, 10);
+            frame.delay = delay_cs;
+            encoder.write_frame(&frame).map_err(|e| fail(&e))?;
+        }
+    }
+    rewardsmith_sim::rollout::write_atomic(path, &bytes).map_err(|e| fail(&e))
+}
+
+/// Copies what the caller needs into the shared outcome, every frame (the app may stop at any).
+fn report(viewer: Res<Viewer>, shared: Res<Shared>) {
+    let mut outcome = shared.0.lock().unwrap_or_else(|e| e.into_inner());
+    outcome.ranking = viewer.written.clone();
+    outcome.status = viewer.status.clone();
+}

@@ -1,0 +1,83 @@
+//! `rewardsmith view` and `render`, handed to the `rewardsmith-viewer` binary (built beside
+//! `rewardsmith` by the workspace's tests): a human-feedback search goes on after a ranking made
+//! in the viewer, a windowed screenshot under Xvfb, and a clear error without the binary.
+
+use crate::support::{rewardsmith_with_env, text};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// The viewer binary cargo built beside `rewardsmith`.
+fn viewer_binary() -> PathBuf {
+    let path = Path::new(env!("CARGO_BIN_EXE_rewardsmith")).with_file_name(format!("rewardsmith-viewer{}", std::env::consts::EXE_SUFFIX));
+    assert!(path.is_file(), "{} is missing: run the workspace's tests (`cargo test --workspace`), which build it", path.display());
+    path
+}
+
+/// A human-feedback search of one generation of 2 candidates, waiting for its ranking in `dir/h`.
+fn waiting_search(dir: &Path) -> std::process::Child {
+    let args = [
+        "search", "--env", "pendulum", "-k", "2", "--generations", "1", "--steps", "2048", "--eval-episodes", "2", "--eval-seeds", "1", "--final-seeds", "0",
+        "--no-cache", "--feedback", "human", "--out", "h",
+    ];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rewardsmith")).args(args).current_dir(dir).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    while !dir.join("h/gen-00/rank-request.json").exists() {
+        assert!(child.try_wait().unwrap().is_none(), "the search ended without asking for a ranking");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+#[test]
+fn a_human_feedback_search_goes_on_after_a_ranking_made_in_the_viewer() {
+    viewer_binary();
+    let dir = tempfile::tempdir().unwrap();
+    let mut search = waiting_search(dir.path());
+    // A person presses 1 (cand-01 first), then Enter: the other one comes last.
+    let o = rewardsmith_with_env(dir.path(), &["view", "h", "--offscreen", "--keys", "1,enter"], &[]);
+    assert!(o.status.success(), "{}{}", text(&o).0, text(&o).1);
+    assert!(text(&o).0.contains("ranked cand-01 > cand-00"), "{}", text(&o).0);
+    assert!(search.wait().unwrap().success());
+    let ranking: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("h/gen-00/ranking.json")).unwrap()).unwrap();
+    assert_eq!(ranking["source"], "viewer");
+    let record: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("h/gen-00/generation.json")).unwrap()).unwrap();
+    assert_eq!(record["best"], "gen-00/cand-01", "the person's choice leads the generation");
+}
+
+#[test]
+fn a_windowed_screenshot_under_xvfb_shows_the_generation() {
+    let Ok(xvfb) = which("xvfb-run") else {
+        assert!(std::env::var_os("REWARDSMITH_REQUIRE_DISPLAY_TESTS").is_none(), "xvfb-run is required here (apt-get install xvfb xauth)");
+        eprintln!("skipped: no xvfb-run (the CI installs it)");
+        return;
+    };
+    let viewer = viewer_binary();
+    let dir = tempfile::tempdir().unwrap();
+    let mut search = waiting_search(dir.path());
+    let o = Command::new(xvfb)
+        .args(["-a", "-s", "-screen 0 1024x768x24"])
+        .arg(&viewer)
+        .args(["view", "h", "--size", "400x300", "--screenshot", "window.png", "--frames", "5"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let _ = search.kill();
+    let _ = search.wait();
+    assert!(o.status.success(), "{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let png = std::fs::read(dir.path().join("window.png")).unwrap();
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 2000, "a real image ({} bytes)", png.len());
+    assert!(!dir.path().join("h/gen-00/ranking.json").exists(), "looking ranks nothing");
+}
+
+#[test]
+fn without_the_viewer_binary_view_says_how_to_build_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = rewardsmith_with_env(dir.path(), &["view", "somewhere"], &[("REWARDSMITH_VIEWER", "/nonexistent/rewardsmith-viewer")]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("cargo build --release -p rewardsmith-viewer"), "{}", text(&o).1);
+}
+
+/// The first `name` on the PATH.
+fn which(name: &str) -> Result<PathBuf, ()> {
+    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).map(|d| d.join(name)).find(|p| p.is_file()).ok_or(())
+}
