@@ -42,6 +42,13 @@ fn a_human_feedback_search_goes_on_after_a_ranking_made_in_the_viewer() {
     assert_eq!(ranking["source"], "viewer");
     let record: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("h/gen-00/generation.json")).unwrap()).unwrap();
     assert_eq!(record["best"], "gen-00/cand-01", "the person's choice leads the generation");
+
+    // Its episode as a GIF, which the report then shows inline.
+    let o = rewardsmith_with_env(dir.path(), &["render", "h/gen-00/cand-01/eval.rollout", "--gif", "h/best/episode.gif", "--size", "96x64", "--fps", "5"], &[]);
+    assert!(o.status.success(), "{}{}", text(&o).0, text(&o).1);
+    assert!(rewardsmith_with_env(dir.path(), &["report", "h"], &[]).status.success());
+    let report = std::fs::read_to_string(dir.path().join("h/report.html")).unwrap();
+    assert!(report.contains("The best candidate's episode") && report.contains("src=\"data:image/gif;base64,R0lGOD"), "the GIF inline");
 }
 
 #[test]

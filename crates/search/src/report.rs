@@ -59,6 +59,7 @@ pub fn render(run: &Path) -> Result<String, SearchError> {
     settings(&mut h, &run_file, summary.as_ref(), &generations);
     let _ = write!(h, "<h2>Fitness of every candidate</h2>{}", fitness_chart(&generations));
     confirmation(&mut h, summary.as_ref());
+    best_episode(&mut h, run)?;
     final_evaluation(&mut h, summary.as_ref());
     let _ = write!(h, "<h2>Training curves</h2><p>Mean ground-truth fitness of the episodes that ended in each PPO iteration, per candidate.</p>");
     for g in &generations {
@@ -247,6 +248,22 @@ fn final_evaluation(h: &mut String, summary: Option<&Summary>) {
     if let Some(score) = final_eval.human_normalized_score {
         let _ = write!(h, "<p>Human-normalised score of the best: <b>{score:.3}</b> ((best − sparse) / |human − sparse|).</p>");
     }
+}
+
+/// Where `rewardsmith render … --gif` puts the best candidate's episode for the report.
+pub const BEST_GIF: &str = "best/episode.gif";
+
+/// The best candidate's episode as an animated GIF, inline, when one was rendered.
+fn best_episode(h: &mut String, run: &Path) -> Result<(), SearchError> {
+    use base64::Engine as _;
+    let path = run.join(BEST_GIF);
+    let Ok(gif) = std::fs::read(&path) else { return Ok(()) };
+    if !gif.starts_with(b"GIF8") {
+        return Err(crate::record::corrupt(&path, "not a GIF"));
+    }
+    let data = base64::engine::general_purpose::STANDARD.encode(&gif);
+    let _ = write!(h, "<h2>The best candidate's episode</h2><img alt=\"the best candidate's evaluation episode\" src=\"data:image/gif;base64,{data}\">");
+    Ok(())
 }
 
 /// The candidates retrained on more seeds before the winner was picked.

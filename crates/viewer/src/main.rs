@@ -111,7 +111,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let outcome = render::run(view, options, output, ScriptedKeys(args.keys))?;
             if let Some(path) = screenshot {
                 if outcome.frames_saved == 0 || !path.is_file() {
-                    bail!("{}: no screenshot was saved ({})", path.display(), outcome.status);
+                    bail!("{}: no frame was rendered; is a Vulkan driver installed (Mesa's lavapipe: apt-get install mesa-vulkan-drivers libvulkan1)?", path.display());
                 }
                 println!("saved {}", path.display());
             }

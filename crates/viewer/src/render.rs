@@ -67,16 +67,9 @@ const MAX_WARMUP_CAPTURES: u32 = 200;
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
     /// The output file could not be written.
-    #[error("{path}: {message}")]
-    Output {
-        /// The file.
-        path: PathBuf,
-        /// What went wrong.
-        message: String,
-    },
-    /// Nothing was captured (no GPU adapter, a renderer that never produced a frame).
-    #[error("no frame was rendered ({0}); is a Vulkan driver installed (Mesa's lavapipe: apt-get install mesa-vulkan-drivers libvulkan1)?")]
-    NoFrames(String),
+    /// A frame could not be captured or saved.
+    #[error("{0}")]
+    Capture(String),
 }
 
 /// What a viewer run ended with.
@@ -151,12 +144,22 @@ pub fn run(view: GenerationView, options: Options, output: Output, keys: Scripte
     let target = if offscreen {
         let image = target_image(width, height);
         let handle = app.world_mut().resource_mut::<Assets<Image>>().add(image);
-        Canvas { target: RenderTarget::from(handle.clone()), image: Some(handle), width, height, scale: 1.0 }
+        let status = !matches!(output, Output::Gif { .. });
+        Canvas { target: RenderTarget::from(handle.clone()), image: Some(handle), width, height, scale: 1.0, status }
     } else {
-        Canvas { target: RenderTarget::Window(bevy::window::WindowRef::Primary), image: None, width, height, scale: 1.0 }
+        Canvas { target: RenderTarget::Window(bevy::window::WindowRef::Primary), image: None, width, height, scale: 1.0, status: true }
     };
+    if !matches!(output, Output::Window { screenshot: None }) {
+        // Pictures and GIFs are reproducible: each update advances one control step of
+        // simulated time, whatever the wall clock did.
+        let step = Duration::from_secs_f64(view.env.spec.control_dt());
+        app.insert_resource(bevy::time::TimeUpdateStrategy::ManualDuration(step));
+    }
     let mut viewer = Viewer::new(view);
     viewer.show_terms = show_terms;
+    if matches!(output, Output::Gif { .. }) {
+        viewer.show_fitness = false;
+    }
     app.insert_resource(viewer)
         .insert_resource(target)
         .insert_resource(Shared(outcome.clone()))
@@ -170,7 +173,7 @@ pub fn run(view: GenerationView, options: Options, output: Output, keys: Scripte
     app.run();
     let outcome = outcome.lock().map(|o| o.clone()).unwrap_or_default();
     if let Some(e) = &outcome.error {
-        return Err(RenderError::NoFrames(e.clone()));
+        return Err(RenderError::Capture(e.clone()));
     }
     Ok(outcome)
 }
@@ -200,12 +203,16 @@ struct Canvas {
     width: u32,
     height: u32,
     scale: f32,
+    /// Whether the status line (clock, messages, key help) is drawn: not in a GIF, which is
+    /// for watching, not for ranking.
+    status: bool,
 }
 
 impl Canvas {
     /// The area the tiles share (above the status line), physical pixels.
     fn tiles_area(&self) -> (u32, u32) {
-        (self.width, self.height.saturating_sub((STATUS_PX * self.scale) as u32).max(1))
+        let status = if self.status { (STATUS_PX * self.scale) as u32 } else { 0 };
+        (self.width, self.height.saturating_sub(status).max(1))
     }
 
     /// Tile `tile`'s rectangle of `n`, physical pixels.
@@ -236,7 +243,7 @@ struct Job {
 /// Where the `n` tiles of an offscreen image of `width` × `height` are (physical pixels; the
 /// status line takes the bottom).
 pub fn offscreen_tiles(n: usize, width: u32, height: u32) -> Vec<Rect> {
-    let canvas = Canvas { target: RenderTarget::None { size: UVec2::new(width, height) }, image: None, width, height, scale: 1.0 };
+    let canvas = Canvas { target: RenderTarget::None { size: UVec2::new(width, height) }, image: None, width, height, scale: 1.0, status: true };
     (0..n).map(|i| canvas.tile(i, n)).collect()
 }
 
@@ -545,7 +552,7 @@ fn labels(
     viewer: Res<Viewer>,
     canvas: Res<Canvas>,
     mut tile_labels: Query<(&TileLabel, &mut Text, &mut Node), Without<StatusLine>>,
-    mut status: Query<&mut Text, With<StatusLine>>,
+    mut status: Query<(&mut Text, &mut Node), With<StatusLine>>,
 ) {
     let scale = canvas.scale;
     for (label, mut text, mut node) in &mut tile_labels {
@@ -553,7 +560,7 @@ fn labels(
         let rect = canvas.tile(label.0, viewer.view.tiles.len());
         node.left = px(rect.x as f32 / scale + 4.0);
         node.top = px(rect.y as f32 / scale + 2.0);
-        let mut line = format!("[{}] {}", tile_key(label.0), tile.candidate);
+        let mut line = if canvas.status { format!("[{}] {}", tile_key(label.0), tile.candidate) } else { format!("{}  t = {:.2} s", tile.candidate, viewer.playback.seconds()) };
         if viewer.show_fitness {
             line += &tile.fitness.map_or(" (no fitness)".to_owned(), |f| format!("  fitness {f:.3}"));
         }
@@ -566,7 +573,8 @@ fn labels(
         }
         text.0 = line;
     }
-    for mut text in &mut status {
+    for (mut text, mut node) in &mut status {
+        node.display = if canvas.status { Display::Flex } else { Display::None };
         let p = &viewer.playback;
         text.0 = format!(
             "t = {:.2} s  frame {}/{}  speed {}x{}   {}\n{}",

@@ -41,9 +41,11 @@ fn coloured_pixels(rgb: &[u8], width: u32, (x0, y0, x1, y1): (u32, u32, u32, u32
 fn an_offscreen_screenshot_shows_every_candidate_in_its_own_tile() {
     let run = testing::run_dir(4, true);
     let shot = run.path().join("shot.png");
-    viewer(&["view", ".", "--gen", "0", "--size", "320x240", "--screenshot", "shot.png", "--frames", "10", "--offscreen"], run.path());
+    viewer(&["view", ".", "--gen", "0", "--size", "480x360", "--screenshot", "shot.png", "--frames", "10", "--offscreen"], run.path());
+    // Kept for a look after the run.
+    let _ = std::fs::copy(&shot, Path::new(env!("CARGO_TARGET_TMPDIR")).join("viewer-screenshot.png"));
     let (w, h, rgb) = read_png(&shot);
-    assert_eq!((w, h), (320, 240));
+    assert_eq!((w, h), (480, 360));
     let distinct: std::collections::BTreeSet<&[u8]> = rgb.chunks(3).collect();
     assert!(distinct.len() > 50, "a blank image ({} colours)", distinct.len());
     // A 2 × 2 grid: each tile shows its candidate's pendulum (coloured bodies).
