@@ -310,13 +310,13 @@ fn framing(view: &GenerationView, episode: usize) -> (Orbit, f32) {
     if !lo.is_finite() {
         (lo, hi) = (Vec3::splat(-1.0), Vec3::splat(1.0));
     }
+    // Motion in a horizontal plane (a table) is seen best from above, anything else from the side.
+    let motion = hi - lo;
+    let flat = motion.z < 0.25 * motion.x.max(motion.y);
     // Body extents are not in the poses: pad by the largest shape.
     let pad = view.env.spec.bodies.iter().map(|b| shape_radius(&b.shape)).fold(0.1f32, f32::max);
     let (lo, hi) = (lo - Vec3::splat(pad), hi + Vec3::splat(pad));
-    let size = hi - lo;
-    let radius = (size.length() / 2.0).max(0.3);
-    // Motion in a horizontal plane (a table) is seen best from above, anything else from the side.
-    let flat = size.z < 0.25 * size.x.max(size.y);
+    let radius = ((hi - lo).length() / 2.0).max(0.3);
     let pitch = if flat { 1.1 } else { 0.25 };
     let half_fov = std::f32::consts::FRAC_PI_8; // Bevy's default vertical field of view is π/4
     let orbit = Orbit { focus: to_bevy((lo + hi) / 2.0), yaw: 0.0, pitch, distance: radius / half_fov.sin() * 1.1 };
