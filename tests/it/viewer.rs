@@ -7,11 +7,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-/// The viewer binary cargo built beside `rewardsmith`.
-fn viewer_binary() -> PathBuf {
+/// The viewer binary cargo built beside `rewardsmith` (`cargo test --workspace` builds it); None,
+/// with a note, where the viewer was left out (`--exclude rewardsmith-viewer`), except in CI
+/// (`REWARDSMITH_REQUIRE_DISPLAY_TESTS`), where it must be there.
+fn viewer_binary() -> Option<PathBuf> {
     let path = Path::new(env!("CARGO_BIN_EXE_rewardsmith")).with_file_name(format!("rewardsmith-viewer{}", std::env::consts::EXE_SUFFIX));
-    assert!(path.is_file(), "{} is missing: run the workspace's tests (`cargo test --workspace`), which build it", path.display());
-    path
+    if path.is_file() {
+        return Some(path);
+    }
+    assert!(std::env::var_os("REWARDSMITH_REQUIRE_DISPLAY_TESTS").is_none(), "{} is missing: `cargo test --workspace` builds it", path.display());
+    eprintln!("skipped: {} was not built (the viewer was left out of this test run)", path.display());
+    None
 }
 
 /// A human-feedback search of one generation of 2 candidates, waiting for its ranking in `dir/h`.
@@ -30,7 +36,9 @@ fn waiting_search(dir: &Path) -> std::process::Child {
 
 #[test]
 fn a_human_feedback_search_goes_on_after_a_ranking_made_in_the_viewer() {
-    viewer_binary();
+    if viewer_binary().is_none() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let mut search = waiting_search(dir.path());
     // A person presses 1 (cand-01 first), then Enter: the other one comes last.
@@ -58,7 +66,7 @@ fn a_windowed_screenshot_under_xvfb_shows_the_generation() {
         eprintln!("skipped: no xvfb-run (the CI installs it)");
         return;
     };
-    let viewer = viewer_binary();
+    let Some(viewer) = viewer_binary() else { return };
     let dir = tempfile::tempdir().unwrap();
     let mut search = waiting_search(dir.path());
     let o = Command::new(xvfb)
