@@ -168,7 +168,7 @@ pub fn run(view: GenerationView, options: Options, output: Output, keys: Scripte
         .insert_resource(GlobalAmbientLight { brightness: 400.0, ..default() })
         .add_plugins(ViewerLogicPlugin)
         .add_systems(Startup, setup)
-        .add_systems(Update, (canvas_size, orbit, click, pose_bodies, place_cameras, labels, strips, capture).chain().after(ViewerLogic))
+        .add_systems(Update, (canvas_size, orbit, click, pose_bodies, place_markers, place_cameras, labels, strips, capture).chain().after(ViewerLogic))
         .add_systems(Last, report);
     app.run();
     let outcome = outcome.lock().map(|o| o.clone()).unwrap_or_default();
@@ -411,8 +411,9 @@ fn setup(
                         b.spawn((Mesh3d(mesh.clone()), MeshMaterial3d(body_materials[body % body_materials.len()].clone()), Transform::from_rotation(*rotation), layer.clone()));
                     });
             }
-            for p in targets.get(tile).into_iter().flatten() {
-                parent.spawn((Mesh3d(marker.clone()), MeshMaterial3d(target_material.clone()), Transform::from_translation(*p), layer.clone()));
+            let first = targets.get(tile).and_then(|t| t.first()).map_or(&[][..], Vec::as_slice);
+            for (index, p) in first.iter().enumerate() {
+                parent.spawn((Mesh3d(marker.clone()), MeshMaterial3d(target_material.clone()), Transform::from_translation(*p), layer.clone(), Marker { tile, index }));
             }
         });
         commands.spawn((
@@ -427,6 +428,7 @@ fn setup(
         ));
     }
     commands.insert_resource(orbit);
+    commands.insert_resource(Targets(targets));
     // Text on top of everything, in the same target.
     let ui_camera = commands
         .spawn((Camera2d, Camera { order: n as isize + 1, clear_color: ClearColorConfig::None, ..default() }, canvas.target.clone(), Tonemapping::None))
@@ -452,29 +454,46 @@ fn setup(
         });
 }
 
-/// Each tile's target markers (positions in m, sim frame) for episode 0: the env's vec3 targets
-/// of unit m, drawn again from the episode's reset seed.
-fn episode_targets(view: &GenerationView) -> Vec<Vec<Vec3>> {
+/// Each tile's target markers per episode (positions in m, sim frame): the env's vec3 targets
+/// of unit m, drawn again from each episode's reset seed (rollouts do not store them).
+fn episode_targets(view: &GenerationView) -> Vec<Vec<Vec<Vec3>>> {
     let Ok(model) = rewardsmith_sim::EnvModel::new(&view.env) else { return Vec::new() };
     let Ok(mut env) = rewardsmith_sim::Env::new(model, None) else { return Vec::new() };
-    view.tiles
-        .iter()
-        .map(|t| {
-            let Some(seed) = t.episodes.first().map(|e| e.seed) else { return Vec::new() };
-            if env.reset(seed).is_err() {
-                return Vec::new();
-            }
-            env.targets()
-                .iter()
-                .zip(&view.env.spec.targets)
-                .filter(|(_, spec)| spec.unit == "m")
-                .filter_map(|(v, _)| match v {
-                    rewardsmith_script::Value::Vec3(p) => Some(Vec3::new(p.x as f32, p.y as f32, p.z as f32)),
-                    _ => None,
-                })
-                .collect()
-        })
-        .collect()
+    let mut targets_of = |seed: u64| -> Vec<Vec3> {
+        if env.reset(seed).is_err() {
+            return Vec::new();
+        }
+        env.targets()
+            .iter()
+            .zip(&view.env.spec.targets)
+            .filter(|(_, spec)| spec.unit == "m")
+            .filter_map(|(v, _)| match v {
+                rewardsmith_script::Value::Vec3(p) => Some(Vec3::new(p.x as f32, p.y as f32, p.z as f32)),
+                _ => None,
+            })
+            .collect()
+    };
+    view.tiles.iter().map(|t| t.episodes.iter().map(|e| targets_of(e.seed)).collect()).collect()
+}
+
+/// A tile's target marker: its index among the episode's targets.
+#[derive(Component)]
+struct Marker {
+    tile: usize,
+    index: usize,
+}
+
+/// Every tile's target positions per episode (see [`episode_targets`]).
+#[derive(Resource)]
+struct Targets(Vec<Vec<Vec<Vec3>>>);
+
+/// Markers where the shown episode's targets are.
+fn place_markers(viewer: Res<Viewer>, targets: Res<Targets>, mut markers: Query<(&Marker, &mut Transform)>) {
+    for (marker, mut transform) in &mut markers {
+        if let Some(p) = targets.0.get(marker.tile).and_then(|t| t.get(viewer.episode)).and_then(|e| e.get(marker.index)) {
+            transform.translation = *p;
+        }
+    }
 }
 
 /// Follows the window's size (the offscreen image keeps its own).
