@@ -13,4 +13,4 @@ pub mod report;
 pub mod run;
 
 pub use config::{FeedbackMode, FitnessOverride, SearchConfig};
-pub use run::{EnvIdentity, Event, RunFile, Search, SearchError, Summary};
+pub use run::{per_seed_text, EnvIdentity, Event, RunFile, Search, SearchError, Summary};

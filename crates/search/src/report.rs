@@ -7,7 +7,7 @@
 //! every candidate's script with the critic's verdict and what became of it.
 
 use crate::record::{read_json_if_present, CandidateResult, GenerationRecord, Proposal, Timing};
-use crate::run::{RunFile, SearchError, Summary};
+use crate::run::{per_seed_text, RunFile, SearchError, Summary};
 use plotters::prelude::*;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -241,8 +241,7 @@ fn final_evaluation(h: &mut String, summary: Option<&Summary>) {
     );
     let _ = write!(h, "<table><tr><th>reward</th><th>fitness</th><th>per seed</th><th>from cache</th></tr>");
     for e in entries {
-        let per_seed: Vec<String> = e.per_seed.iter().map(|f| f.map_or("failed".to_owned(), |f| format!("{f:.3}"))).collect();
-        let _ = write!(h, "<tr><td>{}</td><td>{:.3} ± {:.3}</td><td>{}</td><td>{}</td></tr>", esc(&e.name), e.fitness_mean, e.fitness_std, per_seed.join(", "), e.cached);
+        let _ = write!(h, "<tr><td>{}</td><td>{:.3} ± {:.3}</td><td>{}</td><td>{}</td></tr>", esc(&e.name), e.fitness_mean, e.fitness_std, per_seed_text(&e.per_seed), e.cached);
     }
     let _ = write!(h, "</table>");
     if let Some(score) = final_eval.human_normalized_score {
@@ -275,9 +274,8 @@ fn confirmation(h: &mut String, summary: Option<&Summary>) {
          <table><tr><th>candidate</th><th>fitness mean</th><th>per training seed (search's first)</th></tr>"
     );
     for c in &summary.confirmed {
-        let per_seed: Vec<String> = c.per_seed.iter().map(|f| f.map_or("failed".to_owned(), |f| format!("{f:.3}"))).collect();
         let mark = if summary.best.as_deref() == Some(c.id.as_str()) { " (winner)" } else { "" };
-        let _ = write!(h, "<tr><td>{}{mark}</td><td>{:.3}</td><td>{}</td></tr>", esc(&c.id), c.fitness_mean, per_seed.join(", "));
+        let _ = write!(h, "<tr><td>{}{mark}</td><td>{:.3}</td><td>{}</td></tr>", esc(&c.id), c.fitness_mean, per_seed_text(&c.per_seed));
     }
     let _ = write!(h, "</table>");
 }

@@ -404,7 +404,7 @@ impl<'a, P: Proposer> Search<'a, P> {
                 let top = confirmed.iter().find(|x| x.fitness_mean == c.fitness_mean).unwrap_or(c);
                 all.iter().find(|a| a.0 == top.id).map(|a| (a.0.clone(), top.fitness_mean, a.2.clone()))
             }
-            None => all.iter().max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0))).cloned(),
+            None => best_first(&all).first().map(|&b| b.clone()),
         };
         let best = best.as_ref();
         if let Some((id, _, script)) = best {
@@ -705,8 +705,7 @@ impl<'a, P: Proposer> Search<'a, P> {
     /// first. Empty when there is nothing to choose between.
     fn confirm(&self, all: &[(String, f64, String)]) -> Result<Vec<Confirmed>, SearchError> {
         let cfg = &self.run.search;
-        let mut ranked: Vec<&(String, f64, String)> = all.iter().collect();
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let mut ranked = best_first(all);
         ranked.truncate(cfg.confirm_top);
         if ranked.len() < 2 || cfg.confirm_seeds == 0 {
             return Ok(Vec::new());
@@ -732,8 +731,7 @@ impl<'a, P: Proposer> Search<'a, P> {
             })
             .collect();
         for c in &confirmed {
-            let seeds: Vec<String> = c.per_seed.iter().map(|f| f.map_or("failed".to_owned(), |f| format!("{f:.3}"))).collect();
-            self.say(&format!("confirmed {}: fitness {:.3} over {} trainings ({})", c.id, c.fitness_mean, c.per_seed.len(), seeds.join(", ")));
+            self.say(&format!("confirmed {}: fitness {:.3} over {} trainings ({})", c.id, c.fitness_mean, c.per_seed.len(), per_seed_text(&c.per_seed)));
         }
         write_json(&self.out.join("confirm/confirmed.json"), &confirmed)?;
         Ok(confirmed)
@@ -920,6 +918,11 @@ fn checkpoint(m: &Metrics) -> Checkpoint {
     }
 }
 
+/// Fitness per training seed for people: `0.812, failed, 0.790`.
+pub fn per_seed_text(per_seed: &[Option<f64>]) -> String {
+    per_seed.iter().map(|f| f.map_or("failed".to_owned(), |f| format!("{f:.3}"))).collect::<Vec<_>>().join(", ")
+}
+
 /// Mean and population standard deviation of the values present (NaN when none is).
 fn mean_std(values: &[Option<f64>]) -> (f64, f64) {
     let ok: Vec<f64> = values.iter().flatten().copied().collect();
@@ -928,11 +931,16 @@ fn mean_std(values: &[Option<f64>]) -> (f64, f64) {
     (mean, (ok.iter().map(|f| (f - mean) * (f - mean)).sum::<f64>() / n).sqrt())
 }
 
-/// The offline proposer's parents: the best [`ELITES`] trained scripts so far.
-fn elites(all: &[(String, f64, String)]) -> Vec<String> {
+/// The trained candidates (id, fitness, script), best fitness first, ties by id.
+fn best_first(all: &[(String, f64, String)]) -> Vec<&(String, f64, String)> {
     let mut ranked: Vec<&(String, f64, String)> = all.iter().collect();
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    ranked.into_iter().take(ELITES).map(|(_, _, s)| s.clone()).collect()
+    ranked
+}
+
+/// The offline proposer's parents: the best [`ELITES`] trained scripts so far.
+fn elites(all: &[(String, f64, String)]) -> Vec<String> {
+    best_first(all).into_iter().take(ELITES).map(|(_, _, s)| s.clone()).collect()
 }
 
 fn write_candidate_files(dir: &Path, proposal: &Proposal) -> Result<(), SearchError> {

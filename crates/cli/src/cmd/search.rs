@@ -7,7 +7,7 @@ use anyhow::{bail, Context as _, Result};
 use rewardsmith_llm::prompt::Templates;
 use rewardsmith_ppo::config::PpoConfig;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use rewardsmith_search::{EnvIdentity, Event, FeedbackMode, FitnessOverride, RunFile, Search, SearchConfig};
+use rewardsmith_search::{per_seed_text, EnvIdentity, Event, FeedbackMode, FitnessOverride, RunFile, Search, SearchConfig};
 use rewardsmith_spec::Aggregate;
 use std::collections::HashMap;
 use std::io::IsTerminal as _;
@@ -230,8 +230,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if !summary.confirmed.is_empty() {
         println!("confirmed on more training seeds (fitness mean):");
         for c in &summary.confirmed {
-            let seeds: Vec<String> = c.per_seed.iter().map(|f| f.map_or("failed".to_owned(), |f| format!("{f:.3}"))).collect();
-            println!("  {} {:.3} ({})", c.id, c.fitness_mean, seeds.join(", "));
+            println!("  {} {:.3} ({})", c.id, c.fitness_mean, per_seed_text(&c.per_seed));
         }
     }
     match (&summary.best, summary.best_fitness) {
