@@ -92,6 +92,11 @@ impl Viewer {
         None
     }
 
+    /// Tile `tile`'s episode now shown.
+    pub fn shown_episode(&self, tile: usize) -> Option<&crate::episode::Episode> {
+        self.view.tiles.get(tile).and_then(|t| t.episodes.get(self.episode))
+    }
+
     /// Ranks the tile under a click at (`x`, `y`) in a `width` × `height` window.
     pub fn click(&mut self, x: f32, y: f32, width: u32, height: u32) {
         let n = self.view.tiles.len();

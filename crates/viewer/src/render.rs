@@ -534,7 +534,7 @@ fn click(buttons: Option<Res<ButtonInput<MouseButton>>>, windows: Query<&Window>
 /// Every body at its tile's current frame.
 fn pose_bodies(viewer: Res<Viewer>, mut bodies: Query<(&BodyOf, &mut Transform)>) {
     for (of, mut transform) in &mut bodies {
-        let Some(episode) = viewer.view.tiles.get(of.tile).and_then(|t| t.episodes.get(viewer.episode)) else { continue };
+        let Some(episode) = viewer.shown_episode(of.tile) else { continue };
         let frame = viewer.playback.frame_for(episode.frames());
         if let Some(p) = episode.poses.get(frame).and_then(|f| f.get(of.body)) {
             *transform = Transform { translation: Vec3::new(p[0], p[1], p[2]), rotation: Quat::from_xyzw(p[3], p[4], p[5], p[6]).normalize(), ..default() };
@@ -583,9 +583,10 @@ fn labels(
         if viewer.show_fitness {
             line += &tile.fitness.map_or(" (no fitness)".to_owned(), |f| format!("  fitness {f:.3}"));
         }
-        let frames = tile.episodes.get(viewer.episode).map_or(1, Episode::frames);
-        if viewer.playback.frame() >= frames {
-            line += if tile.episodes[viewer.episode].terminated { "  [terminated]" } else { "  [ended]" };
+        if let Some(episode) = viewer.shown_episode(label.0)
+            && viewer.playback.frame() >= episode.frames()
+        {
+            line += if episode.terminated { "  [terminated]" } else { "  [ended]" };
         }
         if let Some(place) = viewer.ranker.place(label.0) {
             line += &format!("  #{}", place + 1);
@@ -631,7 +632,7 @@ fn strips(
         let (_, Some(rect)) = scene_rect(&viewer, strip.tile, &canvas) else { continue };
         place(&mut node, rect);
         if strip.episode != Some(viewer.episode)
-            && let Some(episode) = viewer.view.tiles[strip.tile].episodes.get(viewer.episode)
+            && let Some(episode) = viewer.shown_episode(strip.tile)
         {
             image.image = images.add(strip_image(episode, rect.w.max(16), rect.h.max(8)));
             strip.episode = Some(viewer.episode);
@@ -648,7 +649,7 @@ fn strips(
     for (cursor, mut node) in &mut cursors {
         node.display = shown;
         let (_, Some(rect)) = scene_rect(&viewer, cursor.0, &canvas) else { continue };
-        let Some(episode) = viewer.view.tiles[cursor.0].episodes.get(viewer.episode) else { continue };
+        let Some(episode) = viewer.shown_episode(cursor.0) else { continue };
         let frames = episode.frames().max(2);
         let x = rect.x as f32 + rect.w as f32 * viewer.playback.frame_for(frames) as f32 / (frames - 1) as f32;
         node.left = px(x / scale);
