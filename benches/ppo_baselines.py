@@ -37,6 +37,10 @@ THRESHOLDS = {
     "pendulum": (0.75, "upright ≥ 75% of the episode"),
     "cartpole-swingup": (0.5, "upright and centred ≥ 50% of the episode"),
     "reacher": (-0.02, "fingertip within 2 cm of the target at the end"),
+    "ball-balance": (0.5, "ball within 5 cm of the centre ≥ 50% of the episode"),
+    "quadcopter": (0.3, "within 0.2 m of the target ≥ 30% of the episode"),
+    "pusher": (-0.05, "puck within 5 cm of the goal at the end"),
+    "ant": (1.0, "≥ 1 m forward while upright in 10 s"),
 }
 
 

@@ -479,7 +479,7 @@ impl Env {
         let joint = |j: usize| &self.model.layout.joints[j];
         match *source {
             Resolved::JointPosition(j) => Value::Float(f64::from(w.joint_position(joint(j)))),
-            Resolved::JointVelocity(j) => Value::Float(f64::from(w.joint_velocity(j))),
+            Resolved::JointVelocity(j) => Value::Float(f64::from(w.joint_velocity(j, joint(j)))),
             Resolved::BodyPosition(b) => v(w.body(b).translation()),
             Resolved::BodyLinvel(b) => v(self.velocities[b].0),
             Resolved::BodyAngvel(b) => v(self.velocities[b].1),

@@ -1,9 +1,11 @@
 //! Building a rapier3d world from a spec, placing bodies by forward kinematics, applying actuators
 //! and reading joint coordinates back from body poses.
 //!
-//! Joints are rapier multibody joints (reduced coordinates): a chain is integrated in its joint
-//! coordinates, so joints never drift apart. On cartpole they cost the same as impulse joints
-//! (104.4k vs 104.0k instructions per step, BENCHMARKS.md); exactness decided.
+//! Joints are rapier multibody joints (reduced coordinates) by default: a chain is integrated in
+//! its joint coordinates, so joints never drift apart. On cartpole they cost the same as impulse
+//! joints (104.4k vs 104.0k instructions per step, BENCHMARKS.md); exactness decided. An env file
+//! may ask for impulse joints (`[physics] joints = "impulse"`): on a legged robot with ground
+//! contacts they cost several times less.
 //!
 //! Joint positions are read back from the two bodies' poses, with
 //! the convention of `spec::Joint`: at position 0 the child has the parent's orientation and the
@@ -11,7 +13,7 @@
 
 use crate::math::{rotation_vector, vec3};
 use rapier3d::prelude::*;
-use rewardsmith_spec::{Actuator, Axis, DEFAULT_DENSITY, EnvSpec, JointKind, Shape, WORLD};
+use rewardsmith_spec::{Actuator, Axis, DEFAULT_DENSITY, EnvSpec, JointKind, JointModel, Shape, WORLD};
 
 /// A joint as the simulator needs it: body indices and frames in f32.
 #[derive(Debug, Clone)]
@@ -104,11 +106,18 @@ impl Layout {
     }
 }
 
+/// A joint in one of rapier's two joint sets (`[physics] joints`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum JointHandle {
+    Multibody(MultibodyJointHandle),
+    Impulse(ImpulseJointHandle),
+}
+
 /// One rapier world built from a spec, with handles in spec order.
 pub(crate) struct World {
     pub physics: PhysicsWorld,
     pub bodies: Vec<RigidBodyHandle>,
-    pub joints: Vec<MultibodyJointHandle>,
+    pub joints: Vec<JointHandle>,
 }
 
 impl World {
@@ -148,16 +157,26 @@ impl World {
             let info = &layout.joints[j];
             let parent = info.parent.map_or(world_body, |p| bodies[p]);
             let data = joint_data(info, &spec.joints[j], spec);
-            let handle = physics
-                .multibody_joints
-                .insert(parent, bodies[info.child], data, true)
-                .expect("validated: joints form a forest, so no joint closes a loop");
+            let handle = match spec.physics.joints {
+                JointModel::Multibody => JointHandle::Multibody(
+                    physics
+                        .multibody_joints
+                        .insert(parent, bodies[info.child], data, true)
+                        .expect("validated: joints form a forest, so no joint closes a loop"),
+                ),
+                JointModel::Impulse => {
+                    JointHandle::Impulse(physics.impulse_joints.insert(parent, bodies[info.child], data, true))
+                }
+            };
             joints.push((j, handle));
         }
         joints.sort_by_key(|(j, _)| *j);
-        let joints: Vec<MultibodyJointHandle> = joints.into_iter().map(|(_, h)| h).collect();
+        let joints: Vec<JointHandle> = joints.into_iter().map(|(_, h)| h).collect();
         let mut world = Self { physics, bodies, joints };
-        world.set_coordinates(layout, states, q, qd);
+        // Impulse-jointed bodies are free bodies, already placed and moving as `states` says.
+        if spec.physics.joints == JointModel::Multibody {
+            world.set_coordinates(layout, states, q, qd);
+        }
         world
     }
 
@@ -226,8 +245,13 @@ impl World {
     }
 
     fn joint_data_mut(&mut self, index: usize) -> Option<&mut GenericJoint> {
-        let (mb, link) = self.physics.multibody_joints.get_mut(self.joints[index])?;
-        mb.link_mut(link).map(|l| &mut l.joint.data)
+        match self.joints[index] {
+            JointHandle::Multibody(h) => {
+                let (mb, link) = self.physics.multibody_joints.get_mut(h)?;
+                mb.link_mut(link).map(|l| &mut l.joint.data)
+            }
+            JointHandle::Impulse(h) => self.physics.impulse_joints.get_mut(h, false).map(|j| &mut j.data),
+        }
     }
 
     pub fn body(&self, index: usize) -> &RigidBody {
@@ -265,13 +289,36 @@ impl World {
         }
     }
 
-    /// Joint velocity, rad/s or m/s: the multibody's generalised velocity itself.
-    pub fn joint_velocity(&self, joint: usize) -> f32 {
-        let Some((mb, link)) = self.physics.multibody_joints.get(self.joints[joint]) else { return 0.0 };
-        mb.link(link).map_or(0.0, |l| {
-            let v = mb.joint_velocity(l);
-            if v.is_empty() { 0.0 } else { v[0] }
-        })
+    /// Joint velocity, rad/s or m/s: the multibody's generalised velocity itself, or for impulse
+    /// joints the rate of the joint position from the two bodies' velocities.
+    pub fn joint_velocity(&self, joint: usize, info: &JointInfo) -> f32 {
+        match self.joints[joint] {
+            JointHandle::Multibody(h) => {
+                let Some((mb, link)) = self.physics.multibody_joints.get(h) else { return 0.0 };
+                mb.link(link).map_or(0.0, |l| {
+                    let v = mb.joint_velocity(l);
+                    if v.is_empty() { 0.0 } else { v[0] }
+                })
+            }
+            JointHandle::Impulse(_) => {
+                let (parent_pose, parent_linvel, parent_angvel) = self.parent_pose(info);
+                let parent = BodyState { pose: parent_pose, linvel: parent_linvel, angvel: parent_angvel };
+                let rb = self.body(info.child);
+                let child = BodyState { pose: *rb.position(), linvel: rb.linvel(), angvel: rb.angvel() };
+                let axis = parent.pose.rotation * info.axis;
+                match info.kind {
+                    JointKind::Revolute => (child.angvel - parent.angvel).dot(axis),
+                    JointKind::Prismatic => {
+                        // d/dt of (b − a)·axis, where the axis turns with the parent.
+                        let a = parent.pose.transform_point(info.anchor_parent);
+                        let b = child.pose.transform_point(info.anchor_child);
+                        (child.velocity_at(b) - parent.velocity_at(a)).dot(axis)
+                            + (b - a).dot(parent.angvel.cross(axis))
+                    }
+                    JointKind::Fixed | JointKind::Spherical => 0.0,
+                }
+            }
+        }
     }
 
     /// Linear velocity of every body's centre of mass and its angular velocity, world frame.
@@ -280,20 +327,21 @@ impl World {
     /// generalised velocities, because rapier writes a link body's velocity one solver substep
     /// before the end of the step (measured: a cart under constant force read 1.995 m/s where
     /// its joint velocity was 2.000 m/s).
+    /// Impulse-jointed bodies are free bodies: rapier's velocities are the state.
     pub fn body_velocities(&self, layout: &Layout, out: &mut Vec<(Vector, Vector)>) {
         out.clear();
         out.extend((0..self.bodies.len()).map(|i| {
             let rb = self.body(i);
             (rb.linvel(), rb.angvel())
         }));
-        for &j in &layout.joint_order {
+        for &j in layout.joint_order.iter().filter(|&&j| matches!(self.joints[j], JointHandle::Multibody(_))) {
             let info = &layout.joints[j];
             let (parent_pose, parent_linvel, parent_angvel) = match info.parent {
                 Some(p) => (*self.body(p).position(), out[p].0, out[p].1),
                 None => (Pose::identity(), Vector::ZERO, Vector::ZERO),
             };
             let axis = parent_pose.rotation * info.axis;
-            let qd = self.joint_velocity(j);
+            let qd = self.joint_velocity(j, info);
             let (angvel, slide_vel) = match info.kind {
                 JointKind::Revolute => (parent_angvel + axis * qd, Vector::ZERO),
                 JointKind::Prismatic => (parent_angvel, axis * qd),
@@ -338,15 +386,22 @@ impl World {
                     }
                 }
                 Actuator::JointVelocity { gear, damping, .. } => {
-                    let axis = motor_axis(layout.joints[index].kind);
+                    let info = &layout.joints[index];
+                    let axis = motor_axis(info.kind);
+                    // An impulse joint's own damping rides on its motor: the servo's force
+                    // D·(v − q̇) plus −d·q̇ is (D + d)·(D·v/(D + d) − q̇).
+                    let d = self.motor_joint_damping(index, info);
+                    let (target, gain) = (a * *gear as f32, *damping as f32);
                     if let Some(joint) = self.joint_data_mut(index) {
-                        joint.set_motor_velocity(axis, a * *gear as f32, *damping as f32);
+                        joint.set_motor_velocity(axis, gain * target / (gain + d), gain + d);
                     }
                 }
                 Actuator::JointPosition { gear, stiffness, damping, .. } => {
-                    let axis = motor_axis(layout.joints[index].kind);
+                    let info = &layout.joints[index];
+                    let axis = motor_axis(info.kind);
+                    let d = self.motor_joint_damping(index, info);
                     if let Some(joint) = self.joint_data_mut(index) {
-                        joint.set_motor_position(axis, a * *gear as f32, *stiffness as f32, *damping as f32);
+                        joint.set_motor_position(axis, a * *gear as f32, *stiffness as f32, *damping as f32 + d);
                     }
                 }
                 Actuator::BodyThrust { axis, point, gear, reversible, .. } => {
@@ -357,6 +412,17 @@ impl World {
                     rb.add_force_at_point(force, pose.transform_point(vec3(*point)), false);
                 }
             }
+        }
+    }
+}
+
+impl World {
+    /// The joint damping a servo's motor must carry: an impulse joint's (its only damping is its
+    /// motor's); none for a multibody joint, whose damping is per degree of freedom.
+    fn motor_joint_damping(&self, index: usize, info: &JointInfo) -> f32 {
+        match self.joints[index] {
+            JointHandle::Multibody(_) => 0.0,
+            JointHandle::Impulse(_) => info.damping,
         }
     }
 }
@@ -420,6 +486,12 @@ fn joint_data(info: &JointInfo, joint: &rewardsmith_spec::Joint, spec: &EnvSpec)
     if matches!(servo, Some(Actuator::JointVelocity { .. } | Actuator::JointPosition { .. })) {
         // Gains in N·m/rad and N·m·s/rad, not scaled by the body's mass.
         data.set_motor_model(axis, MotorModel::ForceBased);
+    }
+    let impulse = spec.physics.joints == JointModel::Impulse;
+    if impulse && servo.is_none() && info.damping > 0.0 && matches!(info.kind, JointKind::Revolute | JointKind::Prismatic) {
+        // Impulse joints have no damping of their own: a motor towards zero velocity is one.
+        data.set_motor_model(axis, MotorModel::ForceBased);
+        data.set_motor_velocity(axis, 0.0, info.damping);
     }
     let max_force = match servo {
         Some(Actuator::JointVelocity { max_force, .. } | Actuator::JointPosition { max_force, .. }) => *max_force,
@@ -715,15 +787,29 @@ doc = "angle"
 
     #[test]
     fn built_world_reads_back_the_joint_coordinates_it_was_given() {
-        let spec = spec();
-        let layout = Layout::new(&spec);
+        for model in [JointModel::Multibody, JointModel::Impulse] {
+            let mut spec = spec();
+            spec.physics.joints = model;
+            reads_back_joint_coordinates(&spec);
+        }
+    }
+
+    fn reads_back_joint_coordinates(spec: &EnvSpec) {
+        let layout = Layout::new(spec);
         for (q, qd) in [(Q, QD), ([-2.5, 2.9, -0.45, -3.0], [0.0, 0.5, -1.0, 0.25]), ([0.0; 4], [0.0; 4])] {
-            let states = place_bodies(&layout, &roots(&spec), &q, &qd);
-            let world = World::build(&spec, &layout, &states, &q, &qd);
+            let states = place_bodies(&layout, &roots(spec), &q, &qd);
+            let world = World::build(spec, &layout, &states, &q, &qd);
             for (j, info) in layout.joints.iter().enumerate() {
                 let read = world.joint_position(info);
                 assert!((read - q[j]).abs() < 1e-5, "joint {j} ({:?}): built at {}, read {read}", info.kind, q[j]);
-                assert_eq!(world.joint_velocity(j), qd[j], "joint {j}: velocity");
+                let velocity = world.joint_velocity(j, info);
+                match spec.physics.joints {
+                    JointModel::Multibody => assert_eq!(velocity, qd[j], "joint {j}: velocity"),
+                    // Recomputed from the two bodies' velocities: equal up to rounding.
+                    JointModel::Impulse => {
+                        assert!((velocity - qd[j]).abs() < 1e-5, "joint {j}: velocity {velocity} vs {}", qd[j])
+                    }
+                }
             }
             // rapier's forward kinematics places the bodies where ours does.
             for (b, state) in states.iter().enumerate() {

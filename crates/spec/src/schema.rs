@@ -68,10 +68,27 @@ pub struct Physics {
     #[serde(default = "default_gravity")]
     pub gravity: [f64; 3],
     /// Solver substeps per physics step (rapier's TGS iterations): more is stiffer contacts and
-    /// joint limits, and slower. Joints are exact (reduced coordinates), so envs without contacts
-    /// can use 1. Default 4, rapier's.
+    /// joint limits, and slower. Multibody joints are exact (reduced coordinates), so envs without
+    /// contacts can use 1. Default 4, rapier's.
     #[serde(default = "default_solver_iterations")]
     pub solver_iterations: u32,
+    /// How joints are simulated. Default `multibody`.
+    #[serde(default)]
+    pub joints: JointModel,
+}
+
+/// How rapier simulates an environment's joints.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JointModel {
+    /// Reduced coordinates (rapier multibodies): joints are exact and never drift apart. The
+    /// default: chains of a few links cost the same as impulse joints.
+    #[default]
+    Multibody,
+    /// Constraints between free bodies, solved by impulses with the contacts. Joints can stretch
+    /// a little under load, but a legged robot with ground contacts costs several times less
+    /// (measured on `ant`, BENCHMARKS.md).
+    Impulse,
 }
 
 fn one() -> u32 {

@@ -298,7 +298,9 @@ fn framing(view: &GenerationView, episode: usize) -> (Orbit, f32) {
     let mut hi = Vec3::splat(f32::NEG_INFINITY);
     for tile in &view.tiles {
         for frame in tile.episodes.get(episode).map_or(&[][..], |e| &e.poses[..]) {
-            for pose in frame {
+            // Fixed bodies (a ground, a table) can be far larger than what moves: frame the motion.
+            let moving = frame.iter().zip(&view.env.spec.bodies).filter(|(_, b)| !b.fixed);
+            for (pose, _) in moving {
                 let p = Vec3::new(pose[0], pose[1], pose[2]);
                 if p.is_finite() {
                     lo = lo.min(p);
@@ -314,7 +316,7 @@ fn framing(view: &GenerationView, episode: usize) -> (Orbit, f32) {
     let motion = hi - lo;
     let flat = motion.z < 0.25 * motion.x.max(motion.y);
     // Body extents are not in the poses: pad by the largest shape.
-    let pad = view.env.spec.bodies.iter().map(|b| shape_radius(&b.shape)).fold(0.1f32, f32::max);
+    let pad = view.env.spec.bodies.iter().filter(|b| !b.fixed).map(|b| shape_radius(&b.shape)).fold(0.1f32, f32::max);
     let (lo, hi) = (lo - Vec3::splat(pad), hi + Vec3::splat(pad));
     let radius = ((hi - lo).length() / 2.0).max(0.3);
     let pitch = if flat { 1.1 } else { 0.25 };
