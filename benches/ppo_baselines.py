@@ -1,16 +1,29 @@
 #!/usr/bin/env python3
-"""Baseline table: environment steps and wall time for PPO to reach each task's threshold with the
-hand-written rewards (human.rhai) and the fitness indicator alone (sparse.rhai).
+"""Baseline tables: PPO with the hand-written rewards (human.rhai) and the fitness indicator alone
+(sparse.rhai), either at each env's default budget (--budget: final fitness mean ± std) or up to
+a fitness threshold (environment steps and wall time to reach it).
 
 This is the table a reward search must beat: a candidate reward is better than the baselines when
 its trainings reach the threshold in fewer steps (or reach it at all).
 
 Usage
     cargo build --release && python3 benches/ppo_baselines.py [--seeds 1 2 3] [--json]
-    Needs only Python 3 (no packages). Options: --envs, --scripts, --seeds, --max-steps,
-    --eval-every, --eval-episodes, --threads (VecEnv workers, default 1), --rewardsmith PATH.
+    cargo build --release && python3 benches/ppo_baselines.py --budget --seeds 1 2 3 4 5 --threads 2
+    Needs only Python 3 (no packages). Options: --envs (default: every env with a threshold),
+    --scripts, --seeds, --max-steps, --eval-every, --eval-episodes, --threads (VecEnv workers,
+    default 1), --rewardsmith PATH.
 
-What is measured
+What is measured with --budget
+    For each env, script and seed:
+        rewardsmith train --env ENV --reward reward_scripts/ENV/SCRIPT.rhai --seed S
+            --set threads=K --out TMPDIR
+    i.e. PPO with the env file's [ppo] table for its total_steps (the budget a search gives each
+    candidate by default), then the final evaluation (10 seeded episodes, deterministic policy,
+    ground-truth fitness). Reported per env and script: mean ± std (sample std over seeds) of
+    that fitness, each seed's value, and the median of summary.json's wall_seconds (training and
+    final evaluation, without process start-up).
+
+What is measured without --budget
     For each env, script and seed:
         rewardsmith train --env ENV --reward reward_scripts/ENV/SCRIPT.rhai --steps MAX --seed S
             --target T --eval-every N --eval-episodes E --set threads=K --out TMPDIR
@@ -62,10 +75,50 @@ def run(binary, env, script, seed, args):
                 trained_steps=s["global_step"], wall=s["wall_seconds"], best_eval=best)
 
 
+def run_budget(binary, env, script, seed, args):
+    with tempfile.TemporaryDirectory(prefix="rs-baseline-") as out:
+        cmd = [binary, "train", "--env", env, "--reward", os.path.join(REPO, "reward_scripts", env, f"{script}.rhai"),
+               "--seed", str(seed), "--set", f"threads={args.threads}", "--out", out]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        path = os.path.join(out, "summary.json")
+        if proc.returncode != 0 or not os.path.isfile(path):
+            sys.exit(f"`{' '.join(cmd)}` failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+        with open(path) as f:
+            s = json.load(f)
+    return dict(env=env, script=script, seed=seed, steps=s["global_step"], wall=s["wall_seconds"],
+                fitness=s["eval_fitness_mean"])
+
+
+def budget_table(binary, args):
+    runs = []
+    for env in args.envs:
+        for script in args.scripts:
+            for seed in args.seeds:
+                r = run_budget(binary, env, script, seed, args)
+                runs.append(r)
+                print(f"{env} {script} seed {seed}: fitness {r['fitness']:.4g} wall {r['wall']:.2f} s", file=sys.stderr)
+    if args.json:
+        print(json.dumps(runs, indent=2))
+        return
+    print(f"each env's default budget ([ppo] total_steps), final evaluation 10 episodes, {args.threads} VecEnv "
+          f"thread(s), seeds {' '.join(map(str, args.seeds))}\n")
+    print("| env | budget (steps) | script | fitness mean ± std | per seed | median wall s |")
+    print("|---|---|---|---|---|---|")
+    for env in args.envs:
+        for script in args.scripts:
+            rs = [r for r in runs if r["env"] == env and r["script"] == script]
+            f = [r["fitness"] for r in rs]
+            std = statistics.stdev(f) if len(f) > 1 else 0.0
+            per_seed = " / ".join(f"{x:.3g}" for x in f)
+            print(f"| {env} | {rs[0]['steps']:,} | {script} | {statistics.mean(f):.3f} ± {std:.3f} | {per_seed} | "
+                  f"{statistics.median(r['wall'] for r in rs):.1f} |")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rewardsmith", default=os.path.join(REPO, "target", "release", "rewardsmith"))
-    ap.add_argument("--envs", nargs="+", default=["cartpole-swingup", "pendulum", "reacher"], choices=list(THRESHOLDS))
+    ap.add_argument("--envs", nargs="+", default=list(THRESHOLDS), choices=list(THRESHOLDS))
+    ap.add_argument("--budget", action="store_true", help="train for each env's default budget; report final fitness")
     ap.add_argument("--scripts", nargs="+", default=["human", "sparse"])
     ap.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     ap.add_argument("--max-steps", type=int, default=300_000)
@@ -78,6 +131,8 @@ def main():
     if not os.path.isfile(binary):
         sys.exit(f"no binary at {binary}: run `cargo build --release` first")
 
+    if args.budget:
+        return budget_table(binary, args)
     runs = []
     for env in args.envs:
         for script in args.scripts:
