@@ -176,3 +176,136 @@ doc = "velocity of the cart body"
     assert!((body_v.x - 2.0).abs() < 1e-4, "body linvel {body_v:?}");
 }
 
+
+/// A pendulum whose swinging body and hinge anchor are given as TOML (`bob` body, `hinge` joint
+/// from the world at the origin about y, released 0.05 rad from hanging).
+fn custom_pendulum(bob: &str, anchor_child: &str) -> Arc<EnvModel> {
+    model(&format!(
+        r#"{HEADER}
+[physics]
+timestep = 0.002
+solver_iterations = 1
+episode_length = 100000
+{bob}
+[[joint]]
+name = "hinge"
+kind = "revolute"
+parent = "world"
+child = "bob"
+anchor_child = {anchor_child}
+axis = [0.0, 1.0, 0.0]
+initial_position = {initial}
+[[actuator]]
+name = "torque"
+kind = "joint_force"
+joint = "hinge"
+gear = 1.0
+[[state]]
+name = "q"
+source = "joint.hinge.position"
+doc = "angle"
+"#,
+        initial = std::f64::consts::PI - 0.05
+    ))
+}
+
+#[test]
+fn a_shape_placed_off_the_origin_swings_like_the_same_shape_on_an_arm() {
+    // The sphere 1 m below the body's origin, and the body's origin at the hinge: the bob of
+    // `pendulum` by other means, so the same period.
+    let placed = custom_pendulum(
+        r#"[[body]]
+name = "bob"
+geoms = [{ shape = { type = "sphere", radius = 0.05 }, position = [0.0, 0.0, 1.0] }]
+mass = 1.0
+collide = false"#,
+        "[0.0, 0.0, 0.0]",
+    );
+    let reference = small_swing_period(pendulum(std::f64::consts::PI - 0.05, 0.002));
+    let period = small_swing_period(placed);
+    assert!((period - reference).abs() < 1e-3, "placed geom: {period:.4} s, body-centred shape: {reference:.4} s");
+}
+
+#[test]
+fn an_explicit_inertia_sets_the_period() {
+    // A massive point-like body with a given inertia about its centre of mass, 0.5 m from the
+    // hinge: T = 2π √((I + m d²) / (m g d)).
+    let (m, d, inertia): (f64, f64, f64) = (2.0, 0.5, 0.3);
+    let period = small_swing_period(custom_pendulum(
+        &format!(
+            r#"[[body]]
+name = "bob"
+mass = {m}
+inertia = {{ principal = [{inertia}, {inertia}, {inertia}] }}
+collide = false"#
+        ),
+        &format!("[0.0, 0.0, -{d}]"),
+    ));
+    let expected = 2.0 * std::f64::consts::PI * ((inertia + m * d * d) / (m * 9.81 * d)).sqrt();
+    assert!((period - expected).abs() / expected < 0.01, "period {period:.4} s, expected {expected:.4} s");
+}
+
+/// Height (m) of a 5 cm ball dropped from 0.3 m onto a ground box, after 1 s, with the given
+/// contact bits (contype, conaffinity) on the ball and on the ground.
+fn ball_height_after_drop(ball: (u32, u32), ground: (u32, u32)) -> f64 {
+    let m = model(&format!(
+        r#"{HEADER}
+[physics]
+timestep = 0.01
+episode_length = 1000
+[[body]]
+name = "ground"
+shape = {{ type = "box", half_extents = [1.0, 1.0, 0.1] }}
+position = [0.0, 0.0, -0.1]
+fixed = true
+contype = {}
+conaffinity = {}
+[[body]]
+name = "ball"
+shape = {{ type = "sphere", radius = 0.05 }}
+position = [0.0, 0.0, 0.3]
+contype = {}
+conaffinity = {}
+[[actuator]]
+name = "push"
+kind = "body_thrust"
+body = "ball"
+axis = [1.0, 0.0, 0.0]
+gear = 0.0
+[[state]]
+name = "q"
+source = "body.ball.position"
+doc = "ball position"
+"#,
+        ground.0, ground.1, ball.0, ball.1
+    ));
+    let mut env = Env::new(m, None).unwrap();
+    env.reset(0).unwrap();
+    for _ in 0..100 {
+        env.step(&[0.0]).unwrap();
+    }
+    let rewardsmith_script::Value::Vec3(p) = &env.state().data().values[0] else { panic!() };
+    p.z
+}
+
+#[test]
+fn contact_filtering_follows_mujocos_contype_conaffinity_rule() {
+    // MuJoCo: two geoms touch when (contype₁ & conaffinity₂) ≠ 0 or (contype₂ & conaffinity₁) ≠ 0.
+    let cases = [
+        ((1, 1), (1, 1), true),  // the default: everything touches
+        ((2, 0), (0, 2), true),  // only the ball's type meets the ground's affinity
+        ((0, 1), (1, 0), true),  // only the ground's type meets the ball's affinity
+        ((2, 0), (1, 1), false), // neither direction shares a bit
+        ((2, 2), (1, 1), false),
+        ((0, 0), (1, 1), false), // a visual-only shape
+        ((3, 0), (0, 1), true),  // any shared bit is enough
+    ];
+    for (ball, ground, touches) in cases {
+        let z = ball_height_after_drop(ball, ground);
+        let rests = (z - 0.05).abs() < 0.01;
+        assert_eq!(rests, touches, "ball {ball:?} on ground {ground:?}: ball at z = {z:.3} m");
+        if !touches {
+            assert!(z < -1.0, "ball {ball:?} falls through ground {ground:?}: z = {z:.3} m");
+        }
+    }
+}

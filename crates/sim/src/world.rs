@@ -12,8 +12,9 @@
 //! anchors coincide; rapier's multibody coordinates use the same convention.
 
 use crate::math::{rotation_vector, vec3};
+use rapier3d::geometry::InteractionTestMode;
 use rapier3d::prelude::*;
-use rewardsmith_spec::{Actuator, Axis, DEFAULT_DENSITY, EnvSpec, JointKind, JointModel, Shape, WORLD};
+use rewardsmith_spec::{Actuator, Axis, Body, DEFAULT_DENSITY, EnvSpec, Geom, JointKind, JointModel, Shape, WORLD};
 
 /// A joint as the simulator needs it: body indices and frames in f32.
 #[derive(Debug, Clone)]
@@ -29,6 +30,8 @@ pub(crate) struct JointInfo {
     pub initial_position: f32,
     /// Viscous damping, N·m·s/rad or N·s/m.
     pub damping: f32,
+    /// The child's orientation relative to the parent's at position 0.
+    pub child_rotation: Rotation,
 }
 
 /// Kinematic state of one body, used to place bodies at reset.
@@ -75,6 +78,7 @@ impl Layout {
                 axis: j.axis.map_or(Vector::ZERO, |a| vec3(a).normalize()),
                 initial_position: j.initial_position as f32,
                 damping: j.damping as f32,
+                child_rotation: rotation_vector(j.child_rotation),
             })
             .collect();
         let mut placed_by = vec![None; spec.bodies.len()];
@@ -134,21 +138,32 @@ impl World {
         for (body, state) in spec.bodies.iter().zip(states) {
             let builder = if body.fixed { RigidBodyBuilder::fixed() } else { RigidBodyBuilder::dynamic() };
             // Sleeping would freeze a body whose state a policy still observes and drives.
-            let rb = builder.pose(state.pose).linvel(state.linvel).angvel(state.angvel).can_sleep(false);
-            let handle = physics.bodies.insert(rb);
-            let mut collider = shape_collider(&body.shape).friction(body.friction as f32);
-            collider = match body.mass {
-                Some(m) => collider.mass(m as f32),
-                None => collider.density(body.density.unwrap_or(DEFAULT_DENSITY) as f32),
-            };
-            if !body.collide {
-                collider = collider.collision_groups(InteractionGroups::new(
-                    Group::NONE,
-                    Group::NONE,
-                    InteractionTestMode::And,
+            let mut rb = builder.pose(state.pose).linvel(state.linvel).angvel(state.angvel).can_sleep(false);
+            if let (Some(inertia), Some(mass)) = (&body.inertia, body.mass) {
+                rb = rb.additional_mass_properties(MassProperties::with_principal_inertia_frame(
+                    vec3(inertia.center_of_mass),
+                    mass as f32,
+                    vec3(inertia.principal),
+                    rotation_vector(inertia.rotation),
                 ));
             }
-            physics.colliders.insert_with_parent(collider, handle, &mut physics.bodies);
+            let handle = physics.bodies.insert(rb);
+            let geoms: Vec<Geom> = body.all_geoms().collect();
+            for (geom, mass) in geoms.iter().zip(geom_masses(body, &geoms)) {
+                let collider = geom_collider(geom).friction(body.friction as f32);
+                let collider = match mass {
+                    Some(m) => collider.mass(m),
+                    None => collider.density(if body.inertia.is_some() { 0.0 } else { body.density.unwrap_or(DEFAULT_DENSITY) as f32 }),
+                };
+                let groups = if body.collide {
+                    // MuJoCo's rule: two shapes touch when either's type meets the other's
+                    // affinity (rapier's `Or` test on memberships = contype, filter = conaffinity).
+                    InteractionGroups::new(Group::from(geom.contype), Group::from(geom.conaffinity), InteractionTestMode::Or)
+                } else {
+                    InteractionGroups::new(Group::NONE, Group::NONE, InteractionTestMode::And)
+                };
+                physics.colliders.insert_with_parent(collider.collision_groups(groups), handle, &mut physics.bodies);
+            }
             bodies.push(handle);
         }
 
@@ -262,7 +277,7 @@ impl World {
         match info.parent {
             Some(p) => {
                 let rb = self.body(p);
-                (*rb.position(), rb.linvel(), rb.angvel())
+                (*rb.position(), origin_velocity(rb), rb.angvel())
             }
             None => (Pose::identity(), Vector::ZERO, Vector::ZERO),
         }
@@ -275,7 +290,7 @@ impl World {
         match info.kind {
             JointKind::Revolute => {
                 // Twist of the relative rotation about the joint axis.
-                let rel = parent.rotation.inverse() * child.rotation;
+                let rel = parent.rotation.inverse() * child.rotation * info.child_rotation.inverse();
                 let along = Vector::new(rel.x, rel.y, rel.z).dot(info.axis);
                 let angle = 2.0 * libm::atan2f(along, rel.w);
                 wrap_angle(angle)
@@ -304,7 +319,7 @@ impl World {
                 let (parent_pose, parent_linvel, parent_angvel) = self.parent_pose(info);
                 let parent = BodyState { pose: parent_pose, linvel: parent_linvel, angvel: parent_angvel };
                 let rb = self.body(info.child);
-                let child = BodyState { pose: *rb.position(), linvel: rb.linvel(), angvel: rb.angvel() };
+                let child = BodyState { pose: *rb.position(), linvel: origin_velocity(rb), angvel: rb.angvel() };
                 let axis = parent.pose.rotation * info.axis;
                 match info.kind {
                     JointKind::Revolute => (child.angvel - parent.angvel).dot(axis),
@@ -332,7 +347,7 @@ impl World {
         out.clear();
         out.extend((0..self.bodies.len()).map(|i| {
             let rb = self.body(i);
-            (rb.linvel(), rb.angvel())
+            (origin_velocity(rb), rb.angvel())
         }));
         for &j in layout.joint_order.iter().filter(|&&j| matches!(self.joints[j], JointHandle::Multibody(_))) {
             let info = &layout.joints[j];
@@ -427,6 +442,12 @@ impl World {
     }
 }
 
+/// Velocity of a body's frame origin, m/s. rapier's linear velocity is its centre of mass's: the
+/// same point unless `geoms` or `inertia` moved the centre of mass (then it is converted).
+fn origin_velocity(rb: &RigidBody) -> Vector {
+    if rb.local_center_of_mass() == Vector::ZERO { rb.linvel() } else { rb.velocity_at_point(rb.translation()) }
+}
+
 fn motor_axis(kind: JointKind) -> JointAxis {
     match kind {
         JointKind::Prismatic => JointAxis::LinX,
@@ -445,16 +466,35 @@ fn wrap_angle(a: f32) -> f32 {
     a
 }
 
-fn shape_collider(shape: &Shape) -> ColliderBuilder {
+/// The mass (kg) of each of a body's shapes when the body gives `mass` without an `inertia`: the
+/// mass spread over the shapes in proportion to their volume. `None` for each shape otherwise
+/// (the shapes then take the body's density, or none when `inertia` carries the mass).
+fn geom_masses(body: &Body, geoms: &[Geom]) -> Vec<Option<f32>> {
+    match (body.mass, &body.inertia) {
+        // One shape takes the mass exactly (no rounding through a volume).
+        (Some(m), None) if geoms.len() == 1 => vec![Some(m as f32)],
+        (Some(m), None) => {
+            let total: f64 = geoms.iter().map(|g| g.shape.volume()).sum();
+            geoms.iter().map(|g| Some((m * g.shape.volume() / total) as f32)).collect()
+        }
+        _ => vec![None; geoms.len()],
+    }
+}
+
+/// A collider for a shape placed in its body's frame.
+fn geom_collider(geom: &Geom) -> ColliderBuilder {
     let f = |x: f64| x as f32;
-    match *shape {
-        Shape::Box { half_extents: [x, y, z] } => ColliderBuilder::cuboid(f(x), f(y), f(z)),
-        Shape::Sphere { radius } => ColliderBuilder::ball(f(radius)),
-        Shape::Capsule { radius, half_length, axis } => match axis {
-            Axis::X => ColliderBuilder::capsule_x(f(half_length), f(radius)),
-            Axis::Y => ColliderBuilder::capsule_y(f(half_length), f(radius)),
-            Axis::Z => ColliderBuilder::capsule_z(f(half_length), f(radius)),
-        },
+    let (builder, turn) = match geom.shape {
+        Shape::Box { half_extents: [x, y, z] } => (ColliderBuilder::cuboid(f(x), f(y), f(z)), Vector::ZERO),
+        Shape::Sphere { radius } => (ColliderBuilder::ball(f(radius)), Vector::ZERO),
+        Shape::Capsule { radius, half_length, axis } => (
+            match axis {
+                Axis::X => ColliderBuilder::capsule_x(f(half_length), f(radius)),
+                Axis::Y => ColliderBuilder::capsule_y(f(half_length), f(radius)),
+                Axis::Z => ColliderBuilder::capsule_z(f(half_length), f(radius)),
+            },
+            Vector::ZERO,
+        ),
         Shape::Cylinder { radius, half_length, axis } => {
             // rapier's cylinder lies along y; turn it onto the requested axis.
             let half_pi = std::f32::consts::FRAC_PI_2;
@@ -463,9 +503,11 @@ fn shape_collider(shape: &Shape) -> ColliderBuilder {
                 Axis::Y => Vector::ZERO,
                 Axis::Z => Vector::new(half_pi, 0.0, 0.0),
             };
-            ColliderBuilder::cylinder(f(half_length), f(radius)).rotation(turn)
+            (ColliderBuilder::cylinder(f(half_length), f(radius)), turn)
         }
-    }
+    };
+    let placement = Pose::from_parts(vec3(geom.position), rotation_vector(geom.rotation));
+    builder.position(placement * Pose::from_parts(Vector::ZERO, Rotation::from_scaled_axis(turn)))
 }
 
 fn joint_data(info: &JointInfo, joint: &rewardsmith_spec::Joint, spec: &EnvSpec) -> GenericJoint {
@@ -477,6 +519,11 @@ fn joint_data(info: &JointInfo, joint: &rewardsmith_spec::Joint, spec: &EnvSpec)
     };
     data.set_local_anchor1(info.anchor_parent);
     data.set_local_anchor2(info.anchor_child);
+    // At position 0 rapier aligns the two joint frames: the child's frame is turned by the
+    // inverse of its rotation relative to the parent.
+    let mut frame2 = data.local_frame2;
+    frame2.rotation = info.child_rotation.inverse() * data.local_frame1.rotation;
+    data.set_local_frame2(frame2);
     data.set_contacts_enabled(false);
     let axis = motor_axis(info.kind);
     if let Some([lo, hi]) = joint.limits {
@@ -513,16 +560,19 @@ pub(crate) fn place_bodies(layout: &Layout, roots: &[BodyState], q: &[f32], qd: 
         let axis_world = parent.pose.rotation * info.axis;
         let (rotation, slide, angvel, slide_vel) = match info.kind {
             JointKind::Revolute => (
-                parent.pose.rotation * Rotation::from_scaled_axis(info.axis * q[j]),
+                parent.pose.rotation * Rotation::from_scaled_axis(info.axis * q[j]) * info.child_rotation,
                 Vector::ZERO,
                 parent.angvel + axis_world * qd[j],
                 Vector::ZERO,
             ),
-            JointKind::Prismatic => {
-                (parent.pose.rotation, info.axis * q[j], parent.angvel, axis_world * qd[j])
-            }
+            JointKind::Prismatic => (
+                parent.pose.rotation * info.child_rotation,
+                info.axis * q[j],
+                parent.angvel,
+                axis_world * qd[j],
+            ),
             JointKind::Fixed | JointKind::Spherical => {
-                (parent.pose.rotation, Vector::ZERO, parent.angvel, Vector::ZERO)
+                (parent.pose.rotation * info.child_rotation, Vector::ZERO, parent.angvel, Vector::ZERO)
             }
         };
         // The child's anchor sits at the parent's (slid) anchor.
@@ -790,6 +840,11 @@ doc = "angle"
         for model in [JointModel::Multibody, JointModel::Impulse] {
             let mut spec = spec();
             spec.physics.joints = model;
+            reads_back_joint_coordinates(&spec);
+            // Children turned relative to their parents at position 0, as imported links are.
+            for (j, turn) in spec.joints.iter_mut().zip([[0.0, 0.0, 0.5], [0.3, -0.2, 0.1], [1.2, 0.0, 0.0], [0.0, -2.0, 0.4]]) {
+                j.child_rotation = turn;
+            }
             reads_back_joint_coordinates(&spec);
         }
     }

@@ -109,18 +109,32 @@ fn default_friction() -> f64 {
 fn yes() -> bool {
     true
 }
+fn all_contacts() -> u32 {
+    1
+}
 
-/// A rigid body with one collision shape centred on the body's origin (its centre of mass).
+/// A rigid body: a collision shape centred on the body's origin (its centre of mass), and/or
+/// further shapes placed in its frame (`geoms`, as imported robot links have).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Body {
     /// Unique name; `world` is reserved for the fixed world frame.
     pub name: String,
-    /// Geometry.
-    pub shape: Shape,
-    /// Mass in kg; when absent the mass is `density` × the shape's volume.
+    /// The collision shape centred on the body's origin. A body needs `shape`, `geoms` or
+    /// `inertia` (a massless body cannot move).
+    #[serde(default)]
+    pub shape: Option<Shape>,
+    /// Further collision shapes rigidly attached to the body, each placed in the body's frame.
+    /// Default none.
+    #[serde(default)]
+    pub geoms: Vec<Geom>,
+    /// Mass in kg; when absent the mass is `density` × the shapes' volume.
     #[serde(default)]
     pub mass: Option<f64>,
+    /// Explicit centre of mass and inertia (imported links carry them); needs `mass`, and the
+    /// shapes then carry none. Default: from the shapes, uniformly dense.
+    #[serde(default)]
+    pub inertia: Option<Inertia>,
     /// Density in kg/m³; give it or `mass`, not both. Default [`DEFAULT_DENSITY`] (1000, water)
     /// when neither is given.
     #[serde(default)]
@@ -139,10 +153,66 @@ pub struct Body {
     /// Whether the body is fixed in the world (ground, walls). Default false.
     #[serde(default)]
     pub fixed: bool,
-    /// Whether the body's shape takes part in contacts. Bodies joined by a joint never collide with
+    /// Whether the body's shapes take part in contacts. Bodies joined by a joint never collide with
     /// each other. Default true.
     #[serde(default = "yes")]
     pub collide: bool,
+    /// Contact type bits of `shape` (MuJoCo's `contype`): two shapes touch when either's
+    /// `contype` shares a bit with the other's `conaffinity`. Default 1.
+    #[serde(default = "all_contacts")]
+    pub contype: u32,
+    /// Contact affinity bits of `shape` (MuJoCo's `conaffinity`). Default 1.
+    #[serde(default = "all_contacts")]
+    pub conaffinity: u32,
+}
+
+impl Body {
+    /// Every collision shape of the body with its placement: `shape` at the origin, then `geoms`.
+    pub fn all_geoms(&self) -> impl Iterator<Item = Geom> + '_ {
+        let main = self.shape.clone().map(|shape| Geom {
+            shape,
+            position: [0.0; 3],
+            rotation: [0.0; 3],
+            contype: self.contype,
+            conaffinity: self.conaffinity,
+        });
+        main.into_iter().chain(self.geoms.iter().cloned())
+    }
+}
+
+/// A collision shape placed in a body's frame.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Geom {
+    /// The shape, centred on `position`.
+    pub shape: Shape,
+    /// Position of the shape's centre in the body's frame, m. Default `[0, 0, 0]`.
+    #[serde(default)]
+    pub position: [f64; 3],
+    /// Orientation of the shape in the body's frame, as a rotation vector (rad). Default none.
+    #[serde(default)]
+    pub rotation: [f64; 3],
+    /// Contact type bits (MuJoCo's `contype`, see [`Body::contype`]). Default 1.
+    #[serde(default = "all_contacts")]
+    pub contype: u32,
+    /// Contact affinity bits (MuJoCo's `conaffinity`). Default 1.
+    #[serde(default = "all_contacts")]
+    pub conaffinity: u32,
+}
+
+/// Explicit mass distribution of a body, in its frame.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Inertia {
+    /// Centre of mass in the body's frame, m. Default `[0, 0, 0]`.
+    #[serde(default)]
+    pub center_of_mass: [f64; 3],
+    /// Principal moments of inertia about the centre of mass, kg·m².
+    pub principal: [f64; 3],
+    /// Orientation of the principal axes in the body's frame, as a rotation vector (rad).
+    /// Default none (the body's axes).
+    #[serde(default)]
+    pub rotation: [f64; 3],
 }
 
 /// A collision shape; `axis` is the body-frame axis of a capsule's or cylinder's length. Written
@@ -182,6 +252,21 @@ pub enum Shape {
     },
 }
 
+impl Shape {
+    /// Volume in m³.
+    pub fn volume(&self) -> f64 {
+        use std::f64::consts::PI;
+        match *self {
+            Shape::Box { half_extents: [x, y, z] } => 8.0 * x * y * z,
+            Shape::Sphere { radius } => 4.0 / 3.0 * PI * radius.powi(3),
+            Shape::Capsule { radius, half_length, .. } => {
+                PI * radius * radius * 2.0 * half_length + 4.0 / 3.0 * PI * radius.powi(3)
+            }
+            Shape::Cylinder { radius, half_length, .. } => PI * radius * radius * 2.0 * half_length,
+        }
+    }
+}
+
 /// A body-frame coordinate axis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -210,7 +295,8 @@ pub enum JointKind {
 }
 
 /// A joint between a parent body (or `world`) and a child body. At joint position 0 the child has
-/// the parent's orientation and the two anchors coincide; the child's initial pose follows.
+/// the parent's orientation turned by `child_rotation`, and the two anchors coincide; the child's
+/// initial pose follows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Joint {
@@ -241,6 +327,10 @@ pub struct Joint {
     /// The initial joint position in rad or m, before reset noise. Default 0.
     #[serde(default)]
     pub initial_position: f64,
+    /// The child's orientation relative to the parent's at joint position 0, as a rotation vector
+    /// in the parent's frame (rad); imported robots place links this way. Default none.
+    #[serde(default)]
+    pub child_rotation: [f64; 3],
 }
 
 /// A named point fixed in a body's frame (a fingertip, a foot, a rotor).

@@ -256,15 +256,23 @@ fn validate_physics(p: &Physics) -> Result<(), String> {
 }
 
 fn validate_body(body: &Body) -> Result<(), String> {
-    let dims: Vec<f64> = match &body.shape {
-        Shape::Box { half_extents } => half_extents.to_vec(),
-        Shape::Sphere { radius } => vec![*radius],
-        Shape::Capsule { radius, half_length, .. } | Shape::Cylinder { radius, half_length, .. } => {
-            vec![*radius, *half_length]
+    for (i, geom) in body.all_geoms().enumerate() {
+        let dims: Vec<f64> = match &geom.shape {
+            Shape::Box { half_extents } => half_extents.to_vec(),
+            Shape::Sphere { radius } => vec![*radius],
+            Shape::Capsule { radius, half_length, .. } | Shape::Cylinder { radius, half_length, .. } => {
+                vec![*radius, *half_length]
+            }
+        };
+        let (which, shape) = match i.checked_sub(usize::from(body.shape.is_some())) {
+            None => (String::new(), "shape".to_owned()),
+            Some(g) => (format!("geoms[{g}]."), format!("geoms[{g}] shape")),
+        };
+        if !dims.iter().all(|d| d.is_finite() && *d > 0.0) {
+            return Err(format!("{shape} sizes must be positive lengths in m, got {dims:?}"));
         }
-    };
-    if !dims.iter().all(|d| d.is_finite() && *d > 0.0) {
-        return Err(format!("shape sizes must be positive lengths in m, got {dims:?}"));
+        finite3(&format!("{which}position"), geom.position)?;
+        finite3(&format!("{which}rotation"), geom.rotation)?;
     }
     if let Some(m) = body.mass
         && !(m.is_finite() && m > 0.0)
@@ -277,6 +285,18 @@ fn validate_body(body: &Body) -> Result<(), String> {
             return Err(format!("density must be positive (kg/m³), got {d}"));
         }
         _ => {}
+    }
+    if let Some(inertia) = &body.inertia {
+        if body.mass.is_none() {
+            return Err("`inertia` needs `mass` (the shapes then carry no mass)".into());
+        }
+        if !inertia.principal.iter().all(|i| i.is_finite() && *i >= 0.0) {
+            return Err(format!("inertia.principal must be ≥ 0 kg·m², got {:?}", inertia.principal));
+        }
+        finite3("inertia.center_of_mass", inertia.center_of_mass)?;
+        finite3("inertia.rotation", inertia.rotation)?;
+    } else if body.shape.is_none() && body.geoms.is_empty() && !body.fixed {
+        return Err("a moving body needs a `shape`, `geoms` or an `inertia` (with `mass`)".into());
     }
     if !(body.friction.is_finite() && body.friction >= 0.0) {
         return Err(format!("friction must be ≥ 0, got {}", body.friction));
@@ -319,6 +339,7 @@ fn validate_joint(joint: &Joint) -> Result<(), String> {
     }
     finite3("anchor_parent", joint.anchor_parent)?;
     finite3("anchor_child", joint.anchor_child)?;
+    finite3("child_rotation", joint.child_rotation)?;
     if !joint.initial_position.is_finite() {
         return Err(format!("initial_position must be finite, got {}", joint.initial_position));
     }

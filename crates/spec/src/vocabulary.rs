@@ -47,9 +47,9 @@ pub enum Source {
     JointPosition(String),
     /// `joint.<name>.velocity`: rad/s or m/s.
     JointVelocity(String),
-    /// `body.<name>.position`: centre of mass, world frame, m.
+    /// `body.<name>.position`: the body frame's origin (its centre of mass unless `geoms` or `inertia` put that elsewhere), world frame, m.
     BodyPosition(String),
-    /// `body.<name>.linvel`: linear velocity of the centre of mass, world frame, m/s.
+    /// `body.<name>.linvel`: linear velocity of the body frame's origin, world frame, m/s.
     BodyLinvel(String),
     /// `body.<name>.angvel`: angular velocity, world frame, rad/s.
     BodyAngvel(String),

@@ -316,13 +316,26 @@ fn framing(view: &GenerationView, episode: usize) -> (Orbit, f32) {
     let motion = hi - lo;
     let flat = motion.z < 0.25 * motion.x.max(motion.y);
     // Body extents are not in the poses: pad by the largest shape.
-    let pad = view.env.spec.bodies.iter().filter(|b| !b.fixed).map(|b| shape_radius(&b.shape)).fold(0.1f32, f32::max);
+    let pad = view
+        .env
+        .spec
+        .bodies
+        .iter()
+        .filter(|b| !b.fixed)
+        .flat_map(|b| b.all_geoms())
+        .map(|g| vec3(g.position).length() + shape_radius(&g.shape))
+        .fold(0.1f32, f32::max);
     let (lo, hi) = (lo - Vec3::splat(pad), hi + Vec3::splat(pad));
     let radius = ((hi - lo).length() / 2.0).max(0.3);
     let pitch = if flat { 1.1 } else { 0.25 };
     let half_fov = std::f32::consts::FRAC_PI_8; // Bevy's default vertical field of view is π/4
     let orbit = Orbit { focus: to_bevy((lo + hi) / 2.0), yaw: 0.0, pitch, distance: radius / half_fov.sin() * 1.1 };
     (orbit, lo.z)
+}
+
+/// A spec vector in the simulator's frame.
+fn vec3(v: [f64; 3]) -> Vec3 {
+    Vec3::new(v[0] as f32, v[1] as f32, v[2] as f32)
 }
 
 /// Half the largest extent of a shape (m).
@@ -367,16 +380,23 @@ fn setup(
         BODY_COLORS.iter().map(|c| materials.add(StandardMaterial { base_color: *c, perceptual_roughness: 0.7, ..default() })).collect();
     let ground_material = materials.add(StandardMaterial { base_color: Color::srgb(0.55, 0.58, 0.55), perceptual_roughness: 1.0, ..default() });
     let target_material = materials.add(StandardMaterial { base_color: TARGET_COLOR, unlit: true, ..default() });
-    // The recorded bodies (poses in the rollout's order), each with the env file's shape.
-    let shapes: Vec<Option<(Handle<Mesh>, Quat)>> = view.tiles[0]
+    // The recorded bodies (poses in the rollout's order), each with the env file's shapes placed
+    // in the body's frame.
+    let shapes: Vec<Vec<(Handle<Mesh>, Transform)>> = view.tiles[0]
         .rollout
         .header
         .bodies
         .iter()
         .map(|name| {
-            let body = view.env.spec.body(name)?;
-            let (mesh, rotation) = shape_mesh(&body.shape);
-            Some((meshes.add(mesh), rotation))
+            let Some(body) = view.env.spec.body(name) else { return Vec::new() };
+            body.all_geoms()
+                .map(|geom| {
+                    let (mesh, along) = shape_mesh(&geom.shape);
+                    let r = vec3(geom.rotation);
+                    let placed = if r.length() > 0.0 { Quat::from_axis_angle(r.normalize(), r.length()) } else { Quat::IDENTITY };
+                    (meshes.add(mesh), Transform::from_translation(vec3(geom.position)).with_rotation(placed * along))
+                })
+                .collect()
         })
         .collect();
     let ground = meshes.add(Plane3d::new(Vec3::Z, Vec2::splat(orbit.distance.max(2.0) * 2.0)));
@@ -405,12 +425,13 @@ fn setup(
             .id();
         commands.entity(root).with_children(|parent| {
             parent.spawn((Mesh3d(ground.clone()), MeshMaterial3d(ground_material.clone()), Transform::from_xyz(orbit.focus.x, -orbit.focus.z, ground_z), layer.clone()));
-            for (body, shape) in shapes.iter().enumerate() {
-                let Some((mesh, rotation)) = shape else { continue };
+            for (body, geoms) in shapes.iter().enumerate() {
                 parent
                     .spawn((BodyOf { tile, body }, Transform::default(), Visibility::default(), layer.clone()))
                     .with_children(|b| {
-                        b.spawn((Mesh3d(mesh.clone()), MeshMaterial3d(body_materials[body % body_materials.len()].clone()), Transform::from_rotation(*rotation), layer.clone()));
+                        for (mesh, placement) in geoms {
+                            b.spawn((Mesh3d(mesh.clone()), MeshMaterial3d(body_materials[body % body_materials.len()].clone()), *placement, layer.clone()));
+                        }
                     });
             }
             let first = targets.get(tile).and_then(|t| t.first()).map_or(&[][..], Vec::as_slice);
