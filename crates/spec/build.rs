@@ -1,4 +1,5 @@
-//! Embeds `environments/*.toml` and `reward_scripts/<id>/*.rhai` into the crate, so the built-in
+//! Embeds `environments/*.toml`, `environments/assets/*.{urdf,xml}` and
+//! `reward_scripts/<id>/*.rhai` into the crate, so the built-in
 //! environments are found wherever the binary runs.
 
 use std::fmt::Write as _;
@@ -32,6 +33,17 @@ fn main() {
             let file = path.file_name().unwrap().to_string_lossy().into_owned();
             writeln!(out, "    ({id:?}, \"reward_scripts/{id}/{file}\", include_str!({:?})),", path.canonicalize().unwrap())
                 .unwrap();
+        }
+    }
+    out.push_str("];\n\n/// Built-in model files: (path relative to the repository, text).\n");
+    out.push_str("pub static ASSETS: &[(&str, &str)] = &[\n");
+    let assets_dir = envs_dir.join("assets");
+    println!("cargo:rerun-if-changed={}", assets_dir.display());
+    for ext in ["urdf", "xml"] {
+        for path in sorted_files(&assets_dir, ext) {
+            println!("cargo:rerun-if-changed={}", path.display());
+            let file = path.file_name().unwrap().to_string_lossy().into_owned();
+            writeln!(out, "    (\"environments/assets/{file}\", include_str!({:?})),", path.canonicalize().unwrap()).unwrap();
         }
     }
     out.push_str("];\n");

@@ -3,6 +3,7 @@
 mod cli;
 mod determinism;
 mod golden;
+mod import;
 mod llm;
 mod physics;
 mod search;

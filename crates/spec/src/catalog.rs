@@ -27,6 +27,12 @@ pub fn builtin(id: &str) -> Option<(&'static str, &'static str)> {
     generated::ENVIRONMENTS.iter().find(|(i, _, _)| *i == id).map(|(_, path, text)| (*path, *text))
 }
 
+/// The embedded text of a built-in model file, by its path relative to the repository
+/// (`environments/assets/<file>`).
+pub fn asset(path: &str) -> Option<&'static str> {
+    generated::ASSETS.iter().find(|(p, _)| *p == path).map(|(_, text)| *text)
+}
+
 /// The embedded reward scripts of a built-in environment: (path, text), sorted by path.
 pub fn reward_scripts(id: &str) -> Vec<(&'static str, &'static str)> {
     generated::REWARD_SCRIPTS.iter().filter(|(i, _, _)| *i == id).map(|(_, p, t)| (*p, *t)).collect()
@@ -59,7 +65,10 @@ pub fn resolve(env: &str) -> Result<LoadedSpec, SpecError> {
             ),
         });
     };
-    LoadedSpec::from_text(path, text)
+    // A built-in's model files are built in too, whatever is on disk.
+    LoadedSpec::with_models(path, text, &|model| {
+        asset(model).map(str::to_owned).ok_or_else(|| SpecError::Io { file: model.to_owned(), message: "no such built-in asset".into() })
+    })
 }
 
 /// The env file a recording (rollout, policy) was made with: `override_env` (a `--env`) if given; else the first of the recorded path, the

@@ -2,12 +2,14 @@
 //! validation that turns a parsed file into an [`EnvSpec`] every later stage can trust.
 //!
 //! This crate knows nothing of the physics engine (the `sim` crate bridges the two), so the schema
-//! can be read, validated and documented without building a world. Every key is documented with
+//! can be read, validated and documented without building a world. Robot models (URDF, MJCF)
+//! named in `[model]` are read here too, into the same bodies and joints (`import`). Every key is documented with
 //! its unit and default in `environments/README.md`.
 
 pub mod catalog;
 mod de;
 mod error;
+mod import;
 mod schema;
 mod validate;
 mod vocabulary;
@@ -24,7 +26,8 @@ use std::path::Path;
 pub struct LoadedSpec {
     /// The validated specification.
     pub spec: EnvSpec,
-    /// Hex SHA-256 of the file's bytes; rollouts record it so a replay notices an edited env.
+    /// Hex SHA-256 of the file's bytes (and of its `[model]` file's, when it has one); rollouts
+    /// record it so a replay notices an edited env.
     pub hash: String,
     /// The path it was read from, as given (used in error messages).
     pub path: String,
@@ -37,27 +40,91 @@ pub fn load(path: &Path) -> Result<LoadedSpec, SpecError> {
         file: display.clone(),
         message: e.to_string(),
     })?;
-    LoadedSpec::from_text(&display, &text)
+    LoadedSpec::with_models(&display, &text, &read_model_file)
+}
+
+/// Reads a `[model]` file from disk.
+fn read_model_file(path: &str) -> Result<String, SpecError> {
+    std::fs::read_to_string(path).map_err(|e| SpecError::Io { file: path.to_owned(), message: e.to_string() })
 }
 
 impl LoadedSpec {
     /// Parses and validates environment-file text that came from `path` (a file, or the
-    /// `environments/<id>.toml` name of a built-in), keeping its hash.
+    /// `environments/<id>.toml` name of a built-in), keeping its hash. A `[model]` file is read
+    /// from disk beside `path`, else from the built-in assets.
     pub fn from_text(path: &str, text: &str) -> Result<Self, SpecError> {
-        let spec = parse(path, text)?;
-        Ok(Self { spec, hash: sha256_hex(text.as_bytes()), path: path.to_owned() })
+        Self::with_models(path, text, &|model| {
+            if std::path::Path::new(model).is_file() {
+                return read_model_file(model);
+            }
+            catalog::asset(model).map(str::to_owned).ok_or_else(|| SpecError::Io {
+                file: model.to_owned(),
+                message: "no such file (nor a built-in asset of that name)".into(),
+            })
+        })
+    }
+
+    /// As [`from_text`](Self::from_text), with `read` giving the text of a `[model]` file by
+    /// its path (the env file's folder joined with the `[model]` path).
+    pub(crate) fn with_models(path: &str, text: &str, read: &dyn Fn(&str) -> Result<String, SpecError>) -> Result<Self, SpecError> {
+        let (spec, model_text) = parse_with(path, text, read)?;
+        let hash = match model_text {
+            None => sha256_hex(text.as_bytes()),
+            // Both files decide the dynamics; the separator keeps the two apart.
+            Some(model) => sha256_hex(format!("{text}\0[model]\0{model}").as_bytes()),
+        };
+        Ok(Self { spec, hash, path: path.to_owned() })
     }
 }
 
-/// Parses and validates environment-file text; `file` names the source in error messages.
+/// Parses and validates environment-file text; `file` names the source in error messages (and,
+/// with a `[model]`, locates the model file on disk or among the built-in assets).
 pub fn parse(file: &str, text: &str) -> Result<EnvSpec, SpecError> {
+    LoadedSpec::from_text(file, text).map(|loaded| loaded.spec)
+}
+
+/// Parses, imports the `[model]` (returning its text) and validates.
+fn parse_with(file: &str, text: &str, read: &dyn Fn(&str) -> Result<String, SpecError>) -> Result<(EnvSpec, Option<String>), SpecError> {
     let de = toml::Deserializer::parse(text).map_err(|e| SpecError::from_toml(file, text, e))?;
-    let spec: EnvSpec = serde_path_to_error::deserialize(de).map_err(|e| {
+    let mut spec: EnvSpec = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         SpecError::from_toml_at(file, text, path, e.into_inner())
     })?;
+    let mut model_text = None;
+    if let Some(model) = spec.model.clone() {
+        let relative = match (&model.urdf, &model.mjcf) {
+            (Some(p), None) | (None, Some(p)) => p,
+            _ => return Err(SpecError::invalid(file, "model", "give one of `urdf` or `mjcf` (a path relative to this file)")),
+        };
+        if model.mjcf.is_some() && !model.fixed_root {
+            return Err(SpecError::invalid(file, "model.fixed_root", "is for URDF only (an MJCF body is free when it has a <freejoint>)"));
+        }
+        let folder = std::path::Path::new(file).parent().unwrap_or(std::path::Path::new(""));
+        let path = normalize(&folder.join(relative));
+        let text = read(&path)?;
+        let imported = import::import(&model, &path, &text)?;
+        spec.bodies.splice(0..0, imported.bodies);
+        spec.joints.splice(0..0, imported.joints);
+        spec.sites.splice(0..0, imported.sites);
+        model_text = Some(text);
+    }
     validate::validate(file, &spec)?;
-    Ok(spec)
+    Ok((spec, model_text))
+}
+
+/// `a/b/../c` as `a/c` (no file system access), so a model path matches a built-in asset's name.
+fn normalize(path: &std::path::Path) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.to_str().unwrap_or_default().split('/') {
+        match part {
+            "." | "" if !parts.is_empty() => {}
+            ".." if parts.last().is_some_and(|p| *p != "..") => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    parts.join("/")
 }
 
 /// Hex-encoded SHA-256 of `bytes`.

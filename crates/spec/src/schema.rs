@@ -18,8 +18,12 @@ pub struct EnvSpec {
     pub task: String,
     /// Time stepping and gravity.
     pub physics: Physics,
-    /// Rigid bodies, at least one.
-    #[serde(rename = "body")]
+    /// A URDF or MJCF robot model whose bodies, joints and sites come before the file's own
+    /// (default: none).
+    #[serde(default)]
+    pub model: Option<ModelRef>,
+    /// Rigid bodies; at least one, counting the model's.
+    #[serde(rename = "body", default)]
     pub bodies: Vec<Body>,
     /// Joints connecting bodies (default: none).
     #[serde(rename = "joint", default)]
@@ -51,6 +55,29 @@ pub struct EnvSpec {
     /// Default: empty (PPO's defaults).
     #[serde(default)]
     pub ppo: toml::Table,
+}
+
+/// A robot model file (`[model]`): its links or bodies become bodies, its joints joints and (MJCF)
+/// its sites sites, named as in the file. See `environments/README.md` for what is imported.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelRef {
+    /// A URDF file, relative to the environment file. Give `urdf` or `mjcf`.
+    #[serde(default)]
+    pub urdf: Option<String>,
+    /// A MuJoCo MJCF file, relative to the environment file.
+    #[serde(default)]
+    pub mjcf: Option<String>,
+    /// World position of the model's frame, m. Default `[0, 0, 0]`.
+    #[serde(default)]
+    pub position: [f64; 3],
+    /// World orientation of the model's frame, as a rotation vector (rad). Default none.
+    #[serde(default)]
+    pub rotation: [f64; 3],
+    /// URDF only: whether the root link is fixed in the world (a robot arm's base) rather than
+    /// free (a legged robot). Default true. (MJCF says it itself: a `<freejoint>`.)
+    #[serde(default = "yes")]
+    pub fixed_root: bool,
 }
 
 /// Time stepping and gravity.
