@@ -183,3 +183,38 @@ fn a_valid_urdf_hinge_loads_with_its_names_and_mass() {
     assert_eq!(spec.joints[0].limits, None, "a continuous joint has no limits");
     assert!(Env::new(EnvModel::new(&loaded).unwrap(), None).is_ok());
 }
+
+#[test]
+fn mjcf_arm_follows_mujocos_trajectory() {
+    // From `python3 benches/mujoco_trajectory.py` (MuJoCo 4.0.0, RK4, dt 0.5 ms): the pusher
+    // arm from folded (1.57, 2.0) rad at rest under constant torques (+0.05, -0.03) N·m.
+    // (t s, shoulder rad, elbow rad)
+    const MUJOCO: [(f64, f64, f64); 4] =
+        [(0.25, 1.650189, 1.927200), (0.50, 1.769145, 1.849339), (0.75, 1.891681, 1.771924), (1.00, 2.014583, 1.694534)];
+    let text = std::fs::read_to_string(repo().join("environments/pusher.toml")).unwrap();
+    let text = text
+        .replace("position = { uniform = [1.47, 1.67] }", "position = { constant = 1.57 }")
+        .replace("position = { uniform = [1.9, 2.1] }", "position = { constant = 2.0 }");
+    assert!(text.contains("constant = 1.57") && text.contains("constant = 2.0"), "pusher.toml's resets changed: update this test");
+    let path = repo().join("environments/pusher.toml").display().to_string();
+    let mut env = Env::new(EnvModel::new(&LoadedSpec::from_text(&path, &text).unwrap()).unwrap(), None).unwrap();
+    env.reset(0).unwrap();
+    let angle = |env: &Env, name: &str| {
+        let i = env.model().spec().state.iter().position(|v| v.name == name).unwrap();
+        match env.state().data().values[i] {
+            Value::Float(x) => x,
+            ref other => panic!("{name} is {other:?}"),
+        }
+    };
+    let dt = env.model().spec().control_dt();
+    // The actuators' gear is 1 N·m: the action is the torque.
+    let mut t = 0.0;
+    for (at, shoulder, elbow) in MUJOCO {
+        while t < at - 1e-9 {
+            env.step(&[0.05, -0.03]).unwrap();
+            t += dt;
+        }
+        let (s, e) = (angle(&env, "shoulder_angle"), angle(&env, "elbow_angle"));
+        assert!((s - shoulder).abs() < 2e-3 && (e - elbow).abs() < 2e-3, "t = {at} s: ({s:.5}, {e:.5}) rad, MuJoCo ({shoulder}, {elbow})");
+    }
+}
