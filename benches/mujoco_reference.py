@@ -1,14 +1,20 @@
 #!/usr/bin/env python3
-"""Reference benchmark: MuJoCo InvertedPendulum vs. rewardsmith cartpole.
+"""Reference benchmark: MuJoCo on gymnasium's models vs. rewardsmith on comparable envs.
 
 Purpose
-    Puts rewardsmith's cartpole speed next to a well-known baseline measured on
-    the same machine in the same run: MuJoCo's C-level batched rollout
-    (``mujoco.rollout.rollout``) on gymnasium's own ``inverted_pendulum.xml``.
+    Puts rewardsmith's speed next to a well-known baseline measured on the same
+    machine in the same run: MuJoCo's C-level batched rollout
+    (``mujoco.rollout.rollout``) on gymnasium's own XML files, loaded from the
+    pip-installed package. Pairs: ``cartpole`` vs ``inverted_pendulum.xml``
+    (target ratio <= 1.0) and ``ant`` vs ``ant.xml`` (target <= 0.7). The scenes
+    are comparable, not identical physics: each side runs its own solver with
+    its own settings, which the output prints (MuJoCo: integrator, timestep,
+    iteration cap; rewardsmith: f32 rapier, timestep, solver iterations, joint
+    model, from the env file).
 
 Usage
     pip install mujoco gymnasium && cargo build --release && python3 benches/mujoco_reference.py
-    Options: --json (machine-readable output), --mujoco-only (skip rewardsmith),
+    Options: --pairs cartpole ant (default both), --json (machine-readable output), --mujoco-only (skip rewardsmith),
     --rewardsmith PATH (binary, default <repo>/target/release/rewardsmith),
     --nbatch/--nstep/--repeats (MuJoCo workload size).
 
@@ -39,25 +45,28 @@ import mujoco.rollout
 import bench_common
 import numpy as np
 
-GYM_FRAME_SKIP = 2  # gymnasium InvertedPendulum-v5 default frame_skip
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# rewardsmith env -> (gymnasium XML, gymnasium's frame_skip for it, target ratio of us per simulated second)
+PAIRS = {
+    "cartpole": ("inverted_pendulum.xml", 2, 1.0),
+    "ant": ("ant.xml", 5, 0.7),
+}
 
 
-def pendulum_xml():
+def gym_xml(name):
     # Locate the file without importing gymnasium.envs.mujoco (that pulls in
     # rendering dependencies such as imageio).
     spec = importlib.util.find_spec("gymnasium")
     if spec is None or spec.origin is None:
         sys.exit("gymnasium not found: pip install mujoco gymnasium")
-    path = os.path.join(os.path.dirname(spec.origin), "envs", "mujoco", "assets",
-                        "inverted_pendulum.xml")
+    path = os.path.join(os.path.dirname(spec.origin), "envs", "mujoco", "assets", name)
     if not os.path.isfile(path):
-        sys.exit(f"inverted_pendulum.xml not found at {path}")
+        sys.exit(f"{name} not found at {path}")
     return path
 
 
-def bench_mujoco(nbatch, nstep, repeats, seed=0):
-    xml = pendulum_xml()
+def bench_mujoco(xml_name, frame_skip, nbatch, nstep, repeats, seed=0):
+    xml = gym_xml(xml_name)
     model = mujoco.MjModel.from_xml_path(xml)
     data = mujoco.MjData(model)  # one MjData -> rollout runs single-threaded
     rng = np.random.default_rng(seed)
@@ -88,31 +97,44 @@ def bench_mujoco(nbatch, nstep, repeats, seed=0):
     us_min = min(times) / steps * 1e6
     us_med = statistics.median(times) / steps * 1e6
     dt = model.opt.timestep
+    integrators = {0: "Euler", 1: "RK4", 2: "implicit", 3: "implicitfast"}
     return {
-        "id": "mujoco_inverted_pendulum", "xml": xml, "timestep": dt,
-        "frame_skip": GYM_FRAME_SKIP, "nbatch": nbatch, "nstep": nstep,
+        "id": f"mujoco_{xml_name}", "xml": xml, "timestep": dt,
+        "integrator": integrators.get(int(model.opt.integrator), str(model.opt.integrator)),
+        "iterations": int(model.opt.iterations), "precision": "f64",
+        "frame_skip": frame_skip, "nbatch": nbatch, "nstep": nstep,
         "repeats": repeats, "threads": 1,
         "us_per_step_min": us_min, "us_per_step_median": us_med,
         "us_per_sim_second": us_med / dt, "us_per_sim_second_min": us_min / dt,
-        "us_per_action": us_med * GYM_FRAME_SKIP,
+        "us_per_action": us_med * frame_skip,
     }
 
 
-def bench_rewardsmith(binary):
+def rewardsmith_settings(env_id):
+    """The physics settings of a built-in env file (what its numbers mean)."""
+    import tomllib
+    with open(os.path.join(REPO, "environments", f"{env_id}.toml"), "rb") as f:
+        physics = tomllib.load(f)["physics"]
+    return {"timestep": physics["timestep"], "substeps": physics.get("substeps", 1),
+            "solver_iterations": physics.get("solver_iterations", 4),
+            "joints": physics.get("joints", "multibody"), "precision": "f32"}
+
+
+def bench_rewardsmith(binary, env_id):
     if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
         print(f"rewardsmith binary not found at {binary}\n"
               f"Run `cargo build --release` in {REPO} first "
               "(or pass --rewardsmith PATH, or use --mujoco-only).", file=sys.stderr)
         sys.exit(1)
-    proc = subprocess.run([binary, "bench", "--env", "cartpole", "--json"],
+    proc = subprocess.run([binary, "bench", "--env", env_id, "--json"],
                           capture_output=True, text=True)
     if proc.returncode != 0:
         sys.exit(f"`{binary} bench` failed ({proc.returncode}):\n{proc.stderr}")
     report = json.loads(proc.stdout)
-    env = next((e for e in report.get("envs", []) if e.get("id") == "cartpole"), None)
+    env = next((e for e in report.get("envs", []) if e.get("id") == env_id), None)
     if env is None:
-        sys.exit(f"no cartpole entry in rewardsmith output:\n{proc.stdout}")
-    return {"machine": report.get("machine"), **env}
+        sys.exit(f"no {env_id} entry in rewardsmith output:\n{proc.stdout}")
+    return {"machine": report.get("machine"), "settings": rewardsmith_settings(env_id), **env}
 
 
 def machine_info():
@@ -123,6 +145,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rewardsmith", default=os.path.join(REPO, "target", "release", "rewardsmith"),
                     help="rewardsmith binary (default: <repo>/target/release/rewardsmith)")
+    ap.add_argument("--pairs", nargs="+", default=list(PAIRS), choices=list(PAIRS))
     ap.add_argument("--mujoco-only", action="store_true", help="skip the rewardsmith run")
     ap.add_argument("--json", action="store_true", help="print results as JSON")
     ap.add_argument("--nbatch", type=int, default=16)
@@ -131,33 +154,42 @@ def main():
     args = ap.parse_args()
     binary = os.path.abspath(args.rewardsmith)
 
-    result = {"machine": machine_info(),
-              "mujoco": bench_mujoco(args.nbatch, args.nstep, args.repeats)}
-    if not args.mujoco_only:
-        rs = bench_rewardsmith(binary)
-        result["rewardsmith"] = rs
-        result["ratio"] = rs["us_per_sim_second"] / result["mujoco"]["us_per_sim_second"]
+    result = {"machine": machine_info(), "pairs": {}}
+    for env_id in args.pairs:
+        xml_name, frame_skip, target = PAIRS[env_id]
+        pair = {"mujoco": bench_mujoco(xml_name, frame_skip, args.nbatch, args.nstep, args.repeats), "target": target}
+        if not args.mujoco_only:
+            rs = bench_rewardsmith(binary, env_id)
+            pair["rewardsmith"] = rs
+            pair["ratio"] = rs["us_per_sim_second"] / pair["mujoco"]["us_per_sim_second"]
+        result["pairs"][env_id] = pair
 
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    m, mj = result["machine"], result["mujoco"]
+    m = result["machine"]
     print(f"machine : {m['cpu']} ({m['cores']} cores), python {m['python']}, "
           f"mujoco {m['mujoco']}, {m['date']}")
-    print(f"mujoco  : {mj['nbatch']} x {mj['nstep']} steps, {mj['repeats']} repeats, 1 thread, "
-          f"dt={mj['timestep']}s, frame_skip={mj['frame_skip']}")
-    print(f"{'':34}{'us/step':>10}{'us/action':>11}{'us/sim-s':>11}")
-    print(f"{'MuJoCo inverted pendulum (median)':34}{mj['us_per_step_median']:10.3f}"
-          f"{mj['us_per_action']:11.3f}{mj['us_per_sim_second']:11.2f}")
-    print(f"{'MuJoCo inverted pendulum (min)':34}{mj['us_per_step_min']:10.3f}"
-          f"{mj['us_per_step_min'] * mj['frame_skip']:11.3f}{mj['us_per_sim_second_min']:11.2f}")
-    if "rewardsmith" in result:
-        rs = result["rewardsmith"]
-        print(f"{'rewardsmith cartpole (+reward, obs)':34}{'-':>10}{rs['us_per_step']:11.3f}"
-              f"{rs['us_per_sim_second']:11.2f}")
-        verdict = "OK" if result["ratio"] <= 1.0 else "SLOWER than MuJoCo"
-        print(f"ratio rewardsmith/MuJoCo (us/sim-s, median): {result['ratio']:.3f}"
-              f"  (target <= 1.0: {verdict})")
+    for env_id, pair in result["pairs"].items():
+        mj = pair["mujoco"]
+        name = os.path.basename(mj["xml"])
+        print(f"\n{env_id} vs MuJoCo {name}: {mj['nbatch']} x {mj['nstep']} steps, {mj['repeats']} repeats, 1 thread")
+        print(f"  MuJoCo settings     : {mj['integrator']}, dt={mj['timestep']}s, iterations<={mj['iterations']}, "
+              f"{mj['precision']}, frame_skip={mj['frame_skip']}")
+        print(f"{'':36}{'us/step':>10}{'us/action':>11}{'us/sim-s':>11}")
+        print(f"{'  MuJoCo (median)':36}{mj['us_per_step_median']:10.3f}"
+              f"{mj['us_per_action']:11.3f}{mj['us_per_sim_second']:11.2f}")
+        print(f"{'  MuJoCo (min)':36}{mj['us_per_step_min']:10.3f}"
+              f"{mj['us_per_step_min'] * mj['frame_skip']:11.3f}{mj['us_per_sim_second_min']:11.2f}")
+        if "rewardsmith" in pair:
+            rs, st = pair["rewardsmith"], pair["rewardsmith"]["settings"]
+            print(f"  rewardsmith settings: rapier {st['precision']}, dt={st['timestep']}s x {st['substeps']} substeps, "
+                  f"{st['solver_iterations']} solver iterations, {st['joints']} joints")
+            print(f"{'  rewardsmith ' + env_id + ' (+reward, obs)':36}{'-':>10}{rs['us_per_step']:11.3f}"
+                  f"{rs['us_per_sim_second']:11.2f}")
+            verdict = "OK" if pair["ratio"] <= pair["target"] else "over target"
+            print(f"  ratio rewardsmith/MuJoCo (us/sim-s, median): {pair['ratio']:.3f}"
+                  f"  (target <= {pair['target']}: {verdict})")
 
 
 if __name__ == "__main__":

@@ -89,14 +89,21 @@ def run_budget(binary, env, script, seed, args):
                 fitness=s["eval_fitness_mean"])
 
 
-def budget_table(binary, args):
+def train_all(args, train, describe):
+    """Every (env, script, seed) of `args`, trained by `train`, each reported on stderr."""
     runs = []
     for env in args.envs:
         for script in args.scripts:
             for seed in args.seeds:
-                r = run_budget(binary, env, script, seed, args)
+                r = train(env, script, seed)
                 runs.append(r)
-                print(f"{env} {script} seed {seed}: fitness {r['fitness']:.4g} wall {r['wall']:.2f} s", file=sys.stderr)
+                print(f"{env} {script} seed {seed}: {describe(r)}", file=sys.stderr)
+    return runs
+
+
+def budget_table(binary, args):
+    runs = train_all(args, lambda env, script, seed: run_budget(binary, env, script, seed, args),
+                     lambda r: f"fitness {r['fitness']:.4g} wall {r['wall']:.2f} s")
     if args.json:
         print(json.dumps(runs, indent=2))
         return
@@ -133,14 +140,8 @@ def main():
 
     if args.budget:
         return budget_table(binary, args)
-    runs = []
-    for env in args.envs:
-        for script in args.scripts:
-            for seed in args.seeds:
-                r = run(binary, env, script, seed, args)
-                runs.append(r)
-                print(f"{env} {script} seed {seed}: steps {r['steps'] or '-'} wall {r['wall']:.2f} s "
-                      f"best eval {r['best_eval']}", file=sys.stderr)
+    runs = train_all(args, lambda env, script, seed: run(binary, env, script, seed, args),
+                     lambda r: f"steps {r['steps'] or '-'} wall {r['wall']:.2f} s best eval {r['best_eval']}")
     if args.json:
         print(json.dumps(runs, indent=2))
         return

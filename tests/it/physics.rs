@@ -34,6 +34,17 @@ fn pendulum(initial: f64, timestep: f64) -> Arc<EnvModel> {
 
 /// The pendulum with the given `[physics] joints` and solver iterations.
 fn pendulum_with(initial: f64, timestep: f64, joints: &str, iterations: u32) -> Arc<EnvModel> {
+    let bob = r#"[[body]]
+name = "bob"
+shape = { type = "sphere", radius = 0.05 }
+mass = 1.0
+collide = false"#;
+    hinged(bob, "[0.0, 0.0, -1.0]", initial, timestep, joints, iterations)
+}
+
+/// A body `bob` (given as TOML) on a hinge from the world at the origin about y, its anchor at
+/// `anchor_child` in its frame; states `q` (the angle) and `bob` (the body origin's position).
+fn hinged(bob: &str, anchor_child: &str, initial: f64, timestep: f64, joints: &str, iterations: u32) -> Arc<EnvModel> {
     model(&format!(
         r#"{HEADER}
 [physics]
@@ -41,17 +52,13 @@ timestep = {timestep}
 solver_iterations = {iterations}
 joints = "{joints}"
 episode_length = 100000
-[[body]]
-name = "bob"
-shape = {{ type = "sphere", radius = 0.05 }}
-mass = 1.0
-collide = false
+{bob}
 [[joint]]
 name = "hinge"
 kind = "revolute"
 parent = "world"
 child = "bob"
-anchor_child = [0.0, 0.0, -1.0]
+anchor_child = {anchor_child}
 axis = [0.0, 1.0, 0.0]
 initial_position = {initial}
 [[site]]
@@ -177,36 +184,10 @@ doc = "velocity of the cart body"
 }
 
 
-/// A pendulum whose swinging body and hinge anchor are given as TOML (`bob` body, `hinge` joint
-/// from the world at the origin about y, released 0.05 rad from hanging).
+/// A pendulum whose swinging body and hinge anchor are given as TOML, released 0.05 rad from
+/// hanging.
 fn custom_pendulum(bob: &str, anchor_child: &str) -> Arc<EnvModel> {
-    model(&format!(
-        r#"{HEADER}
-[physics]
-timestep = 0.002
-solver_iterations = 1
-episode_length = 100000
-{bob}
-[[joint]]
-name = "hinge"
-kind = "revolute"
-parent = "world"
-child = "bob"
-anchor_child = {anchor_child}
-axis = [0.0, 1.0, 0.0]
-initial_position = {initial}
-[[actuator]]
-name = "torque"
-kind = "joint_force"
-joint = "hinge"
-gear = 1.0
-[[state]]
-name = "q"
-source = "joint.hinge.position"
-doc = "angle"
-"#,
-        initial = std::f64::consts::PI - 0.05
-    ))
+    hinged(bob, anchor_child, std::f64::consts::PI - 0.05, 0.002, "multibody", 1)
 }
 
 #[test]
