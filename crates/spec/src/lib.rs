@@ -3,8 +3,8 @@
 //!
 //! This crate knows nothing of the physics engine (the `sim` crate bridges the two), so the schema
 //! can be read, validated and documented without building a world. Robot models (URDF, MJCF)
-//! named in `[model]` are read here too, into the same bodies and joints (`import`). Every key is documented with
-//! its unit and default in `environments/README.md`.
+//! named in `[model]` are read here too, into the same bodies and joints (`import`). Every key is
+//! documented with its unit and default in `environments/README.md`.
 
 pub mod catalog;
 mod de;
