@@ -57,36 +57,39 @@ THRESHOLDS = {
 }
 
 
-def run(binary, env, script, seed, args):
-    target = THRESHOLDS[env][0]
+def train(binary, env, script, seed, args, *options):
+    """`rewardsmith train` of `env` with reward_scripts/ENV/SCRIPT.rhai and `options`; its summary.json."""
     with tempfile.TemporaryDirectory(prefix="rs-baseline-") as out:
         cmd = [binary, "train", "--env", env, "--reward", os.path.join(REPO, "reward_scripts", env, f"{script}.rhai"),
-               "--steps", str(args.max_steps), "--seed", str(seed), "--target", f"{target:g}",
-               "--eval-every", str(args.eval_every), "--eval-episodes", str(args.eval_episodes),
-               "--set", f"threads={args.threads}", "--out", out]
+               "--seed", str(seed), *options, "--set", f"threads={args.threads}", "--out", out]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         path = os.path.join(out, "summary.json")
         if proc.returncode != 0 or not os.path.isfile(path):
             sys.exit(f"`{' '.join(cmd)}` failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
         with open(path) as f:
-            s = json.load(f)
+            return json.load(f)
+
+
+def run(binary, env, script, seed, args):
+    target = THRESHOLDS[env][0]
+    s = train(binary, env, script, seed, args, "--steps", str(args.max_steps), "--target", f"{target:g}",
+              "--eval-every", str(args.eval_every), "--eval-episodes", str(args.eval_episodes))
     best = max((e["fitness_mean"] for e in s["evaluations"]), default=None)
     return dict(env=env, script=script, seed=seed, target=target, steps=s["target_reached_at"],
                 trained_steps=s["global_step"], wall=s["wall_seconds"], best_eval=best)
 
 
 def run_budget(binary, env, script, seed, args):
-    with tempfile.TemporaryDirectory(prefix="rs-baseline-") as out:
-        cmd = [binary, "train", "--env", env, "--reward", os.path.join(REPO, "reward_scripts", env, f"{script}.rhai"),
-               "--seed", str(seed), "--set", f"threads={args.threads}", "--out", out]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        path = os.path.join(out, "summary.json")
-        if proc.returncode != 0 or not os.path.isfile(path):
-            sys.exit(f"`{' '.join(cmd)}` failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
-        with open(path) as f:
-            s = json.load(f)
+    s = train(binary, env, script, seed, args)
     return dict(env=env, script=script, seed=seed, steps=s["global_step"], wall=s["wall_seconds"],
                 fitness=s["eval_fitness_mean"])
+
+
+def groups(args, runs):
+    """(env, script, that pair's runs in seed order), in the table's order."""
+    for env in args.envs:
+        for script in args.scripts:
+            yield env, script, [r for r in runs if r["env"] == env and r["script"] == script]
 
 
 def train_all(args, train, describe):
@@ -111,14 +114,12 @@ def budget_table(binary, args):
           f"thread(s), seeds {' '.join(map(str, args.seeds))}\n")
     print("| env | budget (steps) | script | fitness mean ± std | per seed | median wall s |")
     print("|---|---|---|---|---|---|")
-    for env in args.envs:
-        for script in args.scripts:
-            rs = [r for r in runs if r["env"] == env and r["script"] == script]
-            f = [r["fitness"] for r in rs]
-            std = statistics.stdev(f) if len(f) > 1 else 0.0
-            per_seed = " / ".join(f"{x:.3g}" for x in f)
-            print(f"| {env} | {rs[0]['steps']:,} | {script} | {statistics.mean(f):.3f} ± {std:.3f} | {per_seed} | "
-                  f"{statistics.median(r['wall'] for r in rs):.1f} |")
+    for env, script, rs in groups(args, runs):
+        f = [r["fitness"] for r in rs]
+        std = statistics.stdev(f) if len(f) > 1 else 0.0
+        per_seed = " / ".join(f"{x:.3g}" for x in f)
+        print(f"| {env} | {rs[0]['steps']:,} | {script} | {statistics.mean(f):.3f} ± {std:.3f} | {per_seed} | "
+              f"{statistics.median(r['wall'] for r in rs):.1f} |")
 
 
 def main():
@@ -149,16 +150,14 @@ def main():
           f"{args.threads} VecEnv thread(s), seeds {' '.join(map(str, args.seeds))}\n")
     print("| env | threshold | script | solved | median steps (solved) | median wall s | steps per seed | best eval per seed |")
     print("|---|---|---|---|---|---|---|---|")
-    for env in args.envs:
-        for script in args.scripts:
-            rs = [r for r in runs if r["env"] == env and r["script"] == script]
-            solved = [r for r in rs if r["steps"] is not None]
-            med_steps = f"{statistics.median(r['steps'] for r in solved):,.0f}" if solved else "-"
-            med_wall = statistics.median(r["wall"] for r in rs)
-            per_seed = " / ".join(f"{r['steps']:,}" if r["steps"] else "-" for r in rs)
-            best = " / ".join(f"{r['best_eval']:.3g}" if r["best_eval"] is not None else "-" for r in rs)
-            print(f"| {env} | {THRESHOLDS[env][0]:g} ({THRESHOLDS[env][1]}) | {script} | {len(solved)}/{len(rs)} | "
-                  f"{med_steps} | {med_wall:.2f} | {per_seed} | {best} |")
+    for env, script, rs in groups(args, runs):
+        solved = [r for r in rs if r["steps"] is not None]
+        med_steps = f"{statistics.median(r['steps'] for r in solved):,.0f}" if solved else "-"
+        med_wall = statistics.median(r["wall"] for r in rs)
+        per_seed = " / ".join(f"{r['steps']:,}" if r["steps"] else "-" for r in rs)
+        best = " / ".join(f"{r['best_eval']:.3g}" if r["best_eval"] is not None else "-" for r in rs)
+        print(f"| {env} | {THRESHOLDS[env][0]:g} ({THRESHOLDS[env][1]}) | {script} | {len(solved)}/{len(rs)} | "
+              f"{med_steps} | {med_wall:.2f} | {per_seed} | {best} |")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 //! Robot models from URDF and MJCF files: the built-in envs that use them move like the same
 //! robots written as env-file bodies, and MJCF numbers match MuJoCo's.
 
-use crate::support::repo;
+use crate::support::{ENV_HEADER, repo};
 use rewardsmith_script::Value;
 use rewardsmith_sim::{Env, EnvModel};
 use rewardsmith_spec::{LoadedSpec, catalog};
@@ -76,12 +76,7 @@ fn imported_models_are_part_of_the_env_hash() {
 /// The env-file text of a one-robot environment around a model file `model` (in `[model]`).
 fn with_model(model: &str) -> String {
     format!(
-        r#"id = "imported"
-version = 1
-description = "test"
-task = "test"
-observation = ["q"]
-{model}
+        r#"{ENV_HEADER}{model}
 [physics]
 timestep = 0.01
 episode_length = 100
@@ -94,10 +89,6 @@ gear = 1.0
 name = "q"
 source = "joint.hinge.position"
 doc = "angle"
-[fitness]
-expr = "0.0"
-aggregate = "sum"
-doc = "none"
 "#
     )
 }

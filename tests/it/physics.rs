@@ -1,5 +1,6 @@
 //! Physics against closed-form answers: the worlds built from env files move as mechanics says.
 
+use crate::support::ENV_HEADER as HEADER;
 use rewardsmith_sim::{Env, EnvModel};
 use rewardsmith_spec::LoadedSpec;
 use std::sync::Arc;
@@ -14,18 +15,6 @@ fn float(env: &Env, index: usize) -> f64 {
         other => panic!("state {index} is {other:?}"),
     }
 }
-
-const HEADER: &str = r#"
-id = "test"
-version = 1
-description = "test"
-task = "test"
-observation = ["q"]
-[fitness]
-expr = "0.0"
-aggregate = "sum"
-doc = "none"
-"#;
 
 /// A 1 kg sphere of radius 5 cm on a 1 m arm: a near-ideal pendulum.
 fn pendulum(initial: f64, timestep: f64) -> Arc<EnvModel> {

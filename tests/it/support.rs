@@ -41,6 +41,20 @@ pub fn text(out: &Output) -> (String, String) {
     (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
+/// The top of a test env file: id, texts, an observation of the state `q` (which the rest of the
+/// file must define) and a fitness of 0; physics, bodies, actuators and states follow it.
+pub const ENV_HEADER: &str = r#"
+id = "test"
+version = 1
+description = "test"
+task = "test"
+observation = ["q"]
+[fitness]
+expr = "0.0"
+aggregate = "sum"
+doc = "none"
+"#;
+
 /// The built-in environment ids.
 pub fn env_ids() -> Vec<&'static str> {
     rewardsmith_spec::catalog::ids()

@@ -149,11 +149,11 @@ impl World {
             }
             let handle = physics.bodies.insert(rb);
             let geoms: Vec<Geom> = body.all_geoms().collect();
-            for (geom, mass) in geoms.iter().zip(geom_masses(body, &geoms)) {
+            for (geom, share) in geoms.iter().zip(mass_shares(body, &geoms)) {
                 let collider = geom_collider(geom).friction(body.friction as f32);
-                let collider = match mass {
-                    Some(m) => collider.mass(m),
-                    None => collider.density(if body.inertia.is_some() { 0.0 } else { body.density.unwrap_or(DEFAULT_DENSITY) as f32 }),
+                let collider = match share {
+                    MassShare::Mass(m) => collider.mass(m),
+                    MassShare::Density(d) => collider.density(d),
                 };
                 let groups = if body.collide {
                     // MuJoCo's rule: two shapes touch when either's type meets the other's
@@ -429,9 +429,7 @@ impl World {
             }
         }
     }
-}
 
-impl World {
     /// The joint damping a servo's motor must carry: an impulse joint's (its only damping is its
     /// motor's); none for a multibody joint, whose damping is per degree of freedom.
     fn motor_joint_damping(&self, index: usize, info: &JointInfo) -> f32 {
@@ -466,18 +464,27 @@ fn wrap_angle(a: f32) -> f32 {
     a
 }
 
-/// The mass (kg) of each of a body's shapes when the body gives `mass` without an `inertia`: the
-/// mass spread over the shapes in proportion to their volume. `None` for each shape otherwise
-/// (the shapes then take the body's density, or none when `inertia` carries the mass).
-fn geom_masses(body: &Body, geoms: &[Geom]) -> Vec<Option<f32>> {
+/// How much of a body's mass one of its shapes carries.
+#[derive(Debug, Clone, Copy)]
+enum MassShare {
+    /// This mass, kg.
+    Mass(f32),
+    /// This density, kg/m³ (0 when an explicit `inertia` carries the mass).
+    Density(f32),
+}
+
+/// The share of each of a body's shapes: with `mass` and no `inertia`, the mass spread over the
+/// shapes in proportion to their volume; otherwise the body's density, or none with `inertia`.
+fn mass_shares(body: &Body, geoms: &[Geom]) -> Vec<MassShare> {
     match (body.mass, &body.inertia) {
         // One shape takes the mass exactly (no rounding through a volume).
-        (Some(m), None) if geoms.len() == 1 => vec![Some(m as f32)],
+        (Some(m), None) if geoms.len() == 1 => vec![MassShare::Mass(m as f32)],
         (Some(m), None) => {
             let total: f64 = geoms.iter().map(|g| g.shape.volume()).sum();
-            geoms.iter().map(|g| Some((m * g.shape.volume() / total) as f32)).collect()
+            geoms.iter().map(|g| MassShare::Mass((m * g.shape.volume() / total) as f32)).collect()
         }
-        _ => vec![None; geoms.len()],
+        (_, Some(_)) => vec![MassShare::Density(0.0); geoms.len()],
+        (None, None) => vec![MassShare::Density(body.density.unwrap_or(DEFAULT_DENSITY) as f32); geoms.len()],
     }
 }
 

@@ -48,20 +48,23 @@ fn read_model_file(path: &str) -> Result<String, SpecError> {
     std::fs::read_to_string(path).map_err(|e| SpecError::Io { file: path.to_owned(), message: e.to_string() })
 }
 
+/// Reads a `[model]` file from disk, else from the built-in assets.
+fn read_model_file_or_asset(path: &str) -> Result<String, SpecError> {
+    if Path::new(path).is_file() {
+        return read_model_file(path);
+    }
+    catalog::asset(path).map(str::to_owned).ok_or_else(|| SpecError::Io {
+        file: path.to_owned(),
+        message: "no such file (nor a built-in asset of that name)".into(),
+    })
+}
+
 impl LoadedSpec {
     /// Parses and validates environment-file text that came from `path` (a file, or the
     /// `environments/<id>.toml` name of a built-in), keeping its hash. A `[model]` file is read
     /// from disk beside `path`, else from the built-in assets.
     pub fn from_text(path: &str, text: &str) -> Result<Self, SpecError> {
-        Self::with_models(path, text, &|model| {
-            if std::path::Path::new(model).is_file() {
-                return read_model_file(model);
-            }
-            catalog::asset(model).map(str::to_owned).ok_or_else(|| SpecError::Io {
-                file: model.to_owned(),
-                message: "no such file (nor a built-in asset of that name)".into(),
-            })
-        })
+        Self::with_models(path, text, &read_model_file_or_asset)
     }
 
     /// As [`from_text`](Self::from_text), with `read` giving the text of a `[model]` file by
@@ -80,7 +83,7 @@ impl LoadedSpec {
 /// Parses and validates environment-file text; `file` names the source in error messages (and,
 /// with a `[model]`, locates the model file on disk or among the built-in assets).
 pub fn parse(file: &str, text: &str) -> Result<EnvSpec, SpecError> {
-    LoadedSpec::from_text(file, text).map(|loaded| loaded.spec)
+    parse_with(file, text, &read_model_file_or_asset).map(|(spec, _)| spec)
 }
 
 /// Parses, imports the `[model]` (returning its text) and validates.
@@ -99,7 +102,7 @@ fn parse_with(file: &str, text: &str, read: &dyn Fn(&str) -> Result<String, Spec
         if model.mjcf.is_some() && !model.fixed_root {
             return Err(SpecError::invalid(file, "model.fixed_root", "is for URDF only (an MJCF body is free when it has a <freejoint>)"));
         }
-        let folder = std::path::Path::new(file).parent().unwrap_or(std::path::Path::new(""));
+        let folder = Path::new(file).parent().unwrap_or(Path::new(""));
         let path = normalize(&folder.join(relative));
         let text = read(&path)?;
         let imported = import::import(&model, &path, &text)?;
@@ -113,7 +116,7 @@ fn parse_with(file: &str, text: &str, read: &dyn Fn(&str) -> Result<String, Spec
 }
 
 /// `a/b/../c` as `a/c` (no file system access), so a model path matches a built-in asset's name.
-fn normalize(path: &std::path::Path) -> String {
+fn normalize(path: &Path) -> String {
     let mut parts: Vec<&str> = Vec::new();
     for part in path.to_str().unwrap_or_default().split('/') {
         match part {

@@ -392,8 +392,7 @@ fn setup(
             body.all_geoms()
                 .map(|geom| {
                     let (mesh, along) = shape_mesh(&geom.shape);
-                    let r = vec3(geom.rotation);
-                    let placed = if r.length() > 0.0 { Quat::from_axis_angle(r.normalize(), r.length()) } else { Quat::IDENTITY };
+                    let placed = Quat::from_scaled_axis(vec3(geom.rotation));
                     (meshes.add(mesh), Transform::from_translation(vec3(geom.position)).with_rotation(placed * along))
                 })
                 .collect()
