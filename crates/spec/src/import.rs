@@ -190,10 +190,8 @@ fn urdf(text: &str, fixed_root: bool, err: impl Fn(&str, String) -> SpecError) -
             });
         } else if moving && b.geoms.is_empty() {
             return Err(err(&ctx, "a moving link needs an <inertial> with a mass > 0, or collision shapes".into()));
-        } else if moving {
-            // No <inertial>: uniformly dense shapes (water, as MuJoCo's default density).
-            b.density = Some(MJCF_DENSITY);
         }
+        // Without an <inertial>, the shapes carry the mass at the default density (water).
         if root {
             b.fixed = fixed_root;
             b.position = Some([0.0; 3]);
