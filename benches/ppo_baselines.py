@@ -10,8 +10,9 @@ Usage
     cargo build --release && python3 benches/ppo_baselines.py [--seeds 1 2 3] [--json]
     cargo build --release && python3 benches/ppo_baselines.py --budget --seeds 1 2 3 4 5 --threads 2
     Needs only Python 3 (no packages). Options: --envs (default: every env with a threshold),
-    --scripts, --seeds, --max-steps, --eval-every, --eval-episodes, --threads (VecEnv workers,
-    default 1), --rewardsmith PATH.
+    --scripts (names or .rhai paths), --seeds, --max-steps, --eval-every, --eval-episodes,
+    --threads (VecEnv workers, default 1; results do not depend on it), --set KEY=VALUE (PPO
+    settings, repeatable), --steps (with --budget), --rewardsmith PATH.
 
 What is measured with --budget
     For each env, script and seed:
@@ -60,8 +61,10 @@ THRESHOLDS = {
 def train(binary, env, script, seed, args, *options):
     """`rewardsmith train` of `env` with reward_scripts/ENV/SCRIPT.rhai and `options`; its summary.json."""
     with tempfile.TemporaryDirectory(prefix="rs-baseline-") as out:
-        cmd = [binary, "train", "--env", env, "--reward", os.path.join(REPO, "reward_scripts", env, f"{script}.rhai"),
-               "--seed", str(seed), *options, "--set", f"threads={args.threads}", "--out", out]
+        path = script if script.endswith(".rhai") else os.path.join(REPO, "reward_scripts", env, f"{script}.rhai")
+        overrides = [x for kv in args.set for x in ("--set", kv)]
+        cmd = [binary, "train", "--env", env, "--reward", path, "--seed", str(seed), *options, *overrides,
+               "--set", f"threads={args.threads}", "--out", out]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         path = os.path.join(out, "summary.json")
         if proc.returncode != 0 or not os.path.isfile(path):
@@ -80,7 +83,7 @@ def run(binary, env, script, seed, args):
 
 
 def run_budget(binary, env, script, seed, args):
-    s = train(binary, env, script, seed, args)
+    s = train(binary, env, script, seed, args, *(["--steps", str(args.steps)] if args.steps else []))
     return dict(env=env, script=script, seed=seed, steps=s["global_step"], wall=s["wall_seconds"],
                 fitness=s["eval_fitness_mean"])
 
@@ -127,7 +130,11 @@ def main():
     ap.add_argument("--rewardsmith", default=os.path.join(REPO, "target", "release", "rewardsmith"))
     ap.add_argument("--envs", nargs="+", default=list(THRESHOLDS), choices=list(THRESHOLDS))
     ap.add_argument("--budget", action="store_true", help="train for each env's default budget; report final fitness")
-    ap.add_argument("--scripts", nargs="+", default=["human", "sparse"])
+    ap.add_argument("--scripts", nargs="+", default=["human", "sparse"],
+                    help="baseline names (reward_scripts/ENV/NAME.rhai) or paths to .rhai files")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a PPO setting over the env file's [ppo] table (repeatable), as `rewardsmith train --set`")
+    ap.add_argument("--steps", type=int, help="with --budget: this budget instead of the env file's total_steps")
     ap.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     ap.add_argument("--max-steps", type=int, default=300_000)
     ap.add_argument("--eval-every", type=int, default=4096)

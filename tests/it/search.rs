@@ -55,6 +55,12 @@ fn search_writes_its_run_directory_and_does_not_depend_on_the_thread_count() {
     for file in ["run.toml", "summary.json", "best/reward.rhai", "best/result.json", "gen-00/proposals.json", "gen-00/feedback.md", "gen-00/generation.json", "gen-01/generation.json", "gen-00/cand-00/critic.json"] {
         assert!(run.join(file).is_file(), "{file} is missing");
     }
+    // A trained candidate's curve, one line per PPO iteration under CleanRL's names, ending at
+    // the step count of its result.
+    let metrics = fs::read_to_string(run.join("gen-00/cand-00/metrics.jsonl")).unwrap();
+    let lines: Vec<Value> = metrics.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(lines.len() > 1 && lines.iter().all(|l| l["losses/approx_kl"].is_number()), "{metrics}");
+    assert_eq!(lines.last().unwrap()["global_step"], json(&run.join("gen-00/cand-00/result.json"))["global_step"]);
     let feedback = fs::read_to_string(run.join("gen-00/feedback.md")).unwrap();
     for needle in ["### The best reward function", "| step |", "Evaluation episodes:", "per evaluation seed"] {
         assert!(feedback.contains(needle), "feedback lacks {needle:?}:\n{feedback}");

@@ -13,7 +13,7 @@
 //! Everything is drawn from one seeded ChaCha8 stream; every child passes the critic (on the
 //! states `rewardsmith check` uses by default) before it is returned.
 
-use crate::library::{bodies_of, gates, library, reads, render, shape_variable, GateTemplate, Shape, Term};
+use crate::library::{bodies_of, gates, library, reads, render, shape_variable, GateTemplate, Shape, Term, MAX_GATES};
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -51,8 +51,8 @@ pub struct OfflineConfig {
     /// Probability that a child perturbs one numeric literal inside an embedded foreign script
     /// (when it has one), as it perturbs its own parameters. Default 0.5.
     pub p_literal: f64,
-    /// Terms of a script assembled from templates for generation 0: at least 2, at most this.
-    /// Default 4.
+    /// Terms of a script assembled from templates for generation 0 (but the first, which has one
+    /// per measured variable): at least 2, at most this. Default 4.
     pub max_initial_terms: usize,
     /// Template-assembled parents added to `sparse.rhai` in generation 0. Default 3.
     pub initial_template_parents: usize,
@@ -204,15 +204,20 @@ impl OfflineProposer {
     }
 
     /// Generation 0's parents: `sparse` (the env's fitness-indicator script, if it has one) and
-    /// scripts of 2 to `max_initial_terms` random templates, starting with one term over each
-    /// variable the env's success measure reads (the prompt shows an LLM that expression; this is
-    /// the same hint): without them, a random pick often shapes nothing the task is judged by.
+    /// template-assembled scripts, each with one term over each variable the env's success
+    /// measure reads (the prompt shows an LLM that expression; this is the same hint): without
+    /// them, a random pick often shapes nothing the task is judged by. The first has those terms
+    /// alone, folded into one product where it can (see `conjunction`), gated "at rest"; the
+    /// others add random templates up to 2 to `max_initial_terms` terms.
     pub fn initial_parents(&self, sparse: Option<&str>, seed: u64) -> Vec<String> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ INITIAL_STREAM);
         let mut parents: Vec<String> = sparse.map(str::to_owned).into_iter().collect();
         let measured = fitness_variables(&self.model);
         for i in 0..self.config.initial_template_parents {
-            let n = rng.random_range(2..=self.config.max_initial_terms.max(2)).min(self.library.len());
+            // The first parent is the hint alone (its extra terms drowned it in some seeds: every
+            // child of a cluttered first parent scored 0 on cartpole-swingup, so selection had
+            // nothing to go on); the others add random terms.
+            let n = if i == 0 { 0 } else { rng.random_range(2..=self.config.max_initial_terms.max(2)).min(self.library.len()) };
             let mut terms: Vec<Term> = Vec::new();
             for var in &measured {
                 let over: Vec<&Term> = self.library.iter().filter(|t| term_variable(t) == Some(var.as_str())).collect();
@@ -223,8 +228,13 @@ impl OfflineProposer {
             let mut genome = Genome { terms, functions: Vec::new() };
             let mut ops = Vec::new();
             if i == 0 {
-                // The first parent asks for each measured quantity "at rest" where the env has
-                // that velocity: a product, which mutation alone finds rarely.
+                // The first parent says the success measure as dm_control's rewards do, as one
+                // product where it can (a success measure is usually a conjunction: upright *and*
+                // centred); a sum pays for one condition alone, and on cartpole-swingup "centred,
+                // pole hanging" earned as much as swinging up, so no candidate of generation 0
+                // learned anything. Then it asks for each measured quantity "at rest" where the
+                // env has that velocity: products, which mutation alone finds rarely.
+                ops.extend(self.conjunction(&mut genome, &mut rng));
                 for term in &mut genome.terms {
                     if let Some(gate) = self.gates.iter().find(|g| term.can_take(&g.shape) && self.is_rest_gate(term, g)) {
                         ops.push(self.apply_gate(term, gate, &mut rng));
@@ -329,7 +339,13 @@ impl OfflineProposer {
         let n = standard_normal(rng);
         let term = &mut child.terms[term];
         let (name, value) = &mut term.params[param];
-        let moved = if name == "target" { *value + cfg.sigma * n } else { *value * libm::exp(cfg.sigma * n) };
+        let moved = if name == "target" {
+            *value + cfg.sigma * n
+        } else if name.ends_with("_floor") {
+            (*value * libm::exp(cfg.sigma * n)).min(crate::library::MAX_GATE_FLOOR)
+        } else {
+            *value * libm::exp(cfg.sigma * n)
+        };
         *value = round_significant(moved, SIGNIFICANT_DIGITS);
         ops.push(format!("{}_{name} → {}", term.name, crate::library::float_literal(*value)));
         // A canonical order, so the same genome always renders to the same script.
@@ -349,6 +365,27 @@ impl OfflineProposer {
         let choice = if !at_rest.is_empty() && rng.random_bool(0.5) { at_rest.choose(rng) } else { pairs.choose(rng) };
         let (t, gate) = choice.copied()?;
         Some(self.apply_gate(&mut genome.terms[t], gate, rng))
+    }
+
+    /// Folds `genome`'s terms into one: the first term that can be gated by a shaping of each
+    /// other term's variable (keeping a gate free for "at rest") takes those gates and the other
+    /// terms go; nothing changes if no term can. Returns what it did.
+    fn conjunction(&self, genome: &mut Genome, rng: &mut ChaCha8Rng) -> Vec<String> {
+        for p in 0..genome.terms.len() {
+            let gates: Option<Vec<&GateTemplate>> = (0..genome.terms.len())
+                .filter(|&o| o != p)
+                .map(|o| {
+                    let var = term_variable(&genome.terms[o]);
+                    self.gates.iter().find(|g| !g.at_rest && var.is_some() && shape_variable(&g.shape) == var && genome.terms[p].can_take(&g.shape))
+                })
+                .collect();
+            let Some(gates) = gates.filter(|g| !g.is_empty() && g.len() < MAX_GATES) else { continue };
+            let mut product = genome.terms[p].clone();
+            let ops = gates.into_iter().map(|g| self.apply_gate(&mut product, g, rng)).collect();
+            genome.terms = vec![product];
+            return ops;
+        }
+        Vec::new()
     }
 
     /// Whether `gate` is `term` "at rest": a velocity's tracking towards 0 on a body the term's
@@ -533,21 +570,33 @@ mod tests {
         let p = OfflineProposer::new(model, OfflineConfig::default());
         for parent in p.initial_parents(None, 3) {
             let genome = Genome::read(&parent);
-            let vars: Vec<&str> = genome.terms.iter().filter_map(term_variable).collect();
+            let vars: Vec<&str> = genome.terms.iter().flat_map(|t| std::iter::once(&t.shape).chain(&t.gates)).filter_map(shape_variable).collect();
             assert!(vars.contains(&"cart_position") && vars.contains(&"pole_cos"), "{parent}");
         }
     }
 
     #[test]
-    fn the_first_template_parent_asks_for_each_measured_quantity_at_rest() {
+    fn the_first_template_parent_is_the_success_measure_as_one_product_at_rest() {
         let (p, _) = proposer("cartpole-swingup");
         for seed in 0..4 {
             let genome = Genome::read(&p.initial_parents(None, seed).remove(0));
-            let upright = genome.terms.iter().find(|t| t.shape == Shape::Upright { var: "pole_cos".into() }).unwrap();
-            assert_eq!(upright.gates, [Shape::Tracking { var: "pole_angular_velocity".into() }], "seed {seed}");
-            let (_, tau) = upright.params.iter().find(|(k, _)| k == "g1_tau").unwrap();
+            // upright × centred × not spinning, and nothing else
+            assert_eq!(genome.terms.len(), 1, "seed {seed}: {genome:?}");
+            let upright = &genome.terms[0];
+            assert_eq!(upright.shape, Shape::Upright { var: "pole_cos".into() });
+            assert_eq!(
+                upright.gates,
+                [Shape::ExpShaping { var: "cart_position".into(), vector: false }, Shape::Tracking { var: "pole_angular_velocity".into() }],
+                "seed {seed}"
+            );
+            let (_, tau) = upright.params.iter().find(|(k, _)| k == "g2_tau").unwrap();
             assert!((12.5..=50.0).contains(tau), "within a factor of 2 of 5² (rad/s)²: {tau}");
         }
+        // One measured variable: its term alone (a cosine that may go negative takes no gate).
+        let (p, _) = proposer("pendulum");
+        let genome = Genome::read(&p.initial_parents(None, 0).remove(0));
+        assert_eq!(genome.terms.len(), 1, "{genome:?}");
+        assert_eq!(term_variable(&genome.terms[0]), Some("pole_cos"));
     }
 
     #[test]

@@ -177,6 +177,16 @@ pub(crate) fn write_json(path: &Path, value: &impl Serialize) -> Result<(), Sear
     Ok(rewardsmith_sim::rollout::write_atomic(path, text.as_bytes())?)
 }
 
+/// One JSON line per value (`metrics.jsonl`), written atomically.
+pub(crate) fn write_jsonl<T: Serialize>(path: &Path, values: &[T]) -> Result<(), SearchError> {
+    let mut text = String::new();
+    for value in values {
+        text += &serde_json::to_string(value).map_err(|e| corrupt(path, e))?;
+        text.push('\n');
+    }
+    Ok(rewardsmith_sim::rollout::write_atomic(path, text.as_bytes())?)
+}
+
 /// A file of the run directory that cannot be read back, and why.
 pub(crate) fn corrupt(path: &Path, e: impl std::fmt::Display) -> SearchError {
     SearchError::Corrupt { path: path.display().to_string(), message: e.to_string() }

@@ -6,6 +6,7 @@
 //! gen-NN/proposals.json          the generation's proposals, resampled ones included
 //! gen-NN/cand-KK/reward.rhai     the script; reply.md (the LLM's reply); critic.json
 //! gen-NN/cand-KK/result.json     training, evaluation, checkpoints (written when done)
+//! gen-NN/cand-KK/metrics.jsonl  every PPO iteration's metrics, CleanRL's names (as `train`'s)
 //! gen-NN/cand-KK/policy.safetensors
 //! gen-NN/feedback.md             exactly the feedback text the next prompt receives
 //! gen-NN/generation.json         ranking and best (written last: the generation is done)
@@ -24,7 +25,7 @@
 use crate::config::{FeedbackMode, SearchConfig};
 use crate::dedup::Signature;
 use crate::record::{
-    corrupt, read_json, read_json_if_present, write_json, CandidateResult, Checkpoint, Episode, GenerationRecord, PhaseSeconds, Proposal, TermRange, Timing, Verdict,
+    corrupt, read_json, read_json_if_present, write_json, write_jsonl, CandidateResult, Checkpoint, Episode, GenerationRecord, PhaseSeconds, Proposal, TermRange, Timing, Verdict,
 };
 use crate::ranking;
 use crate::reflect::{self, Best, EnvFacts, Judged};
@@ -647,6 +648,11 @@ impl<'a, P: Proposer> Search<'a, P> {
             Ok(_) if timed_out => Err(("timeout", format!("training passed its {} s limit at step {}", cfg.train_timeout_s.unwrap_or(0.0), result.global_step))),
             Ok(agent) => self.evaluate(script, &agent, ppo, job.eval_seed, &mut result).map(|()| agent).map_err(|e| ("failed", format!("evaluation: {e}"))),
         };
+        // The curve is written whatever the outcome: a failed or timed-out training's is what
+        // explains it. (A candidate taken from the cache has none: the cache keeps results.)
+        if let Err(e) = write_jsonl(&dir.join("metrics.jsonl"), &log) {
+            result.error = Some(format!("metrics not saved: {e}"));
+        }
         match outcome {
             Ok(agent) => {
                 let bytes = agent.to_safetensors(&policy_metadata(&self.model, Some(script), ppo.obs_clip));
