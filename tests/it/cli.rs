@@ -222,6 +222,23 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
+fn a_reader_closing_stdout_early_ends_the_process_quietly() {
+    // As `rewardsmith envs cartpole | head -c0`: the pipe's read end is closed before the
+    // description is written, so the write fails with EPIPE.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rewardsmith"))
+        .args(["envs", "cartpole"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
 fn unknown_env_id_lists_the_builtin_ones() {
     let out = rewardsmith(&["envs", "cartpoel"]);
     let (_, stderr) = text(&out);

@@ -2,7 +2,8 @@
 //!
 //! Exit codes: 0 success; 1 the input or the work failed (a broken env file or script, a replay
 //! that differs, a failed command); 2 usage error (unknown flag, missing argument); 130 `train`
-//! interrupted by Ctrl-C or SIGTERM (its outputs are written).
+//! interrupted by Ctrl-C or SIGTERM (its outputs are written). A reader that closes stdout early
+//! (`| head`) ends the process quietly with 0.
 
 mod cmd;
 mod common;
@@ -77,6 +78,7 @@ fn run() -> anyhow::Result<ExitCode> {
 }
 
 fn main() -> ExitCode {
+    quiet_on_closed_stdout();
     match run() {
         Ok(code) => code,
         Err(e) => {
@@ -84,4 +86,20 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// `rewardsmith envs cartpole | head` closes our stdout early, and Rust's `println!` then panics
+/// ("failed printing to stdout: Broken pipe"; the runtime ignores SIGPIPE, and resetting it needs
+/// `unsafe`). Such a reader got what it wanted, so the process ends quietly with status 0, as
+/// other command-line tools do; every other panic keeps the default report.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload.downcast_ref::<String>().map(String::as_str).or_else(|| payload.downcast_ref::<&str>().copied());
+        if message.is_some_and(|m| m.starts_with("failed printing to stdout") && m.contains("Broken pipe")) {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
 }
