@@ -13,7 +13,7 @@
 //! Everything is drawn from one seeded ChaCha8 stream; every child passes the critic (on the
 //! states `rewardsmith check` uses by default) before it is returned.
 
-use crate::library::{bodies_of, gates, library, reads, render, shape_variable, GateTemplate, Shape, Term, MAX_GATES};
+use crate::library::{bodies_of, gates, library, reads, render, shape_variable, GateTemplate, Shape, Term, MAX_GATES, MAX_GATE_FLOOR};
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -342,7 +342,7 @@ impl OfflineProposer {
         let moved = if name == "target" {
             *value + cfg.sigma * n
         } else if name.ends_with("_floor") {
-            (*value * libm::exp(cfg.sigma * n)).min(crate::library::MAX_GATE_FLOOR)
+            (*value * libm::exp(cfg.sigma * n)).min(MAX_GATE_FLOOR)
         } else {
             *value * libm::exp(cfg.sigma * n)
         };
