@@ -341,10 +341,9 @@ impl OfflineProposer {
         let (name, value) = &mut term.params[param];
         let moved = if name == "target" {
             *value + cfg.sigma * n
-        } else if name.ends_with("_floor") {
-            (*value * libm::exp(cfg.sigma * n)).min(MAX_GATE_FLOOR)
         } else {
-            *value * libm::exp(cfg.sigma * n)
+            let scaled = *value * libm::exp(cfg.sigma * n);
+            if name.ends_with("_floor") { scaled.min(MAX_GATE_FLOOR) } else { scaled }
         };
         *value = round_significant(moved, SIGNIFICANT_DIGITS);
         ops.push(format!("{}_{name} → {}", term.name, crate::library::float_literal(*value)));
