@@ -1,6 +1,6 @@
 //! The `rewardsmith` command line: listing, checking, recording, replaying, and its exit codes.
 
-use crate::support::{env_ids, repo, rewardsmith, rewardsmith_in, text};
+use crate::support::{env_ids, repo, rewardsmith, rewardsmith_in, text, TINY_PPO};
 use std::fs;
 
 #[test]
@@ -256,8 +256,6 @@ fn help_is_available_on_every_command() {
     }
 }
 
-/// A small PPO configuration for CLI tests: two iterations of 8 × 64 steps.
-const TINY_PPO: &str = "num_envs = 8\nnum_steps = 64\nnum_minibatches = 4\nupdate_epochs = 2\n";
 
 #[test]
 fn train_writes_metrics_config_policy_and_summary_and_eval_replays() {

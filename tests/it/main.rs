@@ -8,4 +8,5 @@ mod llm;
 mod physics;
 mod search;
 mod support;
+mod torch;
 mod viewer;

@@ -8,6 +8,9 @@ pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
 }
 
+/// A small PPO configuration for CLI tests: two iterations of 8 × 64 steps.
+pub const TINY_PPO: &str = "num_envs = 8\nnum_steps = 64\nnum_minibatches = 4\nupdate_epochs = 2\n";
+
 /// Runs the `rewardsmith` binary from the repository root.
 pub fn rewardsmith(args: &[&str]) -> Output {
     rewardsmith_in(&repo(), args)

@@ -7,6 +7,7 @@
 
 mod cmd;
 mod common;
+mod compute_args;
 mod llm_args;
 
 use clap::{Parser, Subcommand};

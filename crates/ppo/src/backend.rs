@@ -19,6 +19,14 @@ pub trait Backend {
     /// observations (`batch × obs_dim`). Keeps what [`Backend::backward`] needs.
     fn forward(&mut self, obs: &[f32], batch: usize) -> (&[f32], &[f32]);
 
+    /// The same outputs as [`Backend::forward`] for acting and bootstrapping, when no backward
+    /// pass will follow. A backend may compute them elsewhere: the torch backend on a host copy
+    /// of its weights, since a GPU's latency per call costs more than a rollout's small batches
+    /// (BENCHMARKS.md, "GPU").
+    fn act(&mut self, obs: &[f32], batch: usize) -> (&[f32], &[f32]) {
+        self.forward(obs, batch)
+    }
+
     /// The current log σ per action component.
     fn log_std(&self) -> &[f32];
 
@@ -77,6 +85,14 @@ impl CpuBackend {
             adam_log_std: Adam::new(nl),
             adam_critic: Adam::new(nc),
         }
+    }
+}
+
+impl CpuBackend {
+    /// The gradients of the last [`Backend::backward`] (after any clipping), flat in the order
+    /// actor, log σ, critic: [`Agent`]'s parameter layout, for comparing backends.
+    pub fn gradients(&self) -> Vec<f32> {
+        [&self.g_actor[..], &self.g_log_std, &self.g_critic].concat()
     }
 }
 

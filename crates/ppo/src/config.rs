@@ -53,6 +53,96 @@ pub struct PpoConfig {
     pub seed: u64,
     /// Worker threads of the VecEnv (0 = one per core); results do not depend on it. Default 0.
     pub threads: usize,
+    /// What trains the networks: `native` (the hand-written CPU MLP, bitwise reproducible) or
+    /// `torch` (libtorch through tch, on the CPU or a CUDA device; needs a binary built with the
+    /// `torch` feature). Default native. Written out only when not the default, so configurations
+    /// and cache keys from before it existed read and hash as they did.
+    #[serde(skip_serializing_if = "is_default")]
+    pub backend: BackendKind,
+    /// Where the networks live: `cpu`, `cuda` (device 0) or `cuda:N`. Default cpu. CUDA needs
+    /// the torch backend. Written out only when not the default.
+    #[serde(skip_serializing_if = "is_default")]
+    pub device: Device,
+}
+
+fn is_default<T: Default + PartialEq>(x: &T) -> bool {
+    *x == T::default()
+}
+
+/// The implementation behind [`crate::backend::Backend`] that a training uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    /// [`crate::backend::CpuBackend`]: the hand-written MLP, one thread, bitwise reproducible.
+    #[default]
+    Native,
+    /// `TorchBackend` (feature `torch`): libtorch, on the CPU or a CUDA device.
+    Torch,
+}
+
+impl std::str::FromStr for BackendKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "native" => Ok(Self::Native),
+            "torch" => Ok(Self::Torch),
+            _ => Err(format!("unknown backend `{s}` (expected native or torch)")),
+        }
+    }
+}
+
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Native => "native",
+            Self::Torch => "torch",
+        })
+    }
+}
+
+/// A compute device, written as PyTorch writes it: `cpu`, `cuda` (the first GPU) or `cuda:N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Device {
+    /// The host's CPU.
+    #[default]
+    Cpu,
+    /// CUDA device N (`cuda` is `cuda:0`).
+    Cuda(usize),
+}
+
+impl std::str::FromStr for Device {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("unknown device `{s}` (expected cpu, cuda or cuda:N)");
+        match s {
+            "cpu" => Ok(Self::Cpu),
+            "cuda" => Ok(Self::Cuda(0)),
+            _ => s.strip_prefix("cuda:").and_then(|n| n.parse().ok()).map(Self::Cuda).ok_or_else(bad),
+        }
+    }
+}
+
+impl TryFrom<String> for Device {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<Device> for String {
+    fn from(d: Device) -> String {
+        d.to_string()
+    }
+}
+
+impl std::fmt::Display for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Cpu => f.write_str("cpu"),
+            Self::Cuda(n) => write!(f, "cuda:{n}"),
+        }
+    }
 }
 
 impl Default for PpoConfig {
@@ -79,6 +169,8 @@ impl Default for PpoConfig {
             reward_clip: 10.0,
             seed: 1,
             threads: 0,
+            backend: BackendKind::Native,
+            device: Device::Cpu,
         }
     }
 }
@@ -151,6 +243,9 @@ impl PpoConfig {
             if !value.is_finite() {
                 return Err(format!("`{key}` must be finite, not {value}"));
             }
+        }
+        if self.backend == BackendKind::Native && self.device != Device::Cpu {
+            return Err(format!("`device` {} needs the torch backend (`backend = \"torch\"`, --backend torch): the native backend runs on the CPU", self.device));
         }
         Ok(())
     }
@@ -231,5 +326,29 @@ mod tests {
         let huge = table("num_envs = 4294967296\nnum_steps = 4294967296");
         assert!(PpoConfig::from_layers([("f", &huge)]).is_err(), "the product overflows");
         assert!(PpoConfig::default().validate().is_ok());
+    }
+
+    #[test]
+    fn backend_and_device_read_as_pytorch_writes_them_and_cuda_needs_torch() {
+        let torch = table("backend = \"torch\"\ndevice = \"cuda:1\"");
+        let cfg = PpoConfig::from_layers([("f", &torch)]).unwrap();
+        assert_eq!((cfg.backend, cfg.device), (BackendKind::Torch, Device::Cuda(1)));
+        assert_eq!("cuda".parse::<Device>(), Ok(Device::Cuda(0)));
+        assert!("gpu".parse::<Device>().is_err() && "cuda:x".parse::<Device>().is_err());
+        let native_cuda = table("device = \"cuda\"");
+        let e = PpoConfig::from_layers([("f", &native_cuda)]).unwrap_err().to_string();
+        assert!(e.contains("`device` cuda:0 needs the torch backend"), "{e}");
+        let bad = table("device = \"tpu\"");
+        assert!(PpoConfig::from_layers([("f", &bad)]).unwrap_err().to_string().contains("`device`"));
+    }
+
+    #[test]
+    fn a_native_cpu_configuration_serialises_as_before_backends_existed() {
+        let text = toml::to_string(&PpoConfig::default()).unwrap();
+        assert!(!text.contains("backend") && !text.contains("device"), "{text}");
+        let torch = PpoConfig { backend: BackendKind::Torch, device: Device::Cuda(0), ..PpoConfig::default() };
+        let text = toml::to_string(&torch).unwrap();
+        assert!(text.contains("backend = \"torch\"") && text.contains("device = \"cuda:0\""), "{text}");
+        assert_eq!(toml::from_str::<PpoConfig>(&text).unwrap(), torch);
     }
 }

@@ -72,6 +72,18 @@ pub fn evaluate_with_reward(
     seed: u64,
     obs_clip: f32,
 ) -> Result<Vec<EpisodeScore>, SimError> {
+    evaluate_policy(model, &mut |obs| agent.act_deterministic(obs, obs_clip), reward, episodes, seed)
+}
+
+/// As [`evaluate_with_reward`], with the actions from `act` (raw observation → action in
+/// [-1, 1]): the deterministic policy run by any backend.
+pub fn evaluate_policy(
+    model: &Arc<EnvModel>,
+    act: &mut dyn FnMut(&[f32]) -> Vec<f32>,
+    reward: Option<RewardScript>,
+    episodes: usize,
+    seed: u64,
+) -> Result<Vec<EpisodeScore>, SimError> {
     let has_reward = reward.is_some();
     let mut env = Env::new(model.clone(), reward)?;
     let aggregate = model.spec().fitness.aggregate;
@@ -82,7 +94,7 @@ pub fn evaluate_with_reward(
         let mut ret = 0.0;
         let mut steps = 0u32;
         let termination = loop {
-            let action = agent.act_deterministic(&obs, obs_clip);
+            let action = act(&obs);
             let s = env.step(&action)?;
             fitness.push(s.fitness);
             ret += s.reward;

@@ -4,7 +4,7 @@
 use crate::adam::AdamConfig;
 use crate::agent::Agent;
 use crate::backend::{Backend, CpuBackend};
-use crate::config::PpoConfig;
+use crate::config::{BackendKind, PpoConfig};
 use crate::gae::{gae, GaeConfig, Transitions};
 use crate::loss::{gaussian_entropy, gaussian_log_prob, gaussian_log_prob_grad, ppo_loss, LossConfig, LossStats, Minibatch};
 use crate::normalize::RewardScaler;
@@ -92,7 +92,14 @@ pub enum TrainError {
     /// The environment or the reward script failed (a script error names line and column).
     #[error(transparent)]
     Sim(#[from] SimError),
+    /// The backend asked for cannot run here: not compiled in, or its device is missing. Never
+    /// answered by training somewhere else instead.
+    #[error("{0}")]
+    Backend(String),
 }
+
+/// The error for `backend = "torch"` in a binary built without it.
+pub const NO_TORCH: &str = "the torch backend is not in this binary: build with `--features torch` against libtorch 2.11 (README, \"GPU training\")";
 
 /// Per-instance accumulators of the episode in progress.
 #[derive(Debug, Clone, Default)]
@@ -106,17 +113,40 @@ const ENV_STREAM: u64 = 1;
 const INIT_STREAM: u64 = 2;
 const SAMPLE_STREAM: u64 = 3;
 
-/// Trains an agent on `model` with `reward`; `on_iteration` sees each iteration's metrics and
-/// agent, and may stop training early by returning false (budgets, cancellation, a target
-/// reached).
+/// Trains an agent on `model` with `reward`, on the backend and device `cfg` names;
+/// `on_iteration` sees each iteration's metrics and agent, and may stop training early by
+/// returning false (budgets, cancellation, a target reached).
 pub fn train(
     model: &Arc<EnvModel>,
     reward: Option<RewardScript>,
     cfg: &PpoConfig,
+    on_iteration: impl FnMut(&Metrics, &Agent) -> bool,
+) -> Result<Agent, TrainError> {
+    cfg.validate().map_err(TrainError::Config)?;
+    match cfg.backend {
+        BackendKind::Native => train_with(model, reward, cfg, |agent, adam| Ok(CpuBackend::new(agent, adam)), on_iteration),
+        #[cfg(feature = "torch")]
+        BackendKind::Torch => train_with(
+            model,
+            reward,
+            cfg,
+            |agent, adam| crate::torch::TorchBackend::new(&agent, adam, cfg.device).map_err(|e| TrainError::Backend(e.to_string())),
+            on_iteration,
+        ),
+        #[cfg(not(feature = "torch"))]
+        BackendKind::Torch => Err(TrainError::Backend(NO_TORCH.to_owned())),
+    }
+}
+
+/// The one PPO loop, over whichever backend `make_backend` builds from the fresh agent.
+fn train_with<B: Backend>(
+    model: &Arc<EnvModel>,
+    reward: Option<RewardScript>,
+    cfg: &PpoConfig,
+    make_backend: impl FnOnce(Agent, AdamConfig) -> Result<B, TrainError>,
     mut on_iteration: impl FnMut(&Metrics, &Agent) -> bool,
 ) -> Result<Agent, TrainError> {
     // ---- Setup ----------------------------------------------------------------------------
-    cfg.validate().map_err(TrainError::Config)?;
     let (n, t_len) = (cfg.num_envs, cfg.num_steps);
     let batch_size = n * t_len;
     let num_iterations = (cfg.total_steps / batch_size as u64).max(1);
@@ -125,7 +155,7 @@ pub fn train(
     let (obs_dim, act_dim) = (envs.obs_dim(), envs.action_dim());
     let agent = Agent::new(obs_dim, act_dim, &cfg.hidden, cfg.init_log_std, derive_seed(cfg.seed, INIT_STREAM));
     let mut obs_rms = agent.obs_rms.clone();
-    let mut backend = CpuBackend::new(agent, AdamConfig { lr: cfg.learning_rate, ..AdamConfig::default() });
+    let mut backend = make_backend(agent, AdamConfig { lr: cfg.learning_rate, ..AdamConfig::default() })?;
     let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(cfg.seed, SAMPLE_STREAM));
     let mut scaler = RewardScaler::new(n, cfg.gamma);
 
@@ -157,7 +187,7 @@ pub fn train(
             let rows = step * n..(step + 1) * n;
             batch.obs[rows.start * obs_dim..rows.end * obs_dim].copy_from_slice(&norm_obs);
             let log_std = backend.log_std().to_vec();
-            let (means, values) = backend.forward(&norm_obs, n);
+            let (means, values) = backend.act(&norm_obs, n);
             batch.values[rows.clone()].copy_from_slice(values);
             for i in 0..n {
                 let a = &mut batch.actions[(rows.start + i) * act_dim..(rows.start + i + 1) * act_dim];
@@ -214,7 +244,7 @@ pub fn train(
             if s.truncated.iter().any(|t| *t) {
                 let mut final_norm = vec![0.0f32; n * obs_dim];
                 obs_rms.normalize(s.final_obs, cfg.obs_clip, &mut final_norm);
-                let (_, final_values) = backend.forward(&final_norm, n);
+                let (_, final_values) = backend.act(&final_norm, n);
                 for i in 0..n {
                     if s.truncated[i] {
                         next_val_buf[rows.start + i] = final_values[i];
@@ -224,7 +254,7 @@ pub fn train(
             raw_obs.copy_from_slice(s.obs);
         }
         obs_rms.normalize(&raw_obs, cfg.obs_clip, &mut norm_obs);
-        let (_, last_values) = backend.forward(&norm_obs, n);
+        let (_, last_values) = backend.act(&norm_obs, n);
         for (i, value) in last_values.iter().enumerate() {
             let last = (t_len - 1) * n + i;
             if !trunc_buf[last] {

@@ -71,7 +71,8 @@ pub struct SearchConfig {
     /// counts as a duplicate of one already trained and is not trained again. Default 0.01
     /// (a correlation of 0.99995 between the two rewards on the shared states).
     pub dedup_epsilon: f64,
-    /// Trainings run at once; 0 = as many as cores, at most K. Default 0.
+    /// Trainings run at once; 0 = as many as cores, at most K, and on a CUDA device no more than
+    /// fit in its free memory. Default 0.
     pub jobs: usize,
     /// Cores to use in all; 0 = all available. Each training gets `threads / jobs` of them
     /// (results do not depend on it). Default 0.

@@ -35,7 +35,7 @@ use rand_distr::{Distribution, Normal};
 use rewardsmith_llm::offline::CRITIC_SEED;
 use rewardsmith_llm::{Context, ProposeError, Proposer, Usage};
 use rewardsmith_ppo::agent::policy_metadata;
-use rewardsmith_ppo::config::PpoConfig;
+use rewardsmith_ppo::config::{Device, PpoConfig};
 use rewardsmith_ppo::eval::evaluate_with_reward;
 use rewardsmith_ppo::train::{evenly_spaced, train, Metrics};
 use rewardsmith_script::{review, RewardScript, State};
@@ -576,7 +576,7 @@ impl<'a, P: Proposer> Search<'a, P> {
         }
         let cfg = &self.run.search;
         let cores = if cfg.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { cfg.threads };
-        let jobs = if cfg.jobs == 0 { cores } else { cfg.jobs }.clamp(1, queue.len());
+        let jobs = if cfg.jobs == 0 { self.auto_jobs(cores, &queue[0].ppo) } else { cfg.jobs }.clamp(1, queue.len());
         let threads = (cores / jobs).max(1);
         let next = AtomicUsize::new(0);
         let done = Mutex::new(Vec::new());
@@ -613,6 +613,21 @@ impl<'a, P: Proposer> Search<'a, P> {
         let mut done = done.into_inner().unwrap_or_else(|e| e.into_inner());
         done.sort_by_key(|(i, _)| *i);
         Ok(done)
+    }
+
+    /// Trainings at once when `jobs` is 0: one per core, and on a CUDA device no more than fit
+    /// in its free memory (by `nvidia-smi`, less 1 GiB for libtorch's CUDA context; uncapped if
+    /// it cannot be asked). Every training of a search shares one PPO configuration's shapes.
+    fn auto_jobs(&self, cores: usize, ppo: &PpoConfig) -> usize {
+        let Device::Cuda(index) = ppo.device else { return cores };
+        let Some(gpu) = rewardsmith_ppo::gpu::query(index) else { return cores };
+        let per_job = rewardsmith_ppo::gpu::training_bytes(ppo, self.model.obs_dim(), self.model.action_dim());
+        let free = (gpu.free_mib << 20).saturating_sub(1 << 30);
+        let fit = (free / per_job.max(1)) as usize;
+        if fit < cores {
+            self.say(&format!("{}: {fit} trainings fit in {} MiB free at ~{} MiB each", ppo.device, gpu.free_mib, per_job >> 20));
+        }
+        cores.min(fit).max(1)
     }
 
     /// Trains and evaluates one candidate; a failure is a result.

@@ -1,9 +1,12 @@
 //! `rewardsmith eval DIR`: the deterministic policy of a training on seeded episodes.
 
 use crate::common::load_policy;
+use crate::compute_args::{self, ComputeArgs};
+use rewardsmith_ppo::agent::Agent;
+use rewardsmith_ppo::config::PpoConfig;
 use rewardsmith_spec::catalog::matching as env_matching;
 use anyhow::Result;
-use rewardsmith_ppo::eval::{evaluate_with_reward, ScoreSummary};
+use rewardsmith_ppo::eval::{evaluate_policy, ScoreSummary};
 use rewardsmith_sim::{rollout, Env, EnvModel};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,6 +28,8 @@ pub struct Args {
     /// Evaluate on this env file instead of the one the policy was trained on.
     #[arg(long)]
     env: Option<String>,
+    #[command(flatten)]
+    compute: ComputeArgs,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -38,13 +43,19 @@ pub fn run(args: Args) -> Result<ExitCode> {
         None => None,
     };
     let episodes = args.episodes as usize;
+    let compute = PpoConfig::from_layers([("--backend/--device", &args.compute.layer())])?;
+    let described = compute_args::check(&compute)?;
+    if args.compute.given() {
+        eprintln!("evaluating on the {described}");
+    }
+    let mut act = policy(&agent, &compute, obs_clip)?;
     // The fitness is what `eval` is for; the return is extra, so a reward script that fails on
     // some state costs the return, not the evaluation.
-    let scores = match evaluate_with_reward(&model, &agent, reward.clone(), episodes, args.seed, obs_clip) {
+    let scores = match evaluate_policy(&model, &mut act, reward.clone(), episodes, args.seed) {
         Ok(scores) => scores,
         Err(e) if reward.is_some() => {
             eprintln!("warning: the policy's reward script failed ({e}); evaluating the fitness alone");
-            evaluate_with_reward(&model, &agent, None, episodes, args.seed, obs_clip)?
+            evaluate_policy(&model, &mut act, None, episodes, args.seed)?
         }
         Err(e) => return Err(e.into()),
     };
@@ -71,10 +82,25 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let mut env = Env::new(model.clone(), reward)?;
         // Records whole episodes at most: the last one may be cut where the step budget ends.
         let recorded = rollout::record(&mut env, args.seed, steps, &format!("policy {}", args.dir.display()), |obs, action| {
-            action.copy_from_slice(&agent.act_deterministic(obs, obs_clip));
+            action.copy_from_slice(&act(obs));
         })?;
         recorded.write(out)?;
         println!("recorded {} steps to {}", recorded.steps(), out.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The deterministic policy on the backend and device asked for: raw observation → action.
+fn policy<'a>(agent: &'a Agent, compute: &PpoConfig, obs_clip: f32) -> Result<Box<dyn FnMut(&[f32]) -> Vec<f32> + 'a>> {
+    match compute.backend {
+        rewardsmith_ppo::config::BackendKind::Native => Ok(Box::new(move |obs| agent.act_deterministic(obs, obs_clip))),
+        #[cfg(feature = "torch")]
+        rewardsmith_ppo::config::BackendKind::Torch => {
+            use rewardsmith_ppo::torch::TorchBackend;
+            let mut backend = TorchBackend::new(agent, Default::default(), compute.device)?;
+            Ok(Box::new(move |obs| backend.act_deterministic(&agent.obs_rms, obs, obs_clip)))
+        }
+        #[cfg(not(feature = "torch"))]
+        rewardsmith_ppo::config::BackendKind::Torch => anyhow::bail!(rewardsmith_ppo::train::NO_TORCH),
+    }
 }

@@ -2,6 +2,7 @@
 //! train, evaluate, select, reflect), and `--resume DIR` to continue a killed one.
 
 use crate::common::load_env_with;
+use crate::compute_args::{self, ComputeArgs};
 use crate::llm_args::{parse_llm, proposer, EndpointArgs, Llm};
 use anyhow::{bail, Context as _, Result};
 use rewardsmith_llm::prompt::Templates;
@@ -134,7 +135,7 @@ pub struct Args {
         conflicts_with_all = [
             "env", "task", "fitness", "fitness_aggregate", "llm", "k", "generations", "feedback", "pref_noise", "steps", "eval_seeds", "eval_episodes",
             "seed", "train_timeout", "rank_timeout", "dedup_epsilon", "final_seeds", "confirm_top", "confirm_seeds", "set", "prompts", "model", "temperature",
-            "max_reply_tokens", "concurrency", "timeout", "retries", "budget_usd", "max_tokens", "prices",
+            "max_reply_tokens", "concurrency", "timeout", "retries", "budget_usd", "max_tokens", "prices", "backend", "device",
         ]
     )]
     resume: Option<PathBuf>,
@@ -143,6 +144,8 @@ pub struct Args {
     quiet: bool,
     #[command(flatten)]
     endpoint: EndpointArgs,
+    #[command(flatten)]
+    compute: ComputeArgs,
 }
 
 /// The proposer settings kept in run.toml, so `--resume` asks the same proposer.
@@ -197,6 +200,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             (out, RunFile { proposer: toml::Table::try_from(&settings)?, ..run_file }, settings, model)
         }
     };
+    let compute = compute_args::check(&run_file.ppo)?;
     let llm = parse_llm(&settings.llm).map_err(anyhow::Error::msg)?;
     let templates = match &settings.prompts {
         Some(dir) => Templates::with_overrides(dir)?,
@@ -210,6 +214,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let planned = s.generations * s.k + confirmations + 3 * s.final_seeds;
     let view = Progress::new(planned as u64, args.quiet);
     let log = |event: Event<'_>| view.show(event);
+    log(Event::Line(&format!("training on the {compute}")));
     let cache = match (&args.cache, args.no_cache) {
         (_, true) => None,
         (Some(dir), false) => Some(dir.clone()),
@@ -318,6 +323,9 @@ fn new_run(args: &Args, model: &rewardsmith_sim::EnvModel) -> Result<RunFile> {
     let mut layers = vec![env_layer];
     for set in &args.set {
         layers.push((format!("--set {set}"), PpoConfig::parse_override(set)?));
+    }
+    if args.compute.given() {
+        layers.push(("--backend/--device".to_owned(), args.compute.layer()));
     }
     let ppo = PpoConfig::from_layers(layers.iter().map(|(name, table)| (name.as_str(), table)))?;
     // A user's env file by absolute path (a resume may start elsewhere); a built-in by its path

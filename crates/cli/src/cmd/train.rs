@@ -1,6 +1,7 @@
 //! `rewardsmith train`: PPO on one environment with one reward script.
 
 use crate::common::{load_env, reward_or_default};
+use crate::compute_args::{self, ComputeArgs};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use rewardsmith_ppo::agent::{policy_metadata, Agent};
@@ -63,6 +64,8 @@ pub struct Args {
     /// summary.json.
     #[arg(long)]
     out: PathBuf,
+    #[command(flatten)]
+    compute: ComputeArgs,
 }
 
 /// Why a training ended before or at its step budget (`summary.json`'s `stop_reason`).
@@ -134,6 +137,8 @@ struct Summary {
     /// Mean return of those episodes under the training's reward script.
     eval_return_mean: Option<f64>,
     reward_checkpoints: Vec<Checkpoint>,
+    /// Which backend trained, on which device (`torch backend on cuda:0 (NVIDIA H200, …)`).
+    compute: String,
 }
 
 /// The resolved configuration: PPO's defaults, the env file's `[ppo]`, `--config`, then the
@@ -150,6 +155,9 @@ fn resolve_config(args: &Args, env_path: &str, env_ppo: &toml::Table) -> Result<
     let mut flags = Vec::new();
     for set in &args.set {
         flags.push((format!("--set {set}"), PpoConfig::parse_override(set)?));
+    }
+    if args.compute.given() {
+        flags.push(("--backend/--device".to_owned(), args.compute.layer()));
     }
     let env_layer = format!("{env_path} [ppo]");
     let layers = std::iter::once((env_layer.as_str(), env_ppo))
@@ -194,6 +202,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let model = load_env(&args.env)?;
     let reward = reward_or_default(&model, args.reward.as_deref())?;
     let cfg = resolve_config(&args, model.path(), &model.spec().ppo)?;
+    let compute = compute_args::check(&cfg)?;
+    eprintln!("training {} on the {compute}", model.spec().id);
     let mut schedule = eval_schedule(&args, &cfg, &model, &reward)?;
     prepare_out_dir(&args.out)?;
     write_atomic(&args.out.join("config.toml"), toml::to_string(&cfg)?.as_bytes())?;
@@ -288,6 +298,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         eval_fitness_mean: None,
         eval_return_mean: None,
         reward_checkpoints: checkpoints,
+        compute,
     };
     // The final evaluation can fail too (the reward script, for the return): that is recorded
     // like a failure during training, after the policy was saved.
