@@ -353,3 +353,59 @@ fn a_training_past_its_timeout_fails_its_candidate_and_the_search_goes_on() {
     let feedback = fs::read_to_string(dir.path().join("slow/gen-01/feedback.md")).unwrap();
     assert!(feedback.contains("### Candidates that failed") && feedback.contains("limit"), "{feedback}");
 }
+
+/// ICPL with the offline proposer: a person who ranks each generation in reverse fitness order
+/// sees the next generation bred from their top choices (parents recorded by candidate path),
+/// and the winner is their top choice of the last generation, not the fittest candidate.
+#[test]
+fn a_persons_ranking_breeds_the_next_generation_and_picks_the_winner() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "search", "--env", "pendulum", "-k", "3", "--generations", "2", "--steps", "2048", "--eval-episodes", "2", "--eval-seeds", "1",
+        "--final-seeds", "1", "--no-cache", "--feedback", "human", "--seed", "2", "--out", "h",
+    ];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rewardsmith"))
+        .args(args)
+        .current_dir(dir.path())
+        .env("REWARDSMITH_CACHE", dir.path().join("cache"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Each generation's candidates, worst fitness first: the person's order.
+    let mut orders: Vec<Vec<String>> = Vec::new();
+    for generation in 0..2 {
+        let request = dir.path().join(format!("h/gen-{generation:02}/rank-request.json"));
+        while !request.exists() {
+            assert!(child.try_wait().unwrap().is_none(), "the search ended without asking for generation {generation}'s ranking");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let fitness = |c: &str| json(&dir.path().join(format!("h/gen-{generation:02}/{c}/result.json")))["fitness"].as_f64().unwrap();
+        let mut order: Vec<String> = json(&request)["candidates"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_owned()).collect();
+        assert!(order.len() >= 2, "generation {generation} has {} candidates to rank", order.len());
+        order.sort_by(|a, b| fitness(a).total_cmp(&fitness(b)).then(a.cmp(b)));
+        assert!(fitness(&order[0]) < fitness(order.last().unwrap()), "the test needs the person to disagree with fitness");
+        let numbers: Vec<String> = order.iter().map(|c| c.trim_start_matches("cand-").parse::<usize>().unwrap().to_string()).collect();
+        let ranked = rewardsmith_with_env(dir.path(), &["rank", "h", "--gen", &generation.to_string(), "--order", &numbers.join(",")], &[]);
+        assert!(ranked.status.success(), "{}", text(&ranked).1);
+        orders.push(order);
+    }
+    assert!(child.wait().unwrap().success());
+
+    let choices: Vec<String> = orders[0].iter().take(2).map(|c| format!("gen-00/{c}")).collect();
+    let proposals = json(&dir.path().join("h/gen-01/proposals.json"));
+    let proposals = proposals["proposals"].as_array().unwrap();
+    for p in proposals {
+        let parents: Vec<&str> = p["parents"].as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect();
+        assert!(!parents.is_empty() && parents.iter().all(|x| choices.iter().any(|c| c == x)), "{}: parents {parents:?}, the person's top two {choices:?}", p["name"]);
+    }
+    assert_eq!(proposals[0]["parents"][0], choices[0], "the first child descends from the person's first choice");
+    let gen0 = json(&dir.path().join("h/gen-00/proposals.json"));
+    assert!(gen0["proposals"].as_array().unwrap().iter().all(|p| p["parents"].as_array().unwrap().is_empty()), "generation 0 has no candidate parents");
+
+    let summary = json(&dir.path().join("h/summary.json"));
+    assert_eq!(summary["best"], format!("gen-01/{}", orders[1][0]), "the winner is the person's top choice of the last generation");
+    assert!(summary["picked_by"].as_str().unwrap().starts_with("the person: top choice of generation 1 (ranked by rank command)"), "{summary}");
+    assert!(summary["confirmed"].as_array().unwrap().is_empty(), "fitness does not get to overrule the person");
+    assert!(summary["final_evaluation"]["entries"][0]["fitness_mean"].is_f64(), "the winner's ground truth is still reported");
+}

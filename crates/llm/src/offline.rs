@@ -30,6 +30,19 @@ pub const CRITIC_SEED: u64 = 0;
 /// as the children proposed with the same seed.
 const INITIAL_STREAM: u64 = 0x9e37_79b9_7f4a_7c15;
 
+/// The operator's name in a child's provenance when it took terms from a second parent.
+const CROSSOVER: &str = "crossover";
+
+/// A child script and the parents it descends from (indices into the parents it was bred from:
+/// its main parent, then the crossover partner if terms were taken from one).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Child {
+    /// The script, genome on its first line.
+    pub script: String,
+    /// Indices of its parents.
+    pub parents: Vec<usize>,
+}
+
 /// The first-line marker of a script the offline proposer wrote, followed by its genome as JSON.
 const GENOME_MARKER: &str = "// rewardsmith-offline-genome: ";
 
@@ -253,6 +266,11 @@ impl OfflineProposer {
     /// `k` children of `parents` (candidate i descends mainly from parent i mod the pool), each
     /// past the critic. The same parents and seed give the same scripts.
     pub fn children(&self, parents: &[String], k: usize, seed: u64) -> Result<Vec<Result<String, OfflineError>>, SimError> {
+        Ok(self.children_with_parents(parents, k, seed)?.into_iter().map(|c| c.map(|c| c.script)).collect())
+    }
+
+    /// As [`OfflineProposer::children`], with the parents each child descends from.
+    pub fn children_with_parents(&self, parents: &[String], k: usize, seed: u64) -> Result<Vec<Result<Child, OfflineError>>, SimError> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let states = critic_states(&self.model, self.config.critic_states, CRITIC_SEED)?;
         let pool: Vec<Genome> = parents.iter().map(|p| Genome::read(p)).collect();
@@ -263,11 +281,14 @@ impl OfflineProposer {
                 let first = i % pool.len().max(1);
                 let mut last_error = String::from("no parents");
                 // The child farthest from its parent so far, for when none is far enough.
-                let mut closest_fallback: Option<(f64, String)> = None;
+                let mut closest_fallback: Option<(f64, Child)> = None;
                 for _ in 0..self.config.max_attempts.max(1) {
                     let Some(parent) = pool.get(first) else { break };
-                    let other = (pool.len() > 1).then(|| &pool[(first + rng.random_range(1..pool.len())) % pool.len()]);
-                    let (child, ops) = self.mutate(parent, other, &mut rng);
+                    let other_index = (pool.len() > 1).then(|| (first + rng.random_range(1..pool.len())) % pool.len());
+                    let (child, ops) = self.mutate(parent, other_index.map(|o| &pool[o]), &mut rng);
+                    // The crossover partner is a parent only when it was crossed over.
+                    let crossed = ops.iter().any(|op| op == CROSSOVER);
+                    let descent: Vec<usize> = std::iter::once(first).chain(other_index.filter(|_| crossed)).collect();
                     let script = child.write(&format!("offline proposer: seed {seed}, candidate {i}, parent {first}: {}", ops.join(", ")));
                     let signature = match self.signature(&script, &states) {
                         Ok(signature) => signature,
@@ -278,14 +299,14 @@ impl OfflineProposer {
                     };
                     let distance = parent_signatures[first].as_ref().map_or(f64::INFINITY, |p| p.distance(&signature));
                     if distance >= self.config.min_distance {
-                        return Ok(script);
+                        return Ok(Child { script, parents: descent });
                     }
                     // A near-copy would not be trained (the search deduplicates): mutate again.
                     if closest_fallback.as_ref().is_none_or(|(d, _)| distance > *d) {
-                        closest_fallback = Some((distance, script));
+                        closest_fallback = Some((distance, Child { script, parents: descent }));
                     }
                 }
-                closest_fallback.map(|(_, script)| script).ok_or(OfflineError { parent: first, attempts: self.config.max_attempts.max(1), last_error })
+                closest_fallback.map(|(_, child)| child).ok_or(OfflineError { parent: first, attempts: self.config.max_attempts.max(1), last_error })
             })
             .collect())
     }
@@ -307,7 +328,7 @@ impl OfflineProposer {
             // By name: a function is the same foreign script, perhaps with other constants, and
             // the parent's version wins (two definitions of one name would not compile).
             child.functions.extend(other.functions.iter().filter(|f| !parent.functions.iter().any(|p| p.name == f.name)).cloned());
-            ops.push("crossover".to_owned());
+            ops.push(CROSSOVER.to_owned());
         }
         if child.terms.len() > 1 && rng.random_bool(cfg.p_drop) {
             let gone = child.terms.remove(rng.random_range(0..child.terms.len()));
@@ -528,11 +549,15 @@ fn term_variable(term: &Term) -> Option<&str> {
 /// so it needs no runtime of its own; its usage is zero.
 impl Proposer for OfflineProposer {
     async fn propose(&self, ctx: &Context, k: usize, seed: u64) -> Result<Generation, ProposeError> {
-        let parents = if ctx.parents.is_empty() { self.generation_zero(seed) } else { ctx.parents.clone() };
+        // Generation 0's parents are templates and sparse.rhai, not candidates: no descent.
+        let (parents, known) = if ctx.parents.is_empty() { (self.generation_zero(seed), false) } else { (ctx.parents.clone(), true) };
         let candidates = self
-            .children(&parents, k, seed)?
+            .children_with_parents(&parents, k, seed)?
             .into_iter()
-            .map(|child| Candidate { script: child.map_err(Into::into), reply: None })
+            .map(|child| match child {
+                Ok(c) => Candidate { script: Ok(c.script), reply: None, parents: if known { c.parents } else { Vec::new() } },
+                Err(e) => Candidate { script: Err(e.into()), reply: None, parents: Vec::new() },
+            })
             .collect();
         Ok(Generation { candidates, usage: Usage::default(), budget_exhausted: None })
     }
@@ -606,6 +631,25 @@ mod tests {
         let a = p.children(&parents, 6, 11).unwrap();
         assert_eq!(a, p.children(&parents, 6, 11).unwrap());
         assert_ne!(a, p.children(&parents, 6, 12).unwrap(), "another seed, other children");
+    }
+
+    #[test]
+    fn each_child_names_its_parent_and_its_crossover_partner_only_when_crossed() {
+        let (p, sparse) = proposer("cartpole");
+        let parents = p.initial_parents(Some(&sparse), 4);
+        let children = p.children_with_parents(&parents, 12, 5).unwrap();
+        let mut crossed = 0;
+        for (i, child) in children.iter().enumerate() {
+            let child = child.as_ref().unwrap();
+            assert_eq!(child.parents[0], i % parents.len(), "child {i}: its main parent");
+            let says_crossover = child.script.contains(&format!("parent {}: {CROSSOVER}", i % parents.len()));
+            assert_eq!(child.parents.len() == 2, says_crossover, "child {i}: partner recorded iff crossed over: {:?}", child.parents);
+            if let [main, partner] = child.parents[..] {
+                assert_ne!(main, partner);
+                crossed += 1;
+            }
+        }
+        assert!(crossed > 0, "p_crossover 0.3 over 12 children: some cross");
     }
 
     #[test]

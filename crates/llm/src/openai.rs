@@ -452,7 +452,7 @@ impl OpenAiProposer {
     /// One sample for `slot`, asked alone; whether the server answered it.
     async fn single(&self, prompt: &Prompt, slot: usize, seed: u64, usage: &Mutex<Usage>, permits: &tokio::sync::Semaphore) -> Result<(Candidate, bool), ProposeError> {
         let _permit = permits.acquire().await.expect("the semaphore is never closed");
-        let failed = |error: CandidateError| Ok((Candidate { script: Err(error), reply: None }, false));
+        let failed = |error: CandidateError| Ok((Candidate { script: Err(error), reply: None, parents: Vec::new() }, false));
         match self.chat(prompt, 1, seed.wrapping_add(slot as u64), usage).await {
             Ok(replies) => Ok((candidate(replies.into_iter().next().flatten()), true)),
             Err(RequestFailure::Fatal(e)) => Err(e),
@@ -465,7 +465,7 @@ impl OpenAiProposer {
 /// A candidate from a reply's text.
 fn candidate(reply: Option<String>) -> Candidate {
     let script = extract_script(reply.as_deref().unwrap_or("")).map(|e| e.script).map_err(CandidateError::from);
-    Candidate { script, reply }
+    Candidate { script, reply, parents: Vec::new() }
 }
 
 enum Classified {
@@ -512,7 +512,7 @@ impl Proposer for OpenAiProposer {
         let mut n_rejected = false;
         let fail_all = |slots: &mut Vec<Option<Candidate>>, error: CandidateError| {
             for slot in slots.iter_mut() {
-                *slot = Some(Candidate { script: Err(error.clone()), reply: None });
+                *slot = Some(Candidate { script: Err(error.clone()), reply: None, parents: Vec::new() });
             }
         };
         if k > 1 && self.n_support() != NSupport::No {

@@ -17,7 +17,8 @@ pub struct Context {
     /// What the search says about earlier candidates (the prompt's feedback block); None in
     /// generation 0.
     pub feedback: Option<String>,
-    /// Parent scripts (the offline proposer mutates them; empty: generation 0's parents).
+    /// Parent scripts, the judged best first (the offline proposer mutates them; empty:
+    /// generation 0's parents).
     pub parents: Vec<String>,
 }
 
@@ -28,6 +29,10 @@ pub struct Candidate {
     pub script: Result<String, CandidateError>,
     /// The LLM's whole reply, when there was one (kept so a failed extraction can be read).
     pub reply: Option<String>,
+    /// Which of the context's parents it descends from (indices into [`Context::parents`]),
+    /// when the proposer knows: the offline proposer's parent and crossover partner. Empty for an
+    /// LLM (which saw the feedback, not a parent) and for generation 0.
+    pub parents: Vec<usize>,
 }
 
 /// Why a candidate has no script. The message says what went wrong in words an LLM can act on.

@@ -86,9 +86,7 @@ impl CpuBackend {
             adam_critic: Adam::new(nc),
         }
     }
-}
 
-impl CpuBackend {
     /// The gradients of the last [`Backend::backward`] (after any clipping), flat in the order
     /// actor, log σ, critic: [`Agent`]'s parameter layout, for comparing backends.
     pub fn gradients(&self) -> Vec<f32> {

@@ -269,24 +269,25 @@ impl<T: Scalar> Mlp<T> {
     }
 }
 
+/// Deterministic pseudo-random numbers in [-1, 1] (SplitMix64), so tests need no RNG crate.
+#[cfg(test)]
+pub(crate) fn noise(n: usize, seed: u64) -> Vec<f64> {
+    let mut z = seed;
+    (0..n)
+        .map(|_| {
+            z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut x = z;
+            x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            x ^= x >> 31;
+            (x >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Deterministic pseudo-random numbers in [-1, 1] (SplitMix64), so tests need no RNG crate.
-    fn noise(n: usize, seed: u64) -> Vec<f64> {
-        let mut z = seed;
-        (0..n)
-            .map(|_| {
-                z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-                let mut x = z;
-                x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-                x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-                x ^= x >> 31;
-                (x >> 11) as f64 / (1u64 << 52) as f64 - 1.0
-            })
-            .collect()
-    }
 
     /// Loss = Σ output ⊙ weights, so dLoss/dOutput = weights.
     fn loss(net: &Mlp<f64>, input: &[f64], batch: usize, weights: &[f64]) -> f64 {

@@ -334,19 +334,9 @@ mod tests {
         diff / norm.max(f64::MIN_POSITIVE)
     }
 
-    /// Inputs in [-2, 2] and output derivatives in [-1, 1] from a fixed SplitMix64 stream.
+    /// `n` numbers in [-scale, scale] from a fixed stream.
     fn noise(n: usize, seed: u64, scale: f32) -> Vec<f32> {
-        let mut z = seed;
-        (0..n)
-            .map(|_| {
-                z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-                let mut x = z;
-                x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-                x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-                x ^= x >> 31;
-                ((x >> 11) as f64 / (1u64 << 52) as f64 - 1.0) as f32 * scale
-            })
-            .collect()
+        crate::mlp::noise(n, seed).iter().map(|x| *x as f32 * scale).collect()
     }
 
     /// Both backends on the same agent; `batch` observations of `obs_dim`.

@@ -19,6 +19,11 @@ pub struct Proposal {
     pub reply: Option<String>,
     /// The critic's verdict.
     pub critic: Verdict,
+    /// The candidates it was bred from (`gen-NN/cand-KK`): for the offline proposer its parent
+    /// and crossover partner, for an LLM the judged best scripts its prompt showed; empty in
+    /// generation 0. (Missing from proposals.json written before it existed: empty.)
+    #[serde(default)]
+    pub parents: Vec<String>,
 }
 
 /// The critic's verdict on a proposal.
@@ -123,7 +128,7 @@ pub struct Checkpoint {
 pub struct GenerationRecord {
     /// Generation index.
     pub generation: usize,
-    /// Candidate ids, best first (by fitness, or by the synthetic preference ranking).
+    /// Candidate ids, best first (by fitness, the synthetic preferences or a person).
     pub ranking: Vec<String>,
     /// The best candidate's id, if any candidate was trained.
     pub best: Option<String>,
@@ -131,6 +136,11 @@ pub struct GenerationRecord {
     pub best_fitness: Option<f64>,
     /// Tokens and dollars the proposer spent on this generation.
     pub usage: rewardsmith_llm::Usage,
+    /// Who ranked: `fitness`, `synthetic preferences`, or a person's ranking's source (`rank
+    /// command`, `viewer`, or `fitness (no human ranking within … s)`). (Missing from a record
+    /// written before it existed: None.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ranking_source: Option<String>,
 }
 
 /// Reads a JSON file of the run directory.

@@ -112,6 +112,7 @@ fn settings(h: &mut String, run: &RunFile, summary: Option<&Summary>, generation
                 .and_then(|sum| sum.best.as_ref().zip(sum.best_fitness).map(|(b, f)| format!("{b}, fitness {f:.3}")))
                 .unwrap_or_else(|| "none yet".to_owned()),
         ),
+        ("picked by", summary.map(|sum| sum.picked_by.clone()).filter(|p| !p.is_empty()).unwrap_or_else(|| "—".to_owned())),
     ];
     let _ = write!(h, "<table>");
     for (k, v) in rows {

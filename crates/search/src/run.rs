@@ -37,7 +37,7 @@ use rewardsmith_llm::{Context, ProposeError, Proposer, Usage};
 use rewardsmith_ppo::agent::policy_metadata;
 use rewardsmith_ppo::config::{Device, PpoConfig};
 use rewardsmith_ppo::eval::evaluate_with_reward;
-use rewardsmith_ppo::train::{evenly_spaced, train, Metrics};
+use rewardsmith_ppo::train::{evenly_spaced, train, Metrics, TrainError};
 use rewardsmith_script::{review, RewardScript, State};
 use rewardsmith_sim::rollout::{self, write_atomic};
 use rewardsmith_sim::{critic_states, derive_seed, Env, EnvModel, SimError, CRITIC_SAMPLES};
@@ -164,11 +164,17 @@ impl RunFile {
 pub struct Summary {
     /// `generations` (all ran) or `budget` (the proposer's budget ran out).
     pub stop_reason: String,
-    /// The best candidate of the search: the best mean of the confirmed candidates, else the
-    /// best single training.
+    /// The best candidate of the search: with `--feedback human` the person's top choice of the
+    /// last generation that had one; otherwise the best mean of the confirmed candidates, else
+    /// the best single training.
     pub best: Option<String>,
     /// Its fitness: that mean (over 1 + `confirm_seeds` trainings), else its one training's.
     pub best_fitness: Option<f64>,
+    /// Who picked the winner, in words: the person's ranking (`--feedback human`), or fitness
+    /// on the confirmation seeds, or one training's fitness. (Missing from a summary written
+    /// before it existed: empty.)
+    #[serde(default)]
+    pub picked_by: String,
     /// The candidates confirmed on more training seeds before the winner was picked (empty when
     /// `confirm_top` ≤ 1), best selection fitness first.
     #[serde(default)]
@@ -326,6 +332,8 @@ impl<'a, P: Proposer> Search<'a, P> {
         let mut history: Vec<Best> = Vec::new();
         let mut trained: Vec<(String, Signature)> = Vec::new();
         let mut all: Vec<(String, f64, String)> = Vec::new();
+        // Each generation's trained candidates in the judged order (id, script).
+        let mut judged_orders: Vec<Vec<(String, String)>> = Vec::new();
         let mut records = Vec::new();
         let mut usage = Usage::default();
         let mut stop_reason = "generations".to_owned();
@@ -333,8 +341,13 @@ impl<'a, P: Proposer> Search<'a, P> {
         let mut timing: Timing = read_json_if_present(&timing_path)?.unwrap_or_default();
         for generation in 0..cfg.generations {
             let dir = self.out.join(format!("gen-{generation:02}"));
-            let ctx = Context { task: task.clone(), feedback: feedback.clone(), parents: elites(&all) };
-            let proposals = self.proposals(generation, &dir, &ctx, &states, &runtime)?;
+            let parents = if cfg.feedback == FeedbackMode::Fitness { fittest(&all) } else { judged_parents(&judged_orders) };
+            let ctx = Context { task: task.clone(), feedback: feedback.clone(), parents: parents.iter().map(|p| p.1.clone()).collect() };
+            let lineage = Lineage {
+                parent_ids: parents.iter().map(|p| p.0.clone()).collect(),
+                shown: history.iter().map(|b| b.id.clone()).collect(),
+            };
+            let proposals = self.proposals(generation, &dir, &ctx, &lineage, &states, &runtime)?;
             usage.add(&proposals.usage);
             let started = Instant::now();
             let results = self.train_generation(generation, &dir, &proposals.proposals, &states, &mut trained)?;
@@ -347,7 +360,7 @@ impl<'a, P: Proposer> Search<'a, P> {
             write_json(&timing_path, &timing)?;
             let judged: Vec<Judged<'_>> =
                 proposals.proposals.iter().zip(&results).map(|(proposal, result)| Judged { proposal, result: result.as_ref() }).collect();
-            let ranking = self.rank(generation, &judged)?;
+            let (ranking, ranking_source) = self.rank(generation, &judged)?;
             let best = ranking.first().map(|&i| &judged[i]);
             let worst = (cfg.feedback != FeedbackMode::Fitness && ranking.len() > 1).then(|| &judged[*ranking.last().unwrap()]);
             let facts = EnvFacts {
@@ -357,6 +370,9 @@ impl<'a, P: Proposer> Search<'a, P> {
             };
             let show_fitness = cfg.feedback == FeedbackMode::Fitness;
             let ranked: Vec<&Judged<'_>> = ranking.iter().map(|&i| &judged[i]).collect();
+            judged_orders.push(
+                ranked.iter().filter_map(|j| Some((j.result?.id.clone(), j.proposal.script.clone()?))).collect(),
+            );
             let text = reflect::feedback(generation, &facts, &judged, &ranked, show_fitness, worst, &history);
             write_atomic(&dir.join("feedback.md"), text.as_bytes())?;
             for j in &judged {
@@ -381,6 +397,7 @@ impl<'a, P: Proposer> Search<'a, P> {
                 best: best.and_then(|b| b.result).map(|r| r.id.clone()),
                 best_fitness: best.and_then(|b| b.result).and_then(|r| r.fitness),
                 usage: proposals.usage,
+                ranking_source: Some(ranking_source),
             };
             write_json(&dir.join("generation.json"), &record)?;
             self.say(&format!(
@@ -396,16 +413,35 @@ impl<'a, P: Proposer> Search<'a, P> {
             }
         }
         let started = Instant::now();
-        let confirmed = self.confirm(&all)?;
+        // ICPL: with a person judging, the winner is the person's, never overruled by fitness.
+        let person = cfg.feedback == FeedbackMode::Human;
+        let confirmed = if person { Vec::new() } else { self.confirm(&all)? };
         timing.confirm_s += started.elapsed().as_secs_f64();
         write_json(&timing_path, &timing)?;
-        let best = match confirmed.iter().max_by(|a, b| a.fitness_mean.total_cmp(&b.fitness_mean)) {
+        let (best, picked_by) = match confirmed.iter().max_by(|a, b| a.fitness_mean.total_cmp(&b.fitness_mean)) {
+            // The latest generation a person ranked (not one ranked by fitness for want of an
+            // answer or of candidates), else the latest ranked at all.
+            _ if person => match judged_orders
+                .iter()
+                .enumerate()
+                .rev()
+                .filter(|(g, _)| records[*g].ranking_source.as_deref().is_some_and(|s| !s.starts_with("fitness")))
+                .chain(judged_orders.iter().enumerate().rev())
+                .find_map(|(g, order)| Some((g, order.first()?)))
+            {
+                Some((g, (id, _))) => (
+                    all.iter().find(|a| &a.0 == id).cloned(),
+                    format!("the person: top choice of generation {g} (ranked by {})", records[g].ranking_source.as_deref().unwrap_or("a person")),
+                ),
+                None => (None, String::new()),
+            },
             // Ties keep the better selection fitness (the earlier entry): max_by keeps the last.
             Some(c) => {
                 let top = confirmed.iter().find(|x| x.fitness_mean == c.fitness_mean).unwrap_or(c);
-                all.iter().find(|a| a.0 == top.id).map(|a| (a.0.clone(), top.fitness_mean, a.2.clone()))
+                let best = all.iter().find(|a| a.0 == top.id).map(|a| (a.0.clone(), top.fitness_mean, a.2.clone()));
+                (best, format!("fitness: the best mean over 1 + {} training seeds of the {} best candidates", cfg.confirm_seeds, confirmed.len()))
             }
-            None => best_first(&all).first().map(|&b| b.clone()),
+            None => (best_first(&all).first().map(|&b| b.clone()), "fitness: the best single training".to_owned()),
         };
         let best = best.as_ref();
         if let Some((id, _, script)) = best {
@@ -424,6 +460,7 @@ impl<'a, P: Proposer> Search<'a, P> {
             stop_reason,
             best: best.map(|b| b.0.clone()),
             best_fitness: best.map(|b| b.1),
+            picked_by,
             confirmed,
             generations: records,
             usage,
@@ -440,7 +477,15 @@ impl<'a, P: Proposer> Search<'a, P> {
 
     /// The generation's proposals: read back if already made, else proposed (with resampling
     /// of critic rejects) and written.
-    fn proposals(&self, generation: usize, dir: &Path, ctx: &Context, states: &[State], runtime: &tokio::runtime::Runtime) -> Result<ProposalsFile, SearchError> {
+    fn proposals(
+        &self,
+        generation: usize,
+        dir: &Path,
+        ctx: &Context,
+        lineage: &Lineage,
+        states: &[State],
+        runtime: &tokio::runtime::Runtime,
+    ) -> Result<ProposalsFile, SearchError> {
         let path = dir.join("proposals.json");
         if path.exists() {
             let file: ProposalsFile = read_json(&path)?;
@@ -464,7 +509,8 @@ impl<'a, P: Proposer> Search<'a, P> {
                     Ok(script) => critic(&self.model, states, &script_name(generation, &name), script),
                     Err(e) => Verdict { ok: false, stage: Some("proposer".into()), error: Some(e.to_string()), terms: Vec::new(), warnings: Vec::new() },
                 };
-                let proposal = Proposal { name, round, script: candidate.script.ok(), reply: candidate.reply, critic };
+                let parents = lineage.of(&candidate.parents);
+                let proposal = Proposal { name, round, script: candidate.script.ok(), reply: candidate.reply, critic, parents };
                 write_candidate_files(&dir.join(&proposal.name), &proposal)?;
                 file.proposals.push(proposal);
             }
@@ -639,11 +685,19 @@ impl<'a, P: Proposer> Search<'a, P> {
         let timeout = cfg.train_timeout_s.map(Duration::from_secs_f64);
         let mut log: Vec<Metrics> = Vec::new();
         let mut timed_out = false;
-        let trained = train(&self.model, Some(script.clone()), ppo, |metrics, _| {
-            (self.events)(Event::Iteration { id, global_step: metrics.global_step, sps: metrics.sps, episodic_return: metrics.episodic_return });
-            log.push(metrics.clone());
-            timed_out = timeout.is_some_and(|t| started.elapsed() > t);
-            !timed_out
+        // A panic inside a training (libtorch reports a CUDA error, out of memory say, as one) is
+        // this candidate's failure, not the search's.
+        let trained = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            train(&self.model, Some(script.clone()), ppo, |metrics, _| {
+                (self.events)(Event::Iteration { id, global_step: metrics.global_step, sps: metrics.sps, episodic_return: metrics.episodic_return });
+                log.push(metrics.clone());
+                timed_out = timeout.is_some_and(|t| started.elapsed() > t);
+                !timed_out
+            })
+        }))
+        .unwrap_or_else(|panic| {
+            let message = panic.downcast_ref::<String>().map(String::as_str).or_else(|| panic.downcast_ref::<&str>().copied()).unwrap_or("no message");
+            Err(TrainError::Backend(format!("the training panicked: {message}")))
         });
         let mut result = CandidateResult {
             id: id.clone(),
@@ -839,7 +893,7 @@ impl<'a, P: Proposer> Search<'a, P> {
     }
 
     /// Indices of the trained candidates, best first.
-    fn rank(&self, generation: usize, judged: &[Judged<'_>]) -> Result<Vec<usize>, SearchError> {
+    fn rank(&self, generation: usize, judged: &[Judged<'_>]) -> Result<(Vec<usize>, String), SearchError> {
         let cfg = &self.run.search;
         // Duplicates share their original's result: they are not candidates of their own.
         let mut scored: Vec<(usize, f64)> = judged
@@ -857,12 +911,16 @@ impl<'a, P: Proposer> Search<'a, P> {
         }
         scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         let by_fitness: Vec<usize> = scored.into_iter().map(|(i, _)| i).collect();
-        if cfg.feedback != FeedbackMode::Human || by_fitness.len() < 2 {
-            return Ok(by_fitness);
+        match cfg.feedback {
+            FeedbackMode::Fitness => return Ok((by_fitness, "fitness".to_owned())),
+            FeedbackMode::Synthetic => return Ok((by_fitness, "synthetic preferences".to_owned())),
+            // One candidate or none: nothing to ask.
+            FeedbackMode::Human if by_fitness.len() < 2 => return Ok((by_fitness, "fitness (fewer than two candidates to rank)".to_owned())),
+            FeedbackMode::Human => {}
         }
         let index = |name: &str| judged.iter().position(|j| j.proposal.name == name).expect("checked against the request");
         let ranking = self.human_ranking(generation, judged, &by_fitness)?;
-        Ok(ranking.order.iter().map(|name| index(name)).collect())
+        Ok((ranking.order.iter().map(|name| index(name)).collect(), ranking.source))
     }
 
     /// Asks for a ranking of the generation's trained candidates and waits for it (or, past
@@ -959,9 +1017,46 @@ fn best_first(all: &[(String, f64, String)]) -> Vec<&(String, f64, String)> {
     ranked
 }
 
-/// The offline proposer's parents: the best [`ELITES`] trained scripts so far.
-fn elites(all: &[(String, f64, String)]) -> Vec<String> {
-    best_first(all).into_iter().take(ELITES).map(|(_, _, s)| s.clone()).collect()
+/// The parents with `--feedback fitness`, where fitness is the judge and compares across
+/// generations: the best [`ELITES`] trained candidates so far (id, script).
+fn fittest(all: &[(String, f64, String)]) -> Vec<(String, String)> {
+    best_first(all).into_iter().take(ELITES).map(|(id, _, s)| (id.clone(), s.clone())).collect()
+}
+
+/// The parents in the preference modes, where a ranking orders one generation only: the judged
+/// best [`ELITES`] of the latest generation that ranked any, then the top choice of each
+/// earlier generation, latest first (a person's earlier favourites stay eligible). The offline
+/// proposer gives parent i mod their number the i-th child, so the latest top choice breeds
+/// most.
+fn judged_parents(orders: &[Vec<(String, String)>]) -> Vec<(String, String)> {
+    let mut ranked = orders.iter().rev().filter(|order| !order.is_empty());
+    let mut parents: Vec<(String, String)> = ranked.next().map(|latest| latest.iter().take(ELITES).cloned().collect()).unwrap_or_default();
+    for earlier in ranked {
+        if !parents.iter().any(|p| p.0 == earlier[0].0) {
+            parents.push(earlier[0].clone());
+        }
+    }
+    parents
+}
+
+/// Who a generation's candidates descend from, by candidate id.
+struct Lineage {
+    /// The ids of the context's parents, in order.
+    parent_ids: Vec<String>,
+    /// The judged best of each earlier generation: the scripts an LLM's prompt shows.
+    shown: Vec<String>,
+}
+
+impl Lineage {
+    /// A candidate's parents: the ones its proposer names (indices into the context's parents),
+    /// else the scripts its prompt showed (an LLM's; none in generation 0).
+    fn of(&self, indices: &[usize]) -> Vec<String> {
+        if indices.is_empty() {
+            self.shown.clone()
+        } else {
+            indices.iter().filter_map(|&i| self.parent_ids.get(i).cloned()).collect()
+        }
+    }
 }
 
 fn write_candidate_files(dir: &Path, proposal: &Proposal) -> Result<(), SearchError> {
@@ -989,3 +1084,30 @@ fn cache_key(model: &EnvModel, script: &str, ppo: &PpoConfig, cfg: &SearchConfig
     Sha256::digest(key.to_string().as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order(ids: &[&str]) -> Vec<(String, String)> {
+        ids.iter().map(|id| (id.to_string(), format!("// {id}"))).collect()
+    }
+
+    #[test]
+    fn preference_parents_are_the_latest_top_two_then_each_earlier_top_choice() {
+        let orders = vec![order(&["g0/c2", "g0/c0"]), order(&[]), order(&["g2/c1", "g2/c3", "g2/c0"])];
+        let ids: Vec<String> = judged_parents(&orders).into_iter().map(|p| p.0).collect();
+        assert_eq!(ids, ["g2/c1", "g2/c3", "g0/c2"]);
+        // A generation with nothing ranked passes the turn to the one before.
+        let ids: Vec<String> = judged_parents(&[order(&["g0/c1", "g0/c0"]), order(&[])]).into_iter().map(|p| p.0).collect();
+        assert_eq!(ids, ["g0/c1", "g0/c0"]);
+        assert!(judged_parents(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_candidate_descends_from_the_parents_its_proposer_names_else_from_what_its_prompt_showed() {
+        let lineage = Lineage { parent_ids: vec!["g1/c0".into(), "g0/c2".into()], shown: vec!["g0/c2".into(), "g1/c0".into()] };
+        assert_eq!(lineage.of(&[1, 0]), ["g0/c2", "g1/c0"]);
+        assert_eq!(lineage.of(&[]), lineage.shown, "an LLM's candidate");
+    }
+}

@@ -23,7 +23,8 @@ pub enum Feedback {
     Fitness,
     /// ICPL's synthetic preferences: a ranking by fitness (plus --pref-noise).
     Synthetic,
-    /// ICPL: a person ranks the candidates' evaluation rollouts (`rewardsmith rank`).
+    /// ICPL: a person ranks the candidates' evaluation rollouts (`rewardsmith rank`); the next
+    /// generation is bred from their choices, and the winner is their top choice.
     Human,
 }
 
@@ -239,7 +240,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
     }
     match (&summary.best, summary.best_fitness) {
-        (Some(best), Some(f)) => println!("best: {best}, fitness {f:.3} (copied to {})", out.join("best/reward.rhai").display()),
+        (Some(best), Some(f)) => {
+            println!("best: {best}, fitness {f:.3} (copied to {})", out.join("best/reward.rhai").display());
+            println!("  picked by {}", summary.picked_by);
+        }
         _ => println!("best: none"),
     }
     if let Some(final_eval) = &summary.final_evaluation {
