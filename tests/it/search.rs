@@ -9,9 +9,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// A small search: short trainings, few evaluation episodes, a final evaluation on 2 seeds
-/// without the cache.
-const SMALL: [&str; 15] =
-    ["search", "--env", "pendulum", "-k", "2", "--generations", "2", "--steps", "2048", "--eval-episodes", "2", "--final-seeds", "2", "--no-cache", "--eval-seeds"];
+/// without the cache, and no GIF of the winner (a debug build of the viewer takes minutes).
+const SMALL: [&str; 16] =
+    ["search", "--env", "pendulum", "-k", "2", "--generations", "2", "--steps", "2048", "--eval-episodes", "2", "--final-seeds", "2", "--no-cache", "--no-gif", "--eval-seeds"];
 
 fn search(dir: &Path, extra: &[&str]) -> std::process::Output {
     let o = rewardsmith_with_env(dir, &[&SMALL[..], &["2"], extra].concat(), &[]);
@@ -88,9 +88,21 @@ fn search_writes_its_run_directory_and_does_not_depend_on_the_thread_count() {
     // The report: self-contained, with its charts and every candidate.
     let report = fs::read_to_string(run.join("report.html")).unwrap();
     assert!(report.starts_with("<!doctype html>") && report.matches("<svg").count() >= 4, "charts missing");
-    for needle in ["Fitness of every candidate", "Selection", "(winner)", "Final evaluation", "Human-normalised score", "gen-00/cand-00", "Cost and time", "proposing (s)"] {
+    for needle in [
+        "Fitness of every candidate", "Selection", "(winner)", "Final evaluation", "gen-00/cand-00", "Cost and time", "proposing (s)", "picked by",
+        "Rankings and feedback", "Ranked by <b>fitness</b>", "feedback.md (what the next prompt received)",
+        // No viewer binary asked for (--no-gif): the report says how to get the GIF.
+        "No GIF of it yet", "rewardsmith render",
+    ] {
         assert!(report.contains(needle), "the report lacks {needle:?}");
     }
+    assert!(report.contains("human-normalised score of the best: ") || report.contains("HNS not meaningful: human and sparse score alike"));
+    // Every row of the cost table has the header's 9 cells (the total row once had 10).
+    let total = &report[report.find("<tr><th>all</th>").unwrap()..];
+    let total = &total[..total.find("</tr>").unwrap()];
+    let cells = total.matches("<td").count() + total.matches("<th").count() + total.matches("colspan=\"5\"").count() * 4;
+    assert_eq!(cells, 9, "{total}");
+    assert!(report.contains("white-space:pre-wrap"), "scripts wrap instead of widening the page");
     assert!(!report.contains("<script") && !report.contains("src=\"http"), "nothing external");
     fs::remove_file(run.join("report.html")).unwrap();
     let o = rewardsmith_with_env(dir.path(), &["report", "one"], &[]);
@@ -125,13 +137,13 @@ fn a_search_killed_at_any_moment_resumes_to_the_uninterrupted_result() {
     let args: Vec<&str> = [&SMALL[..], &["2", "--jobs", "1", "--out", "killed"]].concat();
     kill_when(dir.path(), &args, "killed/gen-00/cand-00/result.json");
     assert!(!dir.path().join("killed/gen-00/generation.json").exists(), "killed before the generation ended");
-    kill_when(dir.path(), &["search", "--resume", "killed", "--no-cache"], "killed/gen-01/proposals.json");
+    kill_when(dir.path(), &["search", "--resume", "killed", "--no-cache", "--no-gif"], "killed/gen-01/proposals.json");
     assert!(!dir.path().join("killed/summary.json").exists(), "the resume was killed before the end");
-    let o = rewardsmith_with_env(dir.path(), &["search", "--resume", "killed", "--no-cache"], &[]);
+    let o = rewardsmith_with_env(dir.path(), &["search", "--resume", "killed", "--no-cache", "--no-gif"], &[]);
     assert!(o.status.success(), "{}", text(&o).1);
     assert_eq!(results(&dir.path().join("whole")), results(&dir.path().join("killed")));
     // A finished run resumes to itself without training anything.
-    let o = rewardsmith_with_env(dir.path(), &["search", "--resume", "killed", "--no-cache"], &[]);
+    let o = rewardsmith_with_env(dir.path(), &["search", "--resume", "killed", "--no-cache", "--no-gif"], &[]);
     assert!(o.status.success() && !text(&o).1.contains(" steps, "), "nothing is retrained: {}", text(&o).1);
     assert_eq!(results(&dir.path().join("whole")), results(&dir.path().join("killed")));
 }
@@ -186,7 +198,7 @@ fn an_llm_search_replays_from_its_cassette_exactly_and_offline() {
         let path = dir.path().join("resumed").join(gone);
         let _ = fs::remove_dir_all(&path).or_else(|_| fs::remove_file(&path));
     }
-    let o = rewardsmith_with_env(dir.path(), &["search", "--resume", "resumed", "--no-cache"], &[]);
+    let o = rewardsmith_with_env(dir.path(), &["search", "--resume", "resumed", "--no-cache", "--no-gif"], &[]);
     assert!(o.status.success(), "{}", text(&o).1);
     assert_eq!(runtime.block_on(server.received_requests()).unwrap().len(), sent, "the resume asked nothing twice");
     assert_eq!(results(&dir.path().join("live")), results(&dir.path().join("resumed")));
@@ -329,7 +341,7 @@ fn a_new_task_gets_its_own_fitness_or_a_warning_that_the_env_fitness_may_not_mea
     assert!(feedback.contains("the user's measure `1.0 - abs(s.pole_cos)`, mean over the episode"), "{feedback}");
     assert!(fs::read_to_string(dir.path().join("new/run.toml")).unwrap().contains("expr = \"1.0 - abs(s.pole_cos)\""));
     // The resume applies the same measure (else the env's hash would not match).
-    let o = rewardsmith_with_env(dir.path(), &["search", "--resume", "new", "--no-cache"], &[]);
+    let o = rewardsmith_with_env(dir.path(), &["search", "--resume", "new", "--no-cache", "--no-gif"], &[]);
     assert!(o.status.success(), "{}", text(&o).1);
 
     // Without --fitness: a warning; with a broken one: an error naming it.
@@ -362,7 +374,7 @@ fn a_persons_ranking_breeds_the_next_generation_and_picks_the_winner() {
     let dir = tempfile::tempdir().unwrap();
     let args = [
         "search", "--env", "pendulum", "-k", "3", "--generations", "2", "--steps", "2048", "--eval-episodes", "2", "--eval-seeds", "1",
-        "--final-seeds", "1", "--no-cache", "--feedback", "human", "--seed", "2", "--out", "h",
+        "--final-seeds", "1", "--no-cache", "--no-gif", "--feedback", "human", "--seed", "2", "--out", "h",
     ];
     let mut child = Command::new(env!("CARGO_BIN_EXE_rewardsmith"))
         .args(args)

@@ -3,8 +3,9 @@
 //!
 //! Sections: the settings; the fitness of every candidate per generation with the best so far;
 //! each generation's training curves; the reward terms over training of each generation's best;
-//! the final evaluation against the baselines; tokens, dollars and training time per generation;
-//! every candidate's script with the critic's verdict and what became of it.
+//! the final evaluation against the baselines; who ranked each generation, in what order, its
+//! reward-hacking alarms and its feedback text; tokens, dollars and training time per
+//! generation; every candidate's script with the critic's verdict and what became of it.
 
 use crate::record::{read_json_if_present, CandidateResult, GenerationRecord, Proposal, Timing};
 use crate::run::{per_seed_text, RunFile, SearchError, Summary};
@@ -73,6 +74,7 @@ pub fn render(run: &Path) -> Result<String, SearchError> {
             let _ = write!(h, "<h3>Generation {}: {}</h3>{svg}", g.index, esc(&id));
         }
     }
+    rankings_and_feedback(&mut h, run, &generations)?;
     let timing: Option<Timing> = read_json_if_present(&run.join("timing.json"))?;
     costs(&mut h, &generations, summary.as_ref(), timing.as_ref());
     let _ = write!(h, "<h2>Candidates</h2>");
@@ -85,7 +87,8 @@ pub fn render(run: &Path) -> Result<String, SearchError> {
 
 const STYLE: &str = "body{font-family:sans-serif;max-width:960px;margin:2em auto;color:#222}\
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}\
-pre{background:#f6f6f6;padding:8px;overflow-x:auto}details{margin:4px 0}.bad{color:#b00}.muted{color:#777}";
+pre{background:#f6f6f6;padding:8px;white-space:pre-wrap;overflow-wrap:anywhere}details{margin:4px 0}.bad{color:#b00}.muted{color:#777}\
+.legend{margin:0 0 1em 0;font-size:90%}.legend span{margin-right:1.2em;white-space:nowrap}";
 
 fn settings(h: &mut String, run: &RunFile, summary: Option<&Summary>, generations: &[GenerationData]) {
     let s = &run.search;
@@ -155,11 +158,17 @@ fn fitness_chart(generations: &[GenerationData]) -> String {
             .x_labels(generations.len().clamp(2, 20))
             .x_label_formatter(&|x| if x.fract() == 0.0 { format!("{x:.0}") } else { String::new() })
             .draw()?;
-        chart.draw_series(points.iter().map(|&p| Circle::new(p, 4, PALETTE[0].mix(0.6).filled())))?.label("candidate").legend(|(x, y)| Circle::new((x + 10, y), 4, PALETTE[0].filled()));
-        chart.draw_series(LineSeries::new(best_so_far.clone(), PALETTE[3].stroke_width(2)))?.label("best so far").legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], PALETTE[3]));
-        chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+        chart.draw_series(points.iter().map(|&p| Circle::new(p, 4, PALETTE[0].mix(0.6).filled())))?;
+        chart.draw_series(LineSeries::new(best_so_far.clone(), PALETTE[3].stroke_width(2)))?;
         Ok(())
-    })
+    }) + legend([("● candidate".to_owned(), PALETTE[0]), ("— best so far".to_owned(), PALETTE[3])]).as_str()
+}
+
+/// A chart's legend as a line of HTML under it: drawn inside the plot, plotters' box covered
+/// the curves.
+fn legend(entries: impl IntoIterator<Item = (String, RGBColor)>) -> String {
+    let items: String = entries.into_iter().map(|(name, c)| format!("<span style=\"color:rgb({},{},{})\">{}</span>", c.0, c.1, c.2, esc(&name))).collect();
+    format!("<div class=\"legend\">{items}</div>")
 }
 
 /// Training fitness over steps, one line per trained candidate of the generation.
@@ -200,13 +209,11 @@ fn lines_chart(series: &[(String, Vec<(f64, f64)>)], x_desc: &str, y_desc: &str)
     Some(svg(|root| {
         let mut chart = ChartBuilder::on(root).margin(10).x_label_area_size(32).y_label_area_size(56).build_cartesian_2d(x_lo..x_hi, y_lo..y_hi)?;
         chart.configure_mesh().x_desc(x_desc).y_desc(y_desc).x_label_formatter(&|x| format!("{x:.0}")).draw()?;
-        for (i, (name, points)) in series.iter().enumerate() {
-            let colour = PALETTE[i % PALETTE.len()];
-            chart.draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))?.label(name.as_str()).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour));
+        for (i, (_, points)) in series.iter().enumerate() {
+            chart.draw_series(LineSeries::new(points.clone(), PALETTE[i % PALETTE.len()].stroke_width(2)))?;
         }
-        chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
         Ok(())
-    }))
+    }) + legend(series.iter().enumerate().map(|(i, (name, _))| (format!("— {name}"), PALETTE[i % PALETTE.len()]))).as_str())
 }
 
 fn final_evaluation(h: &mut String, summary: Option<&Summary>) {
@@ -245,8 +252,8 @@ fn final_evaluation(h: &mut String, summary: Option<&Summary>) {
         let _ = write!(h, "<tr><td>{}</td><td>{:.3} ± {:.3}</td><td>{}</td><td>{}</td></tr>", esc(&e.name), e.fitness_mean, e.fitness_std, per_seed_text(&e.per_seed), e.cached);
     }
     let _ = write!(h, "</table>");
-    if let Some(score) = final_eval.human_normalized_score {
-        let _ = write!(h, "<p>Human-normalised score of the best: <b>{score:.3}</b> ((best − sparse) / |human − sparse|).</p>");
+    if let Some(text) = final_eval.hns_text() {
+        let _ = write!(h, "<p><b>{}</b>.</p>", esc(&text));
     }
 }
 
@@ -257,7 +264,19 @@ pub const BEST_GIF: &str = "best/episode.gif";
 fn best_episode(h: &mut String, run: &Path) -> Result<(), SearchError> {
     use base64::Engine as _;
     let path = run.join(BEST_GIF);
-    let Ok(gif) = std::fs::read(&path) else { return Ok(()) };
+    let Ok(gif) = std::fs::read(&path) else {
+        let _ = write!(
+            h,
+            "<h2>The best candidate's episode</h2><p class=\"muted\">No GIF of it yet. A search renders one when the viewer binary is \
+             beside <code>rewardsmith</code> (<code>cargo build --release -p rewardsmith-viewer</code>); or render it yourself: \
+             <code>rewardsmith render {}/BEST/eval.rollout --gif {}</code> (BEST: the winner's <code>gen-NN/cand-KK</code>), then \
+             <code>rewardsmith report {}</code>.</p>",
+            esc(&run.display().to_string()),
+            esc(&run.join(BEST_GIF).display().to_string()),
+            esc(&run.display().to_string()),
+        );
+        return Ok(());
+    };
     if !gif.starts_with(b"GIF8") {
         return Err(crate::record::corrupt(&path, "not a GIF"));
     }
@@ -316,7 +335,7 @@ fn costs(h: &mut String, generations: &[GenerationData], summary: Option<&Summar
         let total = timing.map(|t| t.confirm_s + t.final_s + t.generations.iter().map(|p| p.propose_s + p.critic_s + p.train_s).sum::<f64>());
         let _ = write!(
             h,
-            "<tr><th>all</th><td>{}</td><td>{}</td><td>{:.4}</td><td colspan=\"5\">{} s in all</td><td></td></tr>",
+            "<tr><th>all</th><td>{}</td><td>{}</td><td>{:.4}</td><td colspan=\"5\">{} s in all</td></tr>",
             s.usage.requests,
             s.usage.tokens(),
             s.usage.cost_usd,
@@ -324,6 +343,35 @@ fn costs(h: &mut String, generations: &[GenerationData], summary: Option<&Summar
         );
     }
     let _ = write!(h, "</table>");
+}
+
+/// Per generation: who ranked and in what order, the reward-hacking alarms of its candidates,
+/// and the feedback text exactly as the next prompt received it.
+fn rankings_and_feedback(h: &mut String, run: &Path, generations: &[GenerationData]) -> Result<(), SearchError> {
+    let _ = write!(h, "<h2>Rankings and feedback</h2>");
+    for g in generations {
+        let _ = write!(h, "<h3>Generation {}</h3>", g.index);
+        match &g.record {
+            Some(r) => {
+                let source = r.ranking_source.as_deref().unwrap_or("fitness");
+                let order = if r.ranking.is_empty() { "no candidate ranked".to_owned() } else { r.ranking.join(" &gt; ") };
+                let _ = write!(h, "<p>Ranked by <b>{}</b>: {order}</p>", esc(source));
+            }
+            None => {
+                let _ = write!(h, "<p class=\"muted\">Not ranked yet.</p>");
+            }
+        }
+        for r in g.results.iter().flatten().filter(|r| r.duplicate_of.is_none()) {
+            if let Some(alarm) = crate::reflect::hacking_alarm(&r.checkpoints) {
+                let _ = write!(h, "<p class=\"bad\">Reward-hacking alarm, {}: {}</p>", esc(&r.id), esc(&alarm));
+            }
+        }
+        let feedback = run.join(format!("gen-{:02}/feedback.md", g.index));
+        if let Ok(text) = std::fs::read_to_string(&feedback) {
+            let _ = write!(h, "<details><summary>feedback.md (what the next prompt received)</summary><pre>{}</pre></details>", esc(&text));
+        }
+    }
+    Ok(())
 }
 
 fn candidates(h: &mut String, g: &GenerationData) {
@@ -345,7 +393,8 @@ fn candidates(h: &mut String, g: &GenerationData) {
             (None, true) => "ok".to_owned(),
         };
         let script = p.script.as_deref().map_or(String::new(), |s| format!("<details><summary>script</summary><pre>{}</pre></details>", esc(s)));
-        let _ = write!(h, "<tr><td>{}{script}</td><td>{outcome}</td><td>{fitness}</td><td>{critic}</td></tr>", esc(&p.name));
+        let parents = if p.parents.is_empty() { String::new() } else { format!("<div class=\"muted\">from {}</div>", esc(&p.parents.join(", "))) };
+        let _ = write!(h, "<tr><td>{}{parents}{script}</td><td>{outcome}</td><td>{fitness}</td><td>{critic}</td></tr>", esc(&p.name));
     }
     let _ = write!(h, "</table>");
 }

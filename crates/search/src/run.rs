@@ -220,6 +220,38 @@ pub struct FinalEvaluation {
     /// Eureka's human-normalised score of the best reward: (best − sparse) / |human − sparse|
     /// on the mean fitness; None without both baselines or when they score the same.
     pub human_normalized_score: Option<f64>,
+    /// Why that score means nothing, when |human − sparse| is within the spread (the standard
+    /// deviation over the final seeds) of either: a ratio over a difference of noise. The CLI and
+    /// the report then print this instead of the number. (Missing from a summary written before
+    /// it existed: None.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hns_not_meaningful: Option<String>,
+}
+
+impl FinalEvaluation {
+    /// The score as the CLI and the report state it: the number, or why there is none worth
+    /// reading.
+    pub fn hns_text(&self) -> Option<String> {
+        match (&self.hns_not_meaningful, self.human_normalized_score) {
+            (Some(why), _) => Some(format!("HNS not meaningful: human and sparse score alike ({why})")),
+            (None, Some(score)) => Some(format!("human-normalised score of the best: {score:.3} ((best − sparse) / |human − sparse|)")),
+            (None, None) => None,
+        }
+    }
+}
+
+/// Why an HNS over these final entries means nothing, if it does not: human and sparse within
+/// one standard deviation (over the final seeds) of each other.
+fn hns_not_meaningful(entries: &[FinalEntry]) -> Option<String> {
+    let entry = |name: &str| entries.iter().find(|e| e.name == name).filter(|e| e.fitness_mean.is_finite());
+    let (human, sparse) = (entry("human")?, entry("sparse")?);
+    let gap = (human.fitness_mean - sparse.fitness_mean).abs();
+    (gap <= human.fitness_std.max(sparse.fitness_std)).then(|| {
+        format!(
+            "human {:.3} ± {:.3}, sparse {:.3} ± {:.3}: |human − sparse| = {gap:.3} is within the spread of either",
+            human.fitness_mean, human.fitness_std, sparse.fitness_mean, sparse.fitness_std
+        )
+    })
 }
 
 /// One reward's final evaluation.
@@ -889,7 +921,8 @@ impl<'a, P: Proposer> Search<'a, P> {
             (Some(best), Some(human), Some(sparse)) if human != sparse => Some((best - sparse) / (human - sparse).abs()),
             _ => None,
         };
-        Ok(Some(FinalEvaluation { seeds: cfg.final_seeds, steps: base.total_steps, entries, human_normalized_score }))
+        let hns_not_meaningful = hns_not_meaningful(&entries);
+        Ok(Some(FinalEvaluation { seeds: cfg.final_seeds, steps: base.total_steps, entries, human_normalized_score, hns_not_meaningful }))
     }
 
     /// Indices of the trained candidates, best first.
@@ -1102,6 +1135,25 @@ mod tests {
         let ids: Vec<String> = judged_parents(&[order(&["g0/c1", "g0/c0"]), order(&[])]).into_iter().map(|p| p.0).collect();
         assert_eq!(ids, ["g0/c1", "g0/c0"]);
         assert!(judged_parents(&[]).is_empty());
+    }
+
+    fn entry(name: &str, per_seed: &[f64]) -> FinalEntry {
+        let per_seed: Vec<Option<f64>> = per_seed.iter().map(|f| Some(*f)).collect();
+        let (fitness_mean, fitness_std) = mean_std(&per_seed);
+        FinalEntry { name: name.into(), fitness_mean, fitness_std, per_seed, cached: 0 }
+    }
+
+    #[test]
+    fn the_hns_is_not_meaningful_when_human_and_sparse_are_within_either_spread() {
+        // A gap of 0.27 above both spreads (0.06, 0.10); then one of 22 below a spread of 30.
+        let apart = [entry("best", &[0.0]), entry("human", &[0.1, 0.2, 0.25]), entry("sparse", &[-0.2, -0.05, 0.05])];
+        assert_eq!(hns_not_meaningful(&apart), None);
+        let alike = [entry("best", &[490.0]), entry("human", &[500.0, 500.0]), entry("sparse", &[448.0, 508.0])];
+        let why = hns_not_meaningful(&alike).expect("22 apart, sparse spreads 30");
+        assert!(why.starts_with("human 500.000 ± 0.000, sparse 478.000 ± 30.000"), "{why}");
+        let eval = FinalEvaluation { seeds: 2, steps: 1, entries: alike.to_vec(), human_normalized_score: Some(0.5), hns_not_meaningful: Some(why) };
+        assert!(eval.hns_text().unwrap().starts_with("HNS not meaningful: human and sparse score alike (human 500.000"));
+        assert!(hns_not_meaningful(&apart[..2]).is_none(), "no sparse baseline: nothing to say");
     }
 
     #[test]

@@ -143,6 +143,10 @@ pub struct Args {
     /// Print only the final summary (and errors).
     #[arg(long, short)]
     quiet: bool,
+    /// Do not render the winner's evaluation episode to best/episode.gif for the report (done by
+    /// default when the viewer binary is installed: `cargo build --release -p rewardsmith-viewer`).
+    #[arg(long)]
+    no_gif: bool,
     #[command(flatten)]
     endpoint: EndpointArgs,
     #[command(flatten)]
@@ -226,6 +230,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let summary = Search::new(model, run_file, &proposer, &out, &log)?.with_cache(cache).run();
     view.finish();
     let summary = summary?;
+    if let (Some(best), false) = (&summary.best, args.no_gif) {
+        render_best_gif(&out, best, args.quiet);
+    }
     println!("search finished ({}) in {} (report: {})", summary.stop_reason, out.display(), out.join("report.html").display());
     for g in &summary.generations {
         match (&g.best, g.best_fitness) {
@@ -253,8 +260,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let failed = if failed > 0 { format!(", {failed} trainings failed") } else { String::new() };
             println!("  {:<7} {:.3} ± {:.3}{failed}", e.name, e.fitness_mean, e.fitness_std);
         }
-        if let Some(score) = final_eval.human_normalized_score {
-            println!("  human-normalised score of the best: {score:.3} ((best − sparse) / |human − sparse|)");
+        if let Some(text) = final_eval.hns_text() {
+            println!("  {text}");
         }
     }
     if summary.usage.requests > 0 {
@@ -412,5 +419,37 @@ impl Progress {
         if let Some((_, overall)) = &self.live {
             overall.finish_and_clear();
         }
+    }
+}
+
+/// GIF frames per second of the winner's episode in the report: every other step of a 20 Hz env,
+/// to keep the report a few megabytes.
+const BEST_GIF_FPS: &str = "10";
+
+/// Renders the winner's evaluation episode to `best/episode.gif` with the viewer binary, when it
+/// is installed, and redraws the report to show it. A failure costs the picture, not the search.
+fn render_best_gif(out: &std::path::Path, best: &str, quiet: bool) {
+    let Some(viewer) = crate::cmd::viewer::installed() else { return };
+    let (rollout, gif) = (out.join(best).join("eval.rollout"), out.join(rewardsmith_search::report::BEST_GIF));
+    if !rollout.is_file() {
+        return;
+    }
+    let rendered = std::process::Command::new(&viewer)
+        .arg("render")
+        .arg(&rollout)
+        .arg("--gif")
+        .arg(&gif)
+        .args(["--fps", BEST_GIF_FPS])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .output();
+    match rendered {
+        Ok(o) if o.status.success() => match rewardsmith_search::report::write_report(out) {
+            Ok(_) if !quiet => eprintln!("rendered the winner's episode to {} (in the report)", gif.display()),
+            Ok(_) => {}
+            Err(e) => eprintln!("warning: report.html not redrawn with the GIF: {e}"),
+        },
+        Ok(o) => eprintln!("warning: no GIF of the winner's episode: {}", String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or("the viewer failed")),
+        Err(e) => eprintln!("warning: no GIF of the winner's episode: cannot start {}: {e}", viewer.display()),
     }
 }

@@ -24,6 +24,19 @@ fn viewer_binary() -> PathBuf {
     std::env::current_exe().ok().and_then(|exe| exe.parent().map(|dir| dir.join(&name))).filter(|p| p.is_file()).unwrap_or_else(|| PathBuf::from(name))
 }
 
+/// The viewer binary, if it is there to run: as [`viewer_binary`] finds it, a bare name looked up
+/// on the `PATH`.
+pub fn installed() -> Option<PathBuf> {
+    let binary = viewer_binary();
+    if binary.is_file() {
+        return Some(binary);
+    }
+    if binary.components().count() != 1 {
+        return None;
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?).map(|dir| dir.join(&binary)).find(|p| p.is_file())
+}
+
 /// Runs `rewardsmith-viewer SUBCOMMAND ARGS…` and passes on its exit code.
 pub fn run(subcommand: &str, args: Args) -> Result<ExitCode> {
     let binary = viewer_binary();
