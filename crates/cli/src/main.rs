@@ -30,7 +30,8 @@ Built-in environments are embedded in the binary; --env also takes a path to an 
 enum Command {
     /// List environments, or print one environment's typed representation.
     Envs(cmd::envs::Args),
-    /// Run the static critic on a reward script (exit 1 with a located diagnostic if it fails).
+    /// The critic's verdict on a reward script: its terms and cost, or why it is refused (exit 1;
+    /// script errors located by line and column).
     Check(cmd::check::Args),
     /// Record a seeded rollout of a policy into a rollout file.
     Rollout(cmd::rollout::Args),

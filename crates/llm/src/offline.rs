@@ -18,7 +18,7 @@ use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use crate::proposer::{Candidate, Context, Generation, ProposeError, Proposer, Usage};
-use rewardsmith_script::{review, Signature};
+use rewardsmith_script::{judge, Signature};
 use rewardsmith_spec::catalog;
 use rewardsmith_sim::{critic_states, EnvModel, SimError, CRITIC_SAMPLES};
 use std::sync::Arc;
@@ -429,7 +429,12 @@ impl OfflineProposer {
     /// The critic's check of `script`, and its reward's signature on the same states.
     fn signature(&self, script: &str, states: &[rewardsmith_script::State]) -> Result<Signature, String> {
         let compiled = self.model.compile_reward("offline.rhai", script).map_err(|e| e.to_string())?;
-        review(&compiled, states).map_err(|e| e.to_string())?;
+        // The search's own verdict, so that every child passes the search's critic.
+        let spec = self.model.spec();
+        let verdict = judge(&compiled, states, spec.training_steps(), spec.terminates());
+        if let Some(error) = verdict.error {
+            return Err(error);
+        }
         Signature::of(&compiled, states).map_err(|e| e.to_string())
     }
 }
@@ -664,10 +669,13 @@ mod tests {
                     .into_iter()
                     .map(|c| c.unwrap_or_else(|e| panic!("{id} generation {generation}: {e}")))
                     .collect();
+                let (other_states, search_states) = (critic_states(&p.model, 64, 99).unwrap(), critic_states(&p.model, CRITIC_SAMPLES, CRITIC_SEED).unwrap());
                 for child in &children {
-                    let states = critic_states(&p.model, 64, 99).unwrap();
                     let script = p.model.compile_reward("child.rhai", child).unwrap();
-                    review(&script, &states).unwrap_or_else(|e| panic!("{id}: {e}\n{child}"));
+                    rewardsmith_script::review(&script, &other_states).unwrap_or_else(|e| panic!("{id}: {e}\n{child}"));
+                    // The search's verdict on its own states: what the search will say of it.
+                    let verdict = judge(&script, &search_states, p.model.spec().training_steps(), p.model.spec().terminates());
+                    assert!(verdict.ok, "{id}: {:?}\n{child}", verdict.error);
                 }
                 parents = children;
             }
@@ -686,8 +694,9 @@ mod tests {
         assert!(child.contains(sparse.lines().last().unwrap_or("}")), "the foreign script is embedded whole");
 
         // Its own constants evolve too (reacher's sparse.rhai has two non-zero ones, the 2 cm
-        // radius and the bonus; this seed moves the radius).
-        let p = OfflineProposer { config: OfflineConfig { p_literal: 1.0, ..OfflineConfig::default() }, ..p };
+        // radius and the bonus; this seed moves the radius). A library term is added as well:
+        // sparse.rhai alone is zero on every critic state, which the critic refuses.
+        let p = OfflineProposer { config: OfflineConfig { p_literal: 1.0, p_add: 1.0, ..OfflineConfig::default() }, ..p };
         let child = p.children(std::slice::from_ref(&sparse), 1, 6).unwrap().remove(0).unwrap();
         assert!(!child.contains("< 0.02 {") && child.contains("literal 0.02 → "), "{child}");
     }

@@ -148,7 +148,7 @@ impl std::fmt::Display for Device {
 impl Default for PpoConfig {
     fn default() -> Self {
         Self {
-            total_steps: 100_000,
+            total_steps: rewardsmith_spec::DEFAULT_TRAINING_STEPS,
             num_envs: 16,
             num_steps: 128,
             num_minibatches: 32,

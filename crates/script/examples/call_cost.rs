@@ -1,4 +1,6 @@
-//! Measures what one `RewardScript::call` costs for a typical cartpole-like 4-term reward.
+//! Measures what one `RewardScript::call` costs for a typical cartpole-like 4-term reward, and
+//! what one Rhai operation costs (the critic's `NS_PER_OPERATION`): the same reward, and a loop of
+//! arithmetic, timed per call and divided by their operation counts.
 //!
 //! `cargo run --release -p rewardsmith-script --example call_cost [calls per round]`
 //!
@@ -52,4 +54,25 @@ fn main() {
         println!("{us:.3} µs/call");
     }
     println!("best of 5: {best:.3} µs/call ({} terms: {})", terms.names.len(), terms.names.join(", "));
+    let ops = script.operations(&state).expect("runs");
+    println!("{ops} operations per call: {:.1} ns per operation", best * 1e3 / ops as f64);
+    let looping = RewardScript::compile(&sandbox, "loop.rhai", LOOP).expect("compiles");
+    let ops = looping.operations(&state).expect("runs");
+    let calls = (calls / 100).max(1);
+    let mut terms = RewardTerms::default();
+    let start = Instant::now();
+    for _ in 0..calls {
+        looping.call(black_box(&state), &mut terms).expect("calls");
+    }
+    let us = start.elapsed().as_secs_f64() * 1e6 / f64::from(calls);
+    println!("loop: {us:.1} µs/call, {ops} operations per call: {:.1} ns per operation", us * 1e3 / ops as f64);
 }
+
+/// A costly reward: a loop of arithmetic on state variables.
+const LOOP: &str = r#"
+fn compute_reward(s) {
+    let x = 0.0;
+    for i in 0..500 { x += s.pole_angle * 0.001 + s.cart_x * s.cart_x; }
+    x
+}
+"#;

@@ -90,6 +90,22 @@ impl RewardScript {
         self.store(result, out)
     }
 
+    /// Rhai operations one call of `compute_reward(state)` takes (each expression node, loop
+    /// iteration and function call counts one, as for [`crate::SandboxLimits::max_operations`]):
+    /// a script's cost in a unit that is the same on every machine. Run on the sandbox's quiet
+    /// engine, so nothing is printed.
+    pub fn operations(&self, state: &State) -> Result<u64, ScriptError> {
+        crate::sandbox::OPERATIONS.set(0);
+        let mut scope = Scope::new();
+        let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
+        let _: Dynamic = self
+            .sandbox
+            .quiet_engine()
+            .call_fn_with_options(options, &mut scope, &self.ast, REWARD_FN, (state.clone(),))
+            .map_err(|e| self.eval_error(e, state))?;
+        Ok(crate::sandbox::OPERATIONS.get())
+    }
+
     /// Converts an evaluation error. A limit error, which Rhai reports without a position when it
     /// is hit inside a function, is located by re-running the body (see [`locate`]): at the
     /// statement of `compute_reward` that hit it, or at the recursive call for call depth.
@@ -165,6 +181,16 @@ impl RewardScript {
                 ScriptErrorKind::Contract,
                 None,
                 format!("`{REWARD_FN}` returned an empty map; give at least one term"),
+            ));
+        }
+        // Rhai checks its map-size limit when a map is built whole, not when a script fills one
+        // by index (`m["t" + i] = …`): the term limit is enforced here, on what comes back.
+        let max_terms = self.sandbox.limits.max_map_size;
+        if map.len() > max_terms {
+            return Err(error(
+                ScriptErrorKind::Contract,
+                None,
+                format!("`{REWARD_FN}` returned {} terms; at most {max_terms} are allowed (sum related terms into one)", map.len()),
             ));
         }
         // Check every term first, so that `out` is left untouched on error.

@@ -60,6 +60,9 @@ pub(crate) struct PrintLog {
 thread_local! {
     /// What scripts printed on this thread (see [`Sandbox::take_prints`]).
     static PRINTS: RefCell<PrintLog> = RefCell::new(PrintLog::default());
+    /// Operations of the quiet engine's evaluation in progress on this thread (Rhai reports the
+    /// running count to `on_progress`).
+    pub(crate) static OPERATIONS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 /// A configured engine for one environment's state layout, shared by every script and expression
@@ -102,12 +105,18 @@ impl Sandbox {
         Self { engine: Arc::new(engine), layout, limits: limits.clone(), quiet: Arc::new(OnceLock::new()) }
     }
 
-    /// The engine without output, for diagnostic re-runs.
+    /// The engine without output, for diagnostic re-runs and for counting a script's operations
+    /// (into [`OPERATIONS`]; the training engine has no progress callback, which would cost a
+    /// call per operation on every step).
     pub(crate) fn quiet_engine(&self) -> &Engine {
         self.quiet.get_or_init(|| {
             let mut engine = build_engine(&self.layout, &self.limits);
             engine.on_print(|_| {});
             engine.on_debug(|_, _, _| {});
+            engine.on_progress(|count| {
+                OPERATIONS.set(count);
+                None
+            });
             engine
         })
     }

@@ -26,24 +26,8 @@ pub struct Proposal {
     pub parents: Vec<String>,
 }
 
-/// The critic's verdict on a proposal.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Verdict {
-    /// It compiled and ran on every critic state.
-    pub ok: bool,
-    /// Where it failed: `proposer` (no script), `critic` (compile or run-time error).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stage: Option<String>,
-    /// The error (line and column for script errors).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// Term ranges on the critic's states, for the feedback.
-    #[serde(default)]
-    pub terms: Vec<TermRange>,
-    /// Warnings about the terms (constant, very large).
-    #[serde(default)]
-    pub warnings: Vec<String>,
-}
+/// The critic's verdict on a proposal: the one `rewardsmith check --json` prints.
+pub use rewardsmith_script::Verdict;
 
 /// A term's range on the critic's states.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

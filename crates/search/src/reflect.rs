@@ -262,7 +262,7 @@ mod tests {
         };
         let env = EnvFacts { dt: 0.02, episode_steps: 500, fitness: "x" };
         assert_eq!(endings(&result, &env).unwrap(), "75% ended by `pole_fell` (median t = 0.40 s); 25% ran to the time limit (10.0 s) of 4 episodes.");
-        let proposal = Proposal { name: "cand-00".into(), round: 0, script: Some("fn compute_reward(s) { 1.0 }".into()), reply: None, critic: Verdict { ok: true, stage: None, error: None, terms: Vec::new(), warnings: vec!["w".into()] }, parents: Vec::new() };
+        let proposal = Proposal { name: "cand-00".into(), round: 0, script: Some("fn compute_reward(s) { 1.0 }".into()), reply: None, critic: Verdict { ok: true, stage: None, error: None, terms: Vec::new(), warnings: vec!["w".into()], prints: Vec::new(), cost: None }, parents: Vec::new() };
         let judged = Judged { proposal: &proposal, result: Some(&result) };
         let text = feedback(0, &env, std::slice::from_ref(&judged), &[&judged], true, None, &[]);
         assert!(text.contains("### The best reward function: gen-00/cand-00, fitness 0.200") && text.contains("Critic warnings: w"), "{text}");

@@ -38,7 +38,7 @@ use rewardsmith_ppo::agent::policy_metadata;
 use rewardsmith_ppo::config::{Device, PpoConfig};
 use rewardsmith_ppo::eval::evaluate_with_reward;
 use rewardsmith_ppo::train::{evenly_spaced, train, Metrics, TrainError};
-use rewardsmith_script::{review, RewardScript, State};
+use rewardsmith_script::{judge, RewardScript, State};
 use rewardsmith_sim::rollout::{self, write_atomic};
 use rewardsmith_sim::{critic_states, derive_seed, Env, EnvModel, SimError, CRITIC_SAMPLES};
 use rewardsmith_spec::catalog;
@@ -97,9 +97,6 @@ const RANK_POLL: Duration = Duration::from_millis(200);
 /// Scripts kept as the offline proposer's parents: the best this many of the search so far.
 const ELITES: usize = 2;
 
-/// A term whose absolute value exceeds this on the critic's states gets a warning: the prompt
-/// advises about ±10 per step, and one huge term drowns the others.
-const LARGE_TERM: f64 = 100.0;
 
 /// Why a search stopped before its end.
 #[derive(Debug, thiserror::Error)]
@@ -538,8 +535,8 @@ impl<'a, P: Proposer> Search<'a, P> {
             for candidate in proposed.candidates {
                 let name = format!("cand-{:02}", file.proposals.len());
                 let critic = match &candidate.script {
-                    Ok(script) => critic(&self.model, states, &script_name(generation, &name), script),
-                    Err(e) => Verdict { ok: false, stage: Some("proposer".into()), error: Some(e.to_string()), terms: Vec::new(), warnings: Vec::new() },
+                    Ok(script) => critic(&self.model, states, &script_name(generation, &name), script, self.search_ppo().total_steps),
+                    Err(e) => Verdict::refused("proposer", e.to_string()),
                 };
                 let parents = lineage.of(&candidate.parents);
                 let proposal = Proposal { name, round, script: candidate.script.ok(), reply: candidate.reply, critic, parents };
@@ -998,25 +995,11 @@ fn script_name(generation: usize, candidate: &str) -> String {
     format!("gen-{generation:02}/{candidate}/reward.rhai")
 }
 
-/// The critic's verdict on `script`, with warnings about its terms.
-fn critic(model: &Arc<EnvModel>, states: &[State], name: &str, script: &str) -> Verdict {
-    let reviewed = model.compile_reward(name, script).map_err(|e| e.to_string()).and_then(|s| review(&s, states).map_err(|e| e.to_string()));
-    match reviewed {
-        Err(error) => Verdict { ok: false, stage: Some("critic".into()), error: Some(error), terms: Vec::new(), warnings: Vec::new() },
-        Ok(report) => {
-            let mut warnings = Vec::new();
-            for t in &report.terms {
-                if t.max - t.min <= 1e-12 * (1.0 + t.mean.abs()) && report.terms.len() > 1 {
-                    warnings.push(format!("term `{}` is constant ({}) on the critic's states: it shapes nothing", t.name, t.mean));
-                }
-                let peak = t.min.abs().max(t.max.abs());
-                if peak > LARGE_TERM {
-                    warnings.push(format!("term `{}` reaches {peak:.3e}, beyond the advised ±10 per step: it drowns the other terms", t.name));
-                }
-            }
-            let terms = report.terms.iter().map(|t| TermRange { name: t.name.clone(), min: t.min, mean: t.mean, max: t.max }).collect();
-            Verdict { ok: true, stage: None, error: None, terms, warnings }
-        }
+/// The critic's verdict on `script` for a training of `training_steps` steps.
+fn critic(model: &Arc<EnvModel>, states: &[State], name: &str, script: &str, training_steps: u64) -> Verdict {
+    match model.compile_reward(name, script) {
+        Ok(compiled) => judge(&compiled, states, training_steps, model.spec().terminates()),
+        Err(e) => Verdict::refused("critic", e.to_string()),
     }
 }
 

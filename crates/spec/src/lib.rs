@@ -157,4 +157,19 @@ impl EnvSpec {
     pub fn control_dt(&self) -> f64 {
         self.physics.timestep * f64::from(self.physics.substeps)
     }
+
+    /// The env's default training budget in environment steps: its `[ppo] total_steps`, else
+    /// [`DEFAULT_TRAINING_STEPS`] (what a search trains each candidate for by default).
+    pub fn training_steps(&self) -> u64 {
+        self.ppo.get("total_steps").and_then(toml::Value::as_integer).and_then(|n| u64::try_from(n).ok()).unwrap_or(DEFAULT_TRAINING_STEPS)
+    }
+
+    /// Whether an episode can end before its time limit (the env has termination conditions).
+    pub fn terminates(&self) -> bool {
+        !self.terminations.is_empty()
+    }
 }
+
+/// PPO's default training budget in environment steps (the ppo crate's `PpoConfig::total_steps`
+/// default), for envs whose `[ppo]` table does not set one.
+pub const DEFAULT_TRAINING_STEPS: u64 = 100_000;

@@ -90,8 +90,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The deterministic policy on the backend and device asked for: raw observation → action.
-fn policy<'a>(agent: &'a Agent, compute: &PpoConfig, obs_clip: f32) -> Result<Box<dyn FnMut(&[f32]) -> Vec<f32> + 'a>> {
+/// A deterministic policy: raw observation → action.
+type Policy<'a> = Box<dyn FnMut(&[f32]) -> Vec<f32> + 'a>;
+
+/// The deterministic policy on the backend and device asked for.
+fn policy<'a>(agent: &'a Agent, compute: &PpoConfig, obs_clip: f32) -> Result<Policy<'a>> {
     match compute.backend {
         rewardsmith_ppo::config::BackendKind::Native => Ok(Box::new(move |obs| agent.act_deterministic(obs, obs_clip))),
         #[cfg(feature = "torch")]

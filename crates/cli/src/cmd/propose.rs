@@ -7,7 +7,7 @@ use anyhow::{Context as _, Result};
 use rewardsmith_llm::offline::CRITIC_SEED;
 use rewardsmith_llm::prompt::Templates;
 use rewardsmith_llm::{AnyProposer, Context, Generation, Proposer};
-use rewardsmith_script::review;
+use rewardsmith_script::{judge, review, Verdict};
 use rewardsmith_sim::rollout::write_atomic;
 use rewardsmith_sim::{critic_states, EnvModel, CRITIC_SAMPLES};
 use std::path::{Path, PathBuf};
@@ -108,6 +108,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
 fn write_candidates(generation: &Generation, model: &Arc<EnvModel>, out: &Path) -> Result<ExitCode> {
     // The states `check` uses by default, so critic.json and `rewardsmith check` agree.
     let states = critic_states(model, CRITIC_SAMPLES, CRITIC_SEED)?;
+    let steps = model.spec().training_steps();
     let mut passed = 0;
     for (i, candidate) in generation.candidates.iter().enumerate() {
         let dir = out.join(format!("cand-{i:02}"));
@@ -121,17 +122,16 @@ fn write_candidates(generation: &Generation, model: &Arc<EnvModel>, out: &Path) 
             Ok(script) => {
                 write_atomic(&dir.join("reward.rhai"), script.as_bytes())?;
                 let name = dir.join("reward.rhai").display().to_string();
-                match model.compile_reward(&name, script).map_err(anyhow::Error::from).and_then(|s| Ok(review(&s, &states)?)) {
-                    Ok(report) => serde_json::json!({ "ok": true, "report": report }),
-                    Err(e) => serde_json::json!({ "ok": false, "stage": "critic", "error": format!("{e:#}") }),
+                match model.compile_reward(&name, script) {
+                    Ok(compiled) => judge(&compiled, &states, steps, model.spec().terminates()),
+                    Err(e) => Verdict::refused("critic", e.to_string()),
                 }
             }
-            Err(e) => serde_json::json!({ "ok": false, "stage": "proposer", "error": e.to_string() }),
+            Err(e) => Verdict::refused("proposer", e.to_string()),
         };
-        let ok = verdict["ok"] == true;
-        passed += usize::from(ok);
+        passed += usize::from(verdict.ok);
         write_atomic(&dir.join("critic.json"), serde_json::to_string_pretty(&verdict)?.as_bytes())?;
-        println!("cand-{i:02}: {}", if ok { "passed the critic".to_owned() } else { format!("failed: {}", verdict["error"]) });
+        println!("cand-{i:02}: {}", if verdict.ok { "passed the critic".to_owned() } else { format!("failed: {}", verdict.error.as_deref().unwrap_or("")) });
     }
     let k = generation.candidates.len();
     println!("{passed} of {k} candidates passed the critic; wrote {}", out.display());
