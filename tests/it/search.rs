@@ -398,7 +398,11 @@ fn a_persons_ranking_breeds_the_next_generation_and_picks_the_winner() {
         order.sort_by(|a, b| fitness(a).total_cmp(&fitness(b)).then(a.cmp(b)));
         assert!(fitness(&order[0]) < fitness(order.last().unwrap()), "the test needs the person to disagree with fitness");
         let numbers: Vec<String> = order.iter().map(|c| c.trim_start_matches("cand-").parse::<usize>().unwrap().to_string()).collect();
-        let ranked = rewardsmith_with_env(dir.path(), &["rank", "h", "--gen", &generation.to_string(), "--order", &numbers.join(",")], &[]);
+        let ranked = rewardsmith_with_env(
+            dir.path(),
+            &["rank", "h", "--gen", &generation.to_string(), "--order", &numbers.join(","), "--note", &format!("NOTE-{generation}: less wobble")],
+            &[],
+        );
         assert!(ranked.status.success(), "{}", text(&ranked).1);
         orders.push(order);
     }
@@ -420,4 +424,40 @@ fn a_persons_ranking_breeds_the_next_generation_and_picks_the_winner() {
     assert!(summary["picked_by"].as_str().unwrap().starts_with("the person: top choice of generation 1 (ranked by rank command)"), "{summary}");
     assert!(summary["confirmed"].as_array().unwrap().is_empty(), "fitness does not get to overrule the person");
     assert!(summary["final_evaluation"]["entries"][0]["fitness_mean"].is_f64(), "the winner's ground truth is still reported");
+    // The person's note went with the ranking into the feedback (which the offline proposer
+    // does not read) and is kept.
+    assert_eq!(fs::read_to_string(dir.path().join("h/gen-00/notes.md")).unwrap(), "NOTE-0: less wobble");
+    assert!(fs::read_to_string(dir.path().join("h/gen-00/feedback.md")).unwrap().contains("NOTE-0: less wobble"));
+}
+
+/// Text2Reward's free-text feedback: the `--notes` file, read after each generation, reaches the
+/// next prompt an OpenAI-compatible server receives and is kept as gen-NN/notes.md. (A note
+/// given with a ranking: `a_persons_ranking_breeds_the_next_generation_and_picks_the_winner`.)
+#[test]
+fn notes_from_a_file_reach_the_next_prompt() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = llm_server(&runtime);
+    let dir = tempfile::tempdir().unwrap();
+    let notes = dir.path().join("notes.txt");
+    fs::write(&notes, "NOTE-FROM-FILE: the pole must also stay still at the top.\n").unwrap();
+    let base_url = format!("{}/v1", server.uri());
+    let args = [&SMALL[..], &["2", "--llm", "openai", "--model", "m", "--notes", notes.to_str().unwrap(), "--out", "n"]].concat();
+    let o = rewardsmith_with_env(dir.path(), &args, &[("OPENAI_BASE_URL", base_url.as_str())]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    let kept = fs::read_to_string(dir.path().join("n/gen-00/notes.md")).unwrap();
+    assert!(kept.contains("NOTE-FROM-FILE"), "{kept}");
+    let prompts: Vec<String> = fs::read_to_string(dir.path().join("n/llm.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["request"]["messages"][1]["content"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert!(!prompts[0].contains("NOTE-FROM-FILE"), "generation 0's prompt came before any generation was read");
+    assert!(
+        prompts.iter().any(|p| p.contains("### Notes from the person running the search") && p.contains("NOTE-FROM-FILE")),
+        "no prompt carried the notes"
+    );
+    // A missing file at the start is a usage mistake, said at once.
+    let o = rewardsmith_with_env(dir.path(), &[&SMALL[..], &["2", "--notes", "nowhere.txt", "--out", "m"]].concat(), &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("--notes"), "{}", text(&o).1);
 }

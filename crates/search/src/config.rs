@@ -88,6 +88,12 @@ pub struct SearchConfig {
     /// A ground-truth measure replacing the env file's (for a new task), or None.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fitness: Option<FitnessOverride>,
+    /// A text file of notes for the next prompts (Text2Reward), read after each generation, so
+    /// a person may edit it while the search runs; what was read is kept as `gen-NN/notes.md`
+    /// and a resumed run reuses that. None: no file. (Missing from a run.toml written before
+    /// it existed: None.) The offline proposer reads no text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<std::path::PathBuf>,
     /// Seconds to wait for a human ranking before ranking by fitness instead (recorded as such);
     /// None waits as long as it takes. Default None.
     pub rank_timeout_s: Option<f64>,
@@ -126,6 +132,7 @@ impl Default for SearchConfig {
             task: None,
             fitness: None,
             rank_timeout_s: None,
+            notes: None,
             final_seeds: 5,
             confirm_top: 3,
             confirm_seeds: 2,

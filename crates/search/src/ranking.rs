@@ -31,6 +31,9 @@ pub struct Ranking {
     /// recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub written_at: Option<String>,
+    /// What the person said with it (`rank --note`), for the next prompt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// The generation's directory in `run`.
@@ -56,11 +59,12 @@ pub fn read_request(run: &Path, generation: usize) -> Result<RankRequest, Search
     })
 }
 
-/// Checks that `order` ranks every requested candidate exactly once, and writes the ranking.
-pub fn write(run: &Path, request: &RankRequest, order: Vec<String>, source: &str) -> Result<Ranking, SearchError> {
+/// Checks that `order` ranks every requested candidate exactly once, and writes the ranking
+/// (with the person's `note`, if any).
+pub fn write(run: &Path, request: &RankRequest, order: Vec<String>, source: &str, note: Option<String>) -> Result<Ranking, SearchError> {
     check(request, &order).map_err(SearchError::Config)?;
     let written_at = Some(humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string());
-    let ranking = Ranking { generation: request.generation, order, source: source.to_owned(), written_at };
+    let ranking = Ranking { generation: request.generation, order, source: source.to_owned(), written_at, note };
     write_json(&generation_dir(run, request.generation).join("ranking.json"), &ranking)?;
     Ok(ranking)
 }

@@ -345,8 +345,8 @@ fn costs(h: &mut String, generations: &[GenerationData], summary: Option<&Summar
     let _ = write!(h, "</table>");
 }
 
-/// Per generation: who ranked and in what order, the reward-hacking alarms of its candidates,
-/// and the feedback text exactly as the next prompt received it.
+/// Per generation: who ranked and in what order, the reward-hacking alarms of its candidates, the
+/// person's notes, and the feedback text exactly as the next prompt received it.
 fn rankings_and_feedback(h: &mut String, run: &Path, generations: &[GenerationData]) -> Result<(), SearchError> {
     let _ = write!(h, "<h2>Rankings and feedback</h2>");
     for g in generations {
@@ -365,6 +365,9 @@ fn rankings_and_feedback(h: &mut String, run: &Path, generations: &[GenerationDa
             if let Some(alarm) = crate::reflect::hacking_alarm(&r.checkpoints) {
                 let _ = write!(h, "<p class=\"bad\">Reward-hacking alarm, {}: {}</p>", esc(&r.id), esc(&alarm));
             }
+        }
+        if let Ok(notes) = std::fs::read_to_string(run.join(format!("gen-{:02}/notes.md", g.index))) {
+            let _ = write!(h, "<p>Notes for the next prompt (<code>--notes</code>, <code>rank --note</code>):</p><pre>{}</pre>", esc(&notes));
         }
         let feedback = run.join(format!("gen-{:02}/feedback.md", g.index));
         if let Ok(text) = std::fs::read_to_string(&feedback) {

@@ -389,7 +389,7 @@ impl<'a, P: Proposer> Search<'a, P> {
             write_json(&timing_path, &timing)?;
             let judged: Vec<Judged<'_>> =
                 proposals.proposals.iter().zip(&results).map(|(proposal, result)| Judged { proposal, result: result.as_ref() }).collect();
-            let (ranking, ranking_source) = self.rank(generation, &judged)?;
+            let (ranking, ranking_source, rank_note) = self.rank(generation, &judged)?;
             let best = ranking.first().map(|&i| &judged[i]);
             let worst = (cfg.feedback != FeedbackMode::Fitness && ranking.len() > 1).then(|| &judged[*ranking.last().unwrap()]);
             let facts = EnvFacts {
@@ -402,7 +402,10 @@ impl<'a, P: Proposer> Search<'a, P> {
             judged_orders.push(
                 ranked.iter().filter_map(|j| Some((j.result?.id.clone(), j.proposal.script.clone()?))).collect(),
             );
-            let text = reflect::feedback(generation, &facts, &judged, &ranked, show_fitness, worst, &history);
+            let mut text = reflect::feedback(generation, &facts, &judged, &ranked, show_fitness, worst, &history);
+            if let Some(notes) = self.notes(&dir, rank_note)? {
+                text.push_str(&format!("\n### Notes from the person running the search\n\n{notes}\n"));
+            }
             write_atomic(&dir.join("feedback.md"), text.as_bytes())?;
             for j in &judged {
                 if let (Some(r), Some(script)) = (j.result, &j.proposal.script)
@@ -690,6 +693,35 @@ impl<'a, P: Proposer> Search<'a, P> {
         Ok(done)
     }
 
+    /// The person's words after generation `dir` for the next prompt: the note given with its
+    /// ranking and the `--notes` file as it reads now, kept in `dir/notes.md`; a resumed run
+    /// reads that back instead (the file may have changed since). None when there are none.
+    fn notes(&self, dir: &Path, rank_note: Option<String>) -> Result<Option<String>, SearchError> {
+        let kept = dir.join("notes.md");
+        if kept.exists() {
+            return std::fs::read_to_string(&kept).map(Some).map_err(|e| crate::record::corrupt(&kept, e));
+        }
+        let file = match &self.run.search.notes {
+            // A notes file that is missing or unreadable right now costs this generation its notes,
+            // not the search: the person may be saving it.
+            Some(path) => match std::fs::read_to_string(path) {
+                Ok(text) => Some(text),
+                Err(e) => {
+                    self.say(&format!("warning: notes not read from {}: {e}", path.display()));
+                    None
+                }
+            },
+            None => None,
+        };
+        let parts: Vec<String> = rank_note.into_iter().chain(file).map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()).collect();
+        if parts.is_empty() {
+            return Ok(None);
+        }
+        let notes = parts.join("\n\n");
+        write_atomic(&kept, notes.as_bytes())?;
+        Ok(Some(notes))
+    }
+
     /// Trainings at once when `jobs` is 0: one per core, and on a CUDA device no more than fit
     /// in its free memory (by `nvidia-smi`, less 1 GiB for libtorch's CUDA context; uncapped if
     /// it cannot be asked). Every training of a search shares one PPO configuration's shapes.
@@ -923,7 +955,7 @@ impl<'a, P: Proposer> Search<'a, P> {
     }
 
     /// Indices of the trained candidates, best first.
-    fn rank(&self, generation: usize, judged: &[Judged<'_>]) -> Result<(Vec<usize>, String), SearchError> {
+    fn rank(&self, generation: usize, judged: &[Judged<'_>]) -> Result<(Vec<usize>, String, Option<String>), SearchError> {
         let cfg = &self.run.search;
         // Duplicates share their original's result: they are not candidates of their own.
         let mut scored: Vec<(usize, f64)> = judged
@@ -942,15 +974,15 @@ impl<'a, P: Proposer> Search<'a, P> {
         scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         let by_fitness: Vec<usize> = scored.into_iter().map(|(i, _)| i).collect();
         match cfg.feedback {
-            FeedbackMode::Fitness => return Ok((by_fitness, "fitness".to_owned())),
-            FeedbackMode::Synthetic => return Ok((by_fitness, "synthetic preferences".to_owned())),
+            FeedbackMode::Fitness => return Ok((by_fitness, "fitness".to_owned(), None)),
+            FeedbackMode::Synthetic => return Ok((by_fitness, "synthetic preferences".to_owned(), None)),
             // One candidate or none: nothing to ask.
-            FeedbackMode::Human if by_fitness.len() < 2 => return Ok((by_fitness, "fitness (fewer than two candidates to rank)".to_owned())),
+            FeedbackMode::Human if by_fitness.len() < 2 => return Ok((by_fitness, "fitness (fewer than two candidates to rank)".to_owned(), None)),
             FeedbackMode::Human => {}
         }
         let index = |name: &str| judged.iter().position(|j| j.proposal.name == name).expect("checked against the request");
         let ranking = self.human_ranking(generation, judged, &by_fitness)?;
-        Ok((ranking.order.iter().map(|name| index(name)).collect(), ranking.source))
+        Ok((ranking.order.iter().map(|name| index(name)).collect(), ranking.source, ranking.note))
     }
 
     /// Asks for a ranking of the generation's trained candidates and waits for it (or, past
@@ -981,7 +1013,7 @@ impl<'a, P: Proposer> Search<'a, P> {
                 let order = by_fitness.iter().map(|&i| judged[i].proposal.name.clone()).collect();
                 let source = format!("fitness (no human ranking within {limit} s)");
                 self.say(&format!("generation {generation}: no ranking within {limit} s; ranked by fitness"));
-                return ranking::write(&self.out, &request, order, &source);
+                return ranking::write(&self.out, &request, order, &source, None);
             }
             std::thread::sleep(RANK_POLL);
         }

@@ -158,6 +158,6 @@ impl GenerationView {
             )));
         };
         let order = tiles.iter().filter_map(|&t| self.tiles.get(t)).map(|t| t.candidate.clone()).collect();
-        Ok(ranking::write(&self.run, request, order, "viewer")?)
+        Ok(ranking::write(&self.run, request, order, "viewer", None)?)
     }
 }

@@ -18,6 +18,10 @@ pub struct Args {
     /// `2,0,1`). Without it, the candidates to rank and their rollouts are listed.
     #[arg(long, value_delimiter = ',')]
     order: Option<Vec<usize>>,
+    /// Words for the next prompt with the ranking, e.g. `--note "the winner wobbles; keep it
+    /// still at the top"` (kept in gen-NN/notes.md; the offline proposer reads no text).
+    #[arg(long, requires = "order")]
+    note: Option<String>,
 }
 
 /// Runs `rank`.
@@ -31,7 +35,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     };
     let order: Vec<String> = order.iter().map(|n| format!("cand-{n:02}")).collect();
-    let written = ranking::write(&args.run, &request, order, "rank command").context("not written")?;
+    let written = ranking::write(&args.run, &request, order, "rank command", args.note).context("not written")?;
     println!("generation {}: ranked {}", args.generation, written.order.join(" > "));
     Ok(ExitCode::SUCCESS)
 }

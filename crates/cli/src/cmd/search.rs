@@ -118,6 +118,11 @@ pub struct Args {
     /// Neither read nor write the training cache.
     #[arg(long, conflicts_with = "cache")]
     no_cache: bool,
+    /// A text file of notes for the LLM, read after every generation (edit it while the search
+    /// runs); what was read goes into the next prompt and is kept as gen-NN/notes.md. The
+    /// offline proposer ignores text.
+    #[arg(long, value_name = "FILE")]
+    notes: Option<PathBuf>,
     /// Override one PPO configuration key for every training (TOML value; repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
@@ -136,7 +141,7 @@ pub struct Args {
         conflicts_with_all = [
             "env", "task", "fitness", "fitness_aggregate", "llm", "k", "generations", "feedback", "pref_noise", "steps", "eval_seeds", "eval_episodes",
             "seed", "train_timeout", "rank_timeout", "dedup_epsilon", "final_seeds", "confirm_top", "confirm_seeds", "set", "prompts", "model", "temperature",
-            "max_reply_tokens", "concurrency", "timeout", "retries", "budget_usd", "max_tokens", "prices", "backend", "device",
+            "max_reply_tokens", "concurrency", "timeout", "retries", "budget_usd", "max_tokens", "prices", "backend", "device", "notes",
         ]
     )]
     resume: Option<PathBuf>,
@@ -327,6 +332,7 @@ fn new_run(args: &Args, model: &rewardsmith_sim::EnvModel) -> Result<RunFile> {
         confirm_top: args.confirm_top as usize,
         confirm_seeds: args.confirm_seeds as usize,
         rank_timeout_s: args.rank_timeout,
+        notes: args.notes.as_deref().map(std::fs::canonicalize).transpose().context("--notes: the file must exist when the search starts")?,
         ..SearchConfig::default()
     };
     search.validate().map_err(anyhow::Error::msg)?;
