@@ -461,3 +461,46 @@ fn notes_from_a_file_reach_the_next_prompt() {
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).1.contains("--notes"), "{}", text(&o).1);
 }
+
+/// HERON's hierarchy: with a first signal the same for every candidate, the second decides, so
+/// each generation's ranking is the order of the second signal's values; the prompt an LLM gets
+/// states the hierarchy.
+#[test]
+fn hierarchy_feedback_ranks_by_the_first_signal_that_separates_the_candidates() {
+    let dir = tempfile::tempdir().unwrap();
+    let hierarchy = ["--feedback", "hierarchy", "--hierarchy", "1.0", "--hierarchy", "s.pole_cos"];
+    let mut args = [&SMALL[..], &["2"], &hierarchy[..], &["--out", "h"]].concat();
+    let k = args.iter().position(|a| *a == "-k").unwrap();
+    args[k + 1] = "3";
+    let final_seeds = args.iter().position(|a| *a == "--final-seeds").unwrap();
+    args[final_seeds + 1] = "0";
+    let o = rewardsmith_with_env(dir.path(), &args, &[]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    for generation in ["gen-00", "gen-01"] {
+        let record = json(&dir.path().join(format!("h/{generation}/generation.json")));
+        assert_eq!(record["ranking_source"], "hierarchy (1.0 > s.pole_cos)");
+        let ranking: Vec<String> = record["ranking"].as_array().unwrap().iter().map(|r| r.as_str().unwrap().to_owned()).collect();
+        let level = |id: &str| json(&dir.path().join(id).join("result.json"))["hierarchy"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect::<Vec<_>>();
+        assert!(ranking.len() >= 2, "{generation}: {ranking:?}");
+        for pair in ranking.windows(2) {
+            let (a, b) = (level(&format!("h/{}", pair[0])), level(&format!("h/{}", pair[1])));
+            assert_eq!((a[0], b[0]), (1.0, 1.0), "the first signal is the same for all");
+            assert!(a[1] >= b[1], "{generation}: {} ({}) ranked above {} ({})", pair[0], a[1], pair[1], b[1]);
+        }
+    }
+    // The LLM's prompt states the hierarchy, from generation 0 on.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = llm_server(&runtime);
+    let base_url = format!("{}/v1", server.uri());
+    let mut args = [&SMALL[..], &["2", "--llm", "openai", "--model", "m"], &hierarchy[..], &["--out", "l"]].concat();
+    let final_seeds = args.iter().position(|a| *a == "--final-seeds").unwrap();
+    args[final_seeds + 1] = "0";
+    let o = rewardsmith_with_env(dir.path(), &args, &[("OPENAI_BASE_URL", base_url.as_str())]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    let first = fs::read_to_string(dir.path().join("l/llm.jsonl")).unwrap().lines().next().unwrap().to_owned();
+    assert!(first.contains("What matters, most important first") && first.contains("1. `1.0`; 2. `s.pole_cos`"), "{first}");
+    // --hierarchy belongs to that mode.
+    let o = rewardsmith_with_env(dir.path(), &[&SMALL[..], &["2", "--hierarchy", "s.pole_cos", "--out", "x"]].concat(), &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("`hierarchy`"), "{}", text(&o).1);
+}

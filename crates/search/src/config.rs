@@ -14,6 +14,10 @@ pub enum FeedbackMode {
     /// ICPL: a person ranks the candidates' evaluation rollouts (`rewardsmith rank` or the
     /// viewer); the feedback shows the preferred and the rejected one, and no fitness.
     Human,
+    /// HERON: a person orders signals by importance ([`SearchConfig::hierarchy`]) once, instead
+    /// of ranking every generation; candidates are compared on the first signal, and the next
+    /// one decides only where they are within [`SearchConfig::hierarchy_margin`] of each other.
+    Hierarchy,
 }
 
 /// A ground-truth measure given for a new task (`--fitness EXPR`).
@@ -94,6 +98,16 @@ pub struct SearchConfig {
     /// it existed: None.) The offline proposer reads no text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<std::path::PathBuf>,
+    /// With `feedback = "hierarchy"`: Rhai numeric expressions over `s`, most important first,
+    /// each evaluated after every step of the evaluation episodes and averaged over them (as a
+    /// `--fitness` with the mean aggregate); higher is better. (Missing from a run.toml written
+    /// before it existed: empty.)
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hierarchy: Vec<String>,
+    /// Within what share of a level's spread over the generation's candidates (largest − smallest
+    /// value) two candidates count as alike on it, so that the next level decides. Default 0.1.
+    #[serde(default = "default_hierarchy_margin")]
+    pub hierarchy_margin: f64,
     /// Seconds to wait for a human ranking before ranking by fitness instead (recorded as such);
     /// None waits as long as it takes. Default None.
     pub rank_timeout_s: Option<f64>,
@@ -133,6 +147,8 @@ impl Default for SearchConfig {
             fitness: None,
             rank_timeout_s: None,
             notes: None,
+            hierarchy: Vec::new(),
+            hierarchy_margin: default_hierarchy_margin(),
             final_seeds: 5,
             confirm_top: 3,
             confirm_seeds: 2,
@@ -140,9 +156,19 @@ impl Default for SearchConfig {
     }
 }
 
+fn default_hierarchy_margin() -> f64 {
+    0.1
+}
+
 impl SearchConfig {
     /// Checks the values a run cannot work with, naming the field.
     pub fn validate(&self) -> Result<(), String> {
+        if (self.feedback == FeedbackMode::Hierarchy) == self.hierarchy.is_empty() {
+            return Err("`hierarchy` (--hierarchy EXPR, most important first) goes with feedback = \"hierarchy\", and that mode needs at least one".to_owned());
+        }
+        if !(self.hierarchy_margin.is_finite() && (0.0..=1.0).contains(&self.hierarchy_margin)) {
+            return Err(format!("`hierarchy_margin` must be in [0, 1], not {}", self.hierarchy_margin));
+        }
         let positive = [("k", self.k), ("generations", self.generations), ("eval_seeds", self.eval_seeds), ("eval_episodes", self.eval_episodes)];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(format!("`{name}` must be at least 1"));

@@ -73,6 +73,10 @@ pub struct CandidateResult {
     pub episodes: Vec<Episode>,
     /// Training curves and reward terms at evenly spaced checkpoints.
     pub checkpoints: Vec<Checkpoint>,
+    /// With `--feedback hierarchy`: each level's value (its per-step mean, averaged over the
+    /// evaluation episodes of every seed), most important first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hierarchy: Vec<f64>,
 }
 
 /// One evaluation episode.

@@ -38,6 +38,9 @@ pub struct EnvFacts<'a> {
     pub episode_steps: u32,
     /// What the fitness measures, in words.
     pub fitness: &'a str,
+    /// How the candidates were compared where no fitness is shown: `by watching them`, or on
+    /// the hierarchy of signals.
+    pub compared: &'a str,
 }
 
 /// Relative moves smaller than this share of a curve's range are flat, not a trend (for the
@@ -75,7 +78,7 @@ pub fn feedback(
         }
     } else if !ranked.is_empty() {
         let order: Vec<&str> = ranked.iter().filter_map(|c| c.result.map(|r| r.id.as_str())).collect();
-        let _ = writeln!(w, "The policies trained with them were compared by watching them; preferred first: {}.\n", order.join(", "));
+        let _ = writeln!(w, "The policies trained with them were compared {}; preferred first: {}.\n", env.compared, order.join(", "));
     }
     if let Some(best) = ranked.first() {
         describe(w, if show_fitness { "The best reward function" } else { "The preferred reward function" }, best, env, show_fitness);
@@ -259,8 +262,9 @@ mod tests {
             fitness_per_seed: vec![0.2],
             episodes: vec![episode(Some("pole_fell"), 10), episode(Some("pole_fell"), 30), episode(Some("pole_fell"), 20), episode(None, 500)],
             checkpoints: Vec::new(),
+            hierarchy: Vec::new(),
         };
-        let env = EnvFacts { dt: 0.02, episode_steps: 500, fitness: "x" };
+        let env = EnvFacts { dt: 0.02, episode_steps: 500, fitness: "x", compared: "by watching them" };
         assert_eq!(endings(&result, &env).unwrap(), "75% ended by `pole_fell` (median t = 0.40 s); 25% ran to the time limit (10.0 s) of 4 episodes.");
         let proposal = Proposal { name: "cand-00".into(), round: 0, script: Some("fn compute_reward(s) { 1.0 }".into()), reply: None, critic: Verdict { ok: true, stage: None, error: None, terms: Vec::new(), warnings: vec!["w".into()], prints: Vec::new(), cost: None }, parents: Vec::new() };
         let judged = Judged { proposal: &proposal, result: Some(&result) };

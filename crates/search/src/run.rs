@@ -38,9 +38,9 @@ use rewardsmith_ppo::agent::policy_metadata;
 use rewardsmith_ppo::config::{Device, PpoConfig};
 use rewardsmith_ppo::eval::evaluate_with_reward;
 use rewardsmith_ppo::train::{evenly_spaced, train, Metrics, TrainError};
-use rewardsmith_script::{judge, RewardScript, State};
+use rewardsmith_script::{judge, Expr, RewardScript, State};
 use rewardsmith_sim::rollout::{self, write_atomic};
-use rewardsmith_sim::{critic_states, derive_seed, Env, EnvModel, SimError, CRITIC_SAMPLES};
+use rewardsmith_sim::{critic_states, derive_seed, episode_seed, Env, EnvModel, EpisodeFitness, SimError, CRITIC_SAMPLES};
 use rewardsmith_spec::catalog;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -274,6 +274,8 @@ pub struct Search<'a, P: Proposer> {
     out: PathBuf,
     events: &'a (dyn Fn(Event<'_>) + Sync),
     cache: Option<PathBuf>,
+    /// The hierarchy's levels, compiled (empty unless `--feedback hierarchy`).
+    levels: Vec<Expr>,
 }
 
 /// What a search reports as it goes, for a log or a live progress view.
@@ -331,7 +333,15 @@ impl<'a, P: Proposer> Search<'a, P> {
                 model.hash()
             )));
         }
-        Ok(Self { model, run, proposer, out: out.to_owned(), events, cache: None })
+        let levels = run
+            .search
+            .hierarchy
+            .iter()
+            .enumerate()
+            .map(|(i, text)| Expr::compile(model.sandbox(), &format!("--hierarchy {}", i + 1), text))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| SearchError::Config(e.to_string()))?;
+        Ok(Self { model, run, proposer, out: out.to_owned(), events, cache: None, levels })
     }
 
     fn say(&self, line: &str) {
@@ -356,7 +366,10 @@ impl<'a, P: Proposer> Search<'a, P> {
             .enable_all()
             .build()
             .map_err(|e| SearchError::Config(format!("cannot start the async runtime: {e}")))?;
-        let task = cfg.task.clone().unwrap_or_else(|| self.model.spec().task.clone());
+        let mut task = cfg.task.clone().unwrap_or_else(|| self.model.spec().task.clone());
+        if cfg.feedback == FeedbackMode::Hierarchy {
+            task.push_str(&hierarchy_statement(&cfg.hierarchy, cfg.hierarchy_margin));
+        }
         let mut feedback: Option<String> = None;
         let mut history: Vec<Best> = Vec::new();
         let mut trained: Vec<(String, Signature)> = Vec::new();
@@ -396,6 +409,7 @@ impl<'a, P: Proposer> Search<'a, P> {
                 dt: self.model.spec().control_dt(),
                 episode_steps: self.model.spec().physics.episode_length,
                 fitness: &self.model.spec().fitness.doc,
+                compared: if cfg.feedback == FeedbackMode::Hierarchy { "on the signals that matter, in order of importance (see the task)" } else { "by watching them" },
             };
             let show_fitness = cfg.feedback == FeedbackMode::Fitness;
             let ranked: Vec<&Judged<'_>> = ranking.iter().map(|&i| &judged[i]).collect();
@@ -770,6 +784,7 @@ impl<'a, P: Proposer> Search<'a, P> {
             seconds: 0.0,
             fitness: None,
             fitness_per_seed: Vec::new(),
+            hierarchy: Vec::new(),
             episodes: Vec::new(),
             checkpoints: evenly_spaced(&log, cfg.checkpoints).into_iter().map(checkpoint).collect(),
         };
@@ -833,7 +848,42 @@ impl<'a, P: Proposer> Search<'a, P> {
             }));
         }
         result.fitness = Some(result.fitness_per_seed.iter().sum::<f64>() / result.fitness_per_seed.len() as f64);
+        if !self.levels.is_empty() {
+            result.hierarchy = self.hierarchy_values(agent, ppo, eval_seed)?;
+        }
         Ok(())
+    }
+
+    /// Each hierarchy level's mean per step over the evaluation episodes of every seed (the
+    /// same episodes as the fitness: same seeds, the deterministic policy).
+    fn hierarchy_values(&self, agent: &rewardsmith_ppo::agent::Agent, ppo: &PpoConfig, eval_seed: u64) -> Result<Vec<f64>, SimError> {
+        let cfg = &self.run.search;
+        let mut env = Env::new(self.model.clone(), None)?;
+        let mut sums = vec![0.0; self.levels.len()];
+        let mut episodes = 0usize;
+        for s in 0..cfg.eval_seeds {
+            let seed = derive_seed(eval_seed, s as u64);
+            for e in 0..cfg.eval_episodes {
+                let mut obs = env.reset(episode_seed(seed, e as u64))?.to_vec();
+                let mut per_level = vec![EpisodeFitness::default(); self.levels.len()];
+                loop {
+                    let step = env.step(&agent.act_deterministic(&obs, ppo.obs_clip))?;
+                    let done = step.terminated || step.truncated;
+                    obs.copy_from_slice(step.obs);
+                    for (level, acc) in self.levels.iter().zip(&mut per_level) {
+                        acc.push(level.eval_number(env.state()).map_err(SimError::from)?);
+                    }
+                    if done {
+                        break;
+                    }
+                }
+                for (sum, acc) in sums.iter_mut().zip(&per_level) {
+                    *sum += acc.value(rewardsmith_spec::Aggregate::Mean);
+                }
+                episodes += 1;
+            }
+        }
+        Ok(sums.iter().map(|s| s / episodes.max(1) as f64).collect())
     }
 
     /// Retrains the `confirm_top` best candidates (by selection fitness) on `confirm_seeds`
@@ -976,6 +1026,12 @@ impl<'a, P: Proposer> Search<'a, P> {
         match cfg.feedback {
             FeedbackMode::Fitness => return Ok((by_fitness, "fitness".to_owned(), None)),
             FeedbackMode::Synthetic => return Ok((by_fitness, "synthetic preferences".to_owned(), None)),
+            FeedbackMode::Hierarchy => {
+                let values: Vec<&[f64]> = by_fitness.iter().map(|&i| judged[i].result.map_or(&[][..], |r| r.hierarchy.as_slice())).collect();
+                let order = hierarchy_order(&values, cfg.hierarchy_margin);
+                let source = format!("hierarchy ({})", cfg.hierarchy.join(" > "));
+                return Ok((order.into_iter().map(|k| by_fitness[k]).collect(), source, None));
+            }
             // One candidate or none: nothing to ask.
             FeedbackMode::Human if by_fitness.len() < 2 => return Ok((by_fitness, "fitness (fewer than two candidates to rank)".to_owned(), None)),
             FeedbackMode::Human => {}
@@ -1063,6 +1119,39 @@ fn best_first(all: &[(String, f64, String)]) -> Vec<&(String, f64, String)> {
     let mut ranked: Vec<&(String, f64, String)> = all.iter().collect();
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     ranked
+}
+
+/// What the prompt's task says of a hierarchy: the signals in order and how they decide.
+fn hierarchy_statement(levels: &[String], margin: f64) -> String {
+    let list: Vec<String> = levels.iter().enumerate().map(|(i, l)| format!("{}. `{l}`", i + 1)).collect();
+    format!(
+        "\n\nWhat matters, most important first (each a per-step value averaged over an episode, higher is better): {}. \
+         Policies are compared on the first; the next decides only where they are within {:.0}% of the first's spread.",
+        list.join("; "),
+        margin * 100.0
+    )
+}
+
+/// The order of candidates by a hierarchy of values (`values[c][level]`, higher better): a pair
+/// is decided by the first level on which they differ by more than `margin` × that level's
+/// spread over all candidates; a candidate's rank is its number of pairs won (Copeland), since
+/// "within the margin" is not transitive and a sort needs a consistent order. Ties keep the
+/// given order.
+fn hierarchy_order(values: &[&[f64]], margin: f64) -> Vec<usize> {
+    let levels = values.iter().map(|v| v.len()).min().unwrap_or(0);
+    let spread: Vec<f64> = (0..levels)
+        .map(|l| {
+            let (lo, hi) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v[l]), hi.max(v[l])));
+            hi - lo
+        })
+        .collect();
+    let beats = |a: &[f64], b: &[f64]| {
+        (0..levels).find(|&l| (a[l] - b[l]).abs() > margin * spread[l]).is_some_and(|l| a[l] > b[l])
+    };
+    let wins: Vec<usize> = (0..values.len()).map(|a| (0..values.len()).filter(|&b| b != a && beats(values[a], values[b])).count()).collect();
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| wins[b].cmp(&wins[a]).then(a.cmp(&b)));
+    order
 }
 
 /// The parents with `--feedback fitness`, where fitness is the judge and compares across
@@ -1169,6 +1258,19 @@ mod tests {
         let eval = FinalEvaluation { seeds: 2, steps: 1, entries: alike.to_vec(), human_normalized_score: Some(0.5), hns_not_meaningful: Some(why) };
         assert!(eval.hns_text().unwrap().starts_with("HNS not meaningful: human and sparse score alike (human 500.000"));
         assert!(hns_not_meaningful(&apart[..2]).is_none(), "no sparse baseline: nothing to say");
+    }
+
+    #[test]
+    fn a_lower_level_decides_only_where_the_higher_ones_are_within_the_margin() {
+        // Level 1 spreads 0..1: candidates 0 and 2 are within 0.1 of each other there, so level 2
+        // orders them; candidate 1 loses on level 1 whatever its level 2.
+        let values: [&[f64]; 3] = [&[0.95, 0.0], &[0.0, 9.0], &[1.0, -5.0]];
+        assert_eq!(hierarchy_order(&values, 0.1), [0, 2, 1]);
+        // With no margin, level 1 alone decides.
+        assert_eq!(hierarchy_order(&values, 0.0), [2, 0, 1]);
+        // A level that is the same for all passes every decision on.
+        let flat: [&[f64]; 3] = [&[1.0, 0.2], &[1.0, 0.9], &[1.0, 0.5]];
+        assert_eq!(hierarchy_order(&flat, 0.1), [1, 2, 0]);
     }
 
     #[test]

@@ -26,6 +26,9 @@ pub enum Feedback {
     /// ICPL: a person ranks the candidates' evaluation rollouts (`rewardsmith rank`); the next
     /// generation is bred from their choices, and the winner is their top choice.
     Human,
+    /// HERON: ranked by `--hierarchy` signals, most important first, each deciding only where
+    /// the ones above it are within `--hierarchy-margin`.
+    Hierarchy,
 }
 
 /// `--fitness-aggregate`.
@@ -73,6 +76,15 @@ pub struct Args {
     /// wait as long as it takes).
     #[arg(long, value_name = "SECONDS")]
     rank_timeout: Option<f64>,
+    /// With --feedback hierarchy: a signal that matters, as a Rhai expression over `s` averaged
+    /// over the evaluation episodes (higher is better); repeat it, most important first, e.g.
+    /// `--hierarchy "s.pole_cos" --hierarchy "-abs(s.pole_angular_velocity)"`.
+    #[arg(long, value_name = "EXPR")]
+    hierarchy: Vec<String>,
+    /// With --feedback hierarchy: two candidates within this share of a signal's spread over the
+    /// generation (largest − smallest) count as alike on it, and the next signal decides.
+    #[arg(long, default_value_t = 0.1, value_name = "SHARE")]
+    hierarchy_margin: f64,
     /// σ of the noise on fitness before the synthetic ranking.
     #[arg(long, default_value_t = 0.0)]
     pref_noise: f64,
@@ -141,7 +153,7 @@ pub struct Args {
         conflicts_with_all = [
             "env", "task", "fitness", "fitness_aggregate", "llm", "k", "generations", "feedback", "pref_noise", "steps", "eval_seeds", "eval_episodes",
             "seed", "train_timeout", "rank_timeout", "dedup_epsilon", "final_seeds", "confirm_top", "confirm_seeds", "set", "prompts", "model", "temperature",
-            "max_reply_tokens", "concurrency", "timeout", "retries", "budget_usd", "max_tokens", "prices", "backend", "device", "notes",
+            "max_reply_tokens", "concurrency", "timeout", "retries", "budget_usd", "max_tokens", "prices", "backend", "device", "notes", "hierarchy", "hierarchy_margin",
         ]
     )]
     resume: Option<PathBuf>,
@@ -312,6 +324,7 @@ fn new_run(args: &Args, model: &rewardsmith_sim::EnvModel) -> Result<RunFile> {
         Feedback::Fitness => FeedbackMode::Fitness,
         Feedback::Synthetic => FeedbackMode::Synthetic,
         Feedback::Human => FeedbackMode::Human,
+        Feedback::Hierarchy => FeedbackMode::Hierarchy,
     };
     let search = SearchConfig {
         k: args.k as usize,
@@ -332,6 +345,8 @@ fn new_run(args: &Args, model: &rewardsmith_sim::EnvModel) -> Result<RunFile> {
         confirm_top: args.confirm_top as usize,
         confirm_seeds: args.confirm_seeds as usize,
         rank_timeout_s: args.rank_timeout,
+        hierarchy: args.hierarchy.clone(),
+        hierarchy_margin: args.hierarchy_margin,
         notes: args.notes.as_deref().map(std::fs::canonicalize).transpose().context("--notes: the file must exist when the search starts")?,
         ..SearchConfig::default()
     };
