@@ -464,11 +464,12 @@ fn notes_from_a_file_reach_the_next_prompt() {
 
 /// HERON's hierarchy: with a first signal the same for every candidate, the second decides, so
 /// each generation's ranking is the order of the second signal's values; the prompt an LLM gets
-/// states the hierarchy.
+/// states the hierarchy; a level that is not a number is refused before anything trains.
 #[test]
 fn hierarchy_feedback_ranks_by_the_first_signal_that_separates_the_candidates() {
     let dir = tempfile::tempdir().unwrap();
-    let hierarchy = ["--feedback", "hierarchy", "--hierarchy", "1.0", "--hierarchy", "s.pole_cos"];
+    // Margin 0: any difference on a level decides, so the order is the second level's, exactly.
+    let hierarchy = ["--feedback", "hierarchy", "--hierarchy", "1.0", "--hierarchy", "s.pole_cos", "--hierarchy-margin", "0"];
     let mut args = [&SMALL[..], &["2"], &hierarchy[..], &["--out", "h"]].concat();
     let k = args.iter().position(|a| *a == "-k").unwrap();
     args[k + 1] = "3";
@@ -499,6 +500,9 @@ fn hierarchy_feedback_ranks_by_the_first_signal_that_separates_the_candidates() 
     assert!(o.status.success(), "{}", text(&o).1);
     let first = fs::read_to_string(dir.path().join("l/llm.jsonl")).unwrap().lines().next().unwrap().to_owned();
     assert!(first.contains("What matters, most important first") && first.contains("1. `1.0`; 2. `s.pole_cos`"), "{first}");
+    let o = rewardsmith_with_env(dir.path(), &[&SMALL[..], &["2", "--feedback", "hierarchy", "--hierarchy", "s.pole_cos > 0.5", "--out", "b"]].concat(), &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("--hierarchy 1") && !dir.path().join("b/gen-00/cand-00/result.json").exists(), "{}", text(&o).1);
     // --hierarchy belongs to that mode.
     let o = rewardsmith_with_env(dir.path(), &[&SMALL[..], &["2", "--hierarchy", "s.pole_cos", "--out", "x"]].concat(), &[]);
     assert_eq!(o.status.code(), Some(1));

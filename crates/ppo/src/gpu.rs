@@ -22,17 +22,26 @@ impl std::fmt::Display for GpuInfo {
     }
 }
 
-/// Device `index` as `nvidia-smi` numbers them (which ignores `CUDA_VISIBLE_DEVICES`); None
-/// without `nvidia-smi`, or when it fails.
+/// CUDA device `index` as libtorch numbers them (after `CUDA_VISIBLE_DEVICES`); None without
+/// `nvidia-smi`, or when it fails.
 pub fn query(index: usize) -> Option<GpuInfo> {
+    let id = smi_id(index, std::env::var("CUDA_VISIBLE_DEVICES").ok().as_deref());
     let out = std::process::Command::new("nvidia-smi")
-        .args(["--query-gpu=name,memory.total,memory.free", "--format=csv,noheader,nounits", &format!("--id={index}")])
+        .args(["--query-gpu=name,memory.total,memory.free", "--format=csv,noheader,nounits", &format!("--id={id}")])
         .output()
         .ok()?;
     if !out.status.success() {
         return None;
     }
     parse(&String::from_utf8(out.stdout).ok()?)
+}
+
+/// What `nvidia-smi --id` calls CUDA device `index`: `nvidia-smi` ignores
+/// `CUDA_VISIBLE_DEVICES`, so the index goes through that list (of indices or UUIDs) first.
+fn smi_id(index: usize, visible: Option<&str>) -> String {
+    visible
+        .and_then(|v| v.split(',').map(str::trim).filter(|d| !d.is_empty()).nth(index).map(str::to_owned))
+        .unwrap_or_else(|| index.to_string())
 }
 
 /// `nvidia-smi`'s CSV line: `NVIDIA H200, 143771, 143000`.
@@ -71,6 +80,14 @@ mod tests {
         assert_eq!(parse("NVIDIA H200, 143771, 143000\n"), Some(GpuInfo { name: "NVIDIA H200".into(), total_mib: 143771, free_mib: 143000 }));
         assert_eq!(parse("Weird, Inc. GPU, 10, 5").map(|g| g.name), Some("Weird, Inc. GPU".into()));
         assert_eq!(parse("No devices were found"), None);
+    }
+
+    #[test]
+    fn a_cuda_index_is_looked_up_in_cuda_visible_devices_for_nvidia_smi() {
+        assert_eq!(smi_id(0, None), "0");
+        assert_eq!(smi_id(1, Some("3,5")), "5");
+        assert_eq!(smi_id(0, Some("GPU-8f2c")), "GPU-8f2c");
+        assert_eq!(smi_id(2, Some("3,5")), "2", "past the list: libtorch would refuse it anyway");
     }
 
     #[test]

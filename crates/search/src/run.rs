@@ -341,6 +341,15 @@ impl<'a, P: Proposer> Search<'a, P> {
             .map(|(i, text)| Expr::compile(model.sandbox(), &format!("--hierarchy {}", i + 1), text))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| SearchError::Config(e.to_string()))?;
+        // A typo or a non-number is found now, not after the first generation has trained.
+        if !levels.is_empty() {
+            let states = critic_states(&model, CRITIC_SAMPLES, CRITIC_SEED)?;
+            for level in &levels {
+                for state in &states {
+                    level.eval_number(state).map_err(|e| SearchError::Config(e.to_string()))?;
+                }
+            }
+        }
         Ok(Self { model, run, proposer, out: out.to_owned(), events, cache: None, levels })
     }
 
@@ -487,7 +496,11 @@ impl<'a, P: Proposer> Search<'a, P> {
                 let best = all.iter().find(|a| a.0 == top.id).map(|a| (a.0.clone(), top.fitness_mean, a.2.clone()));
                 (best, format!("fitness: the best mean over 1 + {} training seeds of the {} best candidates", cfg.confirm_seeds, confirmed.len()))
             }
-            None => (best_first(&all).first().map(|&b| b.clone()), "fitness: the best single training".to_owned()),
+            None => {
+                let best = best_first(&all).first().map(|&b| b.clone());
+                let picked_by = if best.is_some() { "fitness: the best single training".to_owned() } else { String::new() };
+                (best, picked_by)
+            }
         };
         let best = best.as_ref();
         if let Some((id, _, script)) = best {
@@ -555,7 +568,7 @@ impl<'a, P: Proposer> Search<'a, P> {
                     Ok(script) => critic(&self.model, states, &script_name(generation, &name), script, self.search_ppo().total_steps),
                     Err(e) => Verdict::refused("proposer", e.to_string()),
                 };
-                let parents = lineage.of(&candidate.parents);
+                let parents = if candidate.script.is_ok() { lineage.of(&candidate.parents) } else { Vec::new() };
                 let proposal = Proposal { name, round, script: candidate.script.ok(), reply: candidate.reply, critic, parents };
                 write_candidate_files(&dir.join(&proposal.name), &proposal)?;
                 file.proposals.push(proposal);
@@ -687,7 +700,10 @@ impl<'a, P: Proposer> Search<'a, P> {
                         (None, e) => format!("{}: {} ({})", job.id, result.status, e.as_deref().unwrap_or("")),
                     });
                     let written = write_json(&job.dir.join("result.json"), &result)
-                        .and_then(|()| job.cache.as_ref().map_or(Ok(()), |path| write_json(path, &result)));
+                        // Only a finished training is worth reusing: a failure (a panic such as a
+                        // CUDA out-of-memory, a timeout) may not repeat, and must not poison later
+                        // searches' baselines.
+                        .and_then(|()| job.cache.as_ref().filter(|_| result.status == "trained").map_or(Ok(()), |path| write_json(path, &result)));
                     match written {
                         Ok(()) => done.lock().unwrap_or_else(|e| e.into_inner()).push((job.index, result)),
                         Err(e) => {
@@ -713,7 +729,8 @@ impl<'a, P: Proposer> Search<'a, P> {
     fn notes(&self, dir: &Path, rank_note: Option<String>) -> Result<Option<String>, SearchError> {
         let kept = dir.join("notes.md");
         if kept.exists() {
-            return std::fs::read_to_string(&kept).map(Some).map_err(|e| crate::record::corrupt(&kept, e));
+            let notes = std::fs::read_to_string(&kept).map_err(|e| crate::record::corrupt(&kept, e))?;
+            return Ok((!notes.is_empty()).then_some(notes));
         }
         let file = match &self.run.search.notes {
             // A notes file that is missing or unreadable right now costs this generation its notes,
@@ -728,12 +745,11 @@ impl<'a, P: Proposer> Search<'a, P> {
             None => None,
         };
         let parts: Vec<String> = rank_note.into_iter().chain(file).map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()).collect();
-        if parts.is_empty() {
-            return Ok(None);
-        }
         let notes = parts.join("\n\n");
+        // Written even when empty: a resume must not read today's file into a prompt that was
+        // sent without it.
         write_atomic(&kept, notes.as_bytes())?;
-        Ok(Some(notes))
+        Ok((!notes.is_empty()).then_some(notes))
     }
 
     /// Trainings at once when `jobs` is 0: one per core, and on a CUDA device no more than fit
@@ -798,6 +814,15 @@ impl<'a, P: Proposer> Search<'a, P> {
         if let Err(e) = write_jsonl(&dir.join("metrics.jsonl"), &log) {
             result.error = Some(format!("metrics not saved: {e}"));
         }
+        // The hierarchy ranks a generation's candidates only (not confirmations or baselines). A
+        // level that fails on some state costs the candidate its place in the ranking (NaN:
+        // alike on every level), not its fitness.
+        if let (Ok(agent), true) = (&outcome, job.record_rollout && !self.levels.is_empty()) {
+            result.hierarchy = self.hierarchy_values(agent, ppo, job.eval_seed).unwrap_or_else(|e| {
+                result.error = Some(format!("hierarchy: {e}"));
+                vec![f64::NAN; self.levels.len()]
+            });
+        }
         match outcome {
             Ok(agent) => {
                 let bytes = agent.to_safetensors(&policy_metadata(&self.model, Some(script), ppo.obs_clip));
@@ -848,9 +873,6 @@ impl<'a, P: Proposer> Search<'a, P> {
             }));
         }
         result.fitness = Some(result.fitness_per_seed.iter().sum::<f64>() / result.fitness_per_seed.len() as f64);
-        if !self.levels.is_empty() {
-            result.hierarchy = self.hierarchy_values(agent, ppo, eval_seed)?;
-        }
         Ok(())
     }
 

@@ -35,8 +35,8 @@ pub struct Args {
 pub fn run(args: Args) -> Result<ExitCode> {
     let model = load_env(&args.env)?;
     let steps = args.steps.unwrap_or_else(|| model.spec().training_steps());
-    let verdict = match load_reward(&model, &args.script) {
-        Ok(script) => judge(&script, &critic_states(&model, args.samples, args.seed)?, steps, model.spec().terminates()),
+    let verdict = match load_reward(&model, &args.script).and_then(|script| Ok((script, critic_states(&model, args.samples, args.seed)?))) {
+        Ok((script, states)) => judge(&script, &states, steps, model.spec().terminates()),
         Err(e) => Verdict::refused("critic", format!("{e:#}")),
     };
     let code = if verdict.ok { ExitCode::SUCCESS } else { ExitCode::from(1) };
