@@ -19,6 +19,19 @@ fn search(dir: &Path, extra: &[&str]) -> std::process::Output {
     o
 }
 
+/// A search started in the background in `dir`, for a test that ranks while it waits (output
+/// discarded, its own training cache).
+fn spawn_search(dir: &Path, args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_rewardsmith"))
+        .args(args)
+        .current_dir(dir)
+        .env("REWARDSMITH_CACHE", dir.join("cache"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 fn json(path: &Path) -> Value {
     serde_json::from_str(&fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
 }
@@ -288,14 +301,7 @@ fn human_feedback_waits_for_a_ranking_and_the_next_prompt_follows_it() {
     let mut args: Vec<&str> = [&SMALL[..], &["2", "--feedback", "human", "--out", "h"]].concat();
     let generations = args.iter().position(|a| *a == "--generations").unwrap();
     args[generations + 1] = "1";
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rewardsmith"))
-        .args(&args)
-        .current_dir(dir.path())
-        .env("REWARDSMITH_CACHE", dir.path().join("cache"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_search(dir.path(), &args);
     let request = dir.path().join("h/gen-00/rank-request.json");
     while !request.exists() {
         assert!(child.try_wait().unwrap().is_none(), "the search ended without asking for a ranking");
@@ -376,14 +382,7 @@ fn a_persons_ranking_breeds_the_next_generation_and_picks_the_winner() {
         "search", "--env", "pendulum", "-k", "3", "--generations", "2", "--steps", "2048", "--eval-episodes", "2", "--eval-seeds", "1",
         "--final-seeds", "1", "--no-cache", "--no-gif", "--feedback", "human", "--seed", "2", "--out", "h",
     ];
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rewardsmith"))
-        .args(args)
-        .current_dir(dir.path())
-        .env("REWARDSMITH_CACHE", dir.path().join("cache"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_search(dir.path(), &args);
     // Each generation's candidates, worst fitness first: the person's order.
     let mut orders: Vec<Vec<String>> = Vec::new();
     for generation in 0..2 {
