@@ -507,3 +507,42 @@ fn hierarchy_feedback_ranks_by_the_first_signal_that_separates_the_candidates() 
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).1.contains("`hierarchy`"), "{}", text(&o).1);
 }
+
+/// Eureka's protocol (`--hide-fitness-expr`): the prompts never show the success measure's
+/// formula or description, only the fitness values earned; without the flag they do. The
+/// offline proposer runs without its hints.
+#[test]
+fn a_hidden_success_measure_never_reaches_the_prompt() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = llm_server(&runtime);
+    let base_url = format!("{}/v1", server.uri());
+    let dir = tempfile::tempdir().unwrap();
+    let prompts = |run: &str| -> Vec<String> {
+        fs::read_to_string(dir.path().join(run).join("llm.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap()["request"]["messages"].to_string())
+            .collect()
+    };
+    for (run, hide) in [("shown", false), ("hidden", true)] {
+        let mut args = [&SMALL[..], &["2", "--llm", "openai", "--model", "m", "--out", run]].concat();
+        if hide {
+            args.push("--hide-fitness-expr");
+        }
+        let o = rewardsmith_with_env(dir.path(), &args, &[("OPENAI_BASE_URL", base_url.as_str())]);
+        assert!(o.status.success(), "{}", text(&o).1);
+        let sent = prompts(run);
+        assert!(sent.len() >= 2, "{run}: {} requests", sent.len());
+        for p in &sent {
+            let leaks = p.contains("s.pole_cos > 0.95") || p.contains("within 18° of upright");
+            assert_eq!(leaks, !hide, "{run}: a prompt {} the measure: {p}", if hide { "shows" } else { "lacks" });
+        }
+        if hide {
+            assert!(sent[0].contains("not shown"), "{}", sent[0]);
+            assert!(sent[1..].iter().any(|p| p.contains("fitness")), "the values earned are still fed back");
+        }
+    }
+    // Offline too (what it leaves out is tested in the offline proposer's own tests).
+    let o = rewardsmith_with_env(dir.path(), &[&SMALL[..], &["2", "--hide-fitness-expr", "--out", "offline"]].concat(), &[]);
+    assert!(o.status.success(), "{}", text(&o).1);
+}

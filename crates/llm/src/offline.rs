@@ -208,10 +208,12 @@ impl OfflineProposer {
     }
 
     /// Generation 0's parents for this env: its built-in `sparse.rhai` (when the env is a
-    /// built-in, or a copy of one that the script still fits) and template-assembled scripts.
+    /// built-in, or a copy of one that the script still fits, and the success measure is not
+    /// hidden: sparse.rhai is that measure as a reward) and template-assembled scripts.
     pub fn generation_zero(&self, seed: u64) -> Vec<String> {
         let sparse = catalog::reward_script(&self.model.spec().id, "sparse.rhai")
             .map(|(_, source)| source)
+            .filter(|_| !self.model.spec().fitness.hidden)
             .filter(|source| self.model.compile_reward("sparse.rhai", source).is_ok());
         self.initial_parents(sparse, seed)
     }
@@ -538,8 +540,12 @@ fn standard_normal(rng: &mut ChaCha8Rng) -> f64 {
     libm::sqrt(-2.0 * libm::log(u1)) * libm::cos(2.0 * std::f64::consts::PI * u2)
 }
 
-/// The state variables the env's fitness expression reads (`s.<name>` as a whole word).
+/// The state variables the env's fitness expression reads (`s.<name>` as a whole word); none
+/// when the measure is hidden from proposers.
 fn fitness_variables(model: &EnvModel) -> Vec<String> {
+    if model.spec().fitness.hidden {
+        return Vec::new();
+    }
     let expr = &model.spec().fitness.expr;
     model.spec().state.iter().map(|v| v.name.clone()).filter(|name| reads(expr, name)).collect()
 }
@@ -636,6 +642,19 @@ mod tests {
         let a = p.children(&parents, 6, 11).unwrap();
         assert_eq!(a, p.children(&parents, 6, 11).unwrap());
         assert_ne!(a, p.children(&parents, 6, 12).unwrap(), "another seed, other children");
+    }
+
+    #[test]
+    fn a_hidden_success_measure_gives_no_sparse_parent_and_no_hints() {
+        let (p, sparse) = proposer("pendulum");
+        assert_eq!(p.generation_zero(3)[0], sparse, "shown: sparse.rhai leads generation 0");
+        assert_eq!(fitness_variables(&p.model), ["pole_cos"]);
+        let mut loaded = catalog::resolve("pendulum").unwrap();
+        loaded.spec.fitness.hidden = true;
+        let hidden = OfflineProposer::new(EnvModel::new(&loaded).unwrap(), OfflineConfig::default());
+        assert!(fitness_variables(&hidden.model).is_empty());
+        let parents = hidden.generation_zero(3);
+        assert!(!parents.is_empty() && parents.iter().all(|p| !p.contains("s.pole_cos > 0.95")), "{parents:?}");
     }
 
     #[test]

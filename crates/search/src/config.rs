@@ -92,6 +92,11 @@ pub struct SearchConfig {
     /// A ground-truth measure replacing the env file's (for a new task), or None.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fitness: Option<FitnessOverride>,
+    /// Eureka's protocol: the proposer never sees the success measure's formula or its
+    /// description (nor, offline, `sparse.rhai` or hints from it), only the fitness values its
+    /// rewards earned. Default false. (Missing from a run.toml written before it existed: false.)
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hide_fitness_expr: bool,
     /// A text file of notes for the next prompts (Text2Reward), read after each generation, so
     /// a person may edit it while the search runs; what was read is kept as `gen-NN/notes.md`
     /// and a resumed run reuses that. None: no file. (Missing from a run.toml written before
@@ -147,6 +152,7 @@ impl Default for SearchConfig {
             fitness: None,
             rank_timeout_s: None,
             notes: None,
+            hide_fitness_expr: false,
             hierarchy: Vec::new(),
             hierarchy_margin: default_hierarchy_margin(),
             final_seeds: 5,

@@ -417,7 +417,7 @@ impl<'a, P: Proposer> Search<'a, P> {
             let facts = EnvFacts {
                 dt: self.model.spec().control_dt(),
                 episode_steps: self.model.spec().physics.episode_length,
-                fitness: &self.model.spec().fitness.doc,
+                fitness: if cfg.hide_fitness_expr { "not shown" } else { &self.model.spec().fitness.doc },
                 compared: if cfg.feedback == FeedbackMode::Hierarchy { "on the signals that matter, in order of importance (see the task)" } else { "by watching them" },
             };
             let show_fitness = cfg.feedback == FeedbackMode::Fitness;

@@ -123,7 +123,11 @@ impl EnvModel {
             Aggregate::Final => "value at the episode's last step",
             Aggregate::Max => "maximum over the episode",
         };
-        let _ = writeln!(w, "\nsuccess measure (ground truth, not a reward): {} [{}, {agg}]", spec.fitness.doc.trim(), spec.fitness.expr);
+        if spec.fitness.hidden {
+            let _ = writeln!(w, "\nsuccess measure (ground truth, not a reward): not shown; you see the values your rewards' policies earn");
+        } else {
+            let _ = writeln!(w, "\nsuccess measure (ground truth, not a reward): {} [{}, {agg}]", spec.fitness.doc.trim(), spec.fitness.expr);
+        }
         out
     }
 }

@@ -612,4 +612,9 @@ pub struct Fitness {
     pub aggregate: Aggregate,
     /// What the fitness measures and its range, in words.
     pub doc: String,
+    /// Set by a program, never by the file: the measure is kept from whoever proposes rewards
+    /// (Eureka's protocol, `search --hide-fitness-expr`): `describe` does not show it, and the
+    /// offline proposer takes no hint from it. The env still computes it.
+    #[serde(skip)]
+    pub hidden: bool,
 }

@@ -130,6 +130,11 @@ pub struct Args {
     /// Neither read nor write the training cache.
     #[arg(long, conflicts_with = "cache")]
     no_cache: bool,
+    /// Eureka's protocol: the proposer sees the task and the fitness values its rewards earned,
+    /// never the success measure's formula or description (offline: no sparse.rhai parent and no
+    /// hints from the measure).
+    #[arg(long)]
+    hide_fitness_expr: bool,
     /// A text file of notes for the LLM, read after every generation (edit it while the search
     /// runs); what was read goes into the next prompt and is kept as gen-NN/notes.md. The
     /// offline proposer ignores text.
@@ -153,7 +158,7 @@ pub struct Args {
         conflicts_with_all = [
             "env", "task", "fitness", "fitness_aggregate", "llm", "k", "generations", "feedback", "pref_noise", "steps", "eval_seeds", "eval_episodes",
             "seed", "train_timeout", "rank_timeout", "dedup_epsilon", "final_seeds", "confirm_top", "confirm_seeds", "set", "prompts", "model", "temperature",
-            "max_reply_tokens", "concurrency", "timeout", "retries", "budget_usd", "max_tokens", "prices", "backend", "device", "notes", "hierarchy", "hierarchy_margin",
+            "max_reply_tokens", "concurrency", "timeout", "retries", "budget_usd", "max_tokens", "prices", "backend", "device", "notes", "hierarchy", "hierarchy_margin", "hide_fitness_expr",
         ]
     )]
     resume: Option<PathBuf>,
@@ -230,7 +235,20 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     // A resumed live search appends to its cassette.
-    let proposer = proposer(&llm, &settings.endpoint, &model, templates, &out, args.resume.is_some())?;
+    // With the measure hidden, the proposer works on its own copy of the env that does not show it.
+    let proposer_model = if run_file.search.hide_fitness_expr {
+        let env = if rewardsmith_spec::catalog::builtin(&run_file.env.id).is_some_and(|(path, _)| path == run_file.env.path) { &run_file.env.id } else { &run_file.env.path };
+        let fitness = run_file.search.fitness.clone();
+        load_env_with(env, |loaded| {
+            if let Some(f) = &fitness {
+                f.apply(loaded);
+            }
+            loaded.spec.fitness.hidden = true;
+        })?
+    } else {
+        model.clone()
+    };
+    let proposer = proposer(&llm, &settings.endpoint, &proposer_model, templates, &out, args.resume.is_some())?;
     let s = &run_file.search;
     let confirmations = if s.confirm_top > 1 { s.confirm_top * s.confirm_seeds } else { 0 };
     let planned = s.generations * s.k + confirmations + 3 * s.final_seeds;
@@ -345,6 +363,7 @@ fn new_run(args: &Args, model: &rewardsmith_sim::EnvModel) -> Result<RunFile> {
         confirm_top: args.confirm_top as usize,
         confirm_seeds: args.confirm_seeds as usize,
         rank_timeout_s: args.rank_timeout,
+        hide_fitness_expr: args.hide_fitness_expr,
         hierarchy: args.hierarchy.clone(),
         hierarchy_margin: args.hierarchy_margin,
         notes: args.notes.as_deref().map(std::fs::canonicalize).transpose().context("--notes: the file must exist when the search starts")?,
