@@ -84,6 +84,19 @@ pub fn evaluate_policy(
     episodes: usize,
     seed: u64,
 ) -> Result<Vec<EpisodeScore>, SimError> {
+    evaluate_policy_observed(model, act, reward, episodes, seed, &mut |_, _| {})
+}
+
+/// As [`evaluate_policy`], showing `observe` the state after every step with its episode's
+/// index, so other measures (a search's hierarchy of signals) come from the same episodes.
+pub fn evaluate_policy_observed(
+    model: &Arc<EnvModel>,
+    act: &mut dyn FnMut(&[f32]) -> Vec<f32>,
+    reward: Option<RewardScript>,
+    episodes: usize,
+    seed: u64,
+    observe: &mut dyn FnMut(usize, &rewardsmith_script::State),
+) -> Result<Vec<EpisodeScore>, SimError> {
     let has_reward = reward.is_some();
     let mut env = Env::new(model.clone(), reward)?;
     let aggregate = model.spec().fitness.aggregate;
@@ -100,8 +113,10 @@ pub fn evaluate_policy(
             ret += s.reward;
             steps += 1;
             obs.copy_from_slice(s.obs);
-            if s.terminated || s.truncated {
-                break s.termination;
+            let end = (s.terminated || s.truncated).then_some(s.termination);
+            observe(e, env.state());
+            if let Some(termination) = end {
+                break termination;
             }
         };
         scores.push(EpisodeScore { fitness: fitness.value(aggregate), ret: has_reward.then_some(ret), steps, termination });

@@ -36,11 +36,11 @@ use rewardsmith_llm::offline::CRITIC_SEED;
 use rewardsmith_llm::{Context, ProposeError, Proposer, Usage};
 use rewardsmith_ppo::agent::policy_metadata;
 use rewardsmith_ppo::config::{Device, PpoConfig};
-use rewardsmith_ppo::eval::evaluate_with_reward;
+use rewardsmith_ppo::eval::evaluate_policy_observed;
 use rewardsmith_ppo::train::{evenly_spaced, train, Metrics, TrainError};
 use rewardsmith_script::{judge, Expr, RewardScript, State};
 use rewardsmith_sim::rollout::{self, write_atomic};
-use rewardsmith_sim::{critic_states, derive_seed, episode_seed, Env, EnvModel, EpisodeFitness, SimError, CRITIC_SAMPLES};
+use rewardsmith_sim::{critic_states, derive_seed, Env, EnvModel, EpisodeFitness, SimError, CRITIC_SAMPLES};
 use rewardsmith_spec::catalog;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -807,21 +807,16 @@ impl<'a, P: Proposer> Search<'a, P> {
         let outcome = match trained {
             Err(e) => Err(("failed", e.to_string())),
             Ok(_) if timed_out => Err(("timeout", format!("training passed its {} s limit at step {}", cfg.train_timeout_s.unwrap_or(0.0), result.global_step))),
-            Ok(agent) => self.evaluate(script, &agent, ppo, job.eval_seed, &mut result).map(|()| agent).map_err(|e| ("failed", format!("evaluation: {e}"))),
+            // The hierarchy ranks a generation's candidates only (not confirmations or baselines).
+            Ok(agent) => {
+                let levels = if job.record_rollout { &self.levels[..] } else { &[] };
+                self.evaluate(script, &agent, ppo, job.eval_seed, levels, &mut result).map(|()| agent).map_err(|e| ("failed", format!("evaluation: {e}")))
+            }
         };
         // The curve is written whatever the outcome: a failed or timed-out training's is what
         // explains it. (A candidate taken from the cache has none: the cache keeps results.)
         if let Err(e) = write_jsonl(&dir.join("metrics.jsonl"), &log) {
             result.error = Some(format!("metrics not saved: {e}"));
-        }
-        // The hierarchy ranks a generation's candidates only (not confirmations or baselines). A
-        // level that fails on some state costs the candidate its place in the ranking (NaN:
-        // alike on every level), not its fitness.
-        if let (Ok(agent), true) = (&outcome, job.record_rollout && !self.levels.is_empty()) {
-            result.hierarchy = self.hierarchy_values(agent, ppo, job.eval_seed).unwrap_or_else(|e| {
-                result.error = Some(format!("hierarchy: {e}"));
-                vec![f64::NAN; self.levels.len()]
-            });
         }
         match outcome {
             Ok(agent) => {
@@ -856,13 +851,38 @@ impl<'a, P: Proposer> Search<'a, P> {
         recorded.write(&job.dir.join("eval.rollout"))
     }
 
-    /// Evaluates `agent` on every evaluation seed into `result`.
-    fn evaluate(&self, script: &RewardScript, agent: &rewardsmith_ppo::agent::Agent, ppo: &PpoConfig, eval_seed: u64, result: &mut CandidateResult) -> Result<(), SimError> {
+    /// Evaluates `agent` on every evaluation seed into `result`, and on the same episodes each
+    /// of `levels` (a hierarchy's signals: their per-step mean per episode, averaged over the
+    /// episodes). A level that fails on some state costs the candidate its place in the ranking
+    /// (NaN: alike on every level), not its fitness.
+    fn evaluate(
+        &self,
+        script: &RewardScript,
+        agent: &rewardsmith_ppo::agent::Agent,
+        ppo: &PpoConfig,
+        eval_seed: u64,
+        levels: &[Expr],
+        result: &mut CandidateResult,
+    ) -> Result<(), SimError> {
         let cfg = &self.run.search;
         let names: Vec<String> = self.model.spec().terminations.iter().map(|t| t.name.clone()).collect();
+        let mut level_sums = vec![0.0; levels.len()];
+        let mut level_error: Option<SimError> = None;
         for s in 0..cfg.eval_seeds {
             let seed = derive_seed(eval_seed, s as u64);
-            let scores = evaluate_with_reward(&self.model, agent, Some(script.clone()), cfg.eval_episodes, seed, ppo.obs_clip)?;
+            let mut per_episode = vec![vec![EpisodeFitness::default(); levels.len()]; cfg.eval_episodes];
+            let mut observe = |episode: usize, state: &State| {
+                for (level, acc) in levels.iter().zip(&mut per_episode[episode]) {
+                    match level.eval_number(state) {
+                        Ok(v) => acc.push(v),
+                        Err(e) => {
+                            level_error.get_or_insert(e.into());
+                        }
+                    }
+                }
+            };
+            let act = &mut |obs: &[f32]| agent.act_deterministic(obs, ppo.obs_clip);
+            let scores = evaluate_policy_observed(&self.model, act, Some(script.clone()), cfg.eval_episodes, seed, &mut observe)?;
             result.fitness_per_seed.push(scores.iter().map(|e| e.fitness).sum::<f64>() / scores.len() as f64);
             result.episodes.extend(scores.iter().map(|e| Episode {
                 seed: s,
@@ -871,41 +891,22 @@ impl<'a, P: Proposer> Search<'a, P> {
                 steps: e.steps,
                 termination: e.termination.and_then(|t| names.get(t).cloned()),
             }));
-        }
-        result.fitness = Some(result.fitness_per_seed.iter().sum::<f64>() / result.fitness_per_seed.len() as f64);
-        Ok(())
-    }
-
-    /// Each hierarchy level's mean per step over the evaluation episodes of every seed (the
-    /// same episodes as the fitness: same seeds, the deterministic policy).
-    fn hierarchy_values(&self, agent: &rewardsmith_ppo::agent::Agent, ppo: &PpoConfig, eval_seed: u64) -> Result<Vec<f64>, SimError> {
-        let cfg = &self.run.search;
-        let mut env = Env::new(self.model.clone(), None)?;
-        let mut sums = vec![0.0; self.levels.len()];
-        let mut episodes = 0usize;
-        for s in 0..cfg.eval_seeds {
-            let seed = derive_seed(eval_seed, s as u64);
-            for e in 0..cfg.eval_episodes {
-                let mut obs = env.reset(episode_seed(seed, e as u64))?.to_vec();
-                let mut per_level = vec![EpisodeFitness::default(); self.levels.len()];
-                loop {
-                    let step = env.step(&agent.act_deterministic(&obs, ppo.obs_clip))?;
-                    let done = step.terminated || step.truncated;
-                    obs.copy_from_slice(step.obs);
-                    for (level, acc) in self.levels.iter().zip(&mut per_level) {
-                        acc.push(level.eval_number(env.state()).map_err(SimError::from)?);
-                    }
-                    if done {
-                        break;
-                    }
-                }
-                for (sum, acc) in sums.iter_mut().zip(&per_level) {
+            for episode in &per_episode {
+                for (sum, acc) in level_sums.iter_mut().zip(episode) {
                     *sum += acc.value(rewardsmith_spec::Aggregate::Mean);
                 }
-                episodes += 1;
             }
         }
-        Ok(sums.iter().map(|s| s / episodes.max(1) as f64).collect())
+        result.fitness = Some(result.fitness_per_seed.iter().sum::<f64>() / result.fitness_per_seed.len() as f64);
+        let episodes = (cfg.eval_seeds * cfg.eval_episodes).max(1) as f64;
+        result.hierarchy = match level_error {
+            Some(e) => {
+                result.error = Some(format!("hierarchy: {e}"));
+                vec![f64::NAN; levels.len()]
+            }
+            None => level_sums.iter().map(|s| s / episodes).collect(),
+        };
+        Ok(())
     }
 
     /// Retrains the `confirm_top` best candidates (by selection fitness) on `confirm_seeds`
