@@ -32,6 +32,16 @@ fn spawn_search(dir: &Path, args: &[&str]) -> std::process::Child {
         .unwrap()
 }
 
+/// The messages of every request an LLM search sent, in order, from its `run/llm.jsonl`.
+fn sent_messages(run: &Path) -> Vec<Value> {
+    fs::read_to_string(run.join("llm.jsonl")).unwrap().lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["request"]["messages"].clone()).collect()
+}
+
+/// The user prompt of every request an LLM search sent.
+fn user_prompts(run: &Path) -> Vec<String> {
+    sent_messages(run).iter().map(|m| m[1]["content"].as_str().unwrap_or("").to_owned()).collect()
+}
+
 fn json(path: &Path) -> Value {
     serde_json::from_str(&fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
 }
@@ -189,11 +199,7 @@ fn an_llm_search_replays_from_its_cassette_exactly_and_offline() {
     assert!(feedback.contains("### Candidates that failed") && feedback.contains("no_such_variable"), "{feedback}");
     assert!(feedback.contains("### Candidates that repeated an earlier reward"), "resampling gave the same reward again:\n{feedback}");
     // The next generation's prompt, as sent, carries the broken candidate's error.
-    let sent_prompts: Vec<String> = fs::read_to_string(dir.path().join("live/llm.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["request"]["messages"][1]["content"].as_str().unwrap_or("").to_owned())
-        .collect();
+    let sent_prompts = user_prompts(&dir.path().join("live"));
     assert!(sent_prompts.iter().any(|p| p.contains("### Candidates that failed") && p.contains("no_such_variable")), "no prompt carried the error");
 
     let cassette = dir.path().join("live/llm.jsonl");
@@ -445,11 +451,7 @@ fn notes_from_a_file_reach_the_next_prompt() {
     assert!(o.status.success(), "{}", text(&o).1);
     let kept = fs::read_to_string(dir.path().join("n/gen-00/notes.md")).unwrap();
     assert!(kept.contains("NOTE-FROM-FILE"), "{kept}");
-    let prompts: Vec<String> = fs::read_to_string(dir.path().join("n/llm.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["request"]["messages"][1]["content"].as_str().unwrap_or("").to_owned())
-        .collect();
+    let prompts = user_prompts(&dir.path().join("n"));
     assert!(!prompts[0].contains("NOTE-FROM-FILE"), "generation 0's prompt came before any generation was read");
     assert!(
         prompts.iter().any(|p| p.contains("### Notes from the person running the search") && p.contains("NOTE-FROM-FILE")),
@@ -497,7 +499,7 @@ fn hierarchy_feedback_ranks_by_the_first_signal_that_separates_the_candidates() 
     args[final_seeds + 1] = "0";
     let o = rewardsmith_with_env(dir.path(), &args, &[("OPENAI_BASE_URL", base_url.as_str())]);
     assert!(o.status.success(), "{}", text(&o).1);
-    let first = fs::read_to_string(dir.path().join("l/llm.jsonl")).unwrap().lines().next().unwrap().to_owned();
+    let first = sent_messages(&dir.path().join("l"))[0].to_string();
     assert!(first.contains("What matters, most important first") && first.contains("1. `1.0`; 2. `s.pole_cos`"), "{first}");
     let o = rewardsmith_with_env(dir.path(), &[&SMALL[..], &["2", "--feedback", "hierarchy", "--hierarchy", "s.pole_cos > 0.5", "--out", "b"]].concat(), &[]);
     assert_eq!(o.status.code(), Some(1));
@@ -517,13 +519,6 @@ fn a_hidden_success_measure_never_reaches_the_prompt() {
     let server = llm_server(&runtime);
     let base_url = format!("{}/v1", server.uri());
     let dir = tempfile::tempdir().unwrap();
-    let prompts = |run: &str| -> Vec<String> {
-        fs::read_to_string(dir.path().join(run).join("llm.jsonl"))
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str::<Value>(l).unwrap()["request"]["messages"].to_string())
-            .collect()
-    };
     for (run, hide) in [("shown", false), ("hidden", true)] {
         let mut args = [&SMALL[..], &["2", "--llm", "openai", "--model", "m", "--out", run]].concat();
         if hide {
@@ -531,7 +526,7 @@ fn a_hidden_success_measure_never_reaches_the_prompt() {
         }
         let o = rewardsmith_with_env(dir.path(), &args, &[("OPENAI_BASE_URL", base_url.as_str())]);
         assert!(o.status.success(), "{}", text(&o).1);
-        let sent = prompts(run);
+        let sent: Vec<String> = sent_messages(&dir.path().join(run)).iter().map(Value::to_string).collect();
         assert!(sent.len() >= 2, "{run}: {} requests", sent.len());
         for p in &sent {
             let leaks = p.contains("s.pole_cos > 0.95") || p.contains("within 18° of upright");
