@@ -383,8 +383,8 @@ impl<'a, P: Proposer> Search<'a, P> {
         let mut history: Vec<Best> = Vec::new();
         let mut trained: Vec<(String, Signature)> = Vec::new();
         let mut all: Vec<(String, f64, String)> = Vec::new();
-        // Each generation's trained candidates in the judged order (id, script).
-        let mut judged_orders: Vec<Vec<(String, String)>> = Vec::new();
+        // Each generation's trained candidates' ids in the judged order (their scripts are in `all`).
+        let mut judged_orders: Vec<Vec<String>> = Vec::new();
         let mut records = Vec::new();
         let mut usage = Usage::default();
         let mut stop_reason = "generations".to_owned();
@@ -392,10 +392,13 @@ impl<'a, P: Proposer> Search<'a, P> {
         let mut timing: Timing = read_json_if_present(&timing_path)?.unwrap_or_default();
         for generation in 0..cfg.generations {
             let dir = self.out.join(format!("gen-{generation:02}"));
-            let parents = if cfg.feedback == FeedbackMode::Fitness { fittest(&all) } else { judged_parents(&judged_orders) };
-            let ctx = Context { task: task.clone(), feedback: feedback.clone(), parents: parents.iter().map(|p| p.1.clone()).collect() };
+            let ids = if cfg.feedback == FeedbackMode::Fitness { fittest(&all) } else { judged_parents(&judged_orders) };
+            // Every judged candidate was trained, so its script is in `all`.
+            let (parent_ids, scripts): (Vec<String>, Vec<String>) =
+                ids.into_iter().filter_map(|id| all.iter().find(|a| a.0 == id).map(|a| (id, a.2.clone()))).unzip();
+            let ctx = Context { task: task.clone(), feedback: feedback.clone(), parents: scripts };
             let lineage = Lineage {
-                parent_ids: parents.iter().map(|p| p.0.clone()).collect(),
+                parent_ids,
                 shown: history.iter().map(|b| b.id.clone()).collect(),
             };
             let proposals = self.proposals(generation, &dir, &ctx, &lineage, &states, &runtime)?;
@@ -422,9 +425,7 @@ impl<'a, P: Proposer> Search<'a, P> {
             };
             let show_fitness = cfg.feedback == FeedbackMode::Fitness;
             let ranked: Vec<&Judged<'_>> = ranking.iter().map(|&i| &judged[i]).collect();
-            judged_orders.push(
-                ranked.iter().filter_map(|j| Some((j.result?.id.clone(), j.proposal.script.clone()?))).collect(),
-            );
+            judged_orders.push(ranked.iter().filter_map(|j| Some(j.result?.id.clone())).collect());
             let mut text = reflect::feedback(generation, &facts, &judged, &ranked, show_fitness, worst, &history);
             if let Some(notes) = self.notes(&dir, rank_note)? {
                 text.push_str(&format!("\n### Notes from the person running the search\n\n{notes}\n"));
@@ -484,7 +485,7 @@ impl<'a, P: Proposer> Search<'a, P> {
                 .chain(judged_orders.iter().enumerate().rev())
                 .find_map(|(g, order)| Some((g, order.first()?)))
             {
-                Some((g, (id, _))) => (
+                Some((g, id)) => (
                     all.iter().find(|a| &a.0 == id).cloned(),
                     format!("the person: top choice of generation {g} (ranked by {})", records[g].ranking_source.as_deref().unwrap_or("a person")),
                 ),
@@ -1178,9 +1179,9 @@ fn hierarchy_order(values: &[&[f64]], margin: f64) -> Vec<usize> {
 }
 
 /// The parents with `--feedback fitness`, where fitness is the judge and compares across
-/// generations: the best [`ELITES`] trained candidates so far (id, script).
-fn fittest(all: &[(String, f64, String)]) -> Vec<(String, String)> {
-    best_first(all).into_iter().take(ELITES).map(|(id, _, s)| (id.clone(), s.clone())).collect()
+/// generations: the ids of the best [`ELITES`] trained candidates so far.
+fn fittest(all: &[(String, f64, String)]) -> Vec<String> {
+    best_first(all).into_iter().take(ELITES).map(|(id, _, _)| id.clone()).collect()
 }
 
 /// The parents in the preference modes, where a ranking orders one generation only: the judged
@@ -1188,11 +1189,11 @@ fn fittest(all: &[(String, f64, String)]) -> Vec<(String, String)> {
 /// earlier generation, latest first (a person's earlier favourites stay eligible). The offline
 /// proposer gives parent i mod their number the i-th child, so the latest top choice breeds
 /// most.
-fn judged_parents(orders: &[Vec<(String, String)>]) -> Vec<(String, String)> {
+fn judged_parents(orders: &[Vec<String>]) -> Vec<String> {
     let mut ranked = orders.iter().rev().filter(|order| !order.is_empty());
-    let mut parents: Vec<(String, String)> = ranked.next().map(|latest| latest.iter().take(ELITES).cloned().collect()).unwrap_or_default();
+    let mut parents: Vec<String> = ranked.next().map(|latest| latest.iter().take(ELITES).cloned().collect()).unwrap_or_default();
     for earlier in ranked {
-        if !parents.iter().any(|p| p.0 == earlier[0].0) {
+        if !parents.contains(&earlier[0]) {
             parents.push(earlier[0].clone());
         }
     }
@@ -1249,18 +1250,16 @@ fn cache_key(model: &EnvModel, script: &str, ppo: &PpoConfig, cfg: &SearchConfig
 mod tests {
     use super::*;
 
-    fn order(ids: &[&str]) -> Vec<(String, String)> {
-        ids.iter().map(|id| (id.to_string(), format!("// {id}"))).collect()
+    fn order(ids: &[&str]) -> Vec<String> {
+        ids.iter().map(|id| id.to_string()).collect()
     }
 
     #[test]
     fn preference_parents_are_the_latest_top_two_then_each_earlier_top_choice() {
         let orders = vec![order(&["g0/c2", "g0/c0"]), order(&[]), order(&["g2/c1", "g2/c3", "g2/c0"])];
-        let ids: Vec<String> = judged_parents(&orders).into_iter().map(|p| p.0).collect();
-        assert_eq!(ids, ["g2/c1", "g2/c3", "g0/c2"]);
+        assert_eq!(judged_parents(&orders), ["g2/c1", "g2/c3", "g0/c2"]);
         // A generation with nothing ranked passes the turn to the one before.
-        let ids: Vec<String> = judged_parents(&[order(&["g0/c1", "g0/c0"]), order(&[])]).into_iter().map(|p| p.0).collect();
-        assert_eq!(ids, ["g0/c1", "g0/c0"]);
+        assert_eq!(judged_parents(&[order(&["g0/c1", "g0/c0"]), order(&[])]), ["g0/c1", "g0/c0"]);
         assert!(judged_parents(&[]).is_empty());
     }
 
