@@ -38,7 +38,7 @@ use rewardsmith_ppo::agent::policy_metadata;
 use rewardsmith_ppo::config::{Device, PpoConfig};
 use rewardsmith_ppo::eval::evaluate_policy_observed;
 use rewardsmith_ppo::train::{evenly_spaced, train, Metrics, TrainError};
-use rewardsmith_script::{judge, Expr, RewardScript, State};
+use rewardsmith_script::{Expr, RewardScript, State};
 use rewardsmith_sim::rollout::{self, write_atomic};
 use rewardsmith_sim::{critic_states, derive_seed, Env, EnvModel, EpisodeFitness, SimError, CRITIC_SAMPLES};
 use rewardsmith_spec::catalog;
@@ -566,7 +566,7 @@ impl<'a, P: Proposer> Search<'a, P> {
             for candidate in proposed.candidates {
                 let name = format!("cand-{:02}", file.proposals.len());
                 let critic = match &candidate.script {
-                    Ok(script) => critic(&self.model, states, &script_name(generation, &name), script, self.search_ppo().total_steps),
+                    Ok(script) => self.model.judge_reward(&script_name(generation, &name), script, states, self.search_ppo().total_steps),
                     Err(e) => Verdict::refused("proposer", e.to_string()),
                 };
                 let parents = if candidate.script.is_ok() { lineage.of(&candidate.parents) } else { Vec::new() };
@@ -1105,14 +1105,6 @@ impl<'a, P: Proposer> Search<'a, P> {
 /// reach the next prompt) do not depend on where the run lies, and a replay asks the same.
 fn script_name(generation: usize, candidate: &str) -> String {
     format!("gen-{generation:02}/{candidate}/reward.rhai")
-}
-
-/// The critic's verdict on `script` for a training of `training_steps` steps.
-fn critic(model: &Arc<EnvModel>, states: &[State], name: &str, script: &str, training_steps: u64) -> Verdict {
-    match model.compile_reward(name, script) {
-        Ok(compiled) => judge(&compiled, states, training_steps, model.spec().terminates()),
-        Err(e) => Verdict::refused("critic", e.to_string()),
-    }
 }
 
 fn checkpoint(m: &Metrics) -> Checkpoint {

@@ -181,6 +181,16 @@ impl EnvModel {
     pub fn compile_reward(&self, name: &str, source: &str) -> Result<RewardScript, SimError> {
         Ok(RewardScript::compile(&self.sandbox, name, source)?)
     }
+
+    /// The critic's verdict ([`rewardsmith_script::judge`]) on a script's source over `states`,
+    /// for a training of `training_steps` steps in this env; a script that does not compile is
+    /// refused with its located error.
+    pub fn judge_reward(&self, name: &str, source: &str, states: &[rewardsmith_script::State], training_steps: u64) -> rewardsmith_script::Verdict {
+        match self.compile_reward(name, source) {
+            Ok(script) => rewardsmith_script::judge(&script, states, training_steps, self.spec.terminates()),
+            Err(e) => rewardsmith_script::Verdict::refused("critic", e.to_string()),
+        }
+    }
 }
 
 /// A derived expression may read only earlier variables (later ones are not computed yet).

@@ -7,7 +7,7 @@ use anyhow::{Context as _, Result};
 use rewardsmith_llm::offline::CRITIC_SEED;
 use rewardsmith_llm::prompt::Templates;
 use rewardsmith_llm::{AnyProposer, Context, Generation, Proposer};
-use rewardsmith_script::{judge, review, Verdict};
+use rewardsmith_script::{review, Verdict};
 use rewardsmith_sim::rollout::write_atomic;
 use rewardsmith_sim::{critic_states, EnvModel, CRITIC_SAMPLES};
 use std::path::{Path, PathBuf};
@@ -122,10 +122,7 @@ fn write_candidates(generation: &Generation, model: &Arc<EnvModel>, out: &Path) 
             Ok(script) => {
                 write_atomic(&dir.join("reward.rhai"), script.as_bytes())?;
                 let name = dir.join("reward.rhai").display().to_string();
-                match model.compile_reward(&name, script) {
-                    Ok(compiled) => judge(&compiled, &states, steps, model.spec().terminates()),
-                    Err(e) => Verdict::refused("critic", e.to_string()),
-                }
+                model.judge_reward(&name, script, &states, steps)
             }
             Err(e) => Verdict::refused("proposer", e.to_string()),
         };
