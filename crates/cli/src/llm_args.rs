@@ -4,9 +4,10 @@ use anyhow::{bail, Context as _, Result};
 use rewardsmith_llm::cassette::{Recorder, Replay};
 use rewardsmith_llm::openai::{OpenAiConfig, OpenAiProposer, Prices, DEFAULT_BASE_URL};
 use rewardsmith_llm::prompt::Templates;
-use rewardsmith_llm::offline::{OfflineConfig, OfflineProposer};
+use rewardsmith_evolve::offline::Steps;
+use rewardsmith_evolve::{OfflineConfig, OfflineProposer};
 use rewardsmith_llm::transport::Transport;
-use rewardsmith_llm::AnyProposer;
+use rewardsmith_propose::{Context, Generation, ProposeError, Proposer, Usage};
 use rewardsmith_sim::EnvModel;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -83,12 +84,55 @@ pub struct EndpointArgs {
     pub prices: Option<PathBuf>,
 }
 
+/// Settings of the offline proposer (`--llm offline`), for measuring what each of its parts
+/// brings.
+#[derive(clap::Args, Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[command(next_help_heading = "Offline proposer")]
+pub struct OfflineArgs {
+    /// How the offline proposer moves a child's weights, temperatures, targets and gate floors:
+    /// `es`, an evolution strategy (recombined over the ranked parents, step size self-adapted
+    /// across generations), or `fixed`, one parameter by a fixed log-normal step.
+    #[arg(long, default_value = "es", value_parser = ["es", "fixed"])]
+    pub offline_steps: String,
+    /// Share of the offline proposer's children that take the repairs their parent's training
+    /// statistics call for (a swamping term rescaled, a constant one dropped or re-tempered, the
+    /// term that rose while the fitness fell dropped, an alive bonus where most episodes end by a
+    /// termination); 0 turns reading them off.
+    #[arg(long, default_value_t = 0.5, value_name = "P", value_parser = probability)]
+    pub offline_repair: f64,
+}
+
+impl Default for OfflineArgs {
+    fn default() -> Self {
+        Self { offline_steps: "es".to_owned(), offline_repair: 0.5 }
+    }
+}
+
+impl OfflineArgs {
+    /// The proposer's configuration these flags give.
+    pub fn config(&self) -> OfflineConfig {
+        let defaults = OfflineConfig::default();
+        OfflineConfig {
+            steps: if self.offline_steps == "fixed" { Steps::Fixed } else { defaults.steps.clone() },
+            p_repair: self.offline_repair,
+            ..defaults
+        }
+    }
+}
+
+fn probability(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err("expected a probability in [0, 1]".to_owned()),
+    }
+}
+
 /// The proposer `llm` names: offline, or OpenAI-compatible (recording to OUT/llm.jsonl; when
 /// `append`, a resumed run, appended to and answering first from what it holds) or replaying a
 /// cassette.
-pub fn proposer(llm: &Llm, endpoint: &EndpointArgs, model: &Arc<EnvModel>, templates: Templates, out: &Path, append: bool) -> Result<AnyProposer> {
+pub fn proposer(llm: &Llm, endpoint: &EndpointArgs, offline: &OfflineArgs, model: &Arc<EnvModel>, templates: Templates, out: &Path, append: bool) -> Result<AnyProposer> {
     Ok(match llm {
-        Llm::Offline => AnyProposer::Offline(OfflineProposer::new(model.clone(), OfflineConfig::default())),
+        Llm::Offline => AnyProposer::Offline(OfflineProposer::new(model.clone(), offline.config())),
         llm => AnyProposer::OpenAi(Box::new(openai_proposer(llm, endpoint, model, templates, out, append)?)),
     })
 }
@@ -140,3 +184,35 @@ fn openai_proposer(llm: &Llm, endpoint: &EndpointArgs, model: &EnvModel, templat
     Ok(OpenAiProposer::new(model, templates, config, price, transport)?)
 }
 
+/// One of the proposers, chosen at run time (`--llm`).
+pub enum AnyProposer {
+    /// The offline evolutionary proposer.
+    Offline(OfflineProposer),
+    /// An OpenAI-compatible endpoint, live or replayed.
+    OpenAi(Box<OpenAiProposer>),
+}
+
+impl AnyProposer {
+    /// What the proposer has spent so far (zero offline).
+    pub fn spent(&self) -> Usage {
+        match self {
+            AnyProposer::Offline(_) => Usage::default(),
+            AnyProposer::OpenAi(p) => p.spent(),
+        }
+    }
+}
+
+impl Proposer for AnyProposer {
+    async fn propose(&self, ctx: &Context, k: usize, seed: u64) -> Result<Generation, ProposeError> {
+        match self {
+            AnyProposer::Offline(p) => p.propose(ctx, k, seed).await,
+            AnyProposer::OpenAi(p) => p.propose(ctx, k, seed).await,
+        }
+    }
+
+    fn restore_spent(&self, usage: &Usage) {
+        if let AnyProposer::OpenAi(p) = self {
+            p.as_ref().restore_spent(usage);
+        }
+    }
+}

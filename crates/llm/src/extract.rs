@@ -48,6 +48,12 @@ pub enum ExtractError {
     },
 }
 
+impl From<ExtractError> for rewardsmith_propose::CandidateError {
+    fn from(e: ExtractError) -> Self {
+        Self::Extract(e.to_string())
+    }
+}
+
 fn blocks_seen(blocks: &usize) -> String {
     match blocks {
         0 => "it has no fenced code block".to_owned(),

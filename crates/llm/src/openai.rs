@@ -18,7 +18,7 @@
 
 use crate::extract::extract_script;
 use crate::prompt::{Prompt, Templates};
-use crate::proposer::{Candidate, CandidateError, Context, Generation, ProposeError, Proposer, Usage};
+use rewardsmith_propose::{Candidate, CandidateError, Context, Generation, ProposeError, Proposer, Usage};
 use crate::cassette::{budget_verdict_request, Exchange, Recorder, Replay};
 use crate::transport::{Price, Transport, TransportError};
 use async_openai::config::OpenAIConfig;

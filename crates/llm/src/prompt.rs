@@ -84,6 +84,12 @@ pub struct Templates {
     by_name: BTreeMap<&'static str, Template>,
 }
 
+impl From<PromptError> for rewardsmith_propose::ProposeError {
+    fn from(e: PromptError) -> Self {
+        Self::Prompt(e.to_string())
+    }
+}
+
 impl Templates {
     /// The templates shipped with rewardsmith.
     pub fn embedded() -> Self {
@@ -121,7 +127,7 @@ impl Templates {
     /// The prompt a proposer sends for `ctx`: `env` is the env's prompt description
     /// (`EnvModel::describe_for_prompt`), the limits are the sandbox's defaults, under which
     /// candidates run.
-    pub fn render_for(&self, env: &str, ctx: &crate::proposer::Context) -> Result<Prompt, PromptError> {
+    pub fn render_for(&self, env: &str, ctx: &rewardsmith_propose::Context) -> Result<Prompt, PromptError> {
         let limits = SandboxLimits::default();
         self.render(&PromptContext { env, task: &ctx.task, feedback: ctx.feedback.as_deref(), limits: &limits })
     }

@@ -224,7 +224,7 @@ async fn an_empty_choice_fails_its_candidate_only() {
     chat().respond_with(ResponseTemplate::new(200).set_body_json(completion(&["", &good]))).mount(&server).await;
     let generation = live(config(&server)).propose(&context(), 2, 0).await.unwrap();
     let scripts = scripts(&generation);
-    assert_eq!(scripts[0], Err(CandidateError::Extract(ExtractError::Empty)));
+    assert_eq!(scripts[0], Err(CandidateError::from(ExtractError::Empty)));
     assert!(scripts[1].as_ref().unwrap().contains("kept"));
 }
 
@@ -256,9 +256,9 @@ async fn prose_only_two_blocks_and_truncated_replies() {
     chat().respond_with(ResponseTemplate::new(200).set_body_json(completion(&[prose, two_blocks, truncated]))).mount(&server).await;
     let generation = live(config(&server)).propose(&context(), 3, 0).await.unwrap();
     let scripts = scripts(&generation);
-    assert_eq!(scripts[0], Err(CandidateError::Extract(ExtractError::NoRewardFunction { blocks: 0 })));
+    assert_eq!(scripts[0], Err(CandidateError::from(ExtractError::NoRewardFunction { blocks: 0 })));
     assert_eq!(scripts[1].as_ref().unwrap(), "fn compute_reward(s) {\n    up(s)\n}\n");
-    assert_eq!(scripts[2], Err(CandidateError::Extract(ExtractError::Truncated { open_braces: 2, unclosed_fence: true })));
+    assert_eq!(scripts[2], Err(CandidateError::from(ExtractError::Truncated { open_braces: 2, unclosed_fence: true })));
     assert_eq!(generation.candidates[0].reply.as_deref(), Some(prose), "the reply is kept for feedback");
 }
 

@@ -123,7 +123,7 @@ pub struct GenerationRecord {
     /// Its fitness.
     pub best_fitness: Option<f64>,
     /// Tokens and dollars the proposer spent on this generation.
-    pub usage: rewardsmith_llm::Usage,
+    pub usage: rewardsmith_propose::Usage,
     /// Who ranked: `fitness`, `synthetic preferences`, or a person's ranking's source (`rank
     /// command`, `viewer`, or `fitness (no human ranking within … s)`). (Missing from a record
     /// written before it existed: None.)

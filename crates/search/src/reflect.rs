@@ -8,6 +8,7 @@
 //! earlier generation with its fitness.
 
 use crate::record::{CandidateResult, Checkpoint, Proposal};
+use rewardsmith_propose::{Ending, Outcome, TermTrace};
 use std::fmt::Write as _;
 
 /// A candidate as reflection reads it.
@@ -199,13 +200,36 @@ pub fn hacking_alarm(checkpoints: &[Checkpoint]) -> Option<String> {
     })
 }
 
-/// How the evaluation episodes ended, in words: each termination's share with the median time,
-/// and the share that ran to the time limit.
-fn endings(result: &CandidateResult, env: &EnvFacts<'_>) -> Option<String> {
-    if result.episodes.is_empty() {
-        return None;
+/// What reflection shows about `result`, as numbers, for a proposer that reads data (the same
+/// statistics, endings and alarm as [`feedback`]'s text; without fitness where `show_fitness` is
+/// false).
+pub fn outcome(result: &CandidateResult, show_fitness: bool) -> Outcome {
+    let names: Vec<&str> = result.checkpoints.first().map(|c| c.terms.iter().map(|t| t.name.as_str()).collect()).unwrap_or_default();
+    let terms = names
+        .iter()
+        .map(|name| {
+            let points: Vec<_> = result.checkpoints.iter().filter_map(|c| c.terms.iter().find(|t| t.name == *name)).collect();
+            TermTrace {
+                name: (*name).to_owned(),
+                mean: points.iter().map(|t| t.mean).collect(),
+                min: points.iter().map(|t| t.min).collect(),
+                max: points.iter().map(|t| t.max).collect(),
+            }
+        })
+        .collect();
+    let total = result.episodes.len().max(1) as f64;
+    Outcome {
+        fitness: result.fitness.filter(|_| show_fitness),
+        terms,
+        fitness_curve: result.checkpoints.iter().map(|c| c.fitness.filter(|_| show_fitness)).collect(),
+        endings: ending_groups(result).into_iter().map(|(termination, steps)| Ending { termination: termination.map(str::to_owned), share: steps.len() as f64 / total }).collect(),
+        hacking: show_fitness && hacking_alarm(&result.checkpoints).is_some(),
     }
-    let total = result.episodes.len();
+}
+
+/// The evaluation episodes grouped by how they ended (None: the time limit), with each one's
+/// length in steps; the most common first.
+fn ending_groups(result: &CandidateResult) -> Vec<(Option<&str>, Vec<u32>)> {
     let mut groups: Vec<(Option<&str>, Vec<u32>)> = Vec::new();
     for e in &result.episodes {
         let key = e.termination.as_deref();
@@ -215,7 +239,17 @@ fn endings(result: &CandidateResult, env: &EnvFacts<'_>) -> Option<String> {
         }
     }
     groups.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(&b.0)));
-    let parts: Vec<String> = groups
+    groups
+}
+
+/// How the evaluation episodes ended, in words: each termination's share with the median time,
+/// and the share that ran to the time limit.
+fn endings(result: &CandidateResult, env: &EnvFacts<'_>) -> Option<String> {
+    if result.episodes.is_empty() {
+        return None;
+    }
+    let total = result.episodes.len();
+    let parts: Vec<String> = ending_groups(result)
         .into_iter()
         .map(|(name, mut steps)| {
             steps.sort_unstable();
@@ -266,6 +300,10 @@ mod tests {
         };
         let env = EnvFacts { dt: 0.02, episode_steps: 500, fitness: "x", compared: "by watching them" };
         assert_eq!(endings(&result, &env).unwrap(), "75% ended by `pole_fell` (median t = 0.40 s); 25% ran to the time limit (10.0 s) of 4 episodes.");
+        let data = outcome(&result, true);
+        assert_eq!(data.dominant_termination(0.5), Some("pole_fell"));
+        assert_eq!(data.endings[1], Ending { termination: None, share: 0.25 });
+        assert_eq!(outcome(&result, false).fitness, None, "no fitness where the proposer is not shown it");
         let proposal = Proposal { name: "cand-00".into(), round: 0, script: Some("fn compute_reward(s) { 1.0 }".into()), reply: None, critic: Verdict { ok: true, stage: None, error: None, terms: Vec::new(), warnings: vec!["w".into()], prints: Vec::new(), cost: None }, parents: Vec::new() };
         let judged = Judged { proposal: &proposal, result: Some(&result) };
         let text = feedback(0, &env, std::slice::from_ref(&judged), &[&judged], true, None, &[]);

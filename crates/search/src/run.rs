@@ -32,17 +32,18 @@ use crate::reflect::{self, Best, EnvFacts, Judged};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
-use rewardsmith_llm::offline::CRITIC_SEED;
-use rewardsmith_llm::{Context, ProposeError, Proposer, Usage};
+
+use rewardsmith_propose::{Context, Outcome, ProposeError, Proposer, Usage};
 use rewardsmith_ppo::agent::policy_metadata;
 use rewardsmith_ppo::config::{Device, PpoConfig};
 use rewardsmith_ppo::eval::evaluate_policy_observed;
 use rewardsmith_ppo::train::{evenly_spaced, train, Metrics, TrainError};
 use rewardsmith_script::{Expr, RewardScript, State};
 use rewardsmith_sim::rollout::{self, write_atomic};
-use rewardsmith_sim::{critic_states, derive_seed, Env, EnvModel, EpisodeFitness, SimError, CRITIC_SAMPLES};
+use rewardsmith_sim::{critic_states, derive_seed, Env, EnvModel, EpisodeFitness, SimError, CRITIC_SAMPLES, CRITIC_SEED};
 use rewardsmith_spec::catalog;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -383,6 +384,8 @@ impl<'a, P: Proposer> Search<'a, P> {
         let mut history: Vec<Best> = Vec::new();
         let mut trained: Vec<(String, Signature)> = Vec::new();
         let mut all: Vec<(String, f64, String)> = Vec::new();
+        // Each trained candidate's outcome, as data for a proposer that reads it.
+        let mut outcomes: BTreeMap<String, Outcome> = BTreeMap::new();
         // Each generation's trained candidates' ids in the judged order (their scripts are in `all`).
         let mut judged_orders: Vec<Vec<String>> = Vec::new();
         let mut records = Vec::new();
@@ -396,7 +399,12 @@ impl<'a, P: Proposer> Search<'a, P> {
             // Every judged candidate was trained, so its script is in `all`.
             let (parent_ids, scripts): (Vec<String>, Vec<String>) =
                 ids.into_iter().filter_map(|id| all.iter().find(|a| a.0 == id).map(|a| (id, a.2.clone()))).unzip();
-            let ctx = Context { task: task.clone(), feedback: feedback.clone(), parents: scripts };
+            let ctx = Context {
+                task: task.clone(),
+                feedback: feedback.clone(),
+                parents: scripts,
+                outcomes: parent_ids.iter().map(|id| outcomes.get(id).cloned()).collect(),
+            };
             let lineage = Lineage {
                 parent_ids,
                 shown: history.iter().map(|b| b.id.clone()).collect(),
@@ -436,6 +444,7 @@ impl<'a, P: Proposer> Search<'a, P> {
                     && let (Some(f), "trained") = (r.fitness, r.status.as_str())
                 {
                     all.push((r.id.clone(), f, script.clone()));
+                    outcomes.insert(r.id.clone(), reflect::outcome(r, show_fitness));
                 }
             }
             if let Some(b) = best {

@@ -80,6 +80,10 @@ pub enum SimError {
 /// a reward while staying under a millisecond-scale budget per candidate.
 pub const CRITIC_SAMPLES: usize = 256;
 
+/// Seed of the critic's states (the default of `rewardsmith check --seed`): the proposer's own
+/// critic and the search's use the same states, so a child the proposer accepts passes both.
+pub const CRITIC_SEED: u64 = 0;
+
 /// Seed stream of the critic's random actions, apart from the episodes' streams (0, 1, 2…).
 const CRITIC_ACTION_STREAM: u64 = u64::MAX;
 

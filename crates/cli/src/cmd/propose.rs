@@ -2,14 +2,15 @@
 //! generation of reward candidates, each with its critic result.
 
 use crate::common::load_env;
-use crate::llm_args::{parse_llm, proposer, EndpointArgs, Llm};
+use crate::llm_args::{parse_llm, proposer, EndpointArgs, Llm, OfflineArgs};
 use anyhow::{Context as _, Result};
-use rewardsmith_llm::offline::CRITIC_SEED;
+
 use rewardsmith_llm::prompt::Templates;
-use rewardsmith_llm::{AnyProposer, Context, Generation, Proposer};
+use crate::llm_args::AnyProposer;
+use rewardsmith_propose::{Context, Generation, Proposer};
 use rewardsmith_script::{review, Verdict};
 use rewardsmith_sim::rollout::write_atomic;
-use rewardsmith_sim::{critic_states, EnvModel, CRITIC_SAMPLES};
+use rewardsmith_sim::{critic_states, EnvModel, CRITIC_SAMPLES, CRITIC_SEED};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -54,6 +55,8 @@ pub struct Args {
     out: Option<PathBuf>,
     #[command(flatten)]
     endpoint: EndpointArgs,
+    #[command(flatten)]
+    offline: OfflineArgs,
 }
 
 /// Runs `propose`: exit 0 if every candidate passed the critic, 1 otherwise (the candidates are
@@ -72,6 +75,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         task: args.task.clone().unwrap_or_else(|| model.spec().task.clone()),
         feedback,
         parents: parent_scripts(&args.parents, &model)?,
+        // Parents given as files come without training statistics.
+        outcomes: Vec::new(),
     };
     if args.dry_run {
         let prompt = templates.render_for(&model.describe_for_prompt(), &ctx)?;
@@ -81,7 +86,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let out = args.out.as_ref().expect("clap requires --out without --dry-run");
     prepare_out_dir(out)?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
-    let proposer = proposer(&args.llm, &args.endpoint, &model, templates, out, false)?;
+    let proposer = proposer(&args.llm, &args.endpoint, &args.offline, &model, templates, out, false)?;
     let generation = runtime.block_on(proposer.propose(&ctx, args.k as usize, args.seed))?;
     if let AnyProposer::OpenAi(_) = &proposer {
         let spent = proposer.spent();

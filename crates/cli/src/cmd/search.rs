@@ -3,7 +3,7 @@
 
 use crate::common::load_env_with;
 use crate::compute_args::{self, ComputeArgs};
-use crate::llm_args::{parse_llm, proposer, EndpointArgs, Llm};
+use crate::llm_args::{parse_llm, proposer, EndpointArgs, Llm, OfflineArgs};
 use anyhow::{bail, Context as _, Result};
 use rewardsmith_llm::prompt::Templates;
 use rewardsmith_ppo::config::PpoConfig;
@@ -159,6 +159,7 @@ pub struct Args {
             "env", "task", "fitness", "fitness_aggregate", "llm", "k", "generations", "feedback", "pref_noise", "steps", "eval_seeds", "eval_episodes",
             "seed", "train_timeout", "rank_timeout", "dedup_epsilon", "final_seeds", "confirm_top", "confirm_seeds", "set", "prompts", "model", "temperature",
             "max_reply_tokens", "concurrency", "timeout", "retries", "budget_usd", "max_tokens", "prices", "backend", "device", "notes", "hierarchy", "hierarchy_margin", "hide_fitness_expr",
+            "offline_steps", "offline_repair",
         ]
     )]
     resume: Option<PathBuf>,
@@ -172,6 +173,8 @@ pub struct Args {
     #[command(flatten)]
     endpoint: EndpointArgs,
     #[command(flatten)]
+    offline: OfflineArgs,
+    #[command(flatten)]
     compute: ComputeArgs,
 }
 
@@ -181,6 +184,9 @@ struct ProposerSettings {
     llm: String,
     prompts: Option<PathBuf>,
     endpoint: EndpointArgs,
+    /// Absent from runs made before the offline proposer had settings: its defaults.
+    #[serde(default)]
+    offline: OfflineArgs,
 }
 
 /// Runs `search`.
@@ -223,7 +229,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 bail!("{} already holds a search: continue it with --resume {0}, or choose another --out", out.display());
             }
             let run_file = new_run(&args, &model)?;
-            let settings = absolute(ProposerSettings { llm: args.llm.to_string(), prompts: args.prompts.clone(), endpoint: args.endpoint.clone() })?;
+            let settings = absolute(ProposerSettings { llm: args.llm.to_string(), prompts: args.prompts.clone(), endpoint: args.endpoint.clone(), offline: args.offline.clone() })?;
             (out, RunFile { proposer: toml::Table::try_from(&settings)?, ..run_file }, settings, model)
         }
     };
@@ -248,7 +254,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     } else {
         model.clone()
     };
-    let proposer = proposer(&llm, &settings.endpoint, &proposer_model, templates, &out, args.resume.is_some())?;
+    let proposer = proposer(&llm, &settings.endpoint, &settings.offline, &proposer_model, templates, &out, args.resume.is_some())?;
     let s = &run_file.search;
     let confirmations = if s.confirm_top > 1 { s.confirm_top * s.confirm_seeds } else { 0 };
     let planned = s.generations * s.k + confirmations + 3 * s.final_seeds;

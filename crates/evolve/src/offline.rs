@@ -2,9 +2,11 @@
 //! baseline an LLM must beat.
 //!
 //! It works on [`Genome`]s (the terms of [`crate::library`] plus embedded foreign scripts), not on
-//! text: a child is a parent with some of: one parameter perturbed by a log-normal factor (or, for
-//! a target, a normal shift), a term dropped, a library term added, terms crossed over from a
-//! second parent. A foreign parent (`sparse.rhai`, an LLM's script) enters as one embedded term
+//! text. A child of a parent is made in this order: maybe terms crossed over from a second
+//! parent; its continuous parameters recombined with the other ranked parents' (the evolution
+//! strategy of [`crate::es`]); the repairs its parent's outcome calls for ([`crate::repair`], for a
+//! share of the children); maybe a term dropped, a library term added, a gate; and last every
+//! parameter moved by the child's step size, itself mutated. A foreign parent (`sparse.rhai`, an LLM's script) enters as one embedded term
 //! whose weight evolves, and whose own float literals (found by Rhai's tokenizer, so never in a
 //! comment or string) are perturbed the same way. Every script it writes carries its genome in its first line, so its own
 //! children are read back exactly. Generation 0 starts from `sparse.rhai` and scripts assembled
@@ -13,18 +15,17 @@
 //! Everything is drawn from one seeded ChaCha8 stream; every child passes the critic (on the
 //! states `rewardsmith check` uses by default) before it is returned.
 
+use crate::es::{self, round_significant, standard_normal, EsConfig};
 use crate::library::{bodies_of, gates, library, reads, render, shape_variable, GateTemplate, Shape, Term, MAX_GATES, MAX_GATE_FLOOR};
+use crate::repair::repair;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use crate::proposer::{Candidate, Context, Generation, ProposeError, Proposer, Usage};
+use rewardsmith_propose::{Candidate, CandidateError, Context, Generation, Outcome, ProposeError, Proposer, Usage};
 use rewardsmith_script::{judge, Signature};
 use rewardsmith_spec::catalog;
-use rewardsmith_sim::{critic_states, EnvModel, SimError, CRITIC_SAMPLES};
+use rewardsmith_sim::{critic_states, EnvModel, SimError, CRITIC_SAMPLES, CRITIC_SEED};
 use std::sync::Arc;
-
-/// Seed of the critic's states (the default of `rewardsmith check --seed`).
-pub const CRITIC_SEED: u64 = 0;
 
 /// Added to the seed of generation 0's template parents, so they do not draw the same numbers
 /// as the children proposed with the same seed.
@@ -46,12 +47,31 @@ pub struct Child {
 /// The first-line marker of a script the offline proposer wrote, followed by its genome as JSON.
 const GENOME_MARKER: &str = "// rewardsmith-offline-genome: ";
 
+/// How a child's continuous parameters move.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Steps {
+    /// The evolution strategy of [`crate::es`]: recombined over the ranked parents, every
+    /// parameter moved by a self-adapted step size. The default.
+    Es(EsConfig),
+    /// One parameter moved by a fixed log-normal factor of σ [`OfflineConfig::sigma`] (the
+    /// proposer before the ES; kept to measure the ES against).
+    Fixed,
+}
+
 /// Knobs of the offline proposer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OfflineConfig {
-    /// σ of the log-normal factor on a perturbed weight or temperature (and of the normal shift,
-    /// in the variable's unit, of a target). Default 0.5: ×0.37 to ×2.7 at 2σ.
+    /// σ of the log-normal factor on a perturbed literal of an embedded script, and on the one
+    /// parameter [`Steps::Fixed`] moves (and of the normal shift, in the variable's unit, of a
+    /// target). Default 0.5: ×0.37 to ×2.7 at 2σ.
     pub sigma: f64,
+    /// How continuous parameters move. Default [`Steps::Es`] with its defaults.
+    pub steps: Steps,
+    /// Probability that a child of a parent whose outcome is known takes the repairs that outcome
+    /// calls for ([`crate::repair`]) before it is mutated; 0 turns reading outcomes off. Default
+    /// 0.5: half the children try the repair, half explore as before, and selection tells which
+    /// was right.
+    pub p_repair: f64,
     /// Probability that a child drops one term (when it has more than one). Default 0.2.
     pub p_drop: f64,
     /// Probability that a child gains one library term. Default 0.3.
@@ -86,6 +106,8 @@ impl Default for OfflineConfig {
     fn default() -> Self {
         Self {
             sigma: 0.5,
+            steps: Steps::Es(EsConfig::default()),
+            p_repair: 0.5,
             p_drop: 0.2,
             p_add: 0.3,
             p_crossover: 0.3,
@@ -107,6 +129,10 @@ pub struct Genome {
     pub terms: Vec<Term>,
     /// Foreign scripts embedded whole.
     pub functions: Vec<Embedded>,
+    /// The evolution strategy's step size this genome was made with (None: a template parent or a
+    /// foreign script, which start at the ES's initial step size).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sigma: Option<f64>,
 }
 
 /// A foreign script inside a genome: its functions renamed into their own namespace
@@ -132,7 +158,7 @@ impl Genome {
         }
         let name = format!("embedded_{:08x}", fnv1a(script.as_bytes()) as u32);
         let source = namespace_functions(script, &name);
-        Self { terms: vec![Term::new(name.clone(), Shape::Embedded { function: name.clone() })], functions: vec![Embedded { name, source }] }
+        Self { terms: vec![Term::new(name.clone(), Shape::Embedded { function: name.clone() })], functions: vec![Embedded { name, source }], sigma: None }
     }
 
     /// The script, its genome on the first line and `provenance` below it.
@@ -232,7 +258,10 @@ impl OfflineProposer {
             // The first parent is the hint alone (its extra terms drowned it in some seeds: every
             // child of a cluttered first parent scored 0 on cartpole-swingup, so selection had
             // nothing to go on); the others add random terms.
-            let n = if i == 0 { 0 } else { rng.random_range(2..=self.config.max_initial_terms.max(2)).min(self.library.len()) };
+            // Where the measure reads no variable (cartpole counts steps survived), the first
+            // parent would have no term at all: it takes random ones like the others.
+            let hint_only = i == 0 && !measured.is_empty();
+            let n = if hint_only { 0 } else { rng.random_range(2..=self.config.max_initial_terms.max(2)).min(self.library.len()) };
             let mut terms: Vec<Term> = Vec::new();
             for var in &measured {
                 let over: Vec<&Term> = self.library.iter().filter(|t| term_variable(t) == Some(var.as_str())).collect();
@@ -240,7 +269,7 @@ impl OfflineProposer {
             }
             let others: Vec<&Term> = self.library.iter().filter(|t| terms.iter().all(|chosen| chosen.name != t.name)).collect();
             terms.extend(others.choose_multiple(&mut rng, n.saturating_sub(terms.len())).map(|t| (*t).clone()));
-            let mut genome = Genome { terms, functions: Vec::new() };
+            let mut genome = Genome { terms, functions: Vec::new(), sigma: None };
             let mut ops = Vec::new();
             if i == 0 {
                 // The first parent says the success measure as dm_control's rewards do, as one
@@ -265,17 +294,26 @@ impl OfflineProposer {
         parents
     }
 
-    /// `k` children of `parents` (candidate i descends mainly from parent i mod the pool), each
-    /// past the critic. The same parents and seed give the same scripts.
+    /// `k` children of `parents` (ranked, the best first; candidate i descends mainly from parent
+    /// i mod the pool), each past the critic. The same parents and seed give the same scripts.
     pub fn children(&self, parents: &[String], k: usize, seed: u64) -> Result<Vec<Result<String, OfflineError>>, SimError> {
-        Ok(self.children_with_parents(parents, k, seed)?.into_iter().map(|c| c.map(|c| c.script)).collect())
+        Ok(self.children_with_parents(parents, &[], k, seed)?.into_iter().map(|c| c.map(|c| c.script)).collect())
     }
 
-    /// As [`OfflineProposer::children`], with the parents each child descends from.
-    pub fn children_with_parents(&self, parents: &[String], k: usize, seed: u64) -> Result<Vec<Result<Child, OfflineError>>, SimError> {
+    /// As [`OfflineProposer::children`], reading each parent's outcome (in the order of
+    /// `parents`; missing or None: unknown) for repairs, and with the parents each child descends
+    /// from.
+    pub fn children_with_parents(
+        &self,
+        parents: &[String],
+        outcomes: &[Option<Outcome>],
+        k: usize,
+        seed: u64,
+    ) -> Result<Vec<Result<Child, OfflineError>>, SimError> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let states = critic_states(&self.model, self.config.critic_states, CRITIC_SEED)?;
         let pool: Vec<Genome> = parents.iter().map(|p| Genome::read(p)).collect();
+        let weights = es::weights(pool.len());
         // What each parent's reward looks like on the critic's states (None: it fails there).
         let parent_signatures: Vec<Option<Signature>> = parents.iter().map(|p| self.signature(p, &states).ok()).collect();
         Ok((0..k)
@@ -287,7 +325,8 @@ impl OfflineProposer {
                 for _ in 0..self.config.max_attempts.max(1) {
                     let Some(parent) = pool.get(first) else { break };
                     let other_index = (pool.len() > 1).then(|| (first + rng.random_range(1..pool.len())) % pool.len());
-                    let (child, ops) = self.mutate(parent, other_index.map(|o| &pool[o]), &mut rng);
+                    let outcome = outcomes.get(first).and_then(Option::as_ref);
+                    let (child, ops) = self.mutate(parent, other_index.map(|o| &pool[o]), outcome, (&pool, &weights), &mut rng);
                     // The crossover partner is a parent only when it was crossed over.
                     let crossed = ops.iter().any(|op| op == CROSSOVER);
                     let descent: Vec<usize> = std::iter::once(first).chain(other_index.filter(|_| crossed)).collect();
@@ -313,8 +352,9 @@ impl OfflineProposer {
             .collect())
     }
 
-    /// A child of `parent` (and maybe `other`) and the operators applied, in words.
-    fn mutate(&self, parent: &Genome, other: Option<&Genome>, rng: &mut ChaCha8Rng) -> (Genome, Vec<String>) {
+    /// A child of `parent` (and maybe `other`; `outcome` is the parent's, `ranked` every parent
+    /// with its recombination weight) and the operators applied, in words.
+    fn mutate(&self, parent: &Genome, other: Option<&Genome>, outcome: Option<&Outcome>, ranked: (&[Genome], &[f64]), rng: &mut ChaCha8Rng) -> (Genome, Vec<String>) {
         let cfg = &self.config;
         let mut child = parent.clone();
         let mut ops = Vec::new();
@@ -331,6 +371,20 @@ impl OfflineProposer {
             // the parent's version wins (two definitions of one name would not compile).
             child.functions.extend(other.functions.iter().filter(|f| !parent.functions.iter().any(|p| p.name == f.name)).cloned());
             ops.push(CROSSOVER.to_owned());
+        }
+        if let Steps::Es(es_config) = &cfg.steps {
+            let (pool, weights) = ranked;
+            let terms: Vec<&[Term]> = pool.iter().map(|g| g.terms.as_slice()).collect();
+            let recombined = es::recombine(&mut child.terms, &terms, weights);
+            let sigmas: Vec<Option<f64>> = pool.iter().map(|g| g.sigma).collect();
+            child.sigma = Some(es::recombine_sigma(&sigmas, weights, es_config.initial_sigma));
+            if recombined > 0 {
+                ops.push(format!("recombine {recombined} parameters"));
+            }
+        }
+        if let Some(outcome) = outcome.filter(|_| rng.random_bool(cfg.p_repair)) {
+            let alive = self.library.iter().find(|t| matches!(t.shape, Shape::Alive));
+            ops.extend(repair(&mut child.terms, outcome, alive));
         }
         if child.terms.len() > 1 && rng.random_bool(cfg.p_drop) {
             let gone = child.terms.remove(rng.random_range(0..child.terms.len()));
@@ -356,7 +410,25 @@ impl OfflineProposer {
                 ops.push(format!("{op} in {}", embedded.name));
             }
         }
-        // Always perturb one parameter, so no child is a copy of its parent.
+        match &cfg.steps {
+            Steps::Es(es_config) => {
+                let sigma = es::mutate_sigma(child.sigma.unwrap_or(es_config.initial_sigma), es::dimension(&child.terms), es_config, rng);
+                let sigma = round_significant(sigma, SIGNIFICANT_DIGITS);
+                child.sigma = Some(sigma);
+                es::perturb(&mut child.terms, sigma, SIGNIFICANT_DIGITS, rng);
+                ops.push(format!("step σ {sigma}"));
+            }
+            Steps::Fixed => ops.push(self.perturb_one(&mut child, rng)),
+        }
+        // A canonical order, so the same genome always renders to the same script.
+        child.terms.sort_by(|a, b| a.name.cmp(&b.name));
+        (child, ops)
+    }
+
+    /// Moves one parameter of `child` by the fixed σ (a log-normal factor; a normal shift for a
+    /// target); returns what it did.
+    fn perturb_one(&self, child: &mut Genome, rng: &mut ChaCha8Rng) -> String {
+        let cfg = &self.config;
         let term = rng.random_range(0..child.terms.len());
         let param = rng.random_range(0..child.terms[term].params.len());
         let n = standard_normal(rng);
@@ -369,10 +441,7 @@ impl OfflineProposer {
             if name.ends_with("_floor") { scaled.min(MAX_GATE_FLOOR) } else { scaled }
         };
         *value = round_significant(moved, SIGNIFICANT_DIGITS);
-        ops.push(format!("{}_{name} → {}", term.name, crate::library::float_literal(*value)));
-        // A canonical order, so the same genome always renders to the same script.
-        child.terms.sort_by(|a, b| a.name.cmp(&b.name));
-        (child, ops)
+        format!("{}_{name} → {}", term.name, crate::library::float_literal(*value))
     }
 
     /// Multiplies one term of `genome` that can take a gate by a random gate; half the time (when
@@ -524,21 +593,6 @@ fn perturb_literal(source: &mut String, sigma: f64, rng: &mut ChaCha8Rng) -> Opt
 /// and finer steps than 1e-4 relative are noise for PPO anyway.
 const SIGNIFICANT_DIGITS: i32 = 4;
 
-/// `x` rounded to `digits` significant decimal digits (exact for the decimal text it prints).
-fn round_significant(x: f64, digits: i32) -> f64 {
-    if x == 0.0 || !x.is_finite() {
-        return x;
-    }
-    let text = format!("{:.*e}", (digits - 1).max(0) as usize, x);
-    text.parse().unwrap_or(x)
-}
-
-/// A standard normal draw (Box–Muller on libm, so the same on every machine).
-fn standard_normal(rng: &mut ChaCha8Rng) -> f64 {
-    let u1: f64 = 1.0 - rng.random::<f64>();
-    let u2: f64 = rng.random();
-    libm::sqrt(-2.0 * libm::log(u1)) * libm::cos(2.0 * std::f64::consts::PI * u2)
-}
 
 /// The state variables the env's fitness expression reads (`s.<name>` as a whole word); none
 /// when the measure is hidden from proposers.
@@ -563,11 +617,11 @@ impl Proposer for OfflineProposer {
         // Generation 0's parents are templates and sparse.rhai, not candidates: no descent.
         let (parents, known) = if ctx.parents.is_empty() { (self.generation_zero(seed), false) } else { (ctx.parents.clone(), true) };
         let candidates = self
-            .children_with_parents(&parents, k, seed)?
+            .children_with_parents(&parents, if known { &ctx.outcomes } else { &[] }, k, seed)?
             .into_iter()
             .map(|child| match child {
                 Ok(c) => Candidate { script: Ok(c.script), reply: None, parents: if known { c.parents } else { Vec::new() } },
-                Err(e) => Candidate { script: Err(e.into()), reply: None, parents: Vec::new() },
+                Err(e) => Candidate { script: Err(CandidateError::Offline(e.to_string())), reply: None, parents: Vec::new() },
             })
             .collect();
         Ok(Generation { candidates, usage: Usage::default(), budget_exhausted: None })
@@ -595,6 +649,15 @@ mod tests {
         for child in p.children(std::slice::from_ref(&parent), 8, 9).unwrap() {
             let distance = p.signature(&child.unwrap(), &states).unwrap().distance(&parent_signature);
             assert!(distance >= p.config.min_distance, "a near-copy: distance {distance}");
+        }
+    }
+
+    #[test]
+    fn every_template_parent_has_terms_even_where_the_measure_reads_no_variable() {
+        let model = EnvModel::new(&catalog::resolve("cartpole").unwrap()).unwrap();
+        let p = OfflineProposer::new(model, OfflineConfig::default());
+        for parent in p.initial_parents(None, 1) {
+            assert!(!Genome::read(&parent).terms.iter().any(|t| matches!(t.shape, Shape::Embedded { .. })), "{parent}");
         }
     }
 
@@ -661,7 +724,7 @@ mod tests {
     fn each_child_names_its_parent_and_its_crossover_partner_only_when_crossed() {
         let (p, sparse) = proposer("cartpole");
         let parents = p.initial_parents(Some(&sparse), 4);
-        let children = p.children_with_parents(&parents, 12, 5).unwrap();
+        let children = p.children_with_parents(&parents, &[], 12, 5).unwrap();
         let mut crossed = 0;
         for (i, child) in children.iter().enumerate() {
             let child = child.as_ref().unwrap();
@@ -792,8 +855,8 @@ mod tests {
     fn crossover_mixes_terms_of_both_parents() {
         let (p, _) = proposer("cartpole-swingup");
         let lib = library(&p.model);
-        let a = Genome { terms: lib[..2].to_vec(), functions: Vec::new() };
-        let b = Genome { terms: lib[2..4].to_vec(), functions: Vec::new() };
+        let a = Genome { terms: lib[..2].to_vec(), functions: Vec::new(), sigma: None };
+        let b = Genome { terms: lib[2..4].to_vec(), functions: Vec::new(), sigma: None };
         let p = OfflineProposer { config: OfflineConfig { p_crossover: 1.0, p_drop: 0.0, p_add: 0.0, ..OfflineConfig::default() }, ..p };
         let children = p.children(&[a.write("a"), b.write("b")], 20, 7).unwrap();
         let mixed = children.iter().filter(|c| {
@@ -802,5 +865,44 @@ mod tests {
             from(&a) && from(&b)
         });
         assert!(mixed.count() >= 5, "uniform crossover should often take terms from both parents");
+    }
+
+    #[test]
+    fn a_parent_whose_episodes_mostly_end_early_has_children_paid_to_stay_alive() {
+        use rewardsmith_propose::{Ending, TermTrace};
+        let model = EnvModel::new(&catalog::resolve("ball-balance").unwrap()).unwrap();
+        let config = OfflineConfig { p_repair: 1.0, p_drop: 0.0, p_crossover: 0.0, p_add: 0.0, p_gate: 0.0, ..OfflineConfig::default() };
+        let p = OfflineProposer::new(model, config);
+        let parent = p.initial_parents(None, 1).remove(0);
+        let genome = Genome::read(&parent);
+        assert!(genome.terms.iter().all(|t| t.name != "alive"), "the hint parent has no alive bonus: {parent}");
+        let outcome = Outcome {
+            terms: genome.terms.iter().map(|t| TermTrace { name: t.name.clone(), mean: vec![0.2, 0.5], min: vec![0.0, 0.1], max: vec![0.9, 1.0] }).collect(),
+            endings: vec![Ending { termination: Some("ball_fell".into()), share: 0.9 }, Ending { termination: None, share: 0.1 }],
+            ..Outcome::default()
+        };
+        let children = p.children_with_parents(std::slice::from_ref(&parent), &[Some(outcome)], 4, 3).unwrap();
+        for child in children {
+            let child = child.unwrap();
+            assert!(Genome::read(&child.script).terms.iter().any(|t| t.name == "alive"), "{}", child.script);
+            assert!(child.script.contains("most episodes ended by `ball_fell`"), "the repair is in the provenance: {}", child.script);
+        }
+        // Without an outcome (or with repairs off) the same children have no reason to add it.
+        let blind = p.children_with_parents(std::slice::from_ref(&parent), &[], 4, 3).unwrap();
+        assert!(blind.iter().all(|c| !c.as_ref().unwrap().script.contains("most episodes ended")));
+    }
+
+    #[test]
+    fn children_carry_a_self_adapted_step_size_that_their_own_children_inherit() {
+        let (p, sparse) = proposer("pendulum");
+        let parents = p.initial_parents(Some(&sparse), 2);
+        let children: Vec<String> = p.children(&parents, 6, 4).unwrap().into_iter().map(Result::unwrap).collect();
+        let sigmas: Vec<f64> = children.iter().map(|c| Genome::read(c).sigma.expect("an ES child has a step size")).collect();
+        assert!(sigmas.windows(2).any(|w| w[0] != w[1]), "step sizes are mutated per child: {sigmas:?}");
+        let grandchild = p.children(&children[..1], 1, 5).unwrap().remove(0).unwrap();
+        let (parent_sigma, sigma) = (sigmas[0], Genome::read(&grandchild).sigma.unwrap());
+        assert!(sigma != parent_sigma && (sigma / parent_sigma).ln().abs() < 2.0, "σ {sigma} is a mutation of the parent's {parent_sigma}");
+        let fixed = OfflineProposer::new(p.model.clone(), OfflineConfig { steps: Steps::Fixed, ..OfflineConfig::default() });
+        assert!(fixed.children(&parents, 2, 4).unwrap().iter().all(|c| Genome::read(c.as_ref().unwrap()).sigma.is_none()));
     }
 }

@@ -1,10 +1,11 @@
 //! The [`Proposer`] trait: K reward candidates for a context, asynchronously, from whoever writes
-//! them (an LLM behind an OpenAI-compatible endpoint, a cassette of one, or the offline
-//! evolutionary proposer).
+//! them (an LLM behind an OpenAI-compatible endpoint, a cassette of one, in `rewardsmith-llm`; the
+//! offline evolutionary proposer, in `rewardsmith-evolve`), and what a context holds: the task,
+//! the feedback text an LLM reads, the parents, and each parent's [`Outcome`] as numbers.
 
-use crate::extract::ExtractError;
-use crate::offline::OfflineError;
-use crate::prompt::PromptError;
+mod outcome;
+
+pub use outcome::{Ending, Outcome, TermTrace};
 use rewardsmith_sim::SimError;
 use std::future::Future;
 
@@ -20,6 +21,10 @@ pub struct Context {
     /// Parent scripts, the judged best first (the offline proposer mutates them; empty:
     /// generation 0's parents).
     pub parents: Vec<String>,
+    /// What training and evaluating each parent showed, as numbers (the data behind the feedback
+    /// text), in the order of `parents`; None where nothing is known (generation 0's parents).
+    /// Empty is the same as all None.
+    pub outcomes: Vec<Option<Outcome>>,
 }
 
 /// One proposed candidate.
@@ -38,12 +43,12 @@ pub struct Candidate {
 /// Why a candidate has no script. The message says what went wrong in words an LLM can act on.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CandidateError {
-    /// The reply holds no usable script.
-    #[error(transparent)]
-    Extract(#[from] ExtractError),
-    /// The offline proposer found no child that passes the critic.
-    #[error(transparent)]
-    Offline(#[from] OfflineError),
+    /// The reply holds no usable script (why, in words the LLM is told).
+    #[error("{0}")]
+    Extract(String),
+    /// The offline proposer found no child that passes the critic (why).
+    #[error("{0}")]
+    Offline(String),
     /// The request for it failed for good (retries exhausted, or an error not worth retrying).
     #[error("request failed: {0}")]
     Request(String),
@@ -100,9 +105,9 @@ pub struct Generation {
 /// Why no generation could be proposed at all (per-candidate failures are [`CandidateError`]s).
 #[derive(Debug, thiserror::Error)]
 pub enum ProposeError {
-    /// The prompt cannot be built.
-    #[error(transparent)]
-    Prompt(#[from] PromptError),
+    /// The prompt cannot be built (its templates are broken; the message names the file).
+    #[error("{0}")]
+    Prompt(String),
     /// The env's states for the critic cannot be sampled.
     #[error(transparent)]
     Sim(#[from] SimError),
@@ -143,38 +148,5 @@ pub trait Proposer: Send + Sync {
     /// so its budget caps hold over the whole run. Nothing to do for a proposer without one.
     fn restore_spent(&self, usage: &Usage) {
         let _ = usage;
-    }
-}
-
-/// One of the proposers, chosen at run time (`--llm`).
-pub enum AnyProposer {
-    /// The offline evolutionary proposer.
-    Offline(crate::offline::OfflineProposer),
-    /// An OpenAI-compatible endpoint, live or replayed.
-    OpenAi(Box<crate::openai::OpenAiProposer>),
-}
-
-impl AnyProposer {
-    /// What the proposer has spent so far (zero offline).
-    pub fn spent(&self) -> Usage {
-        match self {
-            AnyProposer::Offline(_) => Usage::default(),
-            AnyProposer::OpenAi(p) => p.spent(),
-        }
-    }
-}
-
-impl Proposer for AnyProposer {
-    async fn propose(&self, ctx: &Context, k: usize, seed: u64) -> Result<Generation, ProposeError> {
-        match self {
-            AnyProposer::Offline(p) => p.propose(ctx, k, seed).await,
-            AnyProposer::OpenAi(p) => p.propose(ctx, k, seed).await,
-        }
-    }
-
-    fn restore_spent(&self, usage: &Usage) {
-        if let AnyProposer::OpenAi(p) = self {
-            p.as_ref().restore_spent(usage);
-        }
     }
 }
