@@ -6,9 +6,9 @@ Usage
     cargo build --release && python3 benches/search_hns.py [--envs pendulum reacher] [--seeds 0 1 2]
     Needs only Python 3. Options: --envs (default: all eight), --seeds (default 0 1 2), -k and
     --generations (default 8 × 4 on the five small envs, 4 × 3 on quadcopter, pusher and ant),
-    --steps (default: each env's budget), --extra "ARGS" (passed to every search, e.g.
-    "--feedback synthetic"), --out DIR (runs kept there; default a temporary folder),
-    --json, --rewardsmith PATH.
+    --steps (default: each env's budget), --extra="ARGS" (passed to every search, e.g.
+    --extra="--feedback synthetic"; the "=" lets the value start with "--"), --out DIR (runs
+    kept there; default a temporary folder), --json, --rewardsmith PATH.
 
 What is measured
     For each env and seed:

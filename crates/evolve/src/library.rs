@@ -14,7 +14,7 @@
 //! | float, velocity (rad/s, m/s) | squared penalty, tracking `w · exp(−(x − target)² / τ)` |
 //! | vec3, length (m), derived (an offset such as fingertip → goal) | shaping `w · exp(−‖v‖ / τ)`, squared penalty `−w · ‖v‖²` |
 //! | vec3, a body's or site's world position | height bonus `w · v.z` (the norm of a world position means nothing) |
-//! | vec3, velocity | squared penalty `−w · ‖v‖²` |
+//! | vec3, velocity | squared penalty `−w · ‖v‖²`; speed along an axis `w · v.x` only as generation 0's hint, where the success measure reads that component |
 //! | vec3, unit 1 (a body axis) | alignment with world up `w · v.z` |
 //! | always | alive bonus `w`, action penalty `−w · Σ aᵢ²` |
 //!
@@ -69,6 +69,17 @@ pub enum Shape {
     Tracking {
         /// State variable name.
         var: String,
+    },
+    /// `w · s.var.<axis>` for a vec3 velocity: speed along one world axis (run forward). Not a
+    /// random template (three axes and two signs each would be mostly noise): generation 0 takes
+    /// it where the env's success measure reads that component (ant's `s.velocity.x`), the hint
+    /// an LLM gets from the expression; otherwise the only template over a vec3 velocity is a
+    /// penalty, which would teach the ant to stand still.
+    Progress {
+        /// State variable name.
+        var: String,
+        /// `x`, `y` or `z`.
+        axis: char,
     },
     /// `w` every step: a bonus for staying alive (episodes that terminate early).
     Alive,
@@ -145,6 +156,7 @@ impl Term {
             | Shape::Upright { .. }
             | Shape::UpAlignment { .. }
             | Shape::Height { .. }
+            | Shape::Progress { .. }
             | Shape::Alive
             | Shape::Embedded { .. } => {
                 vec![("w", 1.0)]
@@ -211,6 +223,7 @@ impl Term {
             Shape::Alignment { var } => format!("{} * s.{var}", c("w")),
             Shape::Upright { var } => format!("{} * (s.{var} + 1.0) / 2.0", c("w")),
             Shape::UpAlignment { var } | Shape::Height { var } => format!("{} * s.{var}.z", c("w")),
+            Shape::Progress { var, axis } => format!("{} * s.{var}.{axis}", c("w")),
             Shape::SquaredPenalty { var, vector: false } => format!("-{} * square(s.{var})", c("w")),
             Shape::SquaredPenalty { var, vector: true } => format!("-{} * s.{var}.norm_squared()", c("w")),
             Shape::ExpShaping { .. } | Shape::Tracking { .. } => {
@@ -244,6 +257,7 @@ pub fn shape_variable(shape: &Shape) -> Option<&str> {
         | Shape::Upright { var }
         | Shape::UpAlignment { var }
         | Shape::Height { var }
+        | Shape::Progress { var, .. }
         | Shape::SquaredPenalty { var, .. }
         | Shape::ExpShaping { var, .. }
         | Shape::Tracking { var, .. } => Some(var),
@@ -307,6 +321,19 @@ pub fn reads(expr: &str, name: &str) -> bool {
         let before = expr[..at].chars().next_back();
         let after = expr[at + pattern.len()..].chars().next();
         !before.is_some_and(|c| c.is_alphanumeric() || c == '_') && !after.is_some_and(|c| c.is_alphanumeric() || c == '_')
+    })
+}
+
+/// The component (`x`, `y`, `z`) of vec3 variable `name` that Rhai expression `expr` reads as
+/// `s.<name>.<axis>` (the first one), if any.
+pub fn reads_component(expr: &str, name: &str) -> Option<char> {
+    let pattern = format!("s.{name}.");
+    expr.match_indices(&pattern).find_map(|(at, _)| {
+        let before = expr[..at].chars().next_back();
+        let mut rest = expr[at + pattern.len()..].chars();
+        let (axis, after) = (rest.next()?, rest.next());
+        let whole = !before.is_some_and(|c| c.is_alphanumeric() || c == '_') && !after.is_some_and(|c| c.is_alphanumeric() || c == '_');
+        (whole && matches!(axis, 'x' | 'y' | 'z')).then_some(axis)
     })
 }
 
@@ -486,6 +513,16 @@ mod tests {
         }
         assert_eq!(bodies_of(&model, "cart_position"), BTreeSet::from(["cart".to_owned()]));
         assert!(reads("s.pole_angle.cos()", "pole_angle") && !reads("s.pole_angle_2", "pole_angle"));
+    }
+
+    #[test]
+    fn a_component_read_is_found_as_a_whole_word() {
+        let ant = "if s.up.z > 0.5 { s.velocity.x * s.dt } else { 0.0 }";
+        assert_eq!(reads_component(ant, "velocity"), Some('x'));
+        assert_eq!(reads_component(ant, "up"), Some('z'));
+        assert_eq!(reads_component("s.velocity.norm()", "velocity"), None);
+        assert_eq!(reads_component("s.angular_velocity.x", "velocity"), None);
+        assert_eq!(reads_component("s.velocity.xy", "velocity"), None);
     }
 
     #[test]

@@ -16,14 +16,14 @@
 //! states `rewardsmith check` uses by default) before it is returned.
 
 use crate::es::{self, round_significant, standard_normal, EsConfig};
-use crate::library::{bodies_of, gates, library, reads, render, shape_variable, GateTemplate, Shape, Term, MAX_GATES, MAX_GATE_FLOOR};
+use crate::library::{bodies_of, gates, library, reads, reads_component, render, shape_variable, GateTemplate, Shape, Term, MAX_GATES, MAX_GATE_FLOOR};
 use crate::repair::repair;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rewardsmith_propose::{Candidate, CandidateError, Context, Generation, Outcome, ProposeError, Proposer, Usage};
 use rewardsmith_script::{judge, Signature};
-use rewardsmith_spec::catalog;
+use rewardsmith_spec::{catalog, ValueType};
 use rewardsmith_sim::{critic_states, EnvModel, SimError, CRITIC_SAMPLES, CRITIC_SEED};
 use std::sync::Arc;
 
@@ -264,6 +264,10 @@ impl OfflineProposer {
             let n = if hint_only { 0 } else { rng.random_range(2..=self.config.max_initial_terms.max(2)).min(self.library.len()) };
             let mut terms: Vec<Term> = Vec::new();
             for var in &measured {
+                if let Some(progress) = self.progress_hint(var) {
+                    terms.push(progress);
+                    continue;
+                }
                 let over: Vec<&Term> = self.library.iter().filter(|t| term_variable(t) == Some(var.as_str())).collect();
                 terms.extend(over.choose(&mut rng).map(|t| (*t).clone()));
             }
@@ -292,6 +296,15 @@ impl OfflineProposer {
             parents.push(genome.write(&provenance));
         }
         parents
+    }
+
+    /// The hint term over `var` where the success measure reads one component of it and it is a
+    /// vec3 velocity: speed along that axis ([`Shape::Progress`]).
+    fn progress_hint(&self, var: &str) -> Option<Term> {
+        let i = self.model.spec().state.iter().position(|v| v.name == var)?;
+        let vec3_velocity = self.model.state_types().get(i) == Some(&ValueType::Vec3) && self.model.state_unit(i).ends_with("/s");
+        let axis = reads_component(&self.model.spec().fitness.expr, var).filter(|_| vec3_velocity)?;
+        Some(Term::new(format!("{var}_{axis}"), Shape::Progress { var: var.to_owned(), axis }))
     }
 
     /// `k` children of `parents` (ranked, the best first; candidate i descends mainly from parent
@@ -695,6 +708,19 @@ mod tests {
         let genome = Genome::read(&p.initial_parents(None, 0).remove(0));
         assert_eq!(genome.terms.len(), 1, "{genome:?}");
         assert_eq!(term_variable(&genome.terms[0]), Some("pole_cos"));
+    }
+
+    #[test]
+    fn where_the_measure_reads_a_velocity_component_every_template_parent_rewards_that_speed() {
+        // ant's measure is forward speed while upright: the penalty, the one random template over
+        // a vec3 velocity, would teach it to stand still.
+        let (p, _) = proposer("ant");
+        for parent in p.initial_parents(None, 2) {
+            let genome = Genome::read(&parent);
+            assert!(genome.terms.iter().any(|t| t.shape == Shape::Progress { var: "velocity".into(), axis: 'x' }), "{parent}");
+            assert!(parent.contains("* s.velocity.x"), "{parent}");
+            assert!(!genome.terms.iter().any(|t| matches!(&t.shape, Shape::SquaredPenalty { var, .. } if var == "velocity")), "{parent}");
+        }
     }
 
     #[test]

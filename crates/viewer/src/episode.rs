@@ -2,6 +2,7 @@
 //! after step i, with that step's reward terms and fitness.
 
 use rewardsmith_sim::rollout::{BodyPose, Record, Rollout};
+use rewardsmith_spec::Aggregate;
 
 /// One episode of a rollout.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,6 +20,19 @@ pub struct Episode {
 }
 
 impl Episode {
+    /// The fitness aggregated as the env scores it over the steps up to `frame` (frame 0 is the
+    /// reset pose: no step yet, 0), so a person sees the score accrue as the episode plays.
+    pub fn fitness_so_far(&self, frame: usize, aggregate: Aggregate) -> f64 {
+        let steps = &self.fitness[..frame.min(self.fitness.len())];
+        match (aggregate, steps.last()) {
+            (_, None) => 0.0,
+            (Aggregate::Sum, _) => steps.iter().sum(),
+            (Aggregate::Mean, _) => steps.iter().sum::<f64>() / steps.len() as f64,
+            (Aggregate::Final, Some(last)) => *last,
+            (Aggregate::Max, _) => steps.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        }
+    }
+
     /// Frames: the reset pose and one per step.
     pub fn frames(&self) -> usize {
         self.poses.len()
@@ -45,4 +59,19 @@ pub fn split(rollout: &Rollout) -> Vec<Episode> {
         }
     }
     episodes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fitness_accrues_as_the_env_aggregates_it() {
+        let episode = Episode { seed: 0, poses: vec![Vec::new(); 5], terms: vec![Vec::new(); 4], fitness: vec![1.0, 0.0, 3.0, 2.0], terminated: false };
+        assert_eq!(episode.fitness_so_far(0, Aggregate::Sum), 0.0, "the reset pose: no step yet");
+        assert_eq!(episode.fitness_so_far(3, Aggregate::Sum), 4.0);
+        assert_eq!(episode.fitness_so_far(2, Aggregate::Mean), 0.5);
+        assert_eq!(episode.fitness_so_far(4, Aggregate::Final), 2.0);
+        assert_eq!(episode.fitness_so_far(9, Aggregate::Max), 3.0, "past the end: the whole episode");
+    }
 }

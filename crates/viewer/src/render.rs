@@ -56,7 +56,10 @@ const FONT_PX: f32 = 14.0;
 /// the rest.
 const STATUS_PX: f32 = 4.0 * (FONT_PX + 4.0) + 8.0;
 /// Height of the term strip, as a fraction of its tile.
-const STRIP_FRACTION: f32 = 0.28;
+const STRIP_FRACTION: f32 = 0.32;
+
+/// The term strip legend's font size (logical pixels).
+const LEGEND_PX: f32 = FONT_PX - 3.0;
 /// Frames a capture waits at least before its first image (pipelines compile in the first
 /// frames); it then waits until two captures in a row are identical.
 const WARMUP_FRAMES: u32 = 5;
@@ -292,60 +295,96 @@ fn to_bevy(p: Vec3) -> Vec3 {
     Vec3::new(p.x, p.z, -p.y)
 }
 
-/// The framing of every tile's episode: focus, distance, pitch; and the ground's height (sim z).
-fn framing(view: &GenerationView, episode: usize) -> (Orbit, f32) {
-    let mut lo = Vec3::splat(f32::INFINITY);
-    let mut hi = Vec3::splat(f32::NEG_INFINITY);
+/// Share of the moving bodies' surface points left out at each end of each axis when framing: a
+/// ball that rolled off the plate and fell in one episode must not shrink every robot to a dot.
+const FRAMING_QUANTILE: f32 = 0.02;
+
+/// Empty space around the framed motion, as a share of the view.
+const FRAMING_MARGIN: f32 = 1.08;
+
+/// The framing of every tile's episode for tiles of `aspect` (width / height): focus, distance,
+/// pitch; and the ground's height (sim z) and half size (m). The camera is placed so that the
+/// box around where the robot's surfaces went (not its centres of mass: a pendulum's tip reaches
+/// twice as far as its centre) fills the tile, for its aspect ratio.
+fn framing(view: &GenerationView, episode: usize, aspect: f32) -> (Orbit, f32, f32) {
+    // Points on each moving body's shapes, in the body frame, with the radius around them.
+    let points: Vec<Vec<(Vec3, f32)>> = view.tiles[0]
+        .rollout
+        .header
+        .bodies
+        .iter()
+        .map(|name| match view.env.spec.body(name).filter(|b| !b.fixed) {
+            Some(body) => body.all_geoms().flat_map(|g| shape_points(&g.shape, vec3(g.position), Quat::from_scaled_axis(vec3(g.rotation)))).collect(),
+            None => Vec::new(),
+        })
+        .collect();
+    let (mut xs, mut ys, mut zs) = (Vec::new(), Vec::new(), Vec::new());
     for tile in &view.tiles {
-        for frame in tile.episodes.get(episode).map_or(&[][..], |e| &e.poses[..]) {
-            // Fixed bodies (a ground, a table) can be far larger than what moves: frame the motion.
-            let moving = frame.iter().zip(&view.env.spec.bodies).filter(|(_, b)| !b.fixed);
-            for (pose, _) in moving {
-                let p = Vec3::new(pose[0], pose[1], pose[2]);
-                if p.is_finite() {
-                    lo = lo.min(p);
-                    hi = hi.max(p);
+        let poses = tile.episodes.get(episode).map_or(&[][..], |e| &e.poses[..]);
+        // Every frame of short episodes, about 200 of long ones: enough to see where bodies go.
+        for frame in poses.iter().step_by((poses.len() / 200).max(1)) {
+            for (pose, body_points) in frame.iter().zip(&points) {
+                let (at, rotation) = (Vec3::new(pose[0], pose[1], pose[2]), Quat::from_xyzw(pose[3], pose[4], pose[5], pose[6]).normalize());
+                for (point, radius) in body_points {
+                    let p = at + rotation * *point;
+                    if p.is_finite() {
+                        xs.extend([p.x - radius, p.x + radius]);
+                        ys.extend([p.y - radius, p.y + radius]);
+                        zs.extend([p.z - radius, p.z + radius]);
+                    }
                 }
             }
         }
     }
-    if !lo.is_finite() {
-        (lo, hi) = (Vec3::splat(-1.0), Vec3::splat(1.0));
-    }
+    let range = |v: &mut Vec<f32>| -> (f32, f32) {
+        if v.is_empty() {
+            return (-1.0, 1.0);
+        }
+        v.sort_by(f32::total_cmp);
+        let cut = ((v.len() as f32 * FRAMING_QUANTILE) as usize).min(v.len() - 1);
+        (v[cut], v[v.len() - 1 - cut])
+    };
+    let ((x0, x1), (y0, y1), (z0, z1)) = (range(&mut xs), range(&mut ys), range(&mut zs));
+    let (lo, hi) = (Vec3::new(x0, y0, z0), Vec3::new(x1, y1, z1));
     // Motion in a horizontal plane (a table) is seen best from above, anything else from the side.
-    let motion = hi - lo;
-    let flat = motion.z < 0.25 * motion.x.max(motion.y);
-    // Body extents are not in the poses: pad by the largest shape.
-    let pad = view
-        .env
-        .spec
-        .bodies
-        .iter()
-        .filter(|b| !b.fixed)
-        .flat_map(|b| b.all_geoms())
-        .map(|g| vec3(g.position).length() + shape_radius(&g.shape))
-        .fold(0.1f32, f32::max);
-    let (lo, hi) = (lo - Vec3::splat(pad), hi + Vec3::splat(pad));
-    let radius = ((hi - lo).length() / 2.0).max(0.3);
-    let pitch = if flat { 1.1 } else { 0.25 };
-    let half_fov = std::f32::consts::FRAC_PI_8; // Bevy's default vertical field of view is π/4
-    let orbit = Orbit { focus: to_bevy((lo + hi) / 2.0), yaw: 0.0, pitch, distance: radius / half_fov.sin() * 1.1 };
-    (orbit, lo.z)
+    let half = ((hi - lo) / 2.0).max(Vec3::splat(0.05));
+    let flat = half.z < 0.25 * half.x.max(half.y);
+    let pitch: f32 = if flat { 1.1 } else { 0.25 };
+    // Seen from yaw 0: sim x across the tile, sim z (and, tilted by the pitch, sim y) up it.
+    let (across, up) = (half.x, half.z * pitch.cos() + half.y * pitch.sin());
+    let depth = half.y * pitch.cos() + half.z * pitch.sin();
+    let tan = std::f32::consts::FRAC_PI_8.tan(); // Bevy's default vertical field of view is π/4
+    let distance = (up / tan).max(across / (tan * aspect.max(0.1))) * FRAMING_MARGIN + depth;
+    let orbit = Orbit { focus: to_bevy((lo + hi) / 2.0), yaw: 0.0, pitch, distance };
+    (orbit, lo.z, 1.5 * half.x.max(half.y))
+}
+
+/// Points on a shape (in its body's frame, placed at `at` turned by `rotation`) and the radius
+/// around each that its surface reaches: a box's corners, a sphere's centre, a capsule's or
+/// cylinder's end centres.
+fn shape_points(shape: &Shape, at: Vec3, rotation: Quat) -> Vec<(Vec3, f32)> {
+    let axis = |a: &Axis| match a {
+        Axis::X => Vec3::X,
+        Axis::Y => Vec3::Y,
+        Axis::Z => Vec3::Z,
+    };
+    let local: Vec<(Vec3, f32)> = match shape {
+        Shape::Box { half_extents } => {
+            let h = vec3(*half_extents);
+            (0..8).map(|i| (Vec3::new(if i & 1 == 0 { -h.x } else { h.x }, if i & 2 == 0 { -h.y } else { h.y }, if i & 4 == 0 { -h.z } else { h.z }), 0.0)).collect()
+        }
+        Shape::Sphere { radius } => vec![(Vec3::ZERO, *radius as f32)],
+        Shape::Capsule { radius, half_length, axis: a } | Shape::Cylinder { radius, half_length, axis: a } => {
+            let end = axis(a) * *half_length as f32;
+            vec![(end, *radius as f32), (-end, *radius as f32)]
+        }
+    };
+    local.into_iter().map(|(p, r)| (at + rotation * p, r)).collect()
 }
 
 /// A spec vector in the simulator's frame.
 fn vec3(v: [f64; 3]) -> Vec3 {
     Vec3::new(v[0] as f32, v[1] as f32, v[2] as f32)
-}
-
-/// Half the largest extent of a shape (m).
-fn shape_radius(shape: &Shape) -> f32 {
-    (match shape {
-        Shape::Box { half_extents } => half_extents.iter().fold(0f64, |m, h| m.max(*h)),
-        Shape::Sphere { radius } => *radius,
-        Shape::Capsule { radius, half_length, .. } => radius + half_length,
-        Shape::Cylinder { radius, half_length, .. } => radius.max(*half_length),
-    }) as f32
 }
 
 /// A mesh for `shape` and the rotation taking Bevy's primitive (long axis y) to the shape's
@@ -374,7 +413,8 @@ fn setup(
 ) {
     let view = &viewer.view;
     let n = view.tiles.len();
-    let (orbit, ground_z) = framing(view, 0);
+    let first_tile = canvas.tile(0, n);
+    let (orbit, ground_z, ground_half) = framing(view, 0, first_tile.w as f32 / first_tile.h.max(1) as f32);
     let msaa = if matches!(job.output, Output::Window { .. }) { Msaa::Sample4 } else { Msaa::Off };
     let body_materials: Vec<Handle<StandardMaterial>> =
         BODY_COLORS.iter().map(|c| materials.add(StandardMaterial { base_color: *c, perceptual_roughness: 0.7, ..default() })).collect();
@@ -398,7 +438,9 @@ fn setup(
                 .collect()
         })
         .collect();
-    let ground = meshes.add(Plane3d::new(Vec3::Z, Vec2::splat(orbit.distance.max(2.0) * 2.0)));
+    // A floor under where the robot went, not to the horizon: it gives depth and scale without
+    // taking the tile.
+    let ground = meshes.add(Plane3d::new(Vec3::Z, Vec2::splat(ground_half)));
     let marker = meshes.add(Sphere::new(TARGET_RADIUS));
     let targets = episode_targets(view);
     // The background camera clears the whole canvas once per frame; tile cameras draw over it.
@@ -462,7 +504,7 @@ fn setup(
             for tile in 0..n {
                 ui.spawn((Text::new(""), font.clone(), TextColor(Color::BLACK), Node { position_type: PositionType::Absolute, ..default() }, TileLabel(tile)));
                 ui.spawn((ImageNode::default(), Node { position_type: PositionType::Absolute, display: Display::None, ..default() }, TermStrip { tile, episode: None }));
-                ui.spawn((Text::new(""), TextFont::from_font_size(FontSize::Px(FONT_PX - 3.0)), TextColor(Color::BLACK), Node { position_type: PositionType::Absolute, display: Display::None, ..default() }, StripLegend(tile)));
+                ui.spawn((Text::new(""), TextFont::from_font_size(FontSize::Px(LEGEND_PX)), TextColor(Color::BLACK), Node { position_type: PositionType::Absolute, display: Display::None, ..default() }, StripLegend(tile)));
                 ui.spawn((Node { position_type: PositionType::Absolute, width: px(2), display: Display::None, ..default() }, BackgroundColor(Color::BLACK), StripCursor(tile)));
             }
             ui.spawn((
@@ -604,6 +646,10 @@ fn labels(
         let mut line = if canvas.status { format!("[{}] {}", tile_key(label.0), tile.candidate) } else { format!("{}  t = {:.2} s", tile.candidate, viewer.playback.seconds()) };
         if viewer.show_fitness {
             line += &tile.fitness.map_or(" (no fitness)".to_owned(), |f| format!("  fitness {f:.3}"));
+            if let Some(episode) = viewer.shown_episode(label.0) {
+                let so_far = episode.fitness_so_far(viewer.playback.frame_for(episode.frames()), viewer.view.env.spec.fitness.aggregate);
+                line += &format!("  (this episode so far {so_far:.3})");
+            }
         }
         if let Some(episode) = viewer.shown_episode(label.0)
             && viewer.playback.frame() >= episode.frames()
@@ -652,6 +698,7 @@ fn strips(
     for (mut strip, mut image, mut node) in &mut strips {
         node.display = shown;
         let (_, Some(rect)) = scene_rect(&viewer, strip.tile, &canvas) else { continue };
+        let rect = strip_parts(rect, scale).1;
         place(&mut node, rect);
         if strip.episode != Some(viewer.episode)
             && let Some(episode) = viewer.shown_episode(strip.tile)
@@ -663,14 +710,19 @@ fn strips(
     for (legend, mut text, mut node) in &mut legends {
         node.display = shown;
         let (_, Some(rect)) = scene_rect(&viewer, legend.0, &canvas) else { continue };
+        let rect = strip_parts(rect, scale).0;
         node.left = px(rect.x as f32 / scale + 2.0);
         node.top = px(rect.y as f32 / scale);
+        node.width = px(rect.w as f32 / scale - 4.0);
+        node.height = px(rect.h as f32 / scale);
+        node.overflow = Overflow::clip();
         let names = &viewer.view.tiles[legend.0].rollout.header.terms;
         text.0 = names.iter().enumerate().map(|(i, n)| format!("{} {n}", color_name(term_color(i)))).chain([format!("{} fitness", color_name(FITNESS_COLOR))]).collect::<Vec<_>>().join("  ");
     }
     for (cursor, mut node) in &mut cursors {
         node.display = shown;
         let (_, Some(rect)) = scene_rect(&viewer, cursor.0, &canvas) else { continue };
+        let rect = strip_parts(rect, scale).1;
         let Some(episode) = viewer.shown_episode(cursor.0) else { continue };
         let frames = episode.frames().max(2);
         let x = rect.x as f32 + rect.w as f32 * viewer.playback.frame_for(frames) as f32 / (frames - 1) as f32;
@@ -678,6 +730,13 @@ fn strips(
         node.top = px(rect.y as f32 / scale);
         node.height = px(rect.h as f32 / scale);
     }
+}
+
+/// The strip's area split into the legend's row on top and the plot below it, so that the legend
+/// never covers a curve (pixels; `scale` is physical pixels per logical one).
+fn strip_parts(rect: Rect, scale: f32) -> (Rect, Rect) {
+    let legend = (((LEGEND_PX + 4.0) * scale) as u32).min(rect.h / 2);
+    (Rect { h: legend, ..rect }, Rect { y: rect.y + legend, h: rect.h - legend, ..rect })
 }
 
 /// A word for a curve colour in the legend (the default font has no coloured glyphs).
