@@ -320,8 +320,14 @@ pub fn reads(expr: &str, name: &str) -> bool {
     expr.match_indices(&pattern).any(|(at, _)| {
         let before = expr[..at].chars().next_back();
         let after = expr[at + pattern.len()..].chars().next();
-        !before.is_some_and(|c| c.is_alphanumeric() || c == '_') && !after.is_some_and(|c| c.is_alphanumeric() || c == '_')
+        !before.is_some_and(word_char) && !after.is_some_and(word_char)
     })
+}
+
+/// Whether `c` can continue a Rhai identifier (so a match ending or starting beside it is part
+/// of a longer name).
+fn word_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
 }
 
 /// The component (`x`, `y`, `z`) of vec3 variable `name` that Rhai expression `expr` reads as
@@ -332,7 +338,7 @@ pub fn reads_component(expr: &str, name: &str) -> Option<char> {
         let before = expr[..at].chars().next_back();
         let mut rest = expr[at + pattern.len()..].chars();
         let (axis, after) = (rest.next()?, rest.next());
-        let whole = !before.is_some_and(|c| c.is_alphanumeric() || c == '_') && !after.is_some_and(|c| c.is_alphanumeric() || c == '_');
+        let whole = !before.is_some_and(word_char) && !after.is_some_and(word_char);
         (whole && matches!(axis, 'x' | 'y' | 'z')).then_some(axis)
     })
 }
