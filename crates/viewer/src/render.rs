@@ -305,8 +305,9 @@ const FRAMING_MARGIN: f32 = 1.08;
 /// The framing of every tile's episode for tiles of `aspect` (width / height): focus, distance,
 /// pitch; and the ground's height (sim z) and half size (m). The camera is placed so that the
 /// box around where the robot's surfaces went (not its centres of mass: a pendulum's tip reaches
-/// twice as far as its centre) fills the tile, for its aspect ratio.
-fn framing(view: &GenerationView, episode: usize, aspect: f32) -> (Orbit, f32, f32) {
+/// twice as far as its centre) and the episode's targets (`targets`: per tile, per episode) fill
+/// the tile, for its aspect ratio.
+fn framing(view: &GenerationView, targets: &[Vec<Vec<Vec3>>], episode: usize, aspect: f32) -> (Orbit, f32, f32) {
     // Points on each moving body's shapes, in the body frame, with the radius around them.
     let points: Vec<Vec<(Vec3, f32)>> = view.tiles[0]
         .rollout
@@ -345,7 +346,13 @@ fn framing(view: &GenerationView, episode: usize, aspect: f32) -> (Orbit, f32, f
         (v[cut], v[v.len() - 1 - cut])
     };
     let ((x0, x1), (y0, y1), (z0, z1)) = (range(&mut xs), range(&mut ys), range(&mut zs));
-    let (lo, hi) = (Vec3::new(x0, y0, z0), Vec3::new(x1, y1, z1));
+    let (mut lo, mut hi) = (Vec3::new(x0, y0, z0), Vec3::new(x1, y1, z1));
+    // Targets are few points among thousands, so the quantiles would cut them; the goal is what a
+    // person judges the motion against, so it is always in view.
+    for p in targets.iter().filter_map(|t| t.get(episode)).flatten().filter(|p| p.is_finite()) {
+        lo = lo.min(*p - TARGET_RADIUS);
+        hi = hi.max(*p + TARGET_RADIUS);
+    }
     // Motion in a horizontal plane (a table) is seen best from above, anything else from the side.
     let half = ((hi - lo) / 2.0).max(Vec3::splat(0.05));
     let flat = half.z < 0.25 * half.x.max(half.y);
@@ -414,7 +421,8 @@ fn setup(
     let view = &viewer.view;
     let n = view.tiles.len();
     let first_tile = canvas.tile(0, n);
-    let (orbit, ground_z, ground_half) = framing(view, 0, first_tile.w as f32 / first_tile.h.max(1) as f32);
+    let targets = episode_targets(view);
+    let (orbit, ground_z, ground_half) = framing(view, &targets, 0, first_tile.w as f32 / first_tile.h.max(1) as f32);
     let msaa = if matches!(job.output, Output::Window { .. }) { Msaa::Sample4 } else { Msaa::Off };
     let body_materials: Vec<Handle<StandardMaterial>> =
         BODY_COLORS.iter().map(|c| materials.add(StandardMaterial { base_color: *c, perceptual_roughness: 0.7, ..default() })).collect();
@@ -442,7 +450,6 @@ fn setup(
     // taking the tile.
     let ground = meshes.add(Plane3d::new(Vec3::Z, Vec2::splat(ground_half)));
     let marker = meshes.add(Sphere::new(TARGET_RADIUS));
-    let targets = episode_targets(view);
     // The background camera clears the whole canvas once per frame; tile cameras draw over it.
     commands.spawn((
         Camera3d::default(),
@@ -643,6 +650,8 @@ fn labels(
         let rect = canvas.tile(label.0, viewer.view.tiles.len());
         node.left = px(rect.x as f32 / scale + 4.0);
         node.top = px(rect.y as f32 / scale + 2.0);
+        // A narrow tile wraps its label onto a second line instead of writing into its neighbour's.
+        node.max_width = px((rect.w as f32 / scale - 8.0).max(0.0));
         let mut line = if canvas.status { format!("[{}] {}", tile_key(label.0), tile.candidate) } else { format!("{}  t = {:.2} s", tile.candidate, viewer.playback.seconds()) };
         if viewer.show_fitness {
             line += &tile.fitness.map_or(" (no fitness)".to_owned(), |f| format!("  fitness {f:.3}"));
