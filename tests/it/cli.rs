@@ -194,7 +194,7 @@ fn tampered_rollout_fails_replay_naming_the_step() {
         action[0] = f32::from_bits(action[0].to_bits() ^ 1);
     }
     let tampered = dir.path().join("tampered.rollout");
-    recorded.write(&tampered).unwrap();
+    std::fs::write(&tampered, recorded.to_bytes()).unwrap();
     let junit = dir.path().join("junit.xml");
     let out = rewardsmith(&["replay", file.to_str().unwrap(), tampered.to_str().unwrap(), "--junit", junit.to_str().unwrap()]);
     let (stdout, _) = text(&out);

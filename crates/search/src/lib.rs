@@ -6,6 +6,8 @@
 
 pub mod config;
 pub mod dedup;
+pub mod error;
+pub mod execute;
 pub mod ranking;
 pub mod record;
 pub mod reflect;
@@ -13,4 +15,7 @@ pub mod report;
 pub mod run;
 
 pub use config::{FeedbackMode, FitnessOverride, SearchConfig};
-pub use run::{per_seed_text, EnvIdentity, Event, RunFile, Search, SearchError, Summary};
+pub use error::SearchError;
+pub use record::{per_seed_text, EnvIdentity, RunFile, Summary};
+pub use execute::{Event, Executor, LocalExecutor};
+pub use run::Search;

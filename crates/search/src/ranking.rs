@@ -3,7 +3,7 @@
 //! `gen-NN/ranking.json`, written by `rewardsmith rank` or the viewer.
 
 use crate::record::{corrupt, read_json_if_present, write_json, CandidateResult};
-use crate::run::SearchError;
+use crate::error::SearchError;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 

@@ -1,9 +1,13 @@
-//! What a search writes per candidate and per generation (JSON in the run directory), and reads
-//! back on `--resume`.
+//! The run directory's files: what a search writes per candidate, per generation and at its end
+//! (`run.toml`, JSON), and reads back on `--resume`; the viewer and the report read the same.
 
-use crate::run::SearchError;
+use crate::config::SearchConfig;
+use crate::error::SearchError;
+use rewardsmith_ppo::config::PpoConfig;
+use rewardsmith_propose::Usage;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use std::io::Write as _;
 use std::path::Path;
 
 /// A candidate as proposed, before any training (`gen-NN/proposals.json` lists them).
@@ -169,10 +173,23 @@ pub(crate) fn read_json_if_present<T: DeserializeOwned>(path: &Path) -> Result<O
     }
 }
 
+/// Writes `bytes` to `path` through a temporary file in the same folder, synced and renamed into
+/// place, so a reader (or a resumed search) never sees a half-written file. Creates the folder.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SearchError> {
+    let io = |source| SearchError::Io { path: path.display().to_string(), source };
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let tmp = dir.join(format!(".{}.tmp", path.file_name().map_or("file".into(), |n| n.to_string_lossy())));
+    let mut file = std::fs::File::create(&tmp).map_err(io)?;
+    file.write_all(bytes).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
 /// Writes a JSON file of the run directory atomically.
 pub(crate) fn write_json(path: &Path, value: &impl Serialize) -> Result<(), SearchError> {
     let text = serde_json::to_string_pretty(value).map_err(|e| corrupt(path, e))?;
-    Ok(rewardsmith_sim::rollout::write_atomic(path, text.as_bytes())?)
+    write_atomic(path, text.as_bytes())
 }
 
 /// One JSON line per value (`metrics.jsonl`), written atomically.
@@ -182,10 +199,153 @@ pub(crate) fn write_jsonl<T: Serialize>(path: &Path, values: &[T]) -> Result<(),
         text += &serde_json::to_string(value).map_err(|e| corrupt(path, e))?;
         text.push('\n');
     }
-    Ok(rewardsmith_sim::rollout::write_atomic(path, text.as_bytes())?)
+    write_atomic(path, text.as_bytes())
 }
 
 /// A file of the run directory that cannot be read back, and why.
 pub(crate) fn corrupt(path: &Path, e: impl std::fmt::Display) -> SearchError {
     SearchError::Corrupt { path: path.display().to_string(), message: e.to_string() }
+}
+
+/// `run.toml`: everything needed to resume or reproduce the search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunFile {
+    /// rewardsmith's version.
+    pub version: String,
+    /// The env: id, file (built-in path or the user's), content hash.
+    pub env: EnvIdentity,
+    /// The search settings.
+    pub search: SearchConfig,
+    /// The PPO settings of every training (its seed and threads are set per training).
+    pub ppo: PpoConfig,
+    /// How the proposer was chosen (the CLI's settings, read back by `--resume`).
+    pub proposer: toml::Table,
+}
+
+/// Which env file a run used.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnvIdentity {
+    /// Its id.
+    pub id: String,
+    /// Where it was read from.
+    pub path: String,
+    /// Hash of its content (a resumed search refuses another version).
+    pub hash: String,
+}
+
+impl RunFile {
+    /// Reads `DIR/run.toml`.
+    pub fn read(dir: &Path) -> Result<Self, SearchError> {
+        let path = dir.join("run.toml");
+        let text = std::fs::read_to_string(&path).map_err(|e| corrupt(&path, e))?;
+        toml::from_str(&text).map_err(|e| corrupt(&path, e))
+    }
+}
+
+/// How a search ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// `generations` (all ran) or `budget` (the proposer's budget ran out).
+    pub stop_reason: String,
+    /// The best candidate of the search: with `--feedback human` the person's top choice of the
+    /// last generation that had one; otherwise the best mean of the confirmed candidates, else
+    /// the best single training.
+    pub best: Option<String>,
+    /// Its fitness: that mean (over 1 + `confirm_seeds` trainings), else its one training's.
+    pub best_fitness: Option<f64>,
+    /// Who picked the winner, in words: the person's ranking (`--feedback human`), or fitness
+    /// on the confirmation seeds, or one training's fitness. (Missing from a summary written
+    /// before it existed: empty.)
+    #[serde(default)]
+    pub picked_by: String,
+    /// The candidates confirmed on more training seeds before the winner was picked (empty when
+    /// `confirm_top` ≤ 1), best selection fitness first.
+    #[serde(default)]
+    pub confirmed: Vec<Confirmed>,
+    /// Each generation's record.
+    pub generations: Vec<GenerationRecord>,
+    /// What the proposer spent, all generations.
+    pub usage: Usage,
+    /// The best reward against the env's baselines, retrained on fresh seeds (None when
+    /// `final_seeds` is 0 or no candidate was trained).
+    pub final_evaluation: Option<FinalEvaluation>,
+}
+
+/// A candidate retrained on more seeds to confirm its selection fitness.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Confirmed {
+    /// `gen-NN/cand-KK`.
+    pub id: String,
+    /// Fitness of its search training, then of each extra seed's (None: that training failed).
+    pub per_seed: Vec<Option<f64>>,
+    /// Mean over the trainings that succeeded.
+    pub fitness_mean: f64,
+}
+
+/// The final evaluation: the best reward, `human.rhai` and `sparse.rhai` each trained with
+/// `seeds` seeds and the search's budget, and evaluated like the candidates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FinalEvaluation {
+    /// Training seeds per reward.
+    pub seeds: usize,
+    /// Environment steps per training.
+    pub steps: u64,
+    /// One entry per reward: `best`, then `human` and `sparse` when the env has them.
+    pub entries: Vec<FinalEntry>,
+    /// Eureka's human-normalised score of the best reward: (best − sparse) / |human − sparse|
+    /// on the mean fitness; None without both baselines or when they score the same.
+    pub human_normalized_score: Option<f64>,
+    /// Why that score means nothing, when |human − sparse| is within the spread (the standard
+    /// deviation over the final seeds) of either: a ratio over a difference of noise. The CLI and
+    /// the report then print this instead of the number. (Missing from a summary written before
+    /// it existed: None.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hns_not_meaningful: Option<String>,
+}
+
+impl FinalEvaluation {
+    /// The score as the CLI and the report state it: the number, or why there is none worth
+    /// reading.
+    pub fn hns_text(&self) -> Option<String> {
+        match (&self.hns_not_meaningful, self.human_normalized_score) {
+            (Some(why), _) => Some(format!("HNS not meaningful: human and sparse score alike ({why})")),
+            (None, Some(score)) => Some(format!("human-normalised score of the best: {score:.3} ((best − sparse) / |human − sparse|)")),
+            (None, None) => None,
+        }
+    }
+}
+
+/// Why an HNS over these final entries means nothing, if it does not: human and sparse within
+/// one standard deviation (over the final seeds) of each other.
+pub(crate) fn hns_not_meaningful(entries: &[FinalEntry]) -> Option<String> {
+    let entry = |name: &str| entries.iter().find(|e| e.name == name).filter(|e| e.fitness_mean.is_finite());
+    let (human, sparse) = (entry("human")?, entry("sparse")?);
+    let gap = (human.fitness_mean - sparse.fitness_mean).abs();
+    (gap <= human.fitness_std.max(sparse.fitness_std)).then(|| {
+        format!(
+            "human {:.3} ± {:.3}, sparse {:.3} ± {:.3}: |human − sparse| = {gap:.3} is within the spread of either",
+            human.fitness_mean, human.fitness_std, sparse.fitness_mean, sparse.fitness_std
+        )
+    })
+}
+
+/// One reward's final evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FinalEntry {
+    /// `best`, `human` or `sparse`.
+    pub name: String,
+    /// Mean over the seeds whose training succeeded.
+    pub fitness_mean: f64,
+    /// Their population standard deviation.
+    pub fitness_std: f64,
+    /// Each training seed's fitness (None: that training failed).
+    pub per_seed: Vec<Option<f64>>,
+    /// Trainings taken from the cache instead of being run.
+    pub cached: usize,
+}
+
+/// Fitness per training seed for people: `0.812, failed, 0.790`.
+pub fn per_seed_text(per_seed: &[Option<f64>]) -> String {
+    per_seed.iter().map(|f| f.map_or("failed".to_owned(), |f| format!("{f:.3}"))).collect::<Vec<_>>().join(", ")
 }

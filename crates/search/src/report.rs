@@ -7,8 +7,8 @@
 //! reward-hacking alarms and its feedback text; tokens, dollars and training time per
 //! generation; every candidate's script with the critic's verdict and what became of it.
 
-use crate::record::{read_json_if_present, CandidateResult, GenerationRecord, Proposal, Timing};
-use crate::run::{per_seed_text, RunFile, SearchError, Summary};
+use crate::error::SearchError;
+use crate::record::{per_seed_text, read_json_if_present, CandidateResult, GenerationRecord, Proposal, RunFile, Summary, Timing};
 use plotters::prelude::*;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -40,7 +40,7 @@ struct GenerationData {
 pub fn write_report(run: &Path) -> Result<std::path::PathBuf, SearchError> {
     let html = render(run)?;
     let path = run.join("report.html");
-    rewardsmith_sim::rollout::write_atomic(&path, html.as_bytes())?;
+    crate::record::write_atomic(&path, html.as_bytes())?;
     Ok(path)
 }
 

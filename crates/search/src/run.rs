@@ -1,4 +1,4 @@
-//! The search loop and its run directory.
+//! The search loop, over the run directory of [`crate::record`].
 //!
 //! ```text
 //! run.toml                       resolved settings, env identity, proposer (written first)
@@ -24,8 +24,11 @@
 
 use crate::config::{FeedbackMode, SearchConfig};
 use crate::dedup::Signature;
+use crate::error::SearchError;
+use crate::execute::{Event, Executor, LocalExecutor, Shared, Training};
 use crate::record::{
-    corrupt, read_json, read_json_if_present, write_json, write_jsonl, CandidateResult, Checkpoint, Episode, GenerationRecord, PhaseSeconds, Proposal, TermRange, Timing, Verdict,
+    corrupt, hns_not_meaningful, read_json, read_json_if_present, write_json, CandidateResult, Confirmed, FinalEntry,
+    FinalEvaluation, GenerationRecord, PhaseSeconds, Proposal, RunFile, Summary, Timing, Verdict, per_seed_text, write_atomic,
 };
 use crate::ranking;
 use crate::reflect::{self, Best, EnvFacts, Judged};
@@ -33,19 +36,14 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 
-use rewardsmith_propose::{Context, Outcome, ProposeError, Proposer, Usage};
-use rewardsmith_ppo::agent::policy_metadata;
-use rewardsmith_ppo::config::{Device, PpoConfig};
-use rewardsmith_ppo::eval::evaluate_policy_observed;
-use rewardsmith_ppo::train::{evenly_spaced, train, Metrics, TrainError};
-use rewardsmith_script::{Expr, RewardScript, State};
-use rewardsmith_sim::rollout::{self, write_atomic};
-use rewardsmith_sim::{critic_states, derive_seed, Env, EnvModel, EpisodeFitness, SimError, CRITIC_SAMPLES, CRITIC_SEED};
+use rewardsmith_propose::{Context, Outcome, Proposer, Usage};
+use rewardsmith_ppo::config::PpoConfig;
+use rewardsmith_script::{Expr, State};
+use rewardsmith_sim::{critic_states, derive_seed, EnvModel, CRITIC_SAMPLES, CRITIC_SEED};
 use rewardsmith_spec::catalog;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -67,135 +65,11 @@ const CACHE_FORMAT: u32 = 1;
 /// Resampling rounds per generation are numbered below this (seed derivation).
 const MAX_ROUNDS: u64 = 64;
 
-/// One training to run: the script, where its result goes, and the PPO settings (seed and
-/// steps set; threads are set when it runs).
-struct Job {
-    /// Position of the result in the caller's list.
-    index: usize,
-    /// `gen-NN/cand-KK` or `final/NAME/seed-S`.
-    id: String,
-    script: RewardScript,
-    dir: PathBuf,
-    ppo: PpoConfig,
-    /// Nearest already-trained candidate (recorded in the result).
-    nearest: Option<(String, f64)>,
-    /// Where the result is stored for later searches too (final evaluation only).
-    cache: Option<PathBuf>,
-    /// Seed of the evaluation seeds.
-    eval_seed: u64,
-    /// Record the trained policy's first evaluation episode to `eval.rollout` (candidates: what
-    /// a person ranking them watches).
-    record_rollout: bool,
-}
-
-/// Stack of a training thread: scripts nest deeply in debug builds (the VecEnv workers use the
-/// same).
-const TRAIN_STACK: usize = 16 << 20;
-
 /// How often a search waiting for a human ranking looks for it.
 const RANK_POLL: Duration = Duration::from_millis(200);
 
 /// Scripts kept as the offline proposer's parents: the best this many of the search so far.
 const ELITES: usize = 2;
-
-
-/// Why a search stopped before its end.
-#[derive(Debug, thiserror::Error)]
-pub enum SearchError {
-    /// The settings cannot work (the message names the field).
-    #[error("{0}")]
-    Config(String),
-    /// The proposer cannot go on (refused key, unknown model, cassette mismatch).
-    #[error(transparent)]
-    Propose(#[from] ProposeError),
-    /// The environment failed, or a file could not be written.
-    #[error(transparent)]
-    Sim(#[from] SimError),
-    /// A file of the run directory cannot be read back.
-    #[error("{path}: {message}")]
-    Corrupt {
-        /// The file.
-        path: String,
-        /// What is wrong.
-        message: String,
-    },
-}
-
-/// `run.toml`: everything needed to resume or reproduce the search.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RunFile {
-    /// rewardsmith's version.
-    pub version: String,
-    /// The env: id, file (built-in path or the user's), content hash.
-    pub env: EnvIdentity,
-    /// The search settings.
-    pub search: SearchConfig,
-    /// The PPO settings of every training (its seed and threads are set per training).
-    pub ppo: PpoConfig,
-    /// How the proposer was chosen (the CLI's settings, read back by `--resume`).
-    pub proposer: toml::Table,
-}
-
-/// Which env file a run used.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EnvIdentity {
-    /// Its id.
-    pub id: String,
-    /// Where it was read from.
-    pub path: String,
-    /// Hash of its content (a resumed search refuses another version).
-    pub hash: String,
-}
-
-impl RunFile {
-    /// Reads `DIR/run.toml`.
-    pub fn read(dir: &Path) -> Result<Self, SearchError> {
-        let path = dir.join("run.toml");
-        let text = std::fs::read_to_string(&path).map_err(|e| corrupt(&path, e))?;
-        toml::from_str(&text).map_err(|e| corrupt(&path, e))
-    }
-}
-
-/// How a search ended.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Summary {
-    /// `generations` (all ran) or `budget` (the proposer's budget ran out).
-    pub stop_reason: String,
-    /// The best candidate of the search: with `--feedback human` the person's top choice of the
-    /// last generation that had one; otherwise the best mean of the confirmed candidates, else
-    /// the best single training.
-    pub best: Option<String>,
-    /// Its fitness: that mean (over 1 + `confirm_seeds` trainings), else its one training's.
-    pub best_fitness: Option<f64>,
-    /// Who picked the winner, in words: the person's ranking (`--feedback human`), or fitness
-    /// on the confirmation seeds, or one training's fitness. (Missing from a summary written
-    /// before it existed: empty.)
-    #[serde(default)]
-    pub picked_by: String,
-    /// The candidates confirmed on more training seeds before the winner was picked (empty when
-    /// `confirm_top` ≤ 1), best selection fitness first.
-    #[serde(default)]
-    pub confirmed: Vec<Confirmed>,
-    /// Each generation's record.
-    pub generations: Vec<GenerationRecord>,
-    /// What the proposer spent, all generations.
-    pub usage: Usage,
-    /// The best reward against the env's baselines, retrained on fresh seeds (None when
-    /// `final_seeds` is 0 or no candidate was trained).
-    pub final_evaluation: Option<FinalEvaluation>,
-}
-
-/// A candidate retrained on more seeds to confirm its selection fitness.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Confirmed {
-    /// `gen-NN/cand-KK`.
-    pub id: String,
-    /// Fitness of its search training, then of each extra seed's (None: that training failed).
-    pub per_seed: Vec<Option<f64>>,
-    /// Mean over the trainings that succeeded.
-    pub fitness_mean: f64,
-}
 
 /// A training of a named script outside the generations (confirmation, final evaluation): read
 /// back from `OUT/id/result.json` if it ran before, from the cache if it is there, else run.
@@ -203,68 +77,6 @@ struct Retraining {
     id: String,
     source: String,
     ppo: PpoConfig,
-}
-
-/// The final evaluation: the best reward, `human.rhai` and `sparse.rhai` each trained with
-/// `seeds` seeds and the search's budget, and evaluated like the candidates.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FinalEvaluation {
-    /// Training seeds per reward.
-    pub seeds: usize,
-    /// Environment steps per training.
-    pub steps: u64,
-    /// One entry per reward: `best`, then `human` and `sparse` when the env has them.
-    pub entries: Vec<FinalEntry>,
-    /// Eureka's human-normalised score of the best reward: (best − sparse) / |human − sparse|
-    /// on the mean fitness; None without both baselines or when they score the same.
-    pub human_normalized_score: Option<f64>,
-    /// Why that score means nothing, when |human − sparse| is within the spread (the standard
-    /// deviation over the final seeds) of either: a ratio over a difference of noise. The CLI and
-    /// the report then print this instead of the number. (Missing from a summary written before
-    /// it existed: None.)
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hns_not_meaningful: Option<String>,
-}
-
-impl FinalEvaluation {
-    /// The score as the CLI and the report state it: the number, or why there is none worth
-    /// reading.
-    pub fn hns_text(&self) -> Option<String> {
-        match (&self.hns_not_meaningful, self.human_normalized_score) {
-            (Some(why), _) => Some(format!("HNS not meaningful: human and sparse score alike ({why})")),
-            (None, Some(score)) => Some(format!("human-normalised score of the best: {score:.3} ((best − sparse) / |human − sparse|)")),
-            (None, None) => None,
-        }
-    }
-}
-
-/// Why an HNS over these final entries means nothing, if it does not: human and sparse within
-/// one standard deviation (over the final seeds) of each other.
-fn hns_not_meaningful(entries: &[FinalEntry]) -> Option<String> {
-    let entry = |name: &str| entries.iter().find(|e| e.name == name).filter(|e| e.fitness_mean.is_finite());
-    let (human, sparse) = (entry("human")?, entry("sparse")?);
-    let gap = (human.fitness_mean - sparse.fitness_mean).abs();
-    (gap <= human.fitness_std.max(sparse.fitness_std)).then(|| {
-        format!(
-            "human {:.3} ± {:.3}, sparse {:.3} ± {:.3}: |human − sparse| = {gap:.3} is within the spread of either",
-            human.fitness_mean, human.fitness_std, sparse.fitness_mean, sparse.fitness_std
-        )
-    })
-}
-
-/// One reward's final evaluation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FinalEntry {
-    /// `best`, `human` or `sparse`.
-    pub name: String,
-    /// Mean over the seeds whose training succeeded.
-    pub fitness_mean: f64,
-    /// Their population standard deviation.
-    pub fitness_std: f64,
-    /// Each training seed's fitness (None: that training failed).
-    pub per_seed: Vec<Option<f64>>,
-    /// Trainings taken from the cache instead of being run.
-    pub cached: usize,
 }
 
 /// One search over one environment.
@@ -277,36 +89,8 @@ pub struct Search<'a, P: Proposer> {
     cache: Option<PathBuf>,
     /// The hierarchy's levels, compiled (empty unless `--feedback hierarchy`).
     levels: Vec<Expr>,
-}
-
-/// What a search reports as it goes, for a log or a live progress view.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Event<'a> {
-    /// A line for the log (a generation proposed, a candidate's fitness, a ranking asked for).
-    Line(&'a str),
-    /// A training started.
-    TrainingStarted {
-        /// `gen-NN/cand-KK` or `final/NAME/seed-S`.
-        id: &'a str,
-        /// Its step budget.
-        total_steps: u64,
-    },
-    /// A training finished a PPO iteration.
-    Iteration {
-        /// The training.
-        id: &'a str,
-        /// Environment steps so far.
-        global_step: u64,
-        /// Environment steps per second so far.
-        sps: f64,
-        /// Mean return of the episodes that ended in the iteration.
-        episodic_return: Option<f64>,
-    },
-    /// A training and its evaluation ended.
-    TrainingFinished {
-        /// The training.
-        id: &'a str,
-    },
+    /// Where the trainings run.
+    executor: Box<dyn Executor + 'a>,
 }
 
 /// `gen-NN/proposals.json`.
@@ -351,7 +135,7 @@ impl<'a, P: Proposer> Search<'a, P> {
                 }
             }
         }
-        Ok(Self { model, run, proposer, out: out.to_owned(), events, cache: None, levels })
+        Ok(Self { model, run, proposer, out: out.to_owned(), events, cache: None, levels, executor: Box::new(LocalExecutor) })
     }
 
     fn say(&self, line: &str) {
@@ -363,6 +147,12 @@ impl<'a, P: Proposer> Search<'a, P> {
     /// not retrained by every search.
     pub fn with_cache(mut self, dir: Option<PathBuf>) -> Self {
         self.cache = dir;
+        self
+    }
+
+    /// Runs the trainings on `executor` instead of this process's threads ([`LocalExecutor`]).
+    pub fn with_executor(mut self, executor: Box<dyn Executor + 'a>) -> Self {
+        self.executor = executor;
         self
     }
 
@@ -635,7 +425,7 @@ impl<'a, P: Proposer> Search<'a, P> {
             match nearest {
                 Some((original, distance)) if distance < cfg.dedup_epsilon => duplicates.push((i, id, original, distance)),
                 _ => {
-                    let job = Job {
+                    let job = Training {
                         index: i,
                         id: id.clone(),
                         script,
@@ -683,51 +473,27 @@ impl<'a, P: Proposer> Search<'a, P> {
         ppo
     }
 
-    /// Runs the jobs, several at once, each writing its result (and cache entry) when done;
-    /// results by job index.
-    fn train_all(&self, queue: &[Job]) -> Result<Vec<(usize, CandidateResult)>, SearchError> {
-        if queue.is_empty() {
-            return Ok(Vec::new());
-        }
-        let cfg = &self.run.search;
-        let cores = if cfg.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { cfg.threads };
-        let jobs = if cfg.jobs == 0 { self.auto_jobs(cores, &queue[0].ppo) } else { cfg.jobs }.clamp(1, queue.len());
-        let threads = (cores / jobs).max(1);
-        let next = AtomicUsize::new(0);
+    /// Runs the trainings on the executor, each writing its result (and cache entry) when
+    /// done; results by training index.
+    fn train_all(&self, queue: &[Training]) -> Result<Vec<(usize, CandidateResult)>, SearchError> {
         let done = Mutex::new(Vec::new());
-        let failure: Mutex<Option<SearchError>> = Mutex::new(None);
-        std::thread::scope(|scope| {
-            for _ in 0..jobs {
-                let worker = || loop {
-                    let n = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(job) = queue.get(n) else { break };
-                    (self.events)(Event::TrainingStarted { id: &job.id, total_steps: job.ppo.total_steps });
-                    let mut result = self.train_one(job, threads);
-                    (self.events)(Event::TrainingFinished { id: &job.id });
-                    result.nearest = job.nearest.clone();
-                    self.say(&match (&result.fitness, &result.error) {
-                        (Some(f), _) => format!("{}: fitness {f:.3} ({} steps, {:.1} s)", job.id, result.global_step, result.seconds),
-                        (None, e) => format!("{}: {} ({})", job.id, result.status, e.as_deref().unwrap_or("")),
-                    });
-                    let written = write_json(&job.dir.join("result.json"), &result)
-                        // Only a finished training is worth reusing: a failure (a panic such as a
-                        // CUDA out-of-memory, a timeout) may not repeat, and must not poison later
-                        // searches' baselines.
-                        .and_then(|()| job.cache.as_ref().filter(|_| result.status == "trained").map_or(Ok(()), |path| write_json(path, &result)));
-                    match written {
-                        Ok(()) => done.lock().unwrap_or_else(|e| e.into_inner()).push((job.index, result)),
-                        Err(e) => {
-                            *failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
-                            break;
-                        }
-                    }
-                };
-                std::thread::Builder::new().stack_size(TRAIN_STACK).spawn_scoped(scope, worker).expect("a training thread starts");
+        let shared = Shared { model: &self.model, search: &self.run.search, levels: &self.levels, events: self.events };
+        self.executor.run(&shared, queue, &|job, mut result| {
+            result.nearest = job.nearest.clone();
+            self.say(&match (&result.fitness, &result.error) {
+                (Some(f), _) => format!("{}: fitness {f:.3} ({} steps, {:.1} s)", job.id, result.global_step, result.seconds),
+                (None, e) => format!("{}: {} ({})", job.id, result.status, e.as_deref().unwrap_or("")),
+            });
+            write_json(&job.dir.join("result.json"), &result)?;
+            // Only a finished training is worth reusing: a failure (a panic such as a CUDA
+            // out-of-memory, a timeout) may not repeat, and must not poison later searches'
+            // baselines.
+            if let Some(path) = job.cache.as_ref().filter(|_| result.status == "trained") {
+                write_json(path, &result)?;
             }
-        });
-        if let Some(e) = failure.into_inner().unwrap_or_else(|e| e.into_inner()) {
-            return Err(e);
-        }
+            done.lock().unwrap_or_else(|e| e.into_inner()).push((job.index, result));
+            Ok(())
+        })?;
         let mut done = done.into_inner().unwrap_or_else(|e| e.into_inner());
         done.sort_by_key(|(i, _)| *i);
         Ok(done)
@@ -760,163 +526,6 @@ impl<'a, P: Proposer> Search<'a, P> {
         // sent without it.
         write_atomic(&kept, notes.as_bytes())?;
         Ok((!notes.is_empty()).then_some(notes))
-    }
-
-    /// Trainings at once when `jobs` is 0: one per core, and on a CUDA device no more than fit
-    /// in its free memory (by `nvidia-smi`, less 1 GiB for libtorch's CUDA context; uncapped if
-    /// it cannot be asked). Every training of a search shares one PPO configuration's shapes.
-    fn auto_jobs(&self, cores: usize, ppo: &PpoConfig) -> usize {
-        let Device::Cuda(index) = ppo.device else { return cores };
-        let Some(gpu) = rewardsmith_ppo::gpu::query(index) else { return cores };
-        let per_job = rewardsmith_ppo::gpu::training_bytes(ppo, self.model.obs_dim(), self.model.action_dim());
-        let free = (gpu.free_mib << 20).saturating_sub(1 << 30);
-        let fit = (free / per_job.max(1)) as usize;
-        if fit < cores {
-            self.say(&format!("{}: {fit} trainings fit in {} MiB free at ~{} MiB each", ppo.device, gpu.free_mib, per_job >> 20));
-        }
-        cores.min(fit).max(1)
-    }
-
-    /// Trains and evaluates one candidate; a failure is a result.
-    fn train_one(&self, job: &Job, threads: usize) -> CandidateResult {
-        let cfg = &self.run.search;
-        let (id, script, dir) = (&job.id, &job.script, &job.dir);
-        let ppo = &PpoConfig { threads, ..job.ppo.clone() };
-        let started = Instant::now();
-        let timeout = cfg.train_timeout_s.map(Duration::from_secs_f64);
-        let mut log: Vec<Metrics> = Vec::new();
-        let mut timed_out = false;
-        // A panic inside a training (libtorch reports a CUDA error, out of memory say, as one) is
-        // this candidate's failure, not the search's.
-        let trained = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            train(&self.model, Some(script.clone()), ppo, |metrics, _| {
-                (self.events)(Event::Iteration { id, global_step: metrics.global_step, sps: metrics.sps, episodic_return: metrics.episodic_return });
-                log.push(metrics.clone());
-                timed_out = timeout.is_some_and(|t| started.elapsed() > t);
-                !timed_out
-            })
-        }))
-        .unwrap_or_else(|panic| {
-            let message = panic.downcast_ref::<String>().map(String::as_str).or_else(|| panic.downcast_ref::<&str>().copied()).unwrap_or("no message");
-            Err(TrainError::Backend(format!("the training panicked: {message}")))
-        });
-        let mut result = CandidateResult {
-            id: id.clone(),
-            status: "trained".to_owned(),
-            error: None,
-            duplicate_of: None,
-            nearest: None,
-            global_step: log.last().map_or(0, |m| m.global_step),
-            seconds: 0.0,
-            fitness: None,
-            fitness_per_seed: Vec::new(),
-            hierarchy: Vec::new(),
-            episodes: Vec::new(),
-            checkpoints: evenly_spaced(&log, cfg.checkpoints).into_iter().map(checkpoint).collect(),
-        };
-        let outcome = match trained {
-            Err(e) => Err(("failed", e.to_string())),
-            Ok(_) if timed_out => Err(("timeout", format!("training passed its {} s limit at step {}", cfg.train_timeout_s.unwrap_or(0.0), result.global_step))),
-            // The hierarchy ranks a generation's candidates only (not confirmations or baselines).
-            Ok(agent) => {
-                let levels = if job.record_rollout { &self.levels[..] } else { &[] };
-                self.evaluate(script, &agent, ppo, job.eval_seed, levels, &mut result).map(|()| agent).map_err(|e| ("failed", format!("evaluation: {e}")))
-            }
-        };
-        // The curve is written whatever the outcome: a failed or timed-out training's is what
-        // explains it. (A candidate taken from the cache has none: the cache keeps results.)
-        if let Err(e) = write_jsonl(&dir.join("metrics.jsonl"), &log) {
-            result.error = Some(format!("metrics not saved: {e}"));
-        }
-        match outcome {
-            Ok(agent) => {
-                let bytes = agent.to_safetensors(&policy_metadata(&self.model, Some(script), ppo.obs_clip));
-                if let Err(e) = bytes.map_err(|e| e.to_string()).and_then(|b| write_atomic(&dir.join("policy.safetensors"), &b).map_err(|e| e.to_string())) {
-                    result.error = Some(format!("policy not saved: {e}"));
-                }
-                if job.record_rollout
-                    && let Err(e) = self.record_rollout(job, &agent, ppo)
-                {
-                    result.error = Some(format!("rollout not recorded: {e}"));
-                }
-            }
-            Err((status, error)) => {
-                result.status = status.to_owned();
-                result.error = Some(error);
-                result.fitness = None;
-            }
-        }
-        result.seconds = started.elapsed().as_secs_f64();
-        result
-    }
-
-    /// Records the first evaluation episode of `agent` to `eval.rollout` (replayable bit for bit,
-    /// and what the viewer plays).
-    fn record_rollout(&self, job: &Job, agent: &rewardsmith_ppo::agent::Agent, ppo: &PpoConfig) -> Result<(), SimError> {
-        let mut env = Env::new(self.model.clone(), Some(job.script.clone()))?;
-        let steps = self.model.spec().physics.episode_length as usize;
-        let recorded = rollout::record(&mut env, derive_seed(job.eval_seed, 0), steps, &format!("policy of {}", job.id), |obs, action| {
-            action.copy_from_slice(&agent.act_deterministic(obs, ppo.obs_clip));
-        })?;
-        recorded.write(&job.dir.join("eval.rollout"))
-    }
-
-    /// Evaluates `agent` on every evaluation seed into `result`, and on the same episodes each
-    /// of `levels` (a hierarchy's signals: their per-step mean per episode, averaged over the
-    /// episodes). A level that fails on some state costs the candidate its place in the ranking
-    /// (NaN: alike on every level), not its fitness.
-    fn evaluate(
-        &self,
-        script: &RewardScript,
-        agent: &rewardsmith_ppo::agent::Agent,
-        ppo: &PpoConfig,
-        eval_seed: u64,
-        levels: &[Expr],
-        result: &mut CandidateResult,
-    ) -> Result<(), SimError> {
-        let cfg = &self.run.search;
-        let names: Vec<String> = self.model.spec().terminations.iter().map(|t| t.name.clone()).collect();
-        let mut level_sums = vec![0.0; levels.len()];
-        let mut level_error: Option<SimError> = None;
-        for s in 0..cfg.eval_seeds {
-            let seed = derive_seed(eval_seed, s as u64);
-            let mut per_episode = vec![vec![EpisodeFitness::default(); levels.len()]; cfg.eval_episodes];
-            let mut observe = |episode: usize, state: &State| {
-                for (level, acc) in levels.iter().zip(&mut per_episode[episode]) {
-                    match level.eval_number(state) {
-                        Ok(v) => acc.push(v),
-                        Err(e) => {
-                            level_error.get_or_insert(e.into());
-                        }
-                    }
-                }
-            };
-            let act = &mut |obs: &[f32]| agent.act_deterministic(obs, ppo.obs_clip);
-            let scores = evaluate_policy_observed(&self.model, act, Some(script.clone()), cfg.eval_episodes, seed, &mut observe)?;
-            result.fitness_per_seed.push(scores.iter().map(|e| e.fitness).sum::<f64>() / scores.len() as f64);
-            result.episodes.extend(scores.iter().map(|e| Episode {
-                seed: s,
-                fitness: e.fitness,
-                ret: e.ret.unwrap_or(f64::NAN),
-                steps: e.steps,
-                termination: e.termination.and_then(|t| names.get(t).cloned()),
-            }));
-            for episode in &per_episode {
-                for (sum, acc) in level_sums.iter_mut().zip(episode) {
-                    *sum += acc.value(rewardsmith_spec::Aggregate::Mean);
-                }
-            }
-        }
-        result.fitness = Some(result.fitness_per_seed.iter().sum::<f64>() / result.fitness_per_seed.len() as f64);
-        let episodes = (cfg.eval_seeds * cfg.eval_episodes).max(1) as f64;
-        result.hierarchy = match level_error {
-            Some(e) => {
-                result.error = Some(format!("hierarchy: {e}"));
-                vec![f64::NAN; levels.len()]
-            }
-            None => level_sums.iter().map(|s| s / episodes).collect(),
-        };
-        Ok(())
     }
 
     /// Retrains the `confirm_top` best candidates (by selection fitness) on `confirm_seeds`
@@ -978,7 +587,7 @@ impl<'a, P: Proposer> Search<'a, P> {
             } else {
                 let script = self.model.compile_reward(&format!("{}/reward.rhai", t.id), &t.source)?;
                 write_atomic(&dir.join("reward.rhai"), t.source.as_bytes())?;
-                jobs.push(Job { index, id: t.id.clone(), script, dir, ppo: t.ppo.clone(), nearest: None, cache, eval_seed, record_rollout: false });
+                jobs.push(Training { index, id: t.id.clone(), script, dir, ppo: t.ppo.clone(), nearest: None, cache, eval_seed, record_rollout: false });
             }
         }
         self.say(&format!("{what}: {} trainings ({} from the cache or earlier)", trainings.len(), trainings.len() - jobs.len()));
@@ -1114,21 +723,6 @@ impl<'a, P: Proposer> Search<'a, P> {
 /// reach the next prompt) do not depend on where the run lies, and a replay asks the same.
 fn script_name(generation: usize, candidate: &str) -> String {
     format!("gen-{generation:02}/{candidate}/reward.rhai")
-}
-
-fn checkpoint(m: &Metrics) -> Checkpoint {
-    Checkpoint {
-        global_step: m.global_step,
-        episodic_return: m.episodic_return,
-        episodic_length: m.episodic_length,
-        fitness: m.fitness,
-        terms: m.reward_terms.iter().map(|t| TermRange { name: t.name.clone(), min: t.min, mean: t.mean, max: t.max }).collect(),
-    }
-}
-
-/// Fitness per training seed for people: `0.812, failed, 0.790`.
-pub fn per_seed_text(per_seed: &[Option<f64>]) -> String {
-    per_seed.iter().map(|f| f.map_or("failed".to_owned(), |f| format!("{f:.3}"))).collect::<Vec<_>>().join(", ")
 }
 
 /// Mean and population standard deviation of the values present (NaN when none is).

@@ -22,7 +22,6 @@
 use crate::env::{episode_seed, Env};
 use crate::SimError;
 use serde::{Deserialize, Serialize};
-use std::io::Write as _;
 use std::path::Path;
 
 const MAGIC: &[u8; 6] = b"RSROLL";
@@ -221,11 +220,6 @@ impl Rollout {
         out
     }
 
-    /// Writes the file atomically (see [`write_atomic`]).
-    pub fn write(&self, path: &Path) -> Result<(), SimError> {
-        write_atomic(path, &self.to_bytes())
-    }
-
     /// Reads a rollout file.
     pub fn read(path: &Path) -> Result<Self, SimError> {
         let bytes = std::fs::read(path).map_err(|source| SimError::Io { path: path.display().to_string(), source })?;
@@ -303,19 +297,6 @@ impl Rollout {
         }
         Ok(Self { header, records })
     }
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same folder, synced and renamed into
-/// place, so a reader (or a resumed search) never sees a half-written file. Creates the folder.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SimError> {
-    let io = |source| SimError::Io { path: path.display().to_string(), source };
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let tmp = dir.join(format!(".{}.tmp", path.file_name().map_or("file".into(), |n| n.to_string_lossy())));
-    let mut file = std::fs::File::create(&tmp).map_err(io)?;
-    file.write_all(bytes).map_err(io)?;
-    file.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
 }
 
 struct Reader<'a> {
@@ -629,7 +610,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("rewardsmith-sim-rollout-test-{}", std::process::id()));
         let path = dir.join("sub/a.rollout");
         let rollout = sample();
-        rollout.write(&path).unwrap();
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, rollout.to_bytes()).unwrap();
         assert_eq!(Rollout::read(&path).unwrap(), rollout);
         std::fs::write(&path, b"garbage").unwrap();
         match Rollout::read(&path) {

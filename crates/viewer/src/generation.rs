@@ -6,7 +6,7 @@ use crate::layout::MAX_TILES;
 use rewardsmith_search::config::FeedbackMode;
 use rewardsmith_search::ranking::{self, RankRequest, Ranking};
 use rewardsmith_search::record::CandidateResult;
-use rewardsmith_search::run::RunFile;
+use rewardsmith_search::RunFile;
 use rewardsmith_sim::rollout::Rollout;
 use rewardsmith_spec::LoadedSpec;
 use std::path::{Path, PathBuf};
@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 pub enum ViewerError {
     /// A run file is missing or unreadable.
     #[error("{0}")]
-    Run(#[from] rewardsmith_search::run::SearchError),
+    Run(#[from] rewardsmith_search::SearchError),
     /// A rollout is missing or unreadable.
     #[error("{path}: {message}")]
     Rollout {

@@ -875,7 +875,7 @@ fn write_gif(path: &std::path::Path, width: u32, height: u32, frames: &[Vec<u8>]
             encoder.write_frame(&frame).map_err(|e| fail(&e))?;
         }
     }
-    rewardsmith_sim::rollout::write_atomic(path, &bytes).map_err(|e| fail(&e))
+    rewardsmith_search::record::write_atomic(path, &bytes).map_err(|e| fail(&e))
 }
 
 /// Copies what the caller needs into the shared outcome, every frame (the app may stop at any).

@@ -3,7 +3,7 @@
 
 use rewardsmith_search::config::{FeedbackMode, SearchConfig};
 use rewardsmith_search::ranking::RankRequest;
-use rewardsmith_search::run::{EnvIdentity, RunFile};
+use rewardsmith_search::{EnvIdentity, RunFile};
 use rewardsmith_sim::{rollout, Env, EnvModel};
 use rewardsmith_spec::catalog;
 
@@ -23,7 +23,7 @@ pub fn run_dir(n: usize, human: bool) -> tempfile::TempDir {
         // Each candidate pushes with its own constant torque: distinct trajectories.
         let push = i as f32 / n as f32;
         let recorded = rollout::record(&mut env, i as u64, STEPS, "constant", |_, a| a.fill(push)).unwrap();
-        recorded.write(&dir.path().join("gen-00").join(&name).join("eval.rollout")).unwrap();
+        rewardsmith_search::record::write_atomic(&dir.path().join("gen-00").join(&name).join("eval.rollout"), &recorded.to_bytes()).unwrap();
         candidates.push(name);
     }
     let search = SearchConfig { feedback: if human { FeedbackMode::Human } else { FeedbackMode::Fitness }, ..SearchConfig::default() };

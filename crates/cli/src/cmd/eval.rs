@@ -84,7 +84,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let recorded = rollout::record(&mut env, args.seed, steps, &format!("policy {}", args.dir.display()), |obs, action| {
             action.copy_from_slice(&act(obs));
         })?;
-        recorded.write(out)?;
+        rewardsmith_search::record::write_atomic(out, &recorded.to_bytes())?;
         println!("recorded {} steps to {}", recorded.steps(), out.display());
     }
     Ok(ExitCode::SUCCESS)

@@ -9,7 +9,7 @@ use rewardsmith_llm::prompt::Templates;
 use crate::llm_args::AnyProposer;
 use rewardsmith_propose::{Context, Generation, Proposer};
 use rewardsmith_script::{review, Verdict};
-use rewardsmith_sim::rollout::write_atomic;
+use rewardsmith_search::record::write_atomic;
 use rewardsmith_sim::{critic_states, EnvModel, CRITIC_SAMPLES, CRITIC_SEED};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

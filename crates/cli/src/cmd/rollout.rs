@@ -84,7 +84,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             (name, recorded)
         }
     };
-    recorded.write(&args.out)?;
+    rewardsmith_search::record::write_atomic(&args.out, &recorded.to_bytes())?;
     let fitness_steps = recorded.steps();
     println!(
         "wrote {}: {} steps, {} episodes of {} (seed {}, policy {}), trajectory {}",

@@ -10,7 +10,7 @@ use rewardsmith_ppo::eval::{evaluate_with_reward, EvalSchedule, Evaluation, Scor
 use rewardsmith_ppo::tensorboard::EventWriter;
 use rewardsmith_ppo::train::{evenly_spaced, train, Metrics, TermWindow, TrainError};
 use rewardsmith_script::RewardScript;
-use rewardsmith_sim::rollout::write_atomic;
+use rewardsmith_search::record::write_atomic;
 use rewardsmith_sim::{EnvModel, SimError};
 use serde::Serialize;
 use std::io::Write as _;
