@@ -7,6 +7,7 @@ mod import;
 mod llm;
 mod physics;
 mod search;
+mod slurm;
 mod support;
 mod torch;
 mod viewer;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 /// A small search: short trainings, few evaluation episodes, a final evaluation on 2 seeds
 /// without the cache, and no GIF of the winner (a debug build of the viewer takes minutes).
-const SMALL: [&str; 16] =
+pub(crate) const SMALL: [&str; 16] =
     ["search", "--env", "pendulum", "-k", "2", "--generations", "2", "--steps", "2048", "--eval-episodes", "2", "--final-seeds", "2", "--no-cache", "--no-gif", "--eval-seeds"];
 
 fn search(dir: &Path, extra: &[&str]) -> std::process::Output {
@@ -42,12 +42,12 @@ fn user_prompts(run: &Path) -> Vec<String> {
     sent_messages(run).iter().map(|m| m[1]["content"].as_str().unwrap_or("").to_owned()).collect()
 }
 
-fn json(path: &Path) -> Value {
+pub(crate) fn json(path: &Path) -> Value {
     serde_json::from_str(&fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
 }
 
 /// Everything a run's results are made of, without wall-clock times and cache provenance.
-fn results(run: &Path) -> Value {
+pub(crate) fn results(run: &Path) -> Value {
     let mut summary = json(&run.join("summary.json"));
     for entry in summary["final_evaluation"]["entries"].as_array_mut().into_iter().flatten() {
         entry.as_object_mut().unwrap().remove("cached");

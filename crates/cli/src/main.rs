@@ -58,6 +58,9 @@ enum Command {
     /// Render a rollout to an animated GIF, offscreen (runs `rewardsmith-viewer render`).
     #[command(disable_help_flag = true)]
     Render(cmd::viewer::Args),
+    /// One task of a `search --executor slurm` array job (run by Slurm, not by people).
+    #[command(hide = true)]
+    SlurmTask(cmd::slurm_task::Args),
 }
 
 fn run() -> anyhow::Result<ExitCode> {
@@ -76,6 +79,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Report(args) => cmd::report::run(args),
         Command::View(args) => cmd::viewer::run("view", args),
         Command::Render(args) => cmd::viewer::run("render", args),
+        Command::SlurmTask(args) => cmd::slurm_task::run(args),
     }
 }
 

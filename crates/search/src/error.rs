@@ -15,6 +15,10 @@ pub enum SearchError {
     /// The environment failed, or a file could not be written.
     #[error(transparent)]
     Sim(#[from] SimError),
+    /// Slurm cannot be used: not installed, the controller does not answer, the partition is
+    /// unknown, a submission refused (the message says which, and what to do).
+    #[error("slurm: {0}")]
+    Slurm(String),
     /// A file of the run directory cannot be written.
     #[error("{path}: {source}")]
     Io {

@@ -14,7 +14,7 @@ use rewardsmith_ppo::eval::evaluate_policy_observed;
 use rewardsmith_ppo::train::{evenly_spaced, train, Metrics, TrainError};
 use rewardsmith_script::{Expr, RewardScript, State};
 use rewardsmith_sim::rollout;
-use rewardsmith_sim::{derive_seed, Env, EnvModel, EpisodeFitness, SimError};
+use rewardsmith_sim::{critic_states, derive_seed, Env, EnvModel, EpisodeFitness, SimError, CRITIC_SAMPLES, CRITIC_SEED};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 /// One training to run: the script, where its result goes, and the PPO settings (seed and
 /// steps set; threads are set when it runs).
+#[derive(Clone)]
 pub struct Training {
     /// Position of the result in the caller's list.
     pub index: usize,
@@ -89,6 +90,27 @@ pub struct Shared<'a> {
     pub levels: &'a [Expr],
     /// Where events go (from the training threads too).
     pub events: &'a (dyn Fn(Event<'_>) + Sync),
+}
+
+/// The hierarchy's levels of `search`, compiled and tried on the critic's states: a typo or a
+/// non-number is found before the first generation has trained.
+pub fn compile_levels(model: &Arc<EnvModel>, search: &SearchConfig) -> Result<Vec<Expr>, SearchError> {
+    let levels = search
+        .hierarchy
+        .iter()
+        .enumerate()
+        .map(|(i, text)| Expr::compile(model.sandbox(), &format!("--hierarchy {}", i + 1), text))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| SearchError::Config(e.to_string()))?;
+    if !levels.is_empty() {
+        let states = critic_states(model, CRITIC_SAMPLES, CRITIC_SEED)?;
+        for level in &levels {
+            for state in &states {
+                level.eval_number(state).map_err(|e| SearchError::Config(e.to_string()))?;
+            }
+        }
+    }
+    Ok(levels)
 }
 
 /// Runs a search's trainings: the seam between the search loop and where trainings run.
@@ -183,18 +205,9 @@ impl Shared<'_> {
             Err(TrainError::Backend(format!("the training panicked: {message}")))
         });
         let mut result = CandidateResult {
-            id: id.clone(),
-            status: "trained".to_owned(),
-            error: None,
-            duplicate_of: None,
-            nearest: None,
             global_step: log.last().map_or(0, |m| m.global_step),
-            seconds: 0.0,
-            fitness: None,
-            fitness_per_seed: Vec::new(),
-            hierarchy: Vec::new(),
-            episodes: Vec::new(),
             checkpoints: evenly_spaced(&log, cfg.checkpoints).into_iter().map(checkpoint).collect(),
+            ..CandidateResult::new(id)
         };
         let outcome = match trained {
             Err(e) => Err(("failed", e.to_string())),

@@ -13,9 +13,10 @@ pub mod record;
 pub mod reflect;
 pub mod report;
 pub mod run;
+pub mod slurm;
 
 pub use config::{FeedbackMode, FitnessOverride, SearchConfig};
 pub use error::SearchError;
-pub use record::{per_seed_text, EnvIdentity, RunFile, Summary};
 pub use execute::{Event, Executor, LocalExecutor};
+pub use record::{EnvIdentity, RunFile, Summary, per_seed_text};
 pub use run::Search;

@@ -83,6 +83,31 @@ pub struct CandidateResult {
     pub hierarchy: Vec<f64>,
 }
 
+impl CandidateResult {
+    /// A result of training `id` with nothing in it yet: status `trained`, no fitness.
+    pub fn new(id: &str) -> Self {
+        Self {
+            id: id.to_owned(),
+            status: "trained".to_owned(),
+            error: None,
+            duplicate_of: None,
+            nearest: None,
+            global_step: 0,
+            seconds: 0.0,
+            fitness: None,
+            fitness_per_seed: Vec::new(),
+            episodes: Vec::new(),
+            checkpoints: Vec::new(),
+            hierarchy: Vec::new(),
+        }
+    }
+}
+
+/// A training's result as the executor that ran it left it (`task-result.json` in its folder),
+/// before the search records it as `result.json`: a search killed in between adopts it on
+/// `--resume` instead of training again.
+pub const TASK_RESULT: &str = "task-result.json";
+
 /// One evaluation episode.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Episode {

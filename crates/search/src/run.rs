@@ -25,10 +25,10 @@
 use crate::config::{FeedbackMode, SearchConfig};
 use crate::dedup::Signature;
 use crate::error::SearchError;
-use crate::execute::{Event, Executor, LocalExecutor, Shared, Training};
+use crate::execute::{compile_levels, Event, Executor, LocalExecutor, Shared, Training};
 use crate::record::{
     corrupt, hns_not_meaningful, read_json, read_json_if_present, write_json, CandidateResult, Confirmed, FinalEntry,
-    FinalEvaluation, GenerationRecord, PhaseSeconds, Proposal, RunFile, Summary, Timing, Verdict, per_seed_text, write_atomic,
+    FinalEvaluation, GenerationRecord, PhaseSeconds, Proposal, RunFile, Summary, Timing, Verdict, per_seed_text, write_atomic, TASK_RESULT,
 };
 use crate::ranking;
 use crate::reflect::{self, Best, EnvFacts, Judged};
@@ -118,23 +118,7 @@ impl<'a, P: Proposer> Search<'a, P> {
                 model.hash()
             )));
         }
-        let levels = run
-            .search
-            .hierarchy
-            .iter()
-            .enumerate()
-            .map(|(i, text)| Expr::compile(model.sandbox(), &format!("--hierarchy {}", i + 1), text))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| SearchError::Config(e.to_string()))?;
-        // A typo or a non-number is found now, not after the first generation has trained.
-        if !levels.is_empty() {
-            let states = critic_states(&model, CRITIC_SAMPLES, CRITIC_SEED)?;
-            for level in &levels {
-                for state in &states {
-                    level.eval_number(state).map_err(|e| SearchError::Config(e.to_string()))?;
-                }
-            }
-        }
+        let levels = compile_levels(&model, &run.search)?;
         Ok(Self { model, run, proposer, out: out.to_owned(), events, cache: None, levels, executor: Box::new(LocalExecutor) })
     }
 
@@ -478,7 +462,7 @@ impl<'a, P: Proposer> Search<'a, P> {
     fn train_all(&self, queue: &[Training]) -> Result<Vec<(usize, CandidateResult)>, SearchError> {
         let done = Mutex::new(Vec::new());
         let shared = Shared { model: &self.model, search: &self.run.search, levels: &self.levels, events: self.events };
-        self.executor.run(&shared, queue, &|job, mut result| {
+        let record = |job: &Training, mut result: CandidateResult| -> Result<(), SearchError> {
             result.nearest = job.nearest.clone();
             self.say(&match (&result.fitness, &result.error) {
                 (Some(f), _) => format!("{}: fitness {f:.3} ({} steps, {:.1} s)", job.id, result.global_step, result.seconds),
@@ -493,7 +477,18 @@ impl<'a, P: Proposer> Search<'a, P> {
             }
             done.lock().unwrap_or_else(|e| e.into_inner()).push((job.index, result));
             Ok(())
-        })?;
+        };
+        // A training an executor finished before the search was killed (its task-result.json is
+        // there, its result.json not yet) is recorded, not trained again, whichever executor
+        // resumes.
+        let mut rest = Vec::new();
+        for job in queue {
+            match read_json_if_present::<CandidateResult>(&job.dir.join(TASK_RESULT))? {
+                Some(result) => record(job, result)?,
+                None => rest.push(job.clone()),
+            }
+        }
+        self.executor.run(&shared, &rest, &record)?;
         let mut done = done.into_inner().unwrap_or_else(|e| e.into_inner());
         done.sort_by_key(|(i, _)| *i);
         Ok(done)

@@ -10,5 +10,6 @@ pub mod replay;
 pub mod report;
 pub mod rollout;
 pub mod search;
+pub mod slurm_task;
 pub mod train;
 pub mod viewer;

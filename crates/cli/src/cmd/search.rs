@@ -8,7 +8,10 @@ use anyhow::{bail, Context as _, Result};
 use rewardsmith_llm::prompt::Templates;
 use rewardsmith_ppo::config::PpoConfig;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rewardsmith_search::slurm::{SlurmConfig, SlurmExecutor};
 use rewardsmith_search::{per_seed_text, EnvIdentity, Event, FeedbackMode, FitnessOverride, RunFile, Search, SearchConfig};
+use rewardsmith_sim::EnvModel;
+use std::sync::Arc;
 use rewardsmith_spec::Aggregate;
 use std::collections::HashMap;
 use std::io::IsTerminal as _;
@@ -29,6 +32,15 @@ pub enum Feedback {
     /// HERON: ranked by `--hierarchy` signals, most important first, each deciding only where
     /// the ones above it are within `--hierarchy-margin`.
     Hierarchy,
+}
+
+/// `--executor`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExecutorKind {
+    /// Threads of this process (`--jobs` trainings at once, `--threads` in all).
+    Local,
+    /// Tasks of Slurm array jobs, polled with squeue/scontrol.
+    Slurm,
 }
 
 /// `--fitness-aggregate`.
@@ -150,8 +162,8 @@ pub struct Args {
     #[arg(long, conflicts_with = "resume")]
     out: Option<PathBuf>,
     /// Continue the search in this run directory with its recorded settings (only --jobs,
-    /// --threads, --cache and --no-cache may be given with it): finished candidates are not
-    /// retrained, proposals are not asked again.
+    /// --threads, --cache, --no-cache and the executor's flags may be given with it): finished
+    /// candidates are not retrained, proposals are not asked again.
     #[arg(
         long,
         value_name = "DIR",
@@ -163,6 +175,19 @@ pub struct Args {
         ]
     )]
     resume: Option<PathBuf>,
+    /// Where the trainings run: threads of this process, or tasks of Slurm array jobs (one
+    /// `sbatch --array` per batch; the run directory must be on a filesystem the nodes share).
+    /// May differ from the run's first executor on --resume: finished trainings are not run
+    /// again, and Slurm tasks still running are adopted.
+    #[arg(long, value_enum, default_value_t = ExecutorKind::Local)]
+    executor: ExecutorKind,
+    /// With --executor slurm: the partition (default: the cluster's default partition).
+    #[arg(long, requires = "executor")]
+    partition: Option<String>,
+    /// With --executor slurm: more sbatch arguments, as one shell-quoted string, e.g.
+    /// "--time=30 --cpus-per-task=4 --gres=gpu:1".
+    #[arg(long, value_name = "ARGS", requires = "executor", allow_hyphen_values = true)]
+    slurm_args: Option<String>,
     /// Print only the final summary (and errors).
     #[arg(long, short)]
     quiet: bool,
@@ -195,14 +220,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Some(dir) => {
             let run_file = RunFile::read(dir)?;
             let settings: ProposerSettings = run_file.proposer.clone().try_into().context("run.toml [proposer]")?;
-            // A built-in's recorded path is inside the binary: then the id.
-            let builtin = rewardsmith_spec::catalog::builtin(&run_file.env.id).is_some_and(|(path, _)| path == run_file.env.path);
-            let env = if builtin { &run_file.env.id } else { &run_file.env.path };
-            let model = load_env_with(env, |loaded| {
-                if let Some(fitness) = &run_file.search.fitness {
-                    fitness.apply(loaded);
-                }
-            })?;
+            let model = run_model(&run_file)?;
             (dir.clone(), run_file, settings, model)
         }
         None => {
@@ -268,7 +286,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
             .map(PathBuf::from)
             .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache/rewardsmith/trainings"))),
     };
-    let summary = Search::new(model, run_file, &proposer, &out, &log)?.with_cache(cache).run();
+    let search = Search::new(model, run_file, &proposer, &out, &log)?.with_cache(cache);
+    let search = match args.executor {
+        ExecutorKind::Local => search,
+        ExecutorKind::Slurm => search.with_executor(Box::new(slurm_executor(&args, &out)?)),
+    };
+    let summary = search.run();
     view.finish();
     let summary = summary?;
     if let (Some(best), false) = (&summary.best, args.no_gif) {
@@ -314,6 +337,30 @@ pub fn run(args: Args) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The Slurm executor of `--executor slurm`: tasks run this binary, in the run directory by its
+/// absolute path.
+fn slurm_executor(args: &Args, out: &std::path::Path) -> Result<SlurmExecutor> {
+    let binary = std::env::current_exe().context("cannot find this binary's path for the Slurm tasks")?;
+    let run_dir = std::fs::canonicalize(out).with_context(|| format!("cannot resolve {}", out.display()))?;
+    let sbatch_args = match &args.slurm_args {
+        Some(text) => shlex::split(text).with_context(|| format!("--slurm-args {text:?}: unbalanced quotes"))?,
+        None => Vec::new(),
+    };
+    Ok(SlurmExecutor::new(SlurmConfig { partition: args.partition.clone(), sbatch_args, ..SlurmConfig::new(binary, run_dir) })?)
+}
+
+/// The env model a run directory's search trains in: its env file (a built-in by id: its
+/// recorded path is inside the binary) with the run's fitness override.
+pub fn run_model(run_file: &RunFile) -> Result<Arc<EnvModel>> {
+    let builtin = rewardsmith_spec::catalog::builtin(&run_file.env.id).is_some_and(|(path, _)| path == run_file.env.path);
+    let env = if builtin { &run_file.env.id } else { &run_file.env.path };
+    load_env_with(env, |loaded| {
+        if let Some(fitness) = &run_file.search.fitness {
+            fitness.apply(loaded);
+        }
+    })
 }
 
 fn fitness_override(args: &Args) -> Option<FitnessOverride> {
