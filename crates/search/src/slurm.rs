@@ -412,7 +412,6 @@ impl Executor for SlurmExecutor {
         trainings: &[Training],
         finished: &(dyn Fn(&Training, CandidateResult) -> Result<(), SearchError> + Sync),
     ) -> Result<(), SearchError> {
-        let _ = shared;
         if trainings.is_empty() {
             return Ok(());
         }
