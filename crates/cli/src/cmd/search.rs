@@ -288,7 +288,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     let search = Search::new(model, run_file, &proposer, &out, &log)?.with_cache(cache);
     let search = match args.executor {
-        ExecutorKind::Local => search,
+        ExecutorKind::Local => {
+            // The local executor cannot see Slurm: a task still running would train the same
+            // candidate twice, into the same folder.
+            if args.resume.is_some() && out.join("slurm").is_dir() {
+                eprintln!(
+                    "warning: this run submitted Slurm jobs (see {}): scancel any still running before resuming with --executor local, or resume with --executor slurm to adopt them",
+                    out.join("slurm").display()
+                );
+            }
+            search
+        }
         ExecutorKind::Slurm => search.with_executor(Box::new(slurm_executor(&args, &out)?)),
     };
     let summary = search.run();
