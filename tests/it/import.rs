@@ -115,35 +115,35 @@ fn bad_model_files_get_errors_naming_the_file_and_element() {
     let urdf = with_model("[model]\nurdf = \"r.urdf\"");
     let robot = |geometry: &str, joint: &str| URDF_HINGE.replace("GEOMETRY", geometry).replace("JOINT", joint);
     let cases = [
-        (urdf.clone(), "r.urdf", "<robot", "DIR/r.urdf: urdf: not a valid URDF file"),
+        (urdf.clone(), "r.urdf", "<robot", "DIR/env.toml: model: DIR/r.urdf: urdf: not a valid URDF file"),
         (
             urdf.clone(),
             "r.urdf",
             &*robot(r#"<collision><geometry><mesh filename="arm.stl"/></geometry></collision>"#, "continuous"),
-            "DIR/r.urdf: link \"arm\": collision[0]: mesh geometry (arm.stl) is not supported",
+            "DIR/env.toml: model: DIR/r.urdf: link \"arm\": collision[0]: mesh geometry (arm.stl) is not supported",
         ),
-        (urdf.clone(), "r.urdf", &*robot("", "floating"), "DIR/r.urdf: joint \"hinge\": joint type Floating is not supported"),
-        (urdf.replace("r.urdf", "missing.urdf"), "r.urdf", "", "DIR/missing.urdf: cannot read"),
+        (urdf.clone(), "r.urdf", &*robot("", "floating"), "DIR/env.toml: model: DIR/r.urdf: joint \"hinge\": joint type Floating is not supported"),
+        (urdf.replace("r.urdf", "missing.urdf"), "r.urdf", "", "DIR/env.toml: model: DIR/missing.urdf: cannot read"),
         (with_model("[model]\nurdf = \"r.urdf\"\nmjcf = \"r.xml\""), "r.urdf", "", "DIR/env.toml: model: give one of `urdf` or `mjcf`"),
         (
             with_model("[model]\nmjcf = \"r.xml\""),
             "r.xml",
             r#"<mujoco><worldbody><body name="arm"><joint name="hinge" axis="0 1 0"/><joint name="other" axis="1 0 0"/><geom size="0.1"/></body></worldbody></mujoco>"#,
-            "DIR/r.xml: body \"arm\": 2 joints on one body are not supported",
+            "DIR/env.toml: model: DIR/r.xml: body \"arm\": 2 joints on one body are not supported",
         ),
         (
             with_model("[model]\nmjcf = \"r.xml\""),
             "r.xml",
             r#"<mujoco><worldbody><body name="arm"><joint name="hinge" axis="0 1 0" armature="1"/><geom size="0.1"/></body></worldbody></mujoco>"#,
-            "DIR/r.xml: joint \"hinge\": armature=1 is not supported",
+            "DIR/env.toml: model: DIR/r.xml: joint \"hinge\": armature=1 is not supported",
         ),
         (
             with_model("[model]\nmjcf = \"r.xml\""),
             "r.xml",
             r#"<mujoco><worldbody><body name="arm"><joint name="hinge" axis="0 1 0"/><geom type="ellipsoid" size="0.1 0.2 0.3"/></body></worldbody></mujoco>"#,
-            "DIR/r.xml: body \"arm\": geom 0: Ellipsoid geoms are not supported",
+            "DIR/env.toml: model: DIR/r.xml: body \"arm\": geom 0: Ellipsoid geoms are not supported",
         ),
-        (with_model("[model]\nmjcf = \"r.xml\""), "r.xml", "<mujoco><worldbody>", "DIR/r.xml: mjcf: not a valid MJCF file"),
+        (with_model("[model]\nmjcf = \"r.xml\""), "r.xml", "<mujoco><worldbody>", "DIR/env.toml: model: DIR/r.xml: mjcf: not a valid MJCF file"),
         // The env file itself still names what is wrong in its own terms.
         (
             with_model("[model]\nmjcf = \"r.xml\"").replace("joint = \"hinge\"", "joint = \"knee\""),

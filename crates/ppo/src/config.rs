@@ -4,6 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Most env instances one training steps at once: each holds a physics world and rollout rows,
+/// so a typo (16 000 000) must be refused, not exhaust memory. The GPU benchmarks use 256.
+pub const MAX_NUM_ENVS: usize = 16_384;
+
 /// Everything that decides a training run. Defaults are CleanRL's `ppo_continuous_action.py`
 /// except where noted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -12,7 +16,7 @@ pub struct PpoConfig {
     /// Environment steps to train for, over all instances, rounded down to whole rollouts
     /// (`num_envs × num_steps`; at least one). Default 100 000.
     pub total_steps: u64,
-    /// Instances stepped in parallel. Default 16 (CleanRL: 1).
+    /// Instances stepped in parallel, at most [`MAX_NUM_ENVS`]. Default 16 (CleanRL: 1).
     pub num_envs: usize,
     /// Steps per instance per rollout. Default 128 (CleanRL: 2048 with one env).
     pub num_steps: usize,
@@ -215,6 +219,9 @@ impl PpoConfig {
                 return Err(format!("`{key}` must be at least 1"));
             }
         }
+        if self.num_envs > MAX_NUM_ENVS {
+            return Err(format!("`num_envs` must be at most {MAX_NUM_ENVS} instances, not {}", self.num_envs));
+        }
         if self.hidden.contains(&0) {
             return Err("`hidden` widths must be at least 1".into());
         }
@@ -311,6 +318,7 @@ mod tests {
     fn values_that_would_break_training_are_refused_naming_the_key() {
         for (set, key) in [
             ("num_envs=0", "num_envs"),
+            ("num_envs=16000000", "num_envs"),
             ("num_minibatches=100000", "num_minibatches"),
             ("obs_clip=-1", "obs_clip"),
             ("reward_clip=nan", "reward_clip"),

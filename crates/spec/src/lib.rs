@@ -104,8 +104,10 @@ fn parse_with(file: &str, text: &str, read: &dyn Fn(&str) -> Result<String, Spec
         }
         let folder = Path::new(file).parent().unwrap_or(Path::new(""));
         let path = normalize(&folder.join(relative));
-        let text = read(&path)?;
-        let imported = import::import(&model, &path, &text)?;
+        // A model file's error names the env file too: the model may be shared by several.
+        let in_env_file = |e: SpecError| SpecError::invalid(file, "model", e.to_string());
+        let text = read(&path).map_err(in_env_file)?;
+        let imported = import::import(&model, &path, &text).map_err(in_env_file)?;
         spec.bodies.splice(0..0, imported.bodies);
         spec.joints.splice(0..0, imported.joints);
         spec.sites.splice(0..0, imported.sites);

@@ -236,18 +236,28 @@ pub(crate) fn validate(file: &str, spec: &EnvSpec) -> Result<(), SpecError> {
     Ok(())
 }
 
+/// Most physics steps per action: each multiplies every step's work, and a typo (100 000 000)
+/// must be refused, not hang a 50-step rollout. The built-in envs use 1 to 5.
+pub const MAX_SUBSTEPS: u32 = 1_000;
+
+/// Longest episode, in actions: an evaluation runs whole episodes. The built-in envs use 50 to 500.
+pub const MAX_EPISODE_LENGTH: u32 = 100_000;
+
+/// Most solver iterations per physics step (rapier's default is 4; the built-in envs use 1 or 4).
+pub const MAX_SOLVER_ITERATIONS: u32 = 64;
+
 fn validate_physics(p: &Physics) -> Result<(), String> {
     if !(p.timestep.is_finite() && p.timestep > 0.0) {
         return Err(format!("timestep must be a positive number of seconds, got {}", p.timestep));
     }
-    if p.substeps == 0 {
-        return Err("substeps must be at least 1".into());
+    if !(1..=MAX_SUBSTEPS).contains(&p.substeps) {
+        return Err(format!("substeps must be 1 to {MAX_SUBSTEPS}, got {}", p.substeps));
     }
-    if p.episode_length == 0 {
-        return Err("episode_length must be at least 1 action".into());
+    if !(1..=MAX_EPISODE_LENGTH).contains(&p.episode_length) {
+        return Err(format!("episode_length must be 1 to {MAX_EPISODE_LENGTH} actions, got {}", p.episode_length));
     }
-    if p.solver_iterations == 0 {
-        return Err("solver_iterations must be at least 1".into());
+    if !(1..=MAX_SOLVER_ITERATIONS).contains(&p.solver_iterations) {
+        return Err(format!("solver_iterations must be 1 to {MAX_SOLVER_ITERATIONS}, got {}", p.solver_iterations));
     }
     if !p.gravity.iter().all(|g| g.is_finite()) {
         return Err("gravity must be finite".into());

@@ -182,6 +182,9 @@ case!(observation_not_a_list, "observation = [\"cart_x\", \"pole_angle\"]" => "o
 // Validation errors: the file parses but is inconsistent.
 case!(id_not_lowercase, "id = \"mini\"" => "id = \"Mini\"");
 case!(physics_timestep_zero, "timestep = 0.02" => "timestep = 0.0");
+case!(physics_substeps_beyond_the_bound, "episode_length = 100" => "episode_length = 100\nsubsteps = 100000000");
+case!(physics_episode_length_beyond_the_bound, "episode_length = 100" => "episode_length = 100000000");
+case!(physics_solver_iterations_beyond_the_bound, "episode_length = 100" => "episode_length = 100\nsolver_iterations = 1000");
 case!(body_defined_twice, "name = \"ball\"" => "name = \"cart\"");
 case!(body_name_with_dot, "name = \"ball\"" => "name = \"ball.1\"");
 case!(joint_anchor_not_finite, "anchor_child = [0.0, 0.0, -0.5]" => "anchor_child = [0.0, 0.0, nan]");
