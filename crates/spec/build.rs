@@ -21,9 +21,8 @@ fn main() {
     }
     out.push_str("];\n\n/// Built-in reward scripts: (env id, path relative to the repository, text).\n");
     out.push_str("pub static REWARD_SCRIPTS: &[(&str, &str, &str)] = &[\n");
-    let mut env_dirs: Vec<_> = std::fs::read_dir(&scripts_dir)
-        .map(|rd| rd.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_dir()).collect())
-        .unwrap_or_default();
+    let mut env_dirs: Vec<_> =
+        std::fs::read_dir(&scripts_dir).map(|rd| rd.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_dir()).collect()).unwrap_or_default();
     env_dirs.sort();
     for dir in env_dirs {
         println!("cargo:rerun-if-changed={}", dir.display());
@@ -31,8 +30,7 @@ fn main() {
         for path in sorted_files(&dir, "rhai") {
             println!("cargo:rerun-if-changed={}", path.display());
             let file = path.file_name().unwrap().to_string_lossy().into_owned();
-            writeln!(out, "    ({id:?}, \"reward_scripts/{id}/{file}\", include_str!({:?})),", path.canonicalize().unwrap())
-                .unwrap();
+            writeln!(out, "    ({id:?}, \"reward_scripts/{id}/{file}\", include_str!({:?})),", path.canonicalize().unwrap()).unwrap();
         }
     }
     out.push_str("];\n\n/// Built-in model files: (path relative to the repository, text).\n");
@@ -53,12 +51,7 @@ fn main() {
 
 fn sorted_files(dir: &Path, ext: &str) -> Vec<std::path::PathBuf> {
     let mut files: Vec<_> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|e| e == ext))
-                .collect()
-        })
+        .map(|rd| rd.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == ext)).collect())
         .unwrap_or_default();
     files.sort();
     files

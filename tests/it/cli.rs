@@ -1,6 +1,6 @@
 //! The `rewardsmith` command line: listing, checking, recording, replaying, and its exit codes.
 
-use crate::support::{env_ids, repo, rewardsmith, rewardsmith_in, text, TINY_PPO};
+use crate::support::{TINY_PPO, env_ids, repo, rewardsmith, rewardsmith_in, text};
 use std::fs;
 
 #[test]
@@ -102,10 +102,22 @@ fn check_reports_term_statistics_as_json() {
 fn check_refuses_a_constant_reward_too_many_terms_and_a_costly_script_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
     let cases: &[(&str, &str, &[&str])] = &[
-        ("constant", "fn compute_reward(s) {\n    #{ a: 1.0, b: 0.5 }\n}\n", &["the reward is constant (1.5) on all 256 critic states", "episodes end only at the time limit"]),
+        (
+            "constant",
+            "fn compute_reward(s) {\n    #{ a: 1.0, b: 0.5 }\n}\n",
+            &["the reward is constant (1.5) on all 256 critic states", "episodes end only at the time limit"],
+        ),
         ("zero", "fn compute_reward(s) {\n    0.0 * s.pole_cos\n}\n", &["the reward is constant (0)", "zero everywhere"]),
-        ("many_terms", "fn compute_reward(s) {\n    let m = #{};\n    for i in 0..5000 { m[\"t\" + i] = 0.001 * i; }\n    m\n}\n", &["returned 5000 terms; at most 64 are allowed", ":4:"]),
-        ("printing", "fn compute_reward(s) {\n    for i in 0..10000 { print(\"x\"); }\n    s.pole_cos\n}\n", &["operations per call", "s of script time alone over a training of", "the limit is 20000"]),
+        (
+            "many_terms",
+            "fn compute_reward(s) {\n    let m = #{};\n    for i in 0..5000 { m[\"t\" + i] = 0.001 * i; }\n    m\n}\n",
+            &["returned 5000 terms; at most 64 are allowed", ":4:"],
+        ),
+        (
+            "printing",
+            "fn compute_reward(s) {\n    for i in 0..10000 { print(\"x\"); }\n    s.pole_cos\n}\n",
+            &["operations per call", "s of script time alone over a training of", "the limit is 20000"],
+        ),
     ];
     for (name, source, needles) in cases {
         let path = dir.path().join(format!("{name}.rhai"));
@@ -249,10 +261,7 @@ fn broken_env_file_is_exit_1_naming_file_and_key() {
     let out = rewardsmith(&["envs", env.to_str().unwrap()]);
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr.contains("cartpole.toml: joint \"hinge\": parent body \"kart\" does not exist (bodies: cart, pole, or world)"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("cartpole.toml: joint \"hinge\": parent body \"kart\" does not exist (bodies: cart, pole, or world)"), "{stderr}");
 }
 
 #[test]
@@ -298,20 +307,30 @@ fn help_is_available_on_every_command() {
     }
 }
 
-
 #[test]
 fn train_writes_metrics_config_policy_and_summary_and_eval_replays() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("ppo.toml");
     fs::write(&config, TINY_PPO).unwrap();
     let out = dir.path().join("run");
-    let o = rewardsmith(&["train", "--env", "pendulum", "--steps", "1024", "--seed", "4", "--config", config.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let o =
+        rewardsmith(&["train", "--env", "pendulum", "--steps", "1024", "--seed", "4", "--config", config.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     let (stdout, stderr) = text(&o);
     assert!(o.status.success(), "{stdout}{stderr}");
-    let lines: Vec<serde_json::Value> =
-        fs::read_to_string(out.join("metrics.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = fs::read_to_string(out.join("metrics.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 2, "1024 steps of 8 × 64 are two iterations");
-    for key in ["charts/SPS", "losses/value_loss", "losses/policy_loss", "losses/entropy", "losses/approx_kl", "losses/clipfrac", "losses/explained_variance", "reward/angle", "reward/torque", "reward/velocity"] {
+    for key in [
+        "charts/SPS",
+        "losses/value_loss",
+        "losses/policy_loss",
+        "losses/entropy",
+        "losses/approx_kl",
+        "losses/clipfrac",
+        "losses/explained_variance",
+        "reward/angle",
+        "reward/torque",
+        "reward/velocity",
+    ] {
         assert!(lines[1].get(key).is_some(), "metrics.jsonl lacks {key}: {}", lines[1]);
     }
     let config: toml::Table = toml::from_str(&fs::read_to_string(out.join("config.toml")).unwrap()).unwrap();
@@ -350,9 +369,23 @@ fn train_layers_env_ppo_table_config_file_and_set_flags_and_logs_tensorboard_eve
     let out = dir.path().join("run");
     // pendulum.toml's [ppo] sets num_envs = 8 and gamma = 0.9; the file and --set override.
     let o = rewardsmith(&[
-        "train", "--env", "pendulum", "--steps", "512", "--config", config.to_str().unwrap(),
-        "--set", "gamma=0.95", "--set", "hidden=[16, 16]", "--eval-every", "256", "--eval-episodes", "1",
-        "--out", out.to_str().unwrap(),
+        "train",
+        "--env",
+        "pendulum",
+        "--steps",
+        "512",
+        "--config",
+        config.to_str().unwrap(),
+        "--set",
+        "gamma=0.95",
+        "--set",
+        "hidden=[16, 16]",
+        "--eval-every",
+        "256",
+        "--eval-episodes",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
     ]);
     let (stdout, stderr) = text(&o);
     assert!(o.status.success(), "{stdout}{stderr}");
@@ -362,13 +395,13 @@ fn train_layers_env_ppo_table_config_file_and_set_flags_and_logs_tensorboard_eve
     assert_eq!(config["learning_rate"].as_float(), Some(5e-4), "from --config");
     assert_eq!(config["gamma"].as_float(), Some(0.95), "--set beats the env file");
     assert_eq!(config["hidden"].as_array().map(Vec::len), Some(2));
-    let lines: Vec<serde_json::Value> =
-        fs::read_to_string(out.join("metrics.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = fs::read_to_string(out.join("metrics.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 2, "512 steps of 8 × 32");
     assert!(lines.iter().all(|l| l["eval/fitness"].is_f64()), "an evaluation every 256 steps: {lines:?}");
     assert!(lines.iter().all(|l| l["eval/return"].as_f64().is_some_and(|r| r < 0.0)), "human.rhai's return is a cost: {lines:?}");
     // One TensorBoard event file, starting with a well-formed record (u64 length, masked CRC).
-    let events: Vec<_> = fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).filter(|n| n.starts_with("events.out.tfevents.")).collect();
+    let events: Vec<_> =
+        fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).filter(|n| n.starts_with("events.out.tfevents.")).collect();
     assert_eq!(events.len(), 1, "{events:?}");
     let bytes = fs::read(out.join(&events[0])).unwrap();
     let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
@@ -410,7 +443,21 @@ fn train_stops_at_the_first_evaluation_that_reaches_the_target() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     // Any policy keeps the cartpole up for at least one step: a target of 1 is reached at once.
-    let o = rewardsmith(&["train", "--env", "cartpole", "--steps", "100000", "--target", "1", "--eval-every", "1", "--eval-episodes", "1", "--out", out.to_str().unwrap()]);
+    let o = rewardsmith(&[
+        "train",
+        "--env",
+        "cartpole",
+        "--steps",
+        "100000",
+        "--target",
+        "1",
+        "--eval-every",
+        "1",
+        "--eval-episodes",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", text(&o).1);
     let summary: serde_json::Value = serde_json::from_str(&fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     let rollout = 16 * 128; // cartpole trains with PPO's default rollout
@@ -424,7 +471,21 @@ fn train_stops_at_the_first_evaluation_that_reaches_the_target() {
     // ≈ 200 × 16.4, so -10000 is reached at once) and a fitness target no policy reaches: both
     // must be reached, so training runs to its budget.
     for (fitness_target, stops) in [(None, true), (Some("1.5"), false)] {
-        let mut cmd = vec!["train", "--env", "pendulum", "--steps", "2048", "--target-return", "-10000", "--eval-every", "1", "--eval-episodes", "1", "--out", out.to_str().unwrap()];
+        let mut cmd = vec![
+            "train",
+            "--env",
+            "pendulum",
+            "--steps",
+            "2048",
+            "--target-return",
+            "-10000",
+            "--eval-every",
+            "1",
+            "--eval-episodes",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+        ];
         if let Some(t) = fitness_target {
             cmd.extend(["--target", t]);
         }
@@ -473,10 +534,7 @@ fn an_env_file_with_a_bad_ppo_key_names_the_file_and_key() {
     let dir = tempfile::tempdir().unwrap();
     let text_in = fs::read_to_string(repo().join("environments/pendulum.toml")).unwrap();
     let env = dir.path().join("pendulum.toml");
-    for (edit, expected) in [
-        ("num_minibatch = 8", "unknown field `num_minibatch`"),
-        ("num_minibatches = \"8\"", "`num_minibatches`: invalid type"),
-    ] {
+    for (edit, expected) in [("num_minibatch = 8", "unknown field `num_minibatch`"), ("num_minibatches = \"8\"", "`num_minibatches`: invalid type")] {
         fs::write(&env, text_in.replace("num_minibatches = 8", edit)).unwrap();
         let run = dir.path().join("run");
         let o = rewardsmith(&["train", "--env", env.to_str().unwrap(), "--steps", "512", "--out", run.to_str().unwrap()]);
@@ -536,7 +594,19 @@ fn a_reward_script_failing_mid_training_is_recorded_not_a_crash() {
     let script = dir.path().join("late_failure.rhai");
     fs::write(&script, "fn compute_reward(s) {\n    if s.step > 20 { throw \"gave up\"; }\n    1.0\n}\n").unwrap();
     let out = dir.path().join("run");
-    let o = rewardsmith(&["train", "--env", "cartpole", "--reward", script.to_str().unwrap(), "--steps", "1024", "--config", config.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let o = rewardsmith(&[
+        "train",
+        "--env",
+        "cartpole",
+        "--reward",
+        script.to_str().unwrap(),
+        "--steps",
+        "1024",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     let (stdout, stderr) = text(&o);
     assert_eq!(o.status.code(), Some(1), "{stdout}{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");

@@ -47,15 +47,9 @@ fn golden_rollout_hashes_match() {
         return;
     }
     let committed = std::fs::read_to_string(hashes_path()).expect("tests/golden/hashes.txt exists");
-    let expected: BTreeMap<&str, &str> = committed
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .filter_map(|l| l.split_once(' '))
-        .collect();
+    let expected: BTreeMap<&str, &str> = committed.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()).filter_map(|l| l.split_once(' ')).collect();
     for (id, hash) in &actual {
-        let want = expected.get(id).unwrap_or_else(|| {
-            panic!("no golden hash for {id}; run REWARDSMITH_BLESS=1 cargo test --test it golden")
-        });
+        let want = expected.get(id).unwrap_or_else(|| panic!("no golden hash for {id}; run REWARDSMITH_BLESS=1 cargo test --test it golden"));
         assert_eq!(
             hash, want,
             "{id}: the seeded trajectory changed. If the change is intended (physics, env file, \

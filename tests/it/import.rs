@@ -161,7 +161,9 @@ fn bad_model_files_get_errors_naming_the_file_and_element() {
 #[test]
 fn a_valid_urdf_hinge_loads_with_its_names_and_mass() {
     let dir = tempfile::tempdir().unwrap();
-    let robot = URDF_HINGE.replace("GEOMETRY", r#"<collision><origin xyz="0 0 -0.5"/><geometry><sphere radius="0.05"/></geometry></collision>"#).replace("JOINT", "continuous");
+    let robot = URDF_HINGE
+        .replace("GEOMETRY", r#"<collision><origin xyz="0 0 -0.5"/><geometry><sphere radius="0.05"/></geometry></collision>"#)
+        .replace("JOINT", "continuous");
     std::fs::write(dir.path().join("r.urdf"), robot).unwrap();
     std::fs::write(dir.path().join("env.toml"), with_model("[model]\nurdf = \"r.urdf\"")).unwrap();
     let loaded: LoadedSpec = rewardsmith_spec::load(&dir.path().join("env.toml")).unwrap();
@@ -180,8 +182,7 @@ fn mjcf_arm_follows_mujocos_trajectory() {
     // From `python3 benches/mujoco_trajectory.py` (MuJoCo 4.0.0, RK4, dt 0.5 ms): the pusher
     // arm from folded (1.57, 2.0) rad at rest under constant torques (+0.05, -0.03) N·m.
     // (t s, shoulder rad, elbow rad)
-    const MUJOCO: [(f64, f64, f64); 4] =
-        [(0.25, 1.650189, 1.927200), (0.50, 1.769145, 1.849339), (0.75, 1.891681, 1.771924), (1.00, 2.014583, 1.694534)];
+    const MUJOCO: [(f64, f64, f64); 4] = [(0.25, 1.650189, 1.927200), (0.50, 1.769145, 1.849339), (0.75, 1.891681, 1.771924), (1.00, 2.014583, 1.694534)];
     let text = std::fs::read_to_string(repo().join("environments/pusher.toml")).unwrap();
     let text = text
         .replace("position = { uniform = [1.47, 1.67] }", "position = { constant = 1.57 }")

@@ -2,7 +2,7 @@
 //! replay of what it recorded.
 
 use crate::support::{chat_completion, rewardsmith_with_env, text};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::fs;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};

@@ -172,7 +172,6 @@ doc = "velocity of the cart body"
     assert!((body_v.x - 2.0).abs() < 1e-4, "body linvel {body_v:?}");
 }
 
-
 /// A pendulum whose swinging body and hinge anchor are given as TOML, released 0.05 rad from
 /// hanging.
 fn custom_pendulum(bob: &str, anchor_child: &str) -> Arc<EnvModel> {

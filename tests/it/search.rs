@@ -2,7 +2,7 @@
 //! search, and replaying an LLM search from its cassette.
 
 use crate::support::{chat_completion, rewardsmith_with_env, text};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -10,8 +10,24 @@ use std::time::Duration;
 
 /// A small search: short trainings, few evaluation episodes, a final evaluation on 2 seeds
 /// without the cache, and no GIF of the winner (a debug build of the viewer takes minutes).
-pub(crate) const SMALL: [&str; 16] =
-    ["search", "--env", "pendulum", "-k", "2", "--generations", "2", "--steps", "2048", "--eval-episodes", "2", "--final-seeds", "2", "--no-cache", "--no-gif", "--eval-seeds"];
+pub(crate) const SMALL: [&str; 16] = [
+    "search",
+    "--env",
+    "pendulum",
+    "-k",
+    "2",
+    "--generations",
+    "2",
+    "--steps",
+    "2048",
+    "--eval-episodes",
+    "2",
+    "--final-seeds",
+    "2",
+    "--no-cache",
+    "--no-gif",
+    "--eval-seeds",
+];
 
 fn search(dir: &Path, extra: &[&str]) -> std::process::Output {
     let o = rewardsmith_with_env(dir, &[&SMALL[..], &["2"], extra].concat(), &[]);
@@ -75,7 +91,17 @@ fn search_writes_its_run_directory_and_does_not_depend_on_the_thread_count() {
     let stdout = text(&o).0;
     assert!(stdout.contains("search finished (generations)") && stdout.contains("best: gen-0"), "{stdout}");
     let run = dir.path().join("one");
-    for file in ["run.toml", "summary.json", "best/reward.rhai", "best/result.json", "gen-00/proposals.json", "gen-00/feedback.md", "gen-00/generation.json", "gen-01/generation.json", "gen-00/cand-00/critic.json"] {
+    for file in [
+        "run.toml",
+        "summary.json",
+        "best/reward.rhai",
+        "best/result.json",
+        "gen-00/proposals.json",
+        "gen-00/feedback.md",
+        "gen-00/generation.json",
+        "gen-01/generation.json",
+        "gen-00/cand-00/critic.json",
+    ] {
         assert!(run.join(file).is_file(), "{file} is missing");
     }
     // A trained candidate's curve, one line per PPO iteration under CleanRL's names, ending at
@@ -112,10 +138,20 @@ fn search_writes_its_run_directory_and_does_not_depend_on_the_thread_count() {
     let report = fs::read_to_string(run.join("report.html")).unwrap();
     assert!(report.starts_with("<!doctype html>") && report.matches("<svg").count() >= 4, "charts missing");
     for needle in [
-        "Fitness of every candidate", "Selection", "(winner)", "Final evaluation", "gen-00/cand-00", "Cost and time", "proposing (s)", "picked by",
-        "Rankings and feedback", "Ranked by <b>fitness</b>", "feedback.md (what the next prompt received)",
+        "Fitness of every candidate",
+        "Selection",
+        "(winner)",
+        "Final evaluation",
+        "gen-00/cand-00",
+        "Cost and time",
+        "proposing (s)",
+        "picked by",
+        "Rankings and feedback",
+        "Ranked by <b>fitness</b>",
+        "feedback.md (what the next prompt received)",
         // No viewer binary asked for (--no-gif): the report says how to get the GIF.
-        "No GIF of it yet", "rewardsmith render",
+        "No GIF of it yet",
+        "rewardsmith render",
     ] {
         assert!(report.contains(needle), "the report lacks {needle:?}");
     }
@@ -137,13 +173,7 @@ fn search_writes_its_run_directory_and_does_not_depend_on_the_thread_count() {
 
 /// Starts `args` and kills it (SIGKILL) once `marker` exists in `dir`, or when it ends.
 fn kill_when(dir: &Path, args: &[&str], marker: &str) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rewardsmith"))
-        .args(args)
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rewardsmith")).args(args).current_dir(dir).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     while !dir.join(marker).exists() && child.try_wait().unwrap().is_none() {
         std::thread::sleep(Duration::from_millis(2));
     }
@@ -180,7 +210,8 @@ fn llm_server(runtime: &tokio::runtime::Runtime) -> wiremock::MockServer {
     let upright = "```rhai\nfn compute_reward(s) {\n    #{ up: s.pole_cos, calm: -0.01 * square(s.pole_angular_velocity) }\n}\n```";
     let broken = "```rhai\nfn compute_reward(s) {\n    s.no_such_variable\n}\n```";
     let reply = chat_completion(&[upright, broken], (10, 5));
-    runtime.block_on(Mock::given(method("POST")).and(path("/v1/chat/completions")).respond_with(ResponseTemplate::new(200).set_body_json(reply)).mount(&server));
+    runtime
+        .block_on(Mock::given(method("POST")).and(path("/v1/chat/completions")).respond_with(ResponseTemplate::new(200).set_body_json(reply)).mount(&server));
     server
 }
 
@@ -262,7 +293,11 @@ fn copy_dir(from: &Path, to: &Path) {
     for entry in fs::read_dir(from).unwrap() {
         let path = entry.unwrap().path();
         let target = to.join(path.file_name().unwrap());
-        if path.is_dir() { copy_dir(&path, &target) } else { fs::copy(&path, &target).unwrap(); }
+        if path.is_dir() {
+            copy_dir(&path, &target)
+        } else {
+            fs::copy(&path, &target).unwrap();
+        }
     }
 }
 
@@ -357,10 +392,18 @@ fn a_new_task_gets_its_own_fitness_or_a_warning_that_the_env_fitness_may_not_mea
     assert!(o.status.success(), "{}", text(&o).1);
 
     // Without --fitness: a warning; with a broken one: an error naming it.
-    let without: Vec<&str> = args.iter().copied().filter(|a| !["--fitness", "1.0 - abs(s.pole_cos)"].contains(a)).map(|a| if a == "new" { "warned" } else { a }).collect();
+    let without: Vec<&str> =
+        args.iter().copied().filter(|a| !["--fitness", "1.0 - abs(s.pole_cos)"].contains(a)).map(|a| if a == "new" { "warned" } else { a }).collect();
     let o = rewardsmith_with_env(dir.path(), &without, &[]);
     assert!(text(&o).1.contains("may not measure the new task"), "{}", text(&o).1);
-    let broken: Vec<&str> = args.iter().map(|a| match *a { "1.0 - abs(s.pole_cos)" => "s.no_such_thing +", "new" => "broken", a => a }).collect();
+    let broken: Vec<&str> = args
+        .iter()
+        .map(|a| match *a {
+            "1.0 - abs(s.pole_cos)" => "s.no_such_thing +",
+            "new" => "broken",
+            a => a,
+        })
+        .collect();
     let o = rewardsmith_with_env(dir.path(), &broken, &[]);
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).1.contains("fitness"), "{}", text(&o).1);
@@ -385,8 +428,29 @@ fn a_training_past_its_timeout_fails_its_candidate_and_the_search_goes_on() {
 fn a_persons_ranking_breeds_the_next_generation_and_picks_the_winner() {
     let dir = tempfile::tempdir().unwrap();
     let args = [
-        "search", "--env", "pendulum", "-k", "3", "--generations", "2", "--steps", "2048", "--eval-episodes", "2", "--eval-seeds", "1",
-        "--final-seeds", "1", "--no-cache", "--no-gif", "--feedback", "human", "--seed", "2", "--out", "h",
+        "search",
+        "--env",
+        "pendulum",
+        "-k",
+        "3",
+        "--generations",
+        "2",
+        "--steps",
+        "2048",
+        "--eval-episodes",
+        "2",
+        "--eval-seeds",
+        "1",
+        "--final-seeds",
+        "1",
+        "--no-cache",
+        "--no-gif",
+        "--feedback",
+        "human",
+        "--seed",
+        "2",
+        "--out",
+        "h",
     ];
     let mut child = spawn_search(dir.path(), &args);
     // Each generation's candidates, worst fitness first: the person's order.
@@ -418,7 +482,11 @@ fn a_persons_ranking_breeds_the_next_generation_and_picks_the_winner() {
     let proposals = proposals["proposals"].as_array().unwrap();
     for p in proposals {
         let parents: Vec<&str> = p["parents"].as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect();
-        assert!(!parents.is_empty() && parents.iter().all(|x| choices.iter().any(|c| c == x)), "{}: parents {parents:?}, the person's top two {choices:?}", p["name"]);
+        assert!(
+            !parents.is_empty() && parents.iter().all(|x| choices.iter().any(|c| c == x)),
+            "{}: parents {parents:?}, the person's top two {choices:?}",
+            p["name"]
+        );
     }
     assert_eq!(proposals[0]["parents"][0], choices[0], "the first child descends from the person's first choice");
     let gen0 = json(&dir.path().join("h/gen-00/proposals.json"));
@@ -453,10 +521,7 @@ fn notes_from_a_file_reach_the_next_prompt() {
     assert!(kept.contains("NOTE-FROM-FILE"), "{kept}");
     let prompts = user_prompts(&dir.path().join("n"));
     assert!(!prompts[0].contains("NOTE-FROM-FILE"), "generation 0's prompt came before any generation was read");
-    assert!(
-        prompts.iter().any(|p| p.contains("### Notes from the person running the search") && p.contains("NOTE-FROM-FILE")),
-        "no prompt carried the notes"
-    );
+    assert!(prompts.iter().any(|p| p.contains("### Notes from the person running the search") && p.contains("NOTE-FROM-FILE")), "no prompt carried the notes");
     // A missing file at the start is a usage mistake, said at once.
     let o = rewardsmith_with_env(dir.path(), &[&SMALL[..], &["2", "--notes", "nowhere.txt", "--out", "m"]].concat(), &[]);
     assert_eq!(o.status.code(), Some(1));
@@ -482,7 +547,8 @@ fn hierarchy_feedback_ranks_by_the_first_signal_that_separates_the_candidates() 
         let record = json(&dir.path().join(format!("h/{generation}/generation.json")));
         assert_eq!(record["ranking_source"], "hierarchy (1.0 > s.pole_cos)");
         let ranking: Vec<String> = record["ranking"].as_array().unwrap().iter().map(|r| r.as_str().unwrap().to_owned()).collect();
-        let level = |id: &str| json(&dir.path().join(id).join("result.json"))["hierarchy"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect::<Vec<_>>();
+        let level =
+            |id: &str| json(&dir.path().join(id).join("result.json"))["hierarchy"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect::<Vec<_>>();
         assert!(ranking.len() >= 2, "{generation}: {ranking:?}");
         for pair in ranking.windows(2) {
             let (a, b) = (level(&format!("h/{}", pair[0])), level(&format!("h/{}", pair[1])));

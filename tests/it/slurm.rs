@@ -2,7 +2,7 @@
 //! (`scripts/slurm-local.sh start`, which CI runs first). Where no Slurm answers these tests say
 //! so and pass, unless `REWARDSMITH_REQUIRE_SLURM_TESTS=1` (set by CI) makes that a failure.
 
-use crate::search::{json, results, SMALL};
+use crate::search::{SMALL, json, results};
 use crate::support::{rewardsmith_with_env, text};
 use std::collections::BTreeSet;
 use std::fs;
@@ -37,8 +37,25 @@ fn slurm() -> Option<String> {
 /// One generation of two candidates, no confirmation or final evaluation: a search that ends soon
 /// after its first batch.
 const ONE_GENERATION: [&str; 19] = [
-    "search", "--env", "pendulum", "-k", "2", "--generations", "1", "--eval-episodes", "2", "--eval-seeds", "2", "--final-seeds", "0", "--no-cache", "--no-gif",
-    "--executor", "slurm", "--out", "run",
+    "search",
+    "--env",
+    "pendulum",
+    "-k",
+    "2",
+    "--generations",
+    "1",
+    "--eval-episodes",
+    "2",
+    "--eval-seeds",
+    "2",
+    "--final-seeds",
+    "0",
+    "--no-cache",
+    "--no-gif",
+    "--executor",
+    "slurm",
+    "--out",
+    "run",
 ];
 
 fn one_at_a_time() -> MutexGuard<'static, ()> {

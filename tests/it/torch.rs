@@ -35,8 +35,19 @@ fn torch_training_on_the_cpu_writes_a_policy_that_both_backends_evaluate_alike()
     fs::write(&config, TINY_PPO).unwrap();
     let out = dir.path().join("run");
     let o = rewardsmith(&[
-        "train", "--env", "pendulum", "--steps", "1024", "--seed", "4", "--config", config.to_str().unwrap(), "--backend", "torch",
-        "--out", out.to_str().unwrap(),
+        "train",
+        "--env",
+        "pendulum",
+        "--steps",
+        "1024",
+        "--seed",
+        "4",
+        "--config",
+        config.to_str().unwrap(),
+        "--backend",
+        "torch",
+        "--out",
+        out.to_str().unwrap(),
     ]);
     let (stdout, stderr) = text(&o);
     assert!(o.status.success(), "{stdout}{stderr}");

@@ -23,8 +23,27 @@ fn viewer_binary() -> Option<PathBuf> {
 /// A human-feedback search of one generation of 2 candidates, waiting for its ranking in `dir/h`.
 fn waiting_search(dir: &Path) -> std::process::Child {
     let args = [
-        "search", "--env", "pendulum", "-k", "2", "--generations", "1", "--steps", "2048", "--eval-episodes", "2", "--eval-seeds", "1", "--final-seeds", "0",
-        "--no-cache", "--no-gif", "--feedback", "human", "--out", "h",
+        "search",
+        "--env",
+        "pendulum",
+        "-k",
+        "2",
+        "--generations",
+        "1",
+        "--steps",
+        "2048",
+        "--eval-episodes",
+        "2",
+        "--eval-seeds",
+        "1",
+        "--final-seeds",
+        "0",
+        "--no-cache",
+        "--no-gif",
+        "--feedback",
+        "human",
+        "--out",
+        "h",
     ];
     let mut child = Command::new(env!("CARGO_BIN_EXE_rewardsmith")).args(args).current_dir(dir).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     while !dir.join("h/gen-00/rank-request.json").exists() {

@@ -46,11 +46,8 @@ pub fn reward_or_default(model: &EnvModel, path: Option<&Path>) -> Result<Option
 pub fn load_policy(dir: &Path) -> Result<(rewardsmith_ppo::agent::Agent, std::collections::HashMap<String, String>, f32)> {
     let path = dir.join("policy.safetensors");
     let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    let (agent, meta) = rewardsmith_ppo::agent::Agent::from_safetensors(&bytes)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let obs_clip = meta
-        .get("obs_clip")
-        .and_then(|c| c.parse().ok())
-        .with_context(|| format!("{}: metadata `obs_clip` is missing or not a number", path.display()))?;
+    let (agent, meta) = rewardsmith_ppo::agent::Agent::from_safetensors(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let obs_clip =
+        meta.get("obs_clip").and_then(|c| c.parse().ok()).with_context(|| format!("{}: metadata `obs_clip` is missing or not a number", path.display()))?;
     Ok((agent, meta, obs_clip))
 }

@@ -1,11 +1,11 @@
 //! The `--llm` choice and the endpoint settings shared by `propose` and `search`.
 
-use anyhow::{bail, Context as _, Result};
-use rewardsmith_llm::cassette::{Recorder, Replay};
-use rewardsmith_llm::openai::{OpenAiConfig, OpenAiProposer, Prices, DEFAULT_BASE_URL};
-use rewardsmith_llm::prompt::Templates;
+use anyhow::{Context as _, Result, bail};
 use rewardsmith_evolve::offline::Steps;
 use rewardsmith_evolve::{OfflineConfig, OfflineProposer};
+use rewardsmith_llm::cassette::{Recorder, Replay};
+use rewardsmith_llm::openai::{DEFAULT_BASE_URL, OpenAiConfig, OpenAiProposer, Prices};
+use rewardsmith_llm::prompt::Templates;
 use rewardsmith_llm::transport::Transport;
 use rewardsmith_propose::{Context, Generation, ProposeError, Proposer, Usage};
 use rewardsmith_sim::EnvModel;
@@ -112,11 +112,7 @@ impl OfflineArgs {
     /// The proposer's configuration these flags give.
     pub fn config(&self) -> OfflineConfig {
         let defaults = OfflineConfig::default();
-        OfflineConfig {
-            steps: if self.offline_steps == "fixed" { Steps::Fixed } else { defaults.steps.clone() },
-            p_repair: self.offline_repair,
-            ..defaults
-        }
+        OfflineConfig { steps: if self.offline_steps == "fixed" { Steps::Fixed } else { defaults.steps.clone() }, p_repair: self.offline_repair, ..defaults }
     }
 }
 
@@ -130,7 +126,15 @@ fn probability(text: &str) -> Result<f64, String> {
 /// The proposer `llm` names: offline, or OpenAI-compatible (recording to OUT/llm.jsonl; when
 /// `append`, a resumed run, appended to and answering first from what it holds) or replaying a
 /// cassette.
-pub fn proposer(llm: &Llm, endpoint: &EndpointArgs, offline: &OfflineArgs, model: &Arc<EnvModel>, templates: Templates, out: &Path, append: bool) -> Result<AnyProposer> {
+pub fn proposer(
+    llm: &Llm,
+    endpoint: &EndpointArgs,
+    offline: &OfflineArgs,
+    model: &Arc<EnvModel>,
+    templates: Templates,
+    out: &Path,
+    append: bool,
+) -> Result<AnyProposer> {
     Ok(match llm {
         Llm::Offline => AnyProposer::Offline(OfflineProposer::new(model.clone(), offline.config())),
         llm => AnyProposer::OpenAi(Box::new(openai_proposer(llm, endpoint, model, templates, out, append)?)),

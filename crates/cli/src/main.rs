@@ -46,7 +46,7 @@ enum Command {
     /// Propose reward candidates (offline evolutionary proposer, an OpenAI-compatible LLM or a cassette of one), each checked by the critic.
     Propose(cmd::propose::Args),
     /// Search for a reward: propose, critic, deduplicate, train, evaluate, select, reflect; per generation.
-    Search(cmd::search::Args),
+    Search(Box<cmd::search::Args>),
     /// Write a search's report.html (plots, final evaluation, costs, every candidate's script).
     Report(cmd::report::Args),
     /// Rank a generation's candidates for a search in --feedback human mode (most preferred first).
@@ -74,7 +74,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Eval(args) => cmd::eval::run(args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Propose(args) => cmd::propose::run(args),
-        Command::Search(args) => cmd::search::run(args),
+        Command::Search(args) => cmd::search::run(*args),
         Command::Rank(args) => cmd::rank::run(args),
         Command::Report(args) => cmd::report::run(args),
         Command::View(args) => cmd::viewer::run("view", args),

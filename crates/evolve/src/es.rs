@@ -10,7 +10,7 @@
 //! children, which is how σ adapts from fitness across generations without a covariance to learn
 //! from the handful of candidates a reward search trains.
 
-use crate::library::{Term, MAX_GATE_FLOOR};
+use crate::library::{MAX_GATE_FLOOR, Term};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 

@@ -361,18 +361,15 @@ pub fn library(model: &EnvModel) -> Vec<Term> {
             // Where episodes can end early, a cosine's reward is shifted to be non-negative.
             (ValueType::Float, "1") if !spec.terminations.is_empty() => vec![("upright", Shape::Upright { var: name.clone() })],
             (ValueType::Float, "1") => vec![("align", Shape::Alignment { var: name.clone() })],
-            (ValueType::Float, "rad" | "m") => vec![
-                ("sq", Shape::SquaredPenalty { var: name.clone(), vector: false }),
-                ("exp", Shape::ExpShaping { var: name.clone(), vector: false }),
-            ],
-            (ValueType::Float, _) if velocity => vec![
-                ("sq", Shape::SquaredPenalty { var: name.clone(), vector: false }),
-                ("track", Shape::Tracking { var: name.clone() }),
-            ],
-            (ValueType::Vec3, "m") => vec![
-                ("exp", Shape::ExpShaping { var: name.clone(), vector: true }),
-                ("sq", Shape::SquaredPenalty { var: name.clone(), vector: true }),
-            ],
+            (ValueType::Float, "rad" | "m") => {
+                vec![("sq", Shape::SquaredPenalty { var: name.clone(), vector: false }), ("exp", Shape::ExpShaping { var: name.clone(), vector: false })]
+            }
+            (ValueType::Float, _) if velocity => {
+                vec![("sq", Shape::SquaredPenalty { var: name.clone(), vector: false }), ("track", Shape::Tracking { var: name.clone() })]
+            }
+            (ValueType::Vec3, "m") => {
+                vec![("exp", Shape::ExpShaping { var: name.clone(), vector: true }), ("sq", Shape::SquaredPenalty { var: name.clone(), vector: true })]
+            }
             (ValueType::Vec3, _) if velocity => vec![("sq", Shape::SquaredPenalty { var: name.clone(), vector: true })],
             (ValueType::Vec3, "1") => vec![("up", Shape::UpAlignment { var: name.clone() })],
             _ => Vec::new(),
@@ -435,7 +432,7 @@ pub(crate) fn float_literal(x: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rewardsmith_script::{review, RewardTerms, Value};
+    use rewardsmith_script::{RewardTerms, Value, review};
     use rewardsmith_sim::critic_states;
     use rewardsmith_spec::catalog;
 
@@ -468,9 +465,7 @@ mod tests {
 
     #[test]
     fn where_episodes_can_end_early_a_cosine_is_rewarded_without_going_negative() {
-        let names = |id: &str| -> Vec<String> {
-            library(&EnvModel::new(&catalog::resolve(id).unwrap()).unwrap()).into_iter().map(|t| t.name).collect()
-        };
+        let names = |id: &str| -> Vec<String> { library(&EnvModel::new(&catalog::resolve(id).unwrap()).unwrap()).into_iter().map(|t| t.name).collect() };
         // cartpole-swingup terminates when the cart leaves the rail; pendulum never terminates.
         assert!(names("cartpole-swingup").contains(&"pole_cos_upright".to_owned()));
         assert!(!names("cartpole-swingup").contains(&"pole_cos_align".to_owned()));
@@ -491,7 +486,9 @@ mod tests {
         let c = "up_x_pole_angular_velocity";
         assert_eq!(
             upright.expression(),
-            format!("{c}_w * (s.pole_cos + 1.0) / 2.0 * ({c}_g1_floor + (1.0 - {c}_g1_floor) * exp(-square(s.pole_angular_velocity - {c}_g1_target) / {c}_g1_tau))")
+            format!(
+                "{c}_w * (s.pole_cos + 1.0) / 2.0 * ({c}_g1_floor + (1.0 - {c}_g1_floor) * exp(-square(s.pole_angular_velocity - {c}_g1_target) / {c}_g1_tau))"
+            )
         );
         // A shut gate leaves the floor: upright and spinning fast still pays half.
         let script = model.compile_reward("gated.rhai", &render(std::slice::from_ref(&upright), &[], "gated")).unwrap();

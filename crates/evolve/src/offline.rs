@@ -15,16 +15,16 @@
 //! Everything is drawn from one seeded ChaCha8 stream; every child passes the critic (on the
 //! states `rewardsmith check` uses by default) before it is returned.
 
-use crate::es::{self, round_significant, standard_normal, EsConfig};
-use crate::library::{bodies_of, gates, library, reads, reads_component, render, shape_variable, GateTemplate, Shape, Term, MAX_GATES, MAX_GATE_FLOOR};
+use crate::es::{self, EsConfig, round_significant, standard_normal};
+use crate::library::{GateTemplate, MAX_GATE_FLOOR, MAX_GATES, Shape, Term, bodies_of, gates, library, reads, reads_component, render, shape_variable};
 use crate::repair::repair;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rewardsmith_propose::{Candidate, CandidateError, Context, Generation, Outcome, ProposeError, Proposer, Usage};
-use rewardsmith_script::{judge, Signature};
-use rewardsmith_spec::{catalog, ValueType};
-use rewardsmith_sim::{critic_states, EnvModel, SimError, CRITIC_SAMPLES, CRITIC_SEED};
+use rewardsmith_script::{Signature, judge};
+use rewardsmith_sim::{CRITIC_SAMPLES, CRITIC_SEED, EnvModel, SimError, critic_states};
+use rewardsmith_spec::{ValueType, catalog};
 use std::sync::Arc;
 
 /// Added to the seed of generation 0's template parents, so they do not draw the same numbers
@@ -185,7 +185,8 @@ impl Genome {
 
     /// Keeps only the embedded functions some term still calls.
     fn prune_functions(&mut self) {
-        let used: Vec<&str> = self.terms.iter().filter_map(|t| if let Shape::Embedded { function } = &t.shape { Some(function.as_str()) } else { None }).collect();
+        let used: Vec<&str> =
+            self.terms.iter().filter_map(|t| if let Shape::Embedded { function } = &t.shape { Some(function.as_str()) } else { None }).collect();
         self.functions.retain(|f| used.contains(&f.name.as_str()));
     }
 }
@@ -367,7 +368,14 @@ impl OfflineProposer {
 
     /// A child of `parent` (and maybe `other`; `outcome` is the parent's, `ranked` every parent
     /// with its recombination weight) and the operators applied, in words.
-    fn mutate(&self, parent: &Genome, other: Option<&Genome>, outcome: Option<&Outcome>, ranked: (&[Genome], &[f64]), rng: &mut ChaCha8Rng) -> (Genome, Vec<String>) {
+    fn mutate(
+        &self,
+        parent: &Genome,
+        other: Option<&Genome>,
+        outcome: Option<&Outcome>,
+        ranked: (&[Genome], &[f64]),
+        rng: &mut ChaCha8Rng,
+    ) -> (Genome, Vec<String>) {
         let cfg = &self.config;
         let mut child = parent.clone();
         let mut ops = Vec::new();
@@ -572,7 +580,11 @@ fn namespace_functions(source: &str, name: &str) -> String {
             continue;
         }
         out.push_str(&source[copied..*start]);
-        if id == rewardsmith_script::REWARD_FN { out.push_str(name) } else { out.push_str(&format!("{name}_{id}")) }
+        if id == rewardsmith_script::REWARD_FN {
+            out.push_str(name)
+        } else {
+            out.push_str(&format!("{name}_{id}"))
+        }
         copied = start + id.len();
     }
     out.push_str(&source[copied..]);
@@ -605,7 +617,6 @@ fn perturb_literal(source: &mut String, sigma: f64, rng: &mut ChaCha8Rng) -> Opt
 /// Digits a perturbed parameter keeps: scripts (and the feedback quoting them) stay readable,
 /// and finer steps than 1e-4 relative are noise for PPO anyway.
 const SIGNIFICANT_DIGITS: i32 = 4;
-
 
 /// The state variables the env's fitness expression reads (`s.<name>` as a whole word); none
 /// when the measure is hidden from proposers.

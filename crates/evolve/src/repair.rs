@@ -99,6 +99,8 @@ fn swamping(terms: &mut [Term], outcome: &Outcome) -> Option<String> {
 
 /// Constant terms: re-tempered where saturated, else dropped (never the last term, never an alive
 /// bonus, which is constant by design and pays through the episodes it lengthens).
+// `!(a <= b)` on purpose: a NaN spread or trend must not count as constant or as a fall.
+#[allow(clippy::neg_cmp_op_on_partial_ord)]
 fn constant(terms: &mut Vec<Term>, outcome: &Outcome) -> Vec<String> {
     let mut ops = Vec::new();
     let mut dropped = Vec::new();
@@ -149,6 +151,7 @@ fn tail_trend(curve: &[f64]) -> Option<(f64, f64, f64)> {
 
 /// The term that rose the most (by more than [`TREND`] of its range) over the last checkpoints
 /// while the fitness fell, dropped.
+#[allow(clippy::neg_cmp_op_on_partial_ord)] // as in `constant`: NaN is no fall
 fn rising_while_fitness_fell(terms: &mut Vec<Term>, outcome: &Outcome) -> Option<String> {
     let fitness: Vec<f64> = outcome.fitness_curve.iter().flatten().copied().collect();
     let (f0, f1, f_range) = tail_trend(&fitness)?;
@@ -192,12 +195,7 @@ mod tests {
     use rewardsmith_propose::{Ending, TermTrace};
 
     fn trace(name: &str, mean: &[f64], spread: f64) -> TermTrace {
-        TermTrace {
-            name: name.into(),
-            mean: mean.to_vec(),
-            min: mean.iter().map(|m| m - spread).collect(),
-            max: mean.iter().map(|m| m + spread).collect(),
-        }
+        TermTrace { name: name.into(), mean: mean.to_vec(), min: mean.iter().map(|m| m - spread).collect(), max: mean.iter().map(|m| m + spread).collect() }
     }
 
     fn shaping(name: &str, w: f64, tau: f64) -> Term {
@@ -226,10 +224,8 @@ mod tests {
     #[test]
     fn a_constant_shaping_is_retempered_and_another_constant_term_dropped() {
         let mut terms = vec![shaping("far", 1.0, 0.5), penalty("still", 0.1), shaping("ok", 1.0, 1.0)];
-        let outcome = Outcome {
-            terms: vec![trace("far", &[0.0, 0.0], 0.0), trace("still", &[-0.2, -0.2], 0.0), trace("ok", &[0.3, 0.6], 0.2)],
-            ..Default::default()
-        };
+        let outcome =
+            Outcome { terms: vec![trace("far", &[0.0, 0.0], 0.0), trace("still", &[-0.2, -0.2], 0.0), trace("ok", &[0.3, 0.6], 0.2)], ..Default::default() };
         let ops = repair(&mut terms, &outcome, None);
         assert_eq!(terms.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["far", "ok"], "{ops:?}");
         assert_eq!(terms[0].params[1].1, 2.0, "tau 0.5 × 4");

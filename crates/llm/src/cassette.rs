@@ -169,8 +169,7 @@ impl Replay {
         // An unterminated last line is a write cut short by a kill: the exchange never completed.
         let complete = if text.ends_with('\n') { text.as_str() } else { text.rsplit_once('\n').map_or("", |(done, _)| done) };
         for (i, line) in complete.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-            let exchange: Exchange = serde_json::from_str(line)
-                .map_err(|e| format!("{}:{}: not a cassette exchange: {e}", path.display(), i + 1))?;
+            let exchange: Exchange = serde_json::from_str(line).map_err(|e| format!("{}:{}: not a cassette exchange: {e}", path.display(), i + 1))?;
             let key = canonical(&exchange.request);
             requests.push((i + 1, exchange.request.clone()));
             *recorded.entry(key.clone()).or_default() += 1;

@@ -109,8 +109,7 @@ pub fn extract_script(reply: &str) -> Result<Extracted, ExtractError> {
         return Err(ExtractError::Empty);
     }
     let markdown = Markdown::parse(&text);
-    let defining: Vec<usize> =
-        (0..markdown.blocks.len()).filter(|&i| definition(&mask(&markdown.blocks[i].content)).is_some()).collect();
+    let defining: Vec<usize> = (0..markdown.blocks.len()).filter(|&i| definition(&mask(&markdown.blocks[i].content)).is_some()).collect();
     let chosen = defining.iter().rev().find(|&&i| markdown.blocks[i].tagged).or(defining.last());
     if let Some(&index) = chosen {
         let block = &markdown.blocks[index];
@@ -215,8 +214,7 @@ fn block_script(block: &Block) -> Result<&str, ExtractError> {
     let code = &block.content;
     let masked = mask(code);
     let start = definition(&masked).expect("the chosen block defines compute_reward");
-    let body_end = body_end(&masked, start)
-        .map_err(|open_braces| ExtractError::Truncated { open_braces, unclosed_fence: !block.closed })?;
+    let body_end = body_end(&masked, start).map_err(|open_braces| ExtractError::Truncated { open_braces, unclosed_fence: !block.closed })?;
     if block.closed {
         return Ok(code);
     }
@@ -241,10 +239,7 @@ fn unfenced_script(segment: &str) -> Option<Result<&str, ExtractError>> {
         offset += line.len();
         let code = line.trim_start();
         let code = code.strip_prefix("private").filter(|rest| rest.starts_with(char::is_whitespace)).unwrap_or(code);
-        code.trim_start()
-            .strip_prefix("fn")
-            .is_some_and(|rest| rest.starts_with(char::is_whitespace))
-            .then_some(line_start)
+        code.trim_start().strip_prefix("fn").is_some_and(|rest| rest.starts_with(char::is_whitespace)).then_some(line_start)
     })?;
     let code = &segment[start..];
     let masked = mask(code);
@@ -265,9 +260,7 @@ fn definition(masked: &str) -> Option<usize> {
         let keyword_alone = !masked[..i].ends_with(is_identifier_char);
         let after = &masked[i + 2..];
         let name = after.trim_start();
-        keyword_alone
-            && name.len() < after.len()
-            && name.strip_prefix(REWARD_FN).is_some_and(|rest| rest.trim_start().starts_with('('))
+        keyword_alone && name.len() < after.len() && name.strip_prefix(REWARD_FN).is_some_and(|rest| rest.trim_start().starts_with('('))
     })
 }
 
@@ -392,8 +385,7 @@ fn char_literal_len(rest: &str) -> Option<usize> {
 
 /// The script as stored: no leading blank lines, no trailing whitespace, one final newline.
 fn tidy(script: &str) -> String {
-    let first_line =
-        script.find(|c: char| !c.is_whitespace()).map_or(0, |i| script[..i].rfind('\n').map_or(0, |n| n + 1));
+    let first_line = script.find(|c: char| !c.is_whitespace()).map_or(0, |i| script[..i].rfind('\n').map_or(0, |n| n + 1));
     let mut tidy = script[first_line..].trim_end().to_owned();
     tidy.push('\n');
     tidy
@@ -418,8 +410,7 @@ mod tests {
 
     #[test]
     fn skips_an_explanation_block_that_defines_no_reward() {
-        let reply =
-            format!("The terms:\n```text\nheight: s.height {{ rewarded }}\n```\nThe script:\n```rhai\n{SCRIPT}```\n");
+        let reply = format!("The terms:\n```text\nheight: s.height {{ rewarded }}\n```\nThe script:\n```rhai\n{SCRIPT}```\n");
         let extracted = extract_script(&reply).unwrap();
         assert_eq!(extracted, Extracted { script: SCRIPT.to_owned(), source: fenced(1, true) });
     }
@@ -479,8 +470,7 @@ mod tests {
 
     #[test]
     fn fences_indented_up_to_three_spaces_count_and_are_dedented() {
-        let reply =
-            "1. The script:\n   ```rhai\n   fn compute_reward(s) {\n       #{ height: s.height }\n   }\n   ```\n";
+        let reply = "1. The script:\n   ```rhai\n   fn compute_reward(s) {\n       #{ height: s.height }\n   }\n   ```\n";
         let extracted = extract_script(reply).unwrap();
         assert_eq!(extracted, Extracted { script: SCRIPT.to_owned(), source: fenced(0, true) });
     }
@@ -565,8 +555,7 @@ mod tests {
 
     #[test]
     fn definition_inside_a_comment_does_not_count() {
-        let reply =
-            "```rhai\n// fn compute_reward(s) { s.height }\n/* fn compute_reward(s) {} */\nfn h(s) { 1 }\n```\n";
+        let reply = "```rhai\n// fn compute_reward(s) { s.height }\n/* fn compute_reward(s) {} */\nfn h(s) { 1 }\n```\n";
         assert_eq!(extract_script(reply), Err(ExtractError::NoRewardFunction { blocks: 1 }));
         // ...nor does it make a later block win over the one that defines it.
         let reply = format!("```rhai\n{SCRIPT}```\n```rhai\n// fn compute_reward(s)\n```\n");

@@ -16,24 +16,23 @@
 //! candidates fail with the reason; requests already in flight still finish, so spending can pass
 //! a cap by at most `concurrency` replies (one reply of `n = K` samples on the `n` path).
 
+use crate::cassette::{Exchange, Recorder, Replay, budget_verdict_request};
 use crate::extract::extract_script;
 use crate::prompt::{Prompt, Templates};
-use rewardsmith_propose::{Candidate, CandidateError, Context, Generation, ProposeError, Proposer, Usage};
-use crate::cassette::{budget_verdict_request, Exchange, Recorder, Replay};
 use crate::transport::{Price, Transport, TransportError};
 use async_openai::config::OpenAIConfig;
 use async_openai::error::OpenAIError;
 use async_openai::types::chat::{
-    ChatCompletionRequestMessage, ChatCompletionRequestSystemMessage, ChatCompletionRequestUserMessage,
-    CreateChatCompletionRequest,
+    ChatCompletionRequestMessage, ChatCompletionRequestSystemMessage, ChatCompletionRequestUserMessage, CreateChatCompletionRequest,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rewardsmith_propose::{Candidate, CandidateError, Context, Generation, ProposeError, Proposer, Usage};
 use rewardsmith_sim::EnvModel;
 use std::collections::BTreeMap;
+use std::hash::BuildHasher;
 use std::path::Path;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -99,12 +98,7 @@ pub struct RetryConfig {
 
 impl Default for RetryConfig {
     fn default() -> Self {
-        Self {
-            max_retries: 5,
-            base_delay: Duration::from_secs(1),
-            max_delay: Duration::from_secs(60),
-            max_retry_after: Duration::from_secs(300),
-        }
+        Self { max_retries: 5, base_delay: Duration::from_secs(1), max_delay: Duration::from_secs(60), max_retry_after: Duration::from_secs(300) }
     }
 }
 
@@ -147,9 +141,10 @@ impl Prices {
     /// The price of `model`: its own entry, else the longest entry it starts with (so a dated
     /// snapshot `gpt-4o-2024-08-06` is priced as `gpt-4o`).
     pub fn get(&self, model: &str) -> Option<Price> {
-        self.0.get(model).copied().or_else(|| {
-            self.0.iter().filter(|(name, _)| model.starts_with(name.as_str())).max_by_key(|(name, _)| name.len()).map(|(_, p)| *p)
-        })
+        self.0
+            .get(model)
+            .copied()
+            .or_else(|| self.0.iter().filter(|(name, _)| model.starts_with(name.as_str())).max_by_key(|(name, _)| name.len()).map(|(_, p)| *p))
     }
 }
 
@@ -231,18 +226,9 @@ pub struct OpenAiProposer {
 impl OpenAiProposer {
     /// A proposer for `model` talking through `transport` (live, maybe recording, or a replay).
     /// `price` is the model's price (None: costs are not counted, and a dollar cap is refused).
-    pub fn new(
-        model: &EnvModel,
-        templates: Templates,
-        config: OpenAiConfig,
-        price: Option<Price>,
-        transport: Transport,
-    ) -> Result<Self, ProposeError> {
+    pub fn new(model: &EnvModel, templates: Templates, config: OpenAiConfig, price: Option<Price>, transport: Transport) -> Result<Self, ProposeError> {
         if config.budget.usd.is_some() && price.is_none() {
-            return Err(ProposeError::Config(format!(
-                "a dollar budget needs a price for model `{}`; give a price table with --prices",
-                config.model
-            )));
+            return Err(ProposeError::Config(format!("a dollar budget needs a price for model `{}`; give a price table with --prices", config.model)));
         }
         if let Some(usd) = config.budget.usd.filter(|usd| !(usd.is_finite() && *usd >= 0.0)) {
             return Err(ProposeError::Config(format!("the dollar budget must be a number ≥ 0, not {usd}")));
@@ -352,16 +338,12 @@ impl OpenAiProposer {
         }
     }
 
-
-
     // `seed` is deprecated in OpenAI's schema but honoured by vLLM, llama.cpp and Ollama, where
     // it is what makes a sample reproducible.
     #[allow(deprecated)]
     fn request(&self, prompt: &Prompt, n: usize, seed: u64) -> CreateChatCompletionRequest {
-        let messages: Vec<ChatCompletionRequestMessage> = vec![
-            ChatCompletionRequestSystemMessage::from(prompt.system.as_str()).into(),
-            ChatCompletionRequestUserMessage::from(prompt.user.as_str()).into(),
-        ];
+        let messages: Vec<ChatCompletionRequestMessage> =
+            vec![ChatCompletionRequestSystemMessage::from(prompt.system.as_str()).into(), ChatCompletionRequestUserMessage::from(prompt.user.as_str()).into()];
         CreateChatCompletionRequest {
             messages,
             model: self.config.model.clone(),
@@ -450,7 +432,14 @@ impl OpenAiProposer {
     }
 
     /// One sample for `slot`, asked alone; whether the server answered it.
-    async fn single(&self, prompt: &Prompt, slot: usize, seed: u64, usage: &Mutex<Usage>, permits: &tokio::sync::Semaphore) -> Result<(Candidate, bool), ProposeError> {
+    async fn single(
+        &self,
+        prompt: &Prompt,
+        slot: usize,
+        seed: u64,
+        usage: &Mutex<Usage>,
+        permits: &tokio::sync::Semaphore,
+    ) -> Result<(Candidate, bool), ProposeError> {
         let _permit = permits.acquire().await.expect("the semaphore is never closed");
         let failed = |error: CandidateError| Ok((Candidate { script: Err(error), reply: None, parents: Vec::new() }, false));
         match self.chat(prompt, 1, seed.wrapping_add(slot as u64), usage).await {
@@ -478,9 +467,7 @@ fn classify(error: OpenAIError) -> Classified {
     match error {
         OpenAIError::Boxed(boxed) => match boxed.downcast::<TransportError>() {
             Ok(transport) => match *transport {
-                TransportError::Status { status: status @ (401 | 403 | 404), message, .. } => {
-                    Classified::Fatal(ProposeError::Refused { status, message })
-                }
+                TransportError::Status { status: status @ (401 | 403 | 404), message, .. } => Classified::Fatal(ProposeError::Refused { status, message }),
                 TransportError::Status { status, retry_after, message } if status == 408 || status == 429 || status >= 500 => {
                     Classified::Retry(format!("HTTP {status}: {message}"), retry_after)
                 }

@@ -93,10 +93,7 @@ impl From<PromptError> for rewardsmith_propose::ProposeError {
 impl Templates {
     /// The templates shipped with rewardsmith.
     pub fn embedded() -> Self {
-        let by_name = EMBEDDED
-            .iter()
-            .map(|(name, text)| (*name, Template { origin: format!("{name} (embedded)"), text: (*text).to_owned() }))
-            .collect();
+        let by_name = EMBEDDED.iter().map(|(name, text)| (*name, Template { origin: format!("{name} (embedded)"), text: (*text).to_owned() })).collect();
         Self { by_name }
     }
 

@@ -105,11 +105,7 @@ impl Transport {
 
     async fn send(self, factory: HttpRequestFactory) -> Result<reqwest::Response, OpenAIError> {
         let request = factory.build().await.map_err(|e| TransportError::Build(with_causes(&e)))?;
-        let body: Value = request
-            .body()
-            .and_then(reqwest::Body::as_bytes)
-            .and_then(|bytes| serde_json::from_slice(bytes).ok())
-            .unwrap_or(Value::Null);
+        let body: Value = request.body().and_then(reqwest::Body::as_bytes).and_then(|bytes| serde_json::from_slice(bytes).ok()).unwrap_or(Value::Null);
         let exchange = match self {
             Transport::Replay(replay) => replay.answer(&body).map_err(TransportError::NotInCassette)?,
             Transport::Live { client, timeout, recorder, price, prefill } => match prefill.and_then(|p| p.try_answer(&body)) {

@@ -9,7 +9,7 @@ use rewardsmith_llm::transport::{Price, Transport};
 use rewardsmith_llm::{CandidateError, Context, Generation, ProposeError, Proposer};
 use rewardsmith_sim::EnvModel;
 use rewardsmith_spec::catalog;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wiremock::matchers::{method, path};
@@ -26,11 +26,8 @@ fn good_reply(tag: &str) -> String {
 
 /// A chat completion whose choices carry `contents`, 100 prompt and 50 completion tokens.
 fn completion(contents: &[&str]) -> Value {
-    let choices: Vec<Value> = contents
-        .iter()
-        .enumerate()
-        .map(|(i, c)| json!({ "index": i, "message": { "role": "assistant", "content": c }, "finish_reason": "stop" }))
-        .collect();
+    let choices: Vec<Value> =
+        contents.iter().enumerate().map(|(i, c)| json!({ "index": i, "message": { "role": "assistant", "content": c }, "finish_reason": "stop" })).collect();
     json!({
         "id": "chatcmpl-test", "object": "chat.completion", "created": 0, "model": "test-model",
         "choices": choices,
@@ -241,7 +238,11 @@ async fn unauthorized_401_stops_at_once() {
 #[tokio::test]
 async fn unknown_model_404_stops_at_once() {
     let server = MockServer::start().await;
-    chat().and(N(None)).respond_with(ResponseTemplate::new(404).set_body_json(json!({ "error": { "message": "model `nope` not found" } }))).mount(&server).await;
+    chat()
+        .and(N(None))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({ "error": { "message": "model `nope` not found" } })))
+        .mount(&server)
+        .await;
     let err = live(config(&server)).propose(&context(), 1, 0).await.unwrap_err();
     assert!(err.to_string().contains("--model"), "{err}");
     assert_eq!(requests(&server).await.len(), 1);

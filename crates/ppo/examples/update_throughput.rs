@@ -15,10 +15,10 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rewardsmith_ppo::adam::AdamConfig;
 use rewardsmith_ppo::agent::Agent;
-use rewardsmith_ppo::backend::CpuBackend;
 use rewardsmith_ppo::backend::Backend;
+use rewardsmith_ppo::backend::CpuBackend;
 use rewardsmith_ppo::config::{BackendKind, Device, PpoConfig};
-use rewardsmith_ppo::train::{update, Rollout};
+use rewardsmith_ppo::train::{Rollout, update};
 use std::time::Instant;
 
 struct Args {
@@ -35,7 +35,18 @@ struct Args {
 }
 
 fn parse() -> Result<Args, String> {
-    let mut a = Args { obs: 16, act: 4, hidden: vec![64, 64], batch: 16384, minibatch: 1024, epochs: 10, repeats: 5, json: false, backend: BackendKind::Native, device: Device::Cpu };
+    let mut a = Args {
+        obs: 16,
+        act: 4,
+        hidden: vec![64, 64],
+        batch: 16384,
+        minibatch: 1024,
+        epochs: 10,
+        repeats: 5,
+        json: false,
+        backend: BackendKind::Native,
+        device: Device::Cpu,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         if flag == "--json" {
@@ -47,9 +58,7 @@ fn parse() -> Result<Args, String> {
         match flag.as_str() {
             "--obs" => a.obs = n()?,
             "--act" => a.act = n()?,
-            "--hidden" => {
-                a.hidden = value.split(',').map(|h| h.parse().map_err(|_| format!("--hidden: {value}"))).collect::<Result<_, _>>()?
-            }
+            "--hidden" => a.hidden = value.split(',').map(|h| h.parse().map_err(|_| format!("--hidden: {value}"))).collect::<Result<_, _>>()?,
             "--batch" => a.batch = n()?,
             "--minibatch" => a.minibatch = n()?,
             "--epochs" => a.epochs = n()?,
@@ -73,12 +82,7 @@ fn main() -> Result<(), String> {
     rollout.values = uniform(a.batch, 1.0);
     rollout.advantages = uniform(a.batch, 1.0);
     rollout.returns = rollout.values.iter().zip(&rollout.advantages).map(|(v, a)| v + a).collect();
-    let cfg = PpoConfig {
-        num_minibatches: a.batch / a.minibatch,
-        update_epochs: a.epochs,
-        hidden: a.hidden.clone(),
-        ..PpoConfig::default()
-    };
+    let cfg = PpoConfig { num_minibatches: a.batch / a.minibatch, update_epochs: a.epochs, hidden: a.hidden.clone(), ..PpoConfig::default() };
     let agent = Agent::new(a.obs, a.act, &a.hidden, 0.0, 1);
     let (best, device) = match a.backend {
         BackendKind::Native => (time(&mut CpuBackend::new(agent, AdamConfig::default()), &rollout, &cfg, a.repeats, &mut rng), "cpu (native)".to_owned()),

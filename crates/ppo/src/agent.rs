@@ -136,10 +136,7 @@ impl Agent {
         owned.push(("obs_rms.mean".into(), Dtype::F64, vec![self.obs_rms.mean.len()], f64_bytes(&self.obs_rms.mean)));
         owned.push(("obs_rms.var".into(), Dtype::F64, vec![self.obs_rms.var.len()], f64_bytes(&self.obs_rms.var)));
         owned.push(("obs_rms.count".into(), Dtype::F64, vec![1], f64_bytes(&[self.obs_rms.count])));
-        let views = owned
-            .iter()
-            .map(|(n, d, s, b)| TensorView::new(*d, s.clone(), b).map(|v| (n.clone(), v)))
-            .collect::<Result<Vec<_>, _>>()?;
+        let views = owned.iter().map(|(n, d, s, b)| TensorView::new(*d, s.clone(), b).map(|v| (n.clone(), v))).collect::<Result<Vec<_>, _>>()?;
         let mut metadata = extra.clone();
         metadata.insert("format".into(), POLICY_FORMAT.into());
         metadata.insert("actor_sizes".into(), sizes_text(&self.actor.sizes));
@@ -239,8 +236,7 @@ mod tests {
         // Maps with different hash seeds iterate in different orders.
         let files: Vec<Vec<u8>> = (0..4)
             .map(|_| {
-                let extra: std::collections::HashMap<String, String> =
-                    (0..12).map(|i| (format!("key{i}"), format!("value {i}"))).collect();
+                let extra: std::collections::HashMap<String, String> = (0..12).map(|i| (format!("key{i}"), format!("value {i}"))).collect();
                 agent.to_safetensors(&extra).unwrap()
             })
             .collect();

@@ -199,8 +199,7 @@ impl PpoConfig {
             layer.clone().try_into::<PpoConfig>().map_err(|e| ConfigError { source_name: source_name.to_owned(), message: key_first(&e) })?;
             merged.extend(layer.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
-        let cfg: PpoConfig =
-            merged.try_into().map_err(|e| ConfigError { source_name: "configuration".into(), message: key_first(&e) })?;
+        let cfg: PpoConfig = merged.try_into().map_err(|e| ConfigError { source_name: "configuration".into(), message: key_first(&e) })?;
         cfg.validate().map_err(|message| ConfigError { source_name: "configuration".into(), message })?;
         Ok(cfg)
     }
@@ -208,12 +207,8 @@ impl PpoConfig {
     /// Checks the values a type cannot: sizes of at least one, finite positive step sizes and
     /// clips, discounts in [0, 1]. The message names the key.
     pub fn validate(&self) -> Result<(), String> {
-        let at_least_one = [
-            ("num_envs", self.num_envs),
-            ("num_steps", self.num_steps),
-            ("num_minibatches", self.num_minibatches),
-            ("update_epochs", self.update_epochs),
-        ];
+        let at_least_one =
+            [("num_envs", self.num_envs), ("num_steps", self.num_steps), ("num_minibatches", self.num_minibatches), ("update_epochs", self.update_epochs)];
         for (key, value) in at_least_one {
             if value == 0 {
                 return Err(format!("`{key}` must be at least 1"));
@@ -252,7 +247,10 @@ impl PpoConfig {
             }
         }
         if self.backend == BackendKind::Native && self.device != Device::Cpu {
-            return Err(format!("`device` {} needs the torch backend (`backend = \"torch\"`, --backend torch): the native backend runs on the CPU", self.device));
+            return Err(format!(
+                "`device` {} needs the torch backend (`backend = \"torch\"`, --backend torch): the native backend runs on the CPU",
+                self.device
+            ));
         }
         Ok(())
     }

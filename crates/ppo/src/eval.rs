@@ -3,7 +3,7 @@
 
 use crate::agent::Agent;
 use rewardsmith_script::RewardScript;
-use rewardsmith_sim::{episode_seed, Env, EnvModel, EpisodeFitness, SimError};
+use rewardsmith_sim::{Env, EnvModel, EpisodeFitness, SimError, episode_seed};
 use std::sync::Arc;
 
 /// Fitness per episode, in episode order; episode `e` is reset with `episode_seed(seed, e)`.
@@ -167,13 +167,7 @@ impl EvalSchedule {
     }
 
     /// Evaluates `agent` if `global_step` has reached the next evaluation point.
-    pub fn maybe_run(
-        &mut self,
-        global_step: u64,
-        model: &Arc<EnvModel>,
-        agent: &Agent,
-        obs_clip: f32,
-    ) -> Result<Option<Evaluation>, SimError> {
+    pub fn maybe_run(&mut self, global_step: u64, model: &Arc<EnvModel>, agent: &Agent, obs_clip: f32) -> Result<Option<Evaluation>, SimError> {
         if self.every_steps == 0 || global_step < self.next_at {
             return Ok(None);
         }
@@ -199,7 +193,10 @@ mod tests {
 
     #[test]
     fn score_summary_has_population_mean_and_std_and_a_return_only_with_a_reward() {
-        let with = [EpisodeScore { fitness: 1.0, ret: Some(-4.0), steps: 1, termination: None }, EpisodeScore { fitness: 3.0, ret: Some(-2.0), steps: 1, termination: None }];
+        let with = [
+            EpisodeScore { fitness: 1.0, ret: Some(-4.0), steps: 1, termination: None },
+            EpisodeScore { fitness: 3.0, ret: Some(-2.0), steps: 1, termination: None },
+        ];
         let s = ScoreSummary::of(&with);
         assert_eq!((s.episodes, s.fitness_mean, s.fitness_std), (2, 2.0, 1.0));
         assert_eq!((s.return_mean, s.return_std), (Some(-3.0), Some(1.0)));

@@ -39,9 +39,7 @@ pub fn query(index: usize) -> Option<GpuInfo> {
 /// What `nvidia-smi --id` calls CUDA device `index`: `nvidia-smi` ignores
 /// `CUDA_VISIBLE_DEVICES`, so the index goes through that list (of indices or UUIDs) first.
 fn smi_id(index: usize, visible: Option<&str>) -> String {
-    visible
-        .and_then(|v| v.split(',').map(str::trim).filter(|d| !d.is_empty()).nth(index).map(str::to_owned))
-        .unwrap_or_else(|| index.to_string())
+    visible.and_then(|v| v.split(',').map(str::trim).filter(|d| !d.is_empty()).nth(index).map(str::to_owned)).unwrap_or_else(|| index.to_string())
 }
 
 /// `nvidia-smi`'s CSV line: `NVIDIA H200, 143771, 143000`.

@@ -115,14 +115,7 @@ pub fn gaussian_log_prob(action: &[f32], mean: &[f32], log_std: &[f32]) -> f32 {
 }
 
 /// Adds `upstream · ∂ log N / ∂ mean` and `∂ / ∂ log_std` to the given gradients.
-pub fn gaussian_log_prob_grad(
-    action: &[f32],
-    mean: &[f32],
-    log_std: &[f32],
-    upstream: f32,
-    d_mean: &mut [f32],
-    d_log_std: &mut [f32],
-) {
+pub fn gaussian_log_prob_grad(action: &[f32], mean: &[f32], log_std: &[f32], upstream: f32, d_mean: &mut [f32], d_log_std: &mut [f32]) {
     for k in 0..action.len() {
         let inv_std = (-log_std[k]).exp();
         let z = (action[k] - mean[k]) * inv_std;
@@ -144,14 +137,7 @@ mod tests {
     type Columns = ([f32; 4], [f32; 4], [f32; 4], [f32; 4], [f32; 4], [f32; 4]);
 
     fn minibatch() -> Columns {
-        (
-            [-1.0, -0.5, -2.0, -0.2],
-            [-1.1, -0.9, -1.5, -0.2],
-            [1.0, -0.5, 2.0, -1.0],
-            [0.5, 1.0, -0.3, 2.0],
-            [0.4, 0.5, 0.0, 2.05],
-            [1.0, 0.8, -0.2, 1.0],
-        )
+        ([-1.0, -0.5, -2.0, -0.2], [-1.1, -0.9, -1.5, -0.2], [1.0, -0.5, 2.0, -1.0], [0.5, 1.0, -0.3, 2.0], [0.4, 0.5, 0.0, 2.05], [1.0, 0.8, -0.2, 1.0])
     }
 
     /// Golden values from this independent Python computation:

@@ -100,11 +100,7 @@ impl EventWriter {
         let secs = wall_time as u64;
         let name = format!("events.out.tfevents.{secs:010}.{}.{}.{uid}", host_name(), std::process::id());
         let path = dir.join(name);
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|source| TensorboardError::CreateFile { path: path.clone(), source })?;
+        let file = OpenOptions::new().write(true).create_new(true).open(&path).map_err(|source| TensorboardError::CreateFile { path: path.clone(), source })?;
         let mut writer = Self { path, file: BufWriter::new(file), scratch: Vec::with_capacity(128) };
         proto::encode_event(&mut writer.scratch, wall_time, 0, proto::EventBody::FileVersion(FILE_VERSION));
         writer.write_scratch()?;
@@ -135,8 +131,7 @@ impl EventWriter {
 
     /// Frames the event in `scratch` as a TFRecord and appends it to the buffer.
     fn write_scratch(&mut self) -> Result<(), TensorboardError> {
-        write_record(&mut self.file, &self.scratch)
-            .map_err(|source| TensorboardError::Write { path: self.path.clone(), source })
+        write_record(&mut self.file, &self.scratch).map_err(|source| TensorboardError::Write { path: self.path.clone(), source })
     }
 }
 
@@ -311,8 +306,12 @@ mod tests {
     /// print(buf.getvalue().hex())
     /// ```
     const GOLDEN_HEX: &str = concat!(
-        "1800000000000000", "a37f4b22", "0900002040fc54d9411a0d627261696e2e4576656e743a32", "2b353110",
-        "2d00000000000000", "3c418afb",
+        "1800000000000000",
+        "a37f4b22",
+        "0900002040fc54d9411a0d627261696e2e4576656e743a32",
+        "2b353110",
+        "2d00000000000000",
+        "3c418afb",
         "0900005040fc54d9411080102a1f0a1d0a166368617274732f657069736f6469635f72657475726e150080f642",
         "db0a02e2",
     );
@@ -471,8 +470,7 @@ mod tests {
         // -0.0 kept, a negative step in 10 bytes, two-byte lengths for a 200-byte tag.
         let tag = "a".repeat(200);
         proto::encode_event(&mut out, -0.0, -1, proto::EventBody::Scalar { tag: &tag, value: -1.5 });
-        let expected =
-            format!("09000000000000008010ffffffffffffffffff012ad3010ad0010ac801{}150000c0bf", "61".repeat(200));
+        let expected = format!("09000000000000008010ffffffffffffffffff012ad3010ad0010ac801{}150000c0bf", "61".repeat(200));
         assert_eq!(out, from_hex(&expected));
     }
 

@@ -259,9 +259,8 @@ impl Backend for TorchBackend {
         let d_means = self.upload(d_means, self.host_values.len());
         let d_values = Tensor::from_slice(d_values).to_device(self.device);
         let d_log_std = Tensor::from_slice(d_log_std).to_device(self.device);
-        let surrogate = (&self.means * &d_means).sum(Kind::Float)
-            + (&self.values * &d_values).sum(Kind::Float)
-            + (self.log_std_view() * &d_log_std).sum(Kind::Float);
+        let surrogate =
+            (&self.means * &d_means).sum(Kind::Float) + (&self.values * &d_values).sum(Kind::Float) + (self.log_std_view() * &d_log_std).sum(Kind::Float);
         let mut grads = Tensor::run_backward(&[surrogate], &[&self.params], false, false);
         self.grad = grads.pop().expect("one gradient per input");
     }
@@ -397,7 +396,9 @@ mod tests {
                 b.optimizer_step(1e-3);
             }
             let (a_n, a_t) = (native.save(&rms), torch.save(&rms));
-            for (what, n, t) in [("actor", &a_n.actor.params, &a_t.actor.params), ("log_std", &a_n.log_std, &a_t.log_std), ("critic", &a_n.critic.params, &a_t.critic.params)] {
+            for (what, n, t) in
+                [("actor", &a_n.actor.params, &a_t.actor.params), ("log_std", &a_n.log_std, &a_t.log_std), ("critic", &a_n.critic.params, &a_t.critic.params)]
+            {
                 let e = rel_err(t, n);
                 assert!(e <= 1e-5, "step {step}, {what}: relative error {e:e}");
             }

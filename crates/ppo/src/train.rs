@@ -5,14 +5,14 @@ use crate::adam::AdamConfig;
 use crate::agent::Agent;
 use crate::backend::{Backend, CpuBackend};
 use crate::config::{BackendKind, PpoConfig};
-use crate::gae::{gae, GaeConfig, Transitions};
-use crate::loss::{gaussian_entropy, gaussian_log_prob, gaussian_log_prob_grad, ppo_loss, LossConfig, LossStats, Minibatch};
+use crate::gae::{GaeConfig, Transitions, gae};
+use crate::loss::{LossConfig, LossStats, Minibatch, gaussian_entropy, gaussian_log_prob, gaussian_log_prob_grad, ppo_loss};
 use crate::normalize::RewardScaler;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rewardsmith_sim::{derive_seed, EnvModel, EpisodeFitness, SimError, VecEnv};
 use rewardsmith_script::RewardScript;
+use rewardsmith_sim::{EnvModel, EpisodeFitness, SimError, VecEnv, derive_seed};
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Instant;
@@ -211,11 +211,7 @@ fn train_with<B: Backend>(
             let s = envs.step(&env_actions)?;
             global_step += n as u64;
             if terms.is_empty() {
-                terms = s
-                    .term_names
-                    .iter()
-                    .map(|name| TermWindow { name: name.clone(), mean: 0.0, min: f64::INFINITY, max: f64::NEG_INFINITY })
-                    .collect();
+                terms = s.term_names.iter().map(|name| TermWindow { name: name.clone(), mean: 0.0, min: f64::INFINITY, max: f64::NEG_INFINITY }).collect();
             }
             for row in s.terms.chunks(terms.len().max(1)) {
                 for (w, v) in terms.iter_mut().zip(row) {
@@ -263,25 +259,16 @@ fn train_with<B: Backend>(
         }
 
         // ---- Advantages (GAE) ---------------------------------------------------------------
-        let transitions = Transitions {
-            num_envs: n,
-            rewards: &rew_buf,
-            values: &batch.values,
-            next_values: &next_val_buf,
-            terminated: &term_buf,
-            truncated: &trunc_buf,
-        };
+        let transitions =
+            Transitions { num_envs: n, rewards: &rew_buf, values: &batch.values, next_values: &next_val_buf, terminated: &term_buf, truncated: &trunc_buf };
         gae(&GaeConfig { gamma: cfg.gamma, lambda: cfg.gae_lambda }, &transitions, &mut batch.advantages, &mut batch.returns);
 
         // ---- Optimise policy and value networks ------------------------------------------
         let stats = update(&mut backend, &batch, cfg, lr, &mut rng);
 
         // ---- Logging ------------------------------------------------------------------------
-        let mean_of = |k: usize| -> Option<f64> {
-            (!finished.is_empty()).then(|| {
-                finished.iter().map(|f| [f.0, f.1, f.2][k]).sum::<f64>() / finished.len() as f64
-            })
-        };
+        let mean_of =
+            |k: usize| -> Option<f64> { (!finished.is_empty()).then(|| finished.iter().map(|f| [f.0, f.1, f.2][k]).sum::<f64>() / finished.len() as f64) };
         let metrics = Metrics {
             global_step,
             episodic_return: mean_of(0),
@@ -384,9 +371,8 @@ pub fn update<B: Backend>(backend: &mut B, rollout: &Rollout, cfg: &PpoConfig, l
             let log_std = backend.log_std().to_vec();
             let (means, values_new) = backend.forward(&mb.obs, b);
             mb.logp_new.clear();
-            mb.logp_new.extend((0..b).map(|r| {
-                gaussian_log_prob(&mb.actions[r * act_dim..(r + 1) * act_dim], &means[r * act_dim..(r + 1) * act_dim], &log_std)
-            }));
+            mb.logp_new
+                .extend((0..b).map(|r| gaussian_log_prob(&mb.actions[r * act_dim..(r + 1) * act_dim], &means[r * act_dim..(r + 1) * act_dim], &log_std)));
             mb.d_logp.resize(b, 0.0);
             mb.d_value.resize(b, 0.0);
             let loss = ppo_loss(
@@ -453,12 +439,9 @@ impl MinibatchBuffers {
             self.obs.extend_from_slice(&r.obs[j * od..(j + 1) * od]);
             self.actions.extend_from_slice(&r.actions[j * ad..(j + 1) * ad]);
         }
-        for (dst, src) in [
-            (&mut self.logp_old, &r.logprobs),
-            (&mut self.values_old, &r.values),
-            (&mut self.advantages, &r.advantages),
-            (&mut self.returns, &r.returns),
-        ] {
+        for (dst, src) in
+            [(&mut self.logp_old, &r.logprobs), (&mut self.values_old, &r.values), (&mut self.advantages, &r.advantages), (&mut self.returns, &r.returns)]
+        {
             dst.clear();
             dst.extend(idx.iter().map(|&j| src[j]));
         }

@@ -1,9 +1,9 @@
 //! PPO end to end on the built-in environments: it learns, and a seed fixes the result.
 
 use rewardsmith_ppo::agent::Agent;
-use rewardsmith_ppo::eval::evaluate;
 use rewardsmith_ppo::config::PpoConfig;
-use rewardsmith_ppo::train::{train, Metrics};
+use rewardsmith_ppo::eval::evaluate;
+use rewardsmith_ppo::train::{Metrics, train};
 use rewardsmith_sim::EnvModel;
 use rewardsmith_spec::catalog;
 use std::sync::Arc;

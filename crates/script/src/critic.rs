@@ -63,12 +63,7 @@ pub fn review(script: &RewardScript, states: &[State]) -> Result<CriticReport, S
         }
     }
     let n = states.len().max(1) as f64;
-    let terms = terms
-        .names
-        .iter()
-        .zip(stats)
-        .map(|(name, (min, max, sum))| TermStats { name: name.clone(), min, max, mean: sum / n })
-        .collect();
+    let terms = terms.names.iter().zip(stats).map(|(name, (min, max, sum))| TermStats { name: name.clone(), min, max, mean: sum / n }).collect();
     let prints = script_prints(script);
     let total = TermStats { name: "reward".to_owned(), min: total.0, max: total.1, mean: total.2 / n };
     Ok(CriticReport { script: script.name().to_owned(), samples: states.len(), terms, total, prints })

@@ -60,15 +60,10 @@ impl ScriptError {
         let pos = e.position();
         let limits = &sandbox.limits;
         let (kind, message) = match e.err_type() {
-            ParseErrorType::Reserved(s) | ParseErrorType::BadInput(LexError::ImproperSymbol(s, _)) if s == "eval" => {
-                (ScriptErrorKind::Syntax, eval_message())
+            ParseErrorType::Reserved(s) | ParseErrorType::BadInput(LexError::ImproperSymbol(s, _)) if s == "eval" => (ScriptErrorKind::Syntax, eval_message()),
+            ParseErrorType::Reserved(s) if s == "import" || s == "export" => {
+                (ScriptErrorKind::Syntax, format!("`{s}` is not allowed: reward scripts cannot load modules; define helper functions in the script"))
             }
-            ParseErrorType::Reserved(s) if s == "import" || s == "export" => (
-                ScriptErrorKind::Syntax,
-                format!(
-                    "`{s}` is not allowed: reward scripts cannot load modules; define helper functions in the script"
-                ),
-            ),
             ParseErrorType::VariableUndefined(name) => {
                 let hint = if sandbox.layout().names.iter().any(|n| n == name) {
                     format!("; `{name}` is a state variable: write `s.{name}`")
@@ -84,12 +79,8 @@ impl ScriptError {
                     limits.max_expr_depth, limits.max_function_expr_depth
                 ),
             ),
-            ParseErrorType::TooManyFunctions => {
-                (ScriptErrorKind::Limit, format!("too many functions (limit {})", limits.max_functions))
-            }
-            ParseErrorType::UnexpectedEOF => {
-                (ScriptErrorKind::Syntax, "the script ends too early: a closing `}`, `)` or `]` is missing".to_owned())
-            }
+            ParseErrorType::TooManyFunctions => (ScriptErrorKind::Limit, format!("too many functions (limit {})", limits.max_functions)),
+            ParseErrorType::UnexpectedEOF => (ScriptErrorKind::Syntax, "the script ends too early: a closing `}`, `)` or `]` is missing".to_owned()),
             t => (ScriptErrorKind::Syntax, t.to_string()),
         };
         Self::new(script, kind, message).at(pos)
@@ -110,18 +101,11 @@ impl ScriptError {
         let (kind, mut message) = match &inner {
             EvalAltResult::ErrorTooManyOperations(..) => (
                 ScriptErrorKind::Limit,
-                format!(
-                    "too many operations (limit {} per call): an endless loop, or far too much work for a reward",
-                    limits.max_operations
-                ),
+                format!("too many operations (limit {} per call): an endless loop, or far too much work for a reward", limits.max_operations),
             ),
-            EvalAltResult::ErrorStackOverflow(..) => (
-                ScriptErrorKind::Limit,
-                format!(
-                    "functions nested too deeply (limit {} calls): unbounded recursion? use a loop",
-                    limits.max_call_levels
-                ),
-            ),
+            EvalAltResult::ErrorStackOverflow(..) => {
+                (ScriptErrorKind::Limit, format!("functions nested too deeply (limit {} calls): unbounded recursion? use a loop", limits.max_call_levels))
+            }
             EvalAltResult::ErrorDataTooLarge(what, ..) => {
                 let message = if what.contains("string") {
                     format!("string too long (limit {} bytes)", limits.max_string_size)
@@ -134,21 +118,13 @@ impl ScriptError {
                 };
                 (ScriptErrorKind::Limit, message)
             }
-            EvalAltResult::ErrorTooManyVariables(..) => {
-                (ScriptErrorKind::Limit, format!("too many variables alive at once (limit {})", limits.max_variables))
-            }
+            EvalAltResult::ErrorTooManyVariables(..) => (ScriptErrorKind::Limit, format!("too many variables alive at once (limit {})", limits.max_variables)),
             EvalAltResult::ErrorTooManyModules(..) => (ScriptErrorKind::Limit, inner.to_string()),
-            EvalAltResult::ErrorParsing(ParseErrorType::Reserved(s), _) if s == "eval" => {
-                (ScriptErrorKind::Syntax, eval_message())
-            }
+            EvalAltResult::ErrorParsing(ParseErrorType::Reserved(s), _) if s == "eval" => (ScriptErrorKind::Syntax, eval_message()),
             EvalAltResult::ErrorParsing(t, _) => (ScriptErrorKind::Syntax, t.to_string()),
-            EvalAltResult::ErrorFunctionNotFound(signature, _) => {
-                (ScriptErrorKind::Runtime, function_not_found(signature))
-            }
+            EvalAltResult::ErrorFunctionNotFound(signature, _) => (ScriptErrorKind::Runtime, function_not_found(signature)),
             EvalAltResult::ErrorDotExpr(text, _) => (ScriptErrorKind::Runtime, unknown_property(text, sandbox)),
-            EvalAltResult::ErrorPropertyNotFound(name, _) => {
-                (ScriptErrorKind::Runtime, format!("the map has no property `{name}`"))
-            }
+            EvalAltResult::ErrorPropertyNotFound(name, _) => (ScriptErrorKind::Runtime, format!("the map has no property `{name}`")),
             EvalAltResult::ErrorRuntime(value, _) => (ScriptErrorKind::Runtime, format!("runtime error: {value}")),
             _ => (ScriptErrorKind::Runtime, inner.to_string()),
         };
@@ -193,11 +169,7 @@ fn unknown_property(text: &str, sandbox: &Sandbox) -> String {
     match typ {
         "State" => format!(
             "the state has no variable `{prop}`; it has {}, and action, dt, step, time",
-            if sandbox.layout().names.is_empty() {
-                "none of its own".to_owned()
-            } else {
-                sandbox.layout().names.join(", ")
-            }
+            if sandbox.layout().names.is_empty() { "none of its own".to_owned() } else { sandbox.layout().names.join(", ") }
         ),
         "vec3" => format!("vec3 has no property `{prop}`; it has x, y, z"),
         "quat" => format!("quat has no property `{prop}`; it has w, x, y, z (and q.rotate(v))"),

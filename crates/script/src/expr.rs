@@ -24,10 +24,7 @@ impl Expr {
     pub fn compile(sandbox: &Sandbox, name: &str, text: &str) -> Result<Self, ScriptError> {
         let mut scope = Scope::new();
         scope.push("s", State::default());
-        let ast = sandbox
-            .engine
-            .compile_expression_with_scope(&scope, text)
-            .map_err(|e| ScriptError::from_parse(name, e, sandbox))?;
+        let ast = sandbox.engine.compile_expression_with_scope(&scope, text).map_err(|e| ScriptError::from_parse(name, e, sandbox))?;
         Ok(Self { name: name.to_owned(), sandbox: sandbox.clone(), ast })
     }
 
@@ -40,10 +37,7 @@ impl Expr {
     pub fn eval(&self, state: &State) -> Result<Dynamic, ScriptError> {
         let mut scope = Scope::new();
         scope.push("s", state.clone());
-        self.sandbox
-            .engine
-            .eval_ast_with_scope::<Dynamic>(&mut scope, &self.ast)
-            .map_err(|e| ScriptError::from_eval(&self.name, *e, &self.sandbox))
+        self.sandbox.engine.eval_ast_with_scope::<Dynamic>(&mut scope, &self.ast).map_err(|e| ScriptError::from_eval(&self.name, *e, &self.sandbox))
     }
 
     /// Evaluates to a finite number.

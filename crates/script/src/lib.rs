@@ -20,7 +20,7 @@ mod sandbox;
 mod signature;
 mod types;
 
-pub use critic::{judge, review, Cost, CriticReport, TermStats, Verdict};
+pub use critic::{Cost, CriticReport, TermStats, Verdict, judge, review};
 pub use error::{ScriptError, ScriptErrorKind};
 pub use expr::Expr;
 pub use reward::{REWARD_FN, RewardScript, RewardTerms};

@@ -61,13 +61,7 @@ fn script_calls(ast: &AST, f: &FnId) -> Vec<(FnId, Position)> {
 /// For a call-depth error: the call that closes a cycle of script functions reachable from
 /// `compute_reward` (the recursive call), trying first the call of `compute_reward` at `via`.
 pub(crate) fn recursion_position(ast: &AST, via: Option<Position>) -> Option<Position> {
-    fn visit(
-        ast: &AST,
-        f: FnId,
-        via: Option<Position>,
-        stack: &mut Vec<FnId>,
-        done: &mut Vec<FnId>,
-    ) -> Option<Position> {
+    fn visit(ast: &AST, f: FnId, via: Option<Position>, stack: &mut Vec<FnId>, done: &mut Vec<FnId>) -> Option<Position> {
         let mut calls = script_calls(ast, &f);
         // The call the error came through first (a stable sort keeps source order otherwise).
         calls.sort_by_key(|(_, pos)| Some(*pos) != via);
@@ -109,12 +103,7 @@ fn reward_body(ast: &AST) -> Option<(Vec<Stmt>, String)> {
 
 /// Re-runs `compute_reward`'s body at top level and returns where it fails with the same kind of
 /// error as `original`, if it does.
-pub(crate) fn system_error_position(
-    sandbox: &Sandbox,
-    ast: &AST,
-    state: &State,
-    original: &EvalAltResult,
-) -> Option<Position> {
+pub(crate) fn system_error_position(sandbox: &Sandbox, ast: &AST, state: &State, original: &EvalAltResult) -> Option<Position> {
     let (body, param) = reward_body(ast)?;
     let top = AST::new(body, ast.shared_lib().clone());
     let mut scope = Scope::new();
@@ -148,7 +137,5 @@ pub(crate) fn return_position(ast: &AST, term: Option<&str>) -> Position {
 
 /// Where `fn compute_reward` with `arity` parameters starts (its body's opening brace).
 pub(crate) fn function_position(ast: &AST, arity: usize) -> Position {
-    ast.iter_fn_def()
-        .find(|f| f.name == REWARD_FN && f.params.len() == arity)
-        .map_or(Position::NONE, |f| f.body.start_position())
+    ast.iter_fn_def().find(|f| f.name == REWARD_FN && f.params.len() == arity).map_or(Position::NONE, |f| f.body.start_position())
 }

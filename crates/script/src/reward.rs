@@ -45,8 +45,7 @@ impl RewardScript {
     /// Compiles `source` (named `name` in errors) and checks that it defines `compute_reward(s)`.
     pub fn compile(sandbox: &Sandbox, name: &str, source: &str) -> Result<Self, ScriptError> {
         let ast = sandbox.engine.compile(source).map_err(|e| ScriptError::from_parse(name, e, sandbox))?;
-        let mut arities: Vec<usize> =
-            ast.iter_functions().filter(|f| f.name == REWARD_FN).map(|f| f.params.len()).collect();
+        let mut arities: Vec<usize> = ast.iter_functions().filter(|f| f.name == REWARD_FN).map(|f| f.params.len()).collect();
         if arities.is_empty() {
             return Err(ScriptError::new(
                 name,
@@ -82,11 +81,8 @@ impl RewardScript {
         let mut scope = Scope::new();
         // Top-level statements are not re-run on every call: functions cannot see them anyway.
         let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
-        let result: Dynamic = self
-            .sandbox
-            .engine
-            .call_fn_with_options(options, &mut scope, &self.ast, REWARD_FN, (state.clone(),))
-            .map_err(|e| self.eval_error(e, state))?;
+        let result: Dynamic =
+            self.sandbox.engine.call_fn_with_options(options, &mut scope, &self.ast, REWARD_FN, (state.clone(),)).map_err(|e| self.eval_error(e, state))?;
         self.store(result, out)
     }
 
@@ -151,16 +147,13 @@ impl RewardScript {
         let type_name = |d: &Dynamic| self.sandbox.engine.map_type_name(d.type_name()).to_owned();
         if let Some(x) = as_number(&result) {
             let x = check("reward", x, false)?;
-            return store_terms(out, std::iter::once(("reward", x)))
-                .map_err(|m| error(ScriptErrorKind::Contract, None, m));
+            return store_terms(out, std::iter::once(("reward", x))).map_err(|m| error(ScriptErrorKind::Contract, None, m));
         }
         if result.is_unit() {
             return Err(error(
                 ScriptErrorKind::Contract,
                 None,
-                format!(
-                    "`{REWARD_FN}` returned nothing; end it with a number or a map of named numbers (`#{{ name: value }}`)"
-                ),
+                format!("`{REWARD_FN}` returned nothing; end it with a number or a map of named numbers (`#{{ name: value }}`)"),
             ));
         }
         let map = match result.try_cast_result::<rhai::Map>() {
@@ -169,19 +162,12 @@ impl RewardScript {
                 return Err(error(
                     ScriptErrorKind::Contract,
                     None,
-                    format!(
-                        "`{REWARD_FN}` must return a number or a map of numbers (`#{{ name: value }}`), it returned {}",
-                        type_name(&other)
-                    ),
+                    format!("`{REWARD_FN}` must return a number or a map of numbers (`#{{ name: value }}`), it returned {}", type_name(&other)),
                 ));
             }
         };
         if map.is_empty() {
-            return Err(error(
-                ScriptErrorKind::Contract,
-                None,
-                format!("`{REWARD_FN}` returned an empty map; give at least one term"),
-            ));
+            return Err(error(ScriptErrorKind::Contract, None, format!("`{REWARD_FN}` returned an empty map; give at least one term")));
         }
         // Rhai checks its map-size limit when a map is built whole, not when a script fills one
         // by index (`m["t" + i] = …`): the term limit is enforced here, on what comes back.
@@ -196,11 +182,7 @@ impl RewardScript {
         // Check every term first, so that `out` is left untouched on error.
         for (key, value) in &map {
             let Some(x) = as_number(value) else {
-                return Err(error(
-                    ScriptErrorKind::Contract,
-                    Some(key),
-                    format!("term \"{key}\" is {}, not a number", type_name(value)),
-                ));
+                return Err(error(ScriptErrorKind::Contract, Some(key), format!("term \"{key}\" is {}, not a number", type_name(value))));
             };
             check(key, x, true)?;
         }

@@ -158,9 +158,7 @@ fn build_engine(layout: &StateLayout, limits: &SandboxLimits) -> Engine {
     // `sleep` is in Rhai's core package even without the clock; a sleeping script costs one
     // operation, so the operation limit would never stop it. Registered functions take
     // precedence over the package's.
-    let no_sleep = |_: Dynamic| -> Result<(), Box<EvalAltResult>> {
-        Err("`sleep` is not allowed in reward scripts".into())
-    };
+    let no_sleep = |_: Dynamic| -> Result<(), Box<EvalAltResult>> { Err("`sleep` is not allowed in reward scripts".into()) };
     engine.register_fn("sleep", move |x: FLOAT| no_sleep(Dynamic::from_float(x)));
     engine.register_fn("sleep", move |x: INT| no_sleep(Dynamic::from_int(x)));
     types::register(&mut engine, layout);

@@ -38,4 +38,3 @@ impl Signature {
         (self.0.iter().zip(&other.0).map(|(a, b)| (a - b) * (a - b)).sum::<f64>() / n).sqrt()
     }
 }
-

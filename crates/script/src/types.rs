@@ -187,9 +187,7 @@ fn number(d: &Dynamic, what: &str) -> Res<f64> {
 pub(crate) fn register(engine: &mut Engine, layout: &StateLayout) {
     engine
         .register_type_with_name::<Vec3>("vec3")
-        .register_fn("vec3", |x: Dynamic, y: Dynamic, z: Dynamic| -> Res<Vec3> {
-            Ok(Vec3::new(number(&x, "x")?, number(&y, "y")?, number(&z, "z")?))
-        })
+        .register_fn("vec3", |x: Dynamic, y: Dynamic, z: Dynamic| -> Res<Vec3> { Ok(Vec3::new(number(&x, "x")?, number(&y, "y")?, number(&z, "z")?)) })
         .register_get("x", |v: &mut Vec3| v.x)
         .register_get("y", |v: &mut Vec3| v.y)
         .register_get("z", |v: &mut Vec3| v.z)
@@ -233,9 +231,7 @@ pub(crate) fn register(engine: &mut Engine, layout: &StateLayout) {
 
     engine
         .register_type_with_name::<State>("State")
-        .register_get("action", |s: &mut State| -> rhai::Array {
-            s.data().action.iter().map(|a| Dynamic::from_float(*a)).collect()
-        })
+        .register_get("action", |s: &mut State| -> rhai::Array { s.data().action.iter().map(|a| Dynamic::from_float(*a)).collect() })
         .register_get("dt", |s: &mut State| s.data().dt)
         .register_get("step", |s: &mut State| s.data().step)
         .register_get("time", |s: &mut State| s.data().time)
@@ -243,11 +239,7 @@ pub(crate) fn register(engine: &mut Engine, layout: &StateLayout) {
         .register_fn("to_debug", |s: &mut State| format!("State({} variables)", s.data().values.len()));
     for (index, name) in layout.names.iter().enumerate() {
         engine.register_get(name, move |s: &mut State| -> Res<Dynamic> {
-            s.data()
-                .values
-                .get(index)
-                .map(Value::to_dynamic)
-                .ok_or_else(|| format!("state variable {index} is not set").into())
+            s.data().values.get(index).map(Value::to_dynamic).ok_or_else(|| format!("state variable {index} is not set").into())
         });
     }
 }

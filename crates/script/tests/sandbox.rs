@@ -6,8 +6,7 @@
 //! the assertions are the line numbers of the script text.
 
 use rewardsmith_script::{
-    Expr, Quat, RewardScript, RewardTerms, Sandbox, SandboxLimits, ScriptError, ScriptErrorKind, State, StateData,
-    StateLayout, Value, Vec3, review,
+    Expr, Quat, RewardScript, RewardTerms, Sandbox, SandboxLimits, ScriptError, ScriptErrorKind, State, StateData, StateLayout, Value, Vec3, review,
 };
 
 fn layout() -> StateLayout {
@@ -22,11 +21,7 @@ fn sandbox() -> Sandbox {
 fn state_with(pole_angle: f64, step: i64) -> State {
     let half = std::f64::consts::FRAC_PI_4;
     State::new(StateData {
-        values: vec![
-            Value::Float(pole_angle),
-            Value::Vec3(Vec3::new(1.0, 2.0, 3.0)),
-            Value::Quat(Quat { w: half.cos(), x: 0.0, y: 0.0, z: half.sin() }),
-        ],
+        values: vec![Value::Float(pole_angle), Value::Vec3(Vec3::new(1.0, 2.0, 3.0)), Value::Quat(Quat { w: half.cos(), x: 0.0, y: 0.0, z: half.sin() })],
         action: vec![0.5, -0.25],
         dt: 0.02,
         step,
@@ -84,31 +79,19 @@ fn endless_loop_stops_at_the_operation_limit_located_at_the_loop() {
 
 #[test]
 fn unbounded_recursion_stops_at_the_call_depth_limit_located_at_the_recursive_call() {
-    let err = fails(
-        "fn down(n) {\n    down(n + 1)\n}\nfn compute_reward(s) {\n    let depth = down(0);\n    1.0\n}",
-        ScriptErrorKind::Limit,
-        2,
-    );
+    let err = fails("fn down(n) {\n    down(n + 1)\n}\nfn compute_reward(s) {\n    let depth = down(0);\n    1.0\n}", ScriptErrorKind::Limit, 2);
     assert_eq!(err.column, Some(5), "{err}");
     assert!(err.message.contains("recursion"), "{err}");
 }
 
 #[test]
 fn mutual_recursion_is_located_at_the_call_closing_the_cycle() {
-    fails(
-        "fn ping(n) {\n    pong(n)\n}\nfn pong(n) {\n    1 + ping(n)\n}\nfn compute_reward(s) {\n    ping(1)\n}",
-        ScriptErrorKind::Limit,
-        5,
-    );
+    fails("fn ping(n) {\n    pong(n)\n}\nfn pong(n) {\n    1 + ping(n)\n}\nfn compute_reward(s) {\n    ping(1)\n}", ScriptErrorKind::Limit, 5);
 }
 
 #[test]
 fn endless_loop_in_a_helper_is_located_at_its_call_naming_the_helper() {
-    let err = fails(
-        "fn spin(x) {\n    loop { x += 1; }\n}\nfn compute_reward(s) {\n    let a = 1;\n    spin(a)\n}",
-        ScriptErrorKind::Limit,
-        6,
-    );
+    let err = fails("fn spin(x) {\n    loop { x += 1; }\n}\nfn compute_reward(s) {\n    let a = 1;\n    spin(a)\n}", ScriptErrorKind::Limit, 6);
     assert!(err.message.ends_with("(inside `spin`, called here)"), "{err}");
 }
 
@@ -119,11 +102,7 @@ fn self_recursive_compute_reward_stops_at_the_call_depth_limit() {
 
 #[test]
 fn string_doubling_stops_at_the_string_size_limit() {
-    let err = fails(
-        "fn compute_reward(s) {\n    let text = \"ab\";\n    loop { text += text; }\n}",
-        ScriptErrorKind::Limit,
-        3,
-    );
+    let err = fails("fn compute_reward(s) {\n    let text = \"ab\";\n    loop { text += text; }\n}", ScriptErrorKind::Limit, 3);
     assert!(err.message.contains("string too long (limit 4096"), "{err}");
 }
 
@@ -138,11 +117,8 @@ fn array_growth_stops_at_the_array_size_limit() {
 #[test]
 fn map_growth_stops_at_a_limit() {
     // Rhai checks the map size when the map goes through a function call...
-    let err = fails(
-        "fn compute_reward(s) {\n    let m = #{};\n    let i = 0;\n    loop { m[`k${i}`] = i; i += 1; let n = m.len(); }\n}",
-        ScriptErrorKind::Limit,
-        4,
-    );
+    let err =
+        fails("fn compute_reward(s) {\n    let m = #{};\n    let i = 0;\n    loop { m[`k${i}`] = i; i += 1; let n = m.len(); }\n}", ScriptErrorKind::Limit, 4);
     assert!(err.message.contains("map too large (limit 64"), "{err}");
     // ...but not on `m[key] = value` (Rhai 1.27): then only the operation limit stops the growth,
     // after some 30 000 entries under the default limit. A lower limit keeps this test fast.
@@ -207,11 +183,7 @@ fn empty_map_is_a_contract_error() {
 
 #[test]
 fn string_term_is_a_contract_error_at_the_term() {
-    let err = fails(
-        "fn compute_reward(s) {\n    #{\n        angle: s.pole_angle,\n        label: \"up\",\n    }\n}",
-        ScriptErrorKind::Contract,
-        4,
-    );
+    let err = fails("fn compute_reward(s) {\n    #{\n        angle: s.pole_angle,\n        label: \"up\",\n    }\n}", ScriptErrorKind::Contract, 4);
     assert!(err.message.contains("term \"label\" is string, not a number"), "{err}");
     // A constant map is folded at compile time; the error is then located at the statement.
     fails("fn compute_reward(s) {\n    #{ a: 1.0, b: \"x\" }\n}", ScriptErrorKind::Contract, 2);
@@ -219,11 +191,8 @@ fn string_term_is_a_contract_error_at_the_term() {
 
 #[test]
 fn nan_term_is_a_non_finite_error_at_the_term() {
-    let err = fails(
-        "fn compute_reward(s) {\n    #{\n        fine: 1.0,\n        broken: (s.pole_angle - 1.0).sqrt(),\n    }\n}",
-        ScriptErrorKind::NonFinite,
-        4,
-    );
+    let err =
+        fails("fn compute_reward(s) {\n    #{\n        fine: 1.0,\n        broken: (s.pole_angle - 1.0).sqrt(),\n    }\n}", ScriptErrorKind::NonFinite, 4);
     assert!(err.message.contains("term \"broken\" is NaN"), "{err}");
 }
 
@@ -246,9 +215,7 @@ fn script_without_compute_reward_is_a_contract_error() {
 
 #[test]
 fn compute_reward_with_two_parameters_is_a_contract_error_at_the_function() {
-    let err =
-        RewardScript::compile(&sandbox(), "test.rhai", "fn helper(x) { x }\nfn compute_reward(s, t) {\n    1.0\n}")
-            .unwrap_err();
+    let err = RewardScript::compile(&sandbox(), "test.rhai", "fn helper(x) { x }\nfn compute_reward(s, t) {\n    1.0\n}").unwrap_err();
     assert_eq!((err.kind, err.line), (ScriptErrorKind::Contract, Some(2)), "{err}");
     assert!(err.message.contains("takes 2"), "{err}");
 }
@@ -291,8 +258,7 @@ fn eval_is_rejected_at_compile_time_at_the_call_site() {
 
 #[test]
 fn eval_through_a_function_pointer_is_rejected() {
-    let err =
-        fails("fn compute_reward(s) {\n    let f = Fn(\"eval\");\n    f.call(\"1\")\n}", ScriptErrorKind::Syntax, 2);
+    let err = fails("fn compute_reward(s) {\n    let f = Fn(\"eval\");\n    f.call(\"1\")\n}", ScriptErrorKind::Syntax, 2);
     assert!(err.message.contains("`eval` is not allowed"), "{err}");
 }
 
@@ -341,11 +307,7 @@ fn top_level_variable_is_not_visible_in_functions() {
 
 #[test]
 fn error_in_a_helper_is_located_inside_the_helper() {
-    let err = fails(
-        "fn inner(x) {\n    x.nope\n}\nfn outer(x) {\n    inner(x)\n}\nfn compute_reward(s) {\n    outer(s)\n}",
-        ScriptErrorKind::Runtime,
-        2,
-    );
+    let err = fails("fn inner(x) {\n    x.nope\n}\nfn outer(x) {\n    inner(x)\n}\nfn compute_reward(s) {\n    outer(s)\n}", ScriptErrorKind::Runtime, 2);
     assert_eq!(err.column, Some(7), "{err}");
     assert!(err.message.ends_with("(in outer → inner)"), "{err}");
 }
@@ -377,8 +339,7 @@ fn error_display_is_script_line_column_message() {
 
 #[test]
 fn map_return_gives_sorted_names_values_and_total() {
-    let terms =
-        run("fn compute_reward(s) {\n    #{ upright: s.pole_angle.cos(), alive: 1.0, effort: -0.5 }\n}").unwrap();
+    let terms = run("fn compute_reward(s) {\n    #{ upright: s.pole_angle.cos(), alive: 1.0, effort: -0.5 }\n}").unwrap();
     assert_eq!(terms.names, ["alive", "effort", "upright"]);
     assert_eq!(terms.values[..2], [1.0, -0.5]);
     close(terms.values[2], 0.1_f64.cos());
@@ -407,8 +368,7 @@ fn explicit_return_and_helpers_work() {
 
 #[test]
 fn script_is_reusable_across_calls_and_states() {
-    let script =
-        RewardScript::compile(&sandbox(), "test.rhai", "fn compute_reward(s) {\n    #{ a: s.pole_angle }\n}").unwrap();
+    let script = RewardScript::compile(&sandbox(), "test.rhai", "fn compute_reward(s) {\n    #{ a: s.pole_angle }\n}").unwrap();
     let mut terms = RewardTerms::default();
     for (i, angle) in [0.1, -0.2, 0.3].into_iter().enumerate() {
         script.call(&state_with(angle, i as i64), &mut terms).unwrap();
@@ -469,9 +429,7 @@ fn quat_getters_and_rotation() {
     ))
     .unwrap();
     let half = std::f64::consts::FRAC_PI_4;
-    for (name, value) in
-        [("w", half.cos()), ("x", 0.0), ("y", 0.0), ("z", half.sin()), ("rx", 0.0), ("ry", 1.0), ("rz", 0.0)]
-    {
+    for (name, value) in [("w", half.cos()), ("x", 0.0), ("y", 0.0), ("z", half.sin()), ("rx", 0.0), ("ry", 1.0), ("rz", 0.0)] {
         close(term(&terms, name), value);
     }
 }
@@ -499,9 +457,7 @@ fn state_builtins_action_dt_step_time() {
         "}",
     ))
     .unwrap();
-    for (name, value) in
-        [("a0", 0.5), ("a1", -0.25), ("n", 2.0), ("dt", 0.02), ("step", 7.0), ("time", 0.14), ("effort", 0.3125)]
-    {
+    for (name, value) in [("a0", 0.5), ("a1", -0.25), ("n", 2.0), ("dt", 0.02), ("step", 7.0), ("time", 0.14), ("effort", 0.3125)] {
         close(term(&terms, name), value);
     }
 }
@@ -509,12 +465,8 @@ fn state_builtins_action_dt_step_time() {
 #[test]
 fn print_and_debug_are_captured() {
     let sandbox = sandbox();
-    let script = RewardScript::compile(
-        &sandbox,
-        "test.rhai",
-        "fn compute_reward(s) {\n    print(`angle ${s.pole_angle}`);\n    debug(s.tip);\n    1.0\n}",
-    )
-    .unwrap();
+    let script =
+        RewardScript::compile(&sandbox, "test.rhai", "fn compute_reward(s) {\n    print(`angle ${s.pole_angle}`);\n    debug(s.tip);\n    1.0\n}").unwrap();
     script.call(&state(), &mut RewardTerms::default()).unwrap();
     let (lines, dropped) = sandbox.take_prints();
     assert_eq!(lines, ["angle 0.1", "[debug] vec3(1, 2, 3)"]);
@@ -527,12 +479,7 @@ fn print_and_debug_are_captured() {
 fn prints_beyond_the_line_limit_are_counted_and_dropped() {
     let limits = SandboxLimits { max_print_lines: 3, ..SandboxLimits::default() };
     let sandbox = Sandbox::new(layout(), &limits);
-    let script = RewardScript::compile(
-        &sandbox,
-        "test.rhai",
-        "fn compute_reward(s) {\n    for i in 0..10 { print(i); }\n    1.0\n}",
-    )
-    .unwrap();
+    let script = RewardScript::compile(&sandbox, "test.rhai", "fn compute_reward(s) {\n    for i in 0..10 { print(i); }\n    1.0\n}").unwrap();
     script.call(&state(), &mut RewardTerms::default()).unwrap();
     assert_eq!(sandbox.take_prints(), (vec!["0".to_owned(), "1".to_owned(), "2".to_owned()], 7));
 }
@@ -541,10 +488,7 @@ fn prints_beyond_the_line_limit_are_counted_and_dropped() {
 #[test]
 fn print_does_not_write_to_stdout() {
     let exe = std::env::current_exe().unwrap();
-    let out = std::process::Command::new(exe)
-        .args(["print_marker_child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
-        .output()
-        .unwrap();
+    let out = std::process::Command::new(exe).args(["print_marker_child", "--exact", "--ignored", "--nocapture", "--test-threads=1"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("1 passed"), "the child test did not run: {stdout}");
@@ -621,12 +565,9 @@ fn critic_states() -> Vec<State> {
 #[test]
 fn review_reports_min_max_mean_per_term() {
     let sandbox = sandbox();
-    let script = RewardScript::compile(
-        &sandbox,
-        "test.rhai",
-        "fn compute_reward(s) {\n    print(`step ${s.step}`);\n    #{ angle: s.pole_angle, steps: s.step }\n}",
-    )
-    .unwrap();
+    let script =
+        RewardScript::compile(&sandbox, "test.rhai", "fn compute_reward(s) {\n    print(`step ${s.step}`);\n    #{ angle: s.pole_angle, steps: s.step }\n}")
+            .unwrap();
     let report = review(&script, &critic_states()).unwrap();
     assert_eq!(report.script, "test.rhai");
     assert_eq!(report.samples, 3);

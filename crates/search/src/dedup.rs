@@ -7,7 +7,7 @@ pub use rewardsmith_script::Signature;
 #[cfg(test)]
 mod tests {
     use rewardsmith_script::Signature;
-    use rewardsmith_sim::{critic_states, EnvModel};
+    use rewardsmith_sim::{EnvModel, critic_states};
     use rewardsmith_spec::catalog;
 
     fn distance(a: &str, b: &str) -> f64 {

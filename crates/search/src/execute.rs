@@ -7,14 +7,14 @@
 
 use crate::config::SearchConfig;
 use crate::error::SearchError;
-use crate::record::{write_atomic, write_jsonl, CandidateResult, Checkpoint, Episode, TermRange};
-use rewardsmith_ppo::agent::{policy_metadata, Agent};
+use crate::record::{CandidateResult, Checkpoint, Episode, TermRange, write_atomic, write_jsonl};
+use rewardsmith_ppo::agent::{Agent, policy_metadata};
 use rewardsmith_ppo::config::{Device, PpoConfig};
 use rewardsmith_ppo::eval::evaluate_policy_observed;
-use rewardsmith_ppo::train::{evenly_spaced, train, Metrics, TrainError};
+use rewardsmith_ppo::train::{Metrics, TrainError, evenly_spaced, train};
 use rewardsmith_script::{Expr, RewardScript, State};
 use rewardsmith_sim::rollout;
-use rewardsmith_sim::{critic_states, derive_seed, Env, EnvModel, EpisodeFitness, SimError, CRITIC_SAMPLES, CRITIC_SEED};
+use rewardsmith_sim::{CRITIC_SAMPLES, CRITIC_SEED, Env, EnvModel, EpisodeFitness, SimError, critic_states, derive_seed};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -119,7 +119,12 @@ pub trait Executor: Send + Sync {
     /// order; a failed training is a result, not an error). An error from `finished` (its
     /// result could not be recorded) stops further trainings and is returned once the running
     /// ones end.
-    fn run(&self, shared: &Shared<'_>, trainings: &[Training], finished: &(dyn Fn(&Training, CandidateResult) -> Result<(), SearchError> + Sync)) -> Result<(), SearchError>;
+    fn run(
+        &self,
+        shared: &Shared<'_>,
+        trainings: &[Training],
+        finished: &(dyn Fn(&Training, CandidateResult) -> Result<(), SearchError> + Sync),
+    ) -> Result<(), SearchError>;
 }
 
 /// Trainings as threads of this process: `jobs` at once (0: by the cores and, on CUDA, the
@@ -128,7 +133,12 @@ pub trait Executor: Send + Sync {
 pub struct LocalExecutor;
 
 impl Executor for LocalExecutor {
-    fn run(&self, shared: &Shared<'_>, trainings: &[Training], finished: &(dyn Fn(&Training, CandidateResult) -> Result<(), SearchError> + Sync)) -> Result<(), SearchError> {
+    fn run(
+        &self,
+        shared: &Shared<'_>,
+        trainings: &[Training],
+        finished: &(dyn Fn(&Training, CandidateResult) -> Result<(), SearchError> + Sync),
+    ) -> Result<(), SearchError> {
         if trainings.is_empty() {
             return Ok(());
         }
@@ -193,7 +203,7 @@ impl Shared<'_> {
         // A panic inside a training (libtorch reports a CUDA error, out of memory say, as one) is
         // this candidate's failure, not the search's.
         let trained = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            train(&self.model, Some(script.clone()), ppo, |metrics, _| {
+            train(self.model, Some(script.clone()), ppo, |metrics, _| {
                 (self.events)(Event::Iteration { id, global_step: metrics.global_step, sps: metrics.sps, episodic_return: metrics.episodic_return });
                 log.push(metrics.clone());
                 timed_out = timeout.is_some_and(|t| started.elapsed() > t);
@@ -211,10 +221,12 @@ impl Shared<'_> {
         };
         let outcome = match trained {
             Err(e) => Err(("failed", e.to_string())),
-            Ok(_) if timed_out => Err(("timeout", format!("training passed its {} s limit at step {}", cfg.train_timeout_s.unwrap_or(0.0), result.global_step))),
+            Ok(_) if timed_out => {
+                Err(("timeout", format!("training passed its {} s limit at step {}", cfg.train_timeout_s.unwrap_or(0.0), result.global_step)))
+            }
             // The hierarchy ranks a generation's candidates only (not confirmations or baselines).
             Ok(agent) => {
-                let levels = if job.record_rollout { &self.levels[..] } else { &[] };
+                let levels = if job.record_rollout { self.levels } else { &[] };
                 self.evaluate(script, &agent, ppo, job.eval_seed, levels, &mut result).map(|()| agent).map_err(|e| ("failed", format!("evaluation: {e}")))
             }
         };
@@ -225,7 +237,7 @@ impl Shared<'_> {
         }
         match outcome {
             Ok(agent) => {
-                let bytes = agent.to_safetensors(&policy_metadata(&self.model, Some(script), ppo.obs_clip));
+                let bytes = agent.to_safetensors(&policy_metadata(self.model, Some(script), ppo.obs_clip));
                 if let Err(e) = bytes.map_err(|e| e.to_string()).and_then(|b| write_atomic(&dir.join("policy.safetensors"), &b).map_err(|e| e.to_string())) {
                     result.error = Some(format!("policy not saved: {e}"));
                 }
@@ -287,7 +299,7 @@ impl Shared<'_> {
                 }
             };
             let act = &mut |obs: &[f32]| agent.act_deterministic(obs, ppo.obs_clip);
-            let scores = evaluate_policy_observed(&self.model, act, Some(script.clone()), cfg.eval_episodes, seed, &mut observe)?;
+            let scores = evaluate_policy_observed(self.model, act, Some(script.clone()), cfg.eval_episodes, seed, &mut observe)?;
             result.fitness_per_seed.push(scores.iter().map(|e| e.fitness).sum::<f64>() / scores.len() as f64);
             result.episodes.extend(scores.iter().map(|e| Episode {
                 seed: s,

@@ -2,8 +2,8 @@
 //! writing `gen-NN/rank-request.json` (the candidates and their evaluation rollouts), and waits for
 //! `gen-NN/ranking.json`, written by `rewardsmith rank` or the viewer.
 
-use crate::record::{corrupt, read_json_if_present, write_json, CandidateResult};
 use crate::error::SearchError;
+use crate::record::{CandidateResult, corrupt, read_json_if_present, write_json};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -54,7 +54,9 @@ pub fn request(run: &Path, generation: usize, results: &[&CandidateResult]) -> R
 pub fn read_request(run: &Path, generation: usize) -> Result<RankRequest, SearchError> {
     let path = generation_dir(run, generation).join("rank-request.json");
     read_json_if_present(&path)?.ok_or_else(|| {
-        let why = format!("not found (the search has not asked for a ranking of generation {generation}: is it in --feedback human mode, and has it trained that generation?)");
+        let why = format!(
+            "not found (the search has not asked for a ranking of generation {generation}: is it in --feedback human mode, and has it trained that generation?)"
+        );
         corrupt(&path, why)
     })
 }
@@ -96,12 +98,7 @@ fn check(request: &RankRequest, order: &[String]) -> Result<(), String> {
     if !repeated.is_empty() {
         problems.push(format!("ranked twice: {}", repeated.join(", ")));
     }
-    Err(format!(
-        "a ranking of generation {} must list each of {} once ({})",
-        request.generation,
-        request.candidates.join(", "),
-        problems.join("; ")
-    ))
+    Err(format!("a ranking of generation {} must list each of {} once ({})", request.generation, request.candidates.join(", "), problems.join("; ")))
 }
 
 /// `cand-KK` of an id `gen-NN/cand-KK`.
@@ -122,6 +119,9 @@ mod tests {
         let order = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert!(check(&request(), &order(&["cand-03", "cand-00", "cand-01"])).is_ok());
         let err = check(&request(), &order(&["cand-03", "cand-02", "cand-03"])).unwrap_err();
-        assert!(err.contains("missing cand-00, cand-01") && err.contains("not among the candidates to rank: cand-02") && err.contains("ranked twice: cand-03"), "{err}");
+        assert!(
+            err.contains("missing cand-00, cand-01") && err.contains("not among the candidates to rank: cand-02") && err.contains("ranked twice: cand-03"),
+            "{err}"
+        );
     }
 }

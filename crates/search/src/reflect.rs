@@ -67,13 +67,8 @@ pub fn feedback(
     let w = &mut out;
     let _ = writeln!(w, "Generation {generation}: {} candidates, {} trained and evaluated.", candidates.len(), ranked.len());
     if show_fitness {
-        let _ = writeln!(
-            w,
-            "Fitness is the task's success measure ({}), averaged over evaluation seeds; higher is better.\n",
-            env.fitness
-        );
-        let scores: Vec<String> =
-            ranked.iter().filter_map(|c| c.result.and_then(|r| r.fitness.map(|f| format!("{}: {f:.3}", r.id)))).collect();
+        let _ = writeln!(w, "Fitness is the task's success measure ({}), averaged over evaluation seeds; higher is better.\n", env.fitness);
+        let scores: Vec<String> = ranked.iter().filter_map(|c| c.result.and_then(|r| r.fitness.map(|f| format!("{}: {f:.3}", r.id)))).collect();
         if !scores.is_empty() {
             let _ = writeln!(w, "Fitness of each trained candidate, best first: {}.\n", scores.join(", "));
         }
@@ -222,7 +217,10 @@ pub fn outcome(result: &CandidateResult, show_fitness: bool) -> Outcome {
         fitness: result.fitness.filter(|_| show_fitness),
         terms,
         fitness_curve: result.checkpoints.iter().map(|c| c.fitness.filter(|_| show_fitness)).collect(),
-        endings: ending_groups(result).into_iter().map(|(termination, steps)| Ending { termination: termination.map(str::to_owned), share: steps.len() as f64 / total }).collect(),
+        endings: ending_groups(result)
+            .into_iter()
+            .map(|(termination, steps)| Ending { termination: termination.map(str::to_owned), share: steps.len() as f64 / total })
+            .collect(),
         hacking: show_fitness && hacking_alarm(&result.checkpoints).is_some(),
     }
 }
@@ -304,7 +302,14 @@ mod tests {
         assert_eq!(data.dominant_termination(0.5), Some("pole_fell"));
         assert_eq!(data.endings[1], Ending { termination: None, share: 0.25 });
         assert_eq!(outcome(&result, false).fitness, None, "no fitness where the proposer is not shown it");
-        let proposal = Proposal { name: "cand-00".into(), round: 0, script: Some("fn compute_reward(s) { 1.0 }".into()), reply: None, critic: Verdict { ok: true, stage: None, error: None, terms: Vec::new(), warnings: vec!["w".into()], prints: Vec::new(), cost: None }, parents: Vec::new() };
+        let proposal = Proposal {
+            name: "cand-00".into(),
+            round: 0,
+            script: Some("fn compute_reward(s) { 1.0 }".into()),
+            reply: None,
+            critic: Verdict { ok: true, stage: None, error: None, terms: Vec::new(), warnings: vec!["w".into()], prints: Vec::new(), cost: None },
+            parents: Vec::new(),
+        };
         let judged = Judged { proposal: &proposal, result: Some(&result) };
         let text = feedback(0, &env, std::slice::from_ref(&judged), &[&judged], true, None, &[]);
         assert!(text.contains("### The best reward function: gen-00/cand-00, fitness 0.200") && text.contains("Critic warnings: w"), "{text}");

@@ -8,7 +8,7 @@
 //! generation; every candidate's script with the critic's verdict and what became of it.
 
 use crate::error::SearchError;
-use crate::record::{per_seed_text, read_json_if_present, CandidateResult, GenerationRecord, Proposal, RunFile, Summary, Timing};
+use crate::record::{CandidateResult, GenerationRecord, Proposal, RunFile, Summary, Timing, per_seed_text, read_json_if_present};
 use plotters::prelude::*;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -206,14 +206,16 @@ fn lines_chart(series: &[(String, Vec<(f64, f64)>)], x_desc: &str, y_desc: &str)
     }
     let (x_lo, x_hi) = range(all.iter().map(|p| p.0));
     let (y_lo, y_hi) = range(all.iter().map(|p| p.1));
-    Some(svg(|root| {
-        let mut chart = ChartBuilder::on(root).margin(10).x_label_area_size(32).y_label_area_size(56).build_cartesian_2d(x_lo..x_hi, y_lo..y_hi)?;
-        chart.configure_mesh().x_desc(x_desc).y_desc(y_desc).x_label_formatter(&|x| format!("{x:.0}")).draw()?;
-        for (i, (_, points)) in series.iter().enumerate() {
-            chart.draw_series(LineSeries::new(points.clone(), PALETTE[i % PALETTE.len()].stroke_width(2)))?;
-        }
-        Ok(())
-    }) + legend(series.iter().enumerate().map(|(i, (name, _))| (format!("— {name}"), PALETTE[i % PALETTE.len()]))).as_str())
+    Some(
+        svg(|root| {
+            let mut chart = ChartBuilder::on(root).margin(10).x_label_area_size(32).y_label_area_size(56).build_cartesian_2d(x_lo..x_hi, y_lo..y_hi)?;
+            chart.configure_mesh().x_desc(x_desc).y_desc(y_desc).x_label_formatter(&|x| format!("{x:.0}")).draw()?;
+            for (i, (_, points)) in series.iter().enumerate() {
+                chart.draw_series(LineSeries::new(points.clone(), PALETTE[i % PALETTE.len()].stroke_width(2)))?;
+            }
+            Ok(())
+        }) + legend(series.iter().enumerate().map(|(i, (name, _))| (format!("— {name}"), PALETTE[i % PALETTE.len()]))).as_str(),
+    )
 }
 
 fn final_evaluation(h: &mut String, summary: Option<&Summary>) {
@@ -229,7 +231,8 @@ fn final_evaluation(h: &mut String, summary: Option<&Summary>) {
         h,
         "{}",
         svg(|root| {
-            let mut chart = ChartBuilder::on(root).margin(10).x_label_area_size(32).y_label_area_size(48).build_cartesian_2d(-0.5..entries.len() as f64 - 0.5, lo..hi)?;
+            let mut chart =
+                ChartBuilder::on(root).margin(10).x_label_area_size(32).y_label_area_size(48).build_cartesian_2d(-0.5..entries.len() as f64 - 0.5, lo..hi)?;
             chart
                 .configure_mesh()
                 .x_labels(entries.len())
@@ -242,14 +245,23 @@ fn final_evaluation(h: &mut String, summary: Option<&Summary>) {
                 chart.draw_series([Rectangle::new([(x - 0.3, 0.0), (x + 0.3, e.fitness_mean)], colour.mix(0.7).filled())])?;
                 let (a, b) = (e.fitness_mean - e.fitness_std, e.fitness_mean + e.fitness_std);
                 chart.draw_series([PathElement::new(vec![(x, a), (x, b)], BLACK.stroke_width(2))])?;
-                chart.draw_series([PathElement::new(vec![(x - 0.08, a), (x + 0.08, a)], BLACK), PathElement::new(vec![(x - 0.08, b), (x + 0.08, b)], BLACK)])?;
+                chart
+                    .draw_series([PathElement::new(vec![(x - 0.08, a), (x + 0.08, a)], BLACK), PathElement::new(vec![(x - 0.08, b), (x + 0.08, b)], BLACK)])?;
             }
             Ok(())
         })
     );
     let _ = write!(h, "<table><tr><th>reward</th><th>fitness</th><th>per seed</th><th>from cache</th></tr>");
     for e in entries {
-        let _ = write!(h, "<tr><td>{}</td><td>{:.3} ± {:.3}</td><td>{}</td><td>{}</td></tr>", esc(&e.name), e.fitness_mean, e.fitness_std, per_seed_text(&e.per_seed), e.cached);
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{:.3} ± {:.3}</td><td>{}</td><td>{}</td></tr>",
+            esc(&e.name),
+            e.fitness_mean,
+            e.fitness_std,
+            per_seed_text(&e.per_seed),
+            e.cached
+        );
     }
     let _ = write!(h, "</table>");
     if let Some(text) = final_eval.hns_text() {
@@ -408,7 +420,11 @@ fn svg(draw: impl FnOnce(&DrawingArea<SVGBackend<'_>, plotters::coord::Shift>) -
     let mut out = String::new();
     {
         let root = SVGBackend::with_string(&mut out, CHART).into_drawing_area();
-        let drawn = root.fill(&WHITE).map_err(|e| e.to_string()).and_then(|()| draw(&root).map_err(|e| e.to_string())).and_then(|()| root.present().map_err(|e| e.to_string()));
+        let drawn = root
+            .fill(&WHITE)
+            .map_err(|e| e.to_string())
+            .and_then(|()| draw(&root).map_err(|e| e.to_string()))
+            .and_then(|()| root.present().map_err(|e| e.to_string()));
         if let Err(e) = drawn {
             return format!("<p class=\"bad\">chart not drawn: {}</p>", esc(&e));
         }

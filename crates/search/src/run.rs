@@ -25,21 +25,21 @@
 use crate::config::{FeedbackMode, SearchConfig};
 use crate::dedup::Signature;
 use crate::error::SearchError;
-use crate::execute::{compile_levels, Event, Executor, LocalExecutor, Shared, Training};
-use crate::record::{
-    corrupt, hns_not_meaningful, read_json, read_json_if_present, write_json, CandidateResult, Confirmed, FinalEntry,
-    FinalEvaluation, GenerationRecord, PhaseSeconds, Proposal, RunFile, Summary, Timing, Verdict, per_seed_text, write_atomic, TASK_RESULT,
-};
+use crate::execute::{Event, Executor, LocalExecutor, Shared, Training, compile_levels};
 use crate::ranking;
+use crate::record::{
+    CandidateResult, Confirmed, FinalEntry, FinalEvaluation, GenerationRecord, PhaseSeconds, Proposal, RunFile, Summary, TASK_RESULT, Timing, Verdict, corrupt,
+    hns_not_meaningful, per_seed_text, read_json, read_json_if_present, write_atomic, write_json,
+};
 use crate::reflect::{self, Best, EnvFacts, Judged};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 
-use rewardsmith_propose::{Context, Outcome, Proposer, Usage};
 use rewardsmith_ppo::config::PpoConfig;
+use rewardsmith_propose::{Context, Outcome, Proposer, Usage};
 use rewardsmith_script::{Expr, State};
-use rewardsmith_sim::{critic_states, derive_seed, EnvModel, CRITIC_SAMPLES, CRITIC_SEED};
+use rewardsmith_sim::{CRITIC_SAMPLES, CRITIC_SEED, EnvModel, critic_states, derive_seed};
 use rewardsmith_spec::catalog;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -111,12 +111,7 @@ impl<'a, P: Proposer> Search<'a, P> {
         run.search.validate().map_err(SearchError::Config)?;
         run.ppo.validate().map_err(|e| SearchError::Config(format!("ppo: {e}")))?;
         if run.env.hash != model.hash() {
-            return Err(SearchError::Config(format!(
-                "{} has changed since the run started (hash {} then, {} now)",
-                run.env.path,
-                run.env.hash,
-                model.hash()
-            )));
+            return Err(SearchError::Config(format!("{} has changed since the run started (hash {} then, {} now)", run.env.path, run.env.hash, model.hash())));
         }
         let levels = compile_levels(&model, &run.search)?;
         Ok(Self { model, run, proposer, out: out.to_owned(), events, cache: None, levels, executor: Box::new(LocalExecutor) })
@@ -179,10 +174,7 @@ impl<'a, P: Proposer> Search<'a, P> {
                 parents: scripts,
                 outcomes: parent_ids.iter().map(|id| outcomes.get(id).cloned()).collect(),
             };
-            let lineage = Lineage {
-                parent_ids,
-                shown: history.iter().map(|b| b.id.clone()).collect(),
-            };
+            let lineage = Lineage { parent_ids, shown: history.iter().map(|b| b.id.clone()).collect() };
             let proposals = self.proposals(generation, &dir, &ctx, &lineage, &states, &runtime)?;
             usage.add(&proposals.usage);
             let started = Instant::now();
@@ -203,7 +195,11 @@ impl<'a, P: Proposer> Search<'a, P> {
                 dt: self.model.spec().control_dt(),
                 episode_steps: self.model.spec().physics.episode_length,
                 fitness: if cfg.hide_fitness_expr { "not shown" } else { &self.model.spec().fitness.doc },
-                compared: if cfg.feedback == FeedbackMode::Hierarchy { "on the signals that matter, in order of importance (see the task)" } else { "by watching them" },
+                compared: if cfg.feedback == FeedbackMode::Hierarchy {
+                    "on the signals that matter, in order of importance (see the task)"
+                } else {
+                    "by watching them"
+                },
             };
             let show_fitness = cfg.feedback == FeedbackMode::Fitness;
             let ranked: Vec<&Judged<'_>> = ranking.iter().map(|&i| &judged[i]).collect();
@@ -241,7 +237,10 @@ impl<'a, P: Proposer> Search<'a, P> {
             write_json(&dir.join("generation.json"), &record)?;
             self.say(&format!(
                 "generation {generation}: best {}",
-                record.best.as_ref().map_or("none (no candidate trained)".to_owned(), |b| format!("{b}, fitness {:.3}", record.best_fitness.unwrap_or(f64::NAN)))
+                record
+                    .best
+                    .as_ref()
+                    .map_or("none (no candidate trained)".to_owned(), |b| format!("{b}, fitness {:.3}", record.best_fitness.unwrap_or(f64::NAN)))
             ));
             records.push(record);
             feedback = Some(text);
@@ -393,10 +392,7 @@ impl<'a, P: Proposer> Search<'a, P> {
             let source = proposals[i].script.as_deref().unwrap_or("");
             let script = self.model.compile_reward(&script_name(generation, &proposals[i].name), source)?;
             let signature = Signature::of(&script, states).map_err(|e| SearchError::Config(format!("{id}: passed the critic, then failed: {e}")))?;
-            let nearest = trained
-                .iter()
-                .map(|(other, s)| (other.clone(), signature.distance(s)))
-                .min_by(|a, b| a.1.total_cmp(&b.1));
+            let nearest = trained.iter().map(|(other, s)| (other.clone(), signature.distance(s))).min_by(|a, b| a.1.total_cmp(&b.1));
             let result_path = dir.join(&proposals[i].name).join("result.json");
             if result_path.exists() {
                 let result: CandidateResult = read_json(&result_path)?;
@@ -711,7 +707,6 @@ impl<'a, P: Proposer> Search<'a, P> {
             std::thread::sleep(RANK_POLL);
         }
     }
-
 }
 
 /// A candidate script's name in messages: relative to the run directory, so that errors (which
@@ -759,9 +754,7 @@ fn hierarchy_order(values: &[&[f64]], margin: f64) -> Vec<usize> {
             hi - lo
         })
         .collect();
-    let beats = |a: &[f64], b: &[f64]| {
-        (0..levels).find(|&l| (a[l] - b[l]).abs() > margin * spread[l]).is_some_and(|l| a[l] > b[l])
-    };
+    let beats = |a: &[f64], b: &[f64]| (0..levels).find(|&l| (a[l] - b[l]).abs() > margin * spread[l]).is_some_and(|l| a[l] > b[l]);
     let wins: Vec<usize> = (0..values.len()).map(|a| (0..values.len()).filter(|&b| b != a && beats(values[a], values[b])).count()).collect();
     let mut order: Vec<usize> = (0..values.len()).collect();
     order.sort_by(|&a, &b| wins[b].cmp(&wins[a]).then(a.cmp(&b)));
@@ -802,11 +795,7 @@ impl Lineage {
     /// A candidate's parents: the ones its proposer names (indices into the context's parents),
     /// else the scripts its prompt showed (an LLM's; none in generation 0).
     fn of(&self, indices: &[usize]) -> Vec<String> {
-        if indices.is_empty() {
-            self.shown.clone()
-        } else {
-            indices.iter().filter_map(|&i| self.parent_ids.get(i).cloned()).collect()
-        }
+        if indices.is_empty() { self.shown.clone() } else { indices.iter().filter_map(|&i| self.parent_ids.get(i).cloned()).collect() }
     }
 }
 
@@ -834,7 +823,6 @@ fn cache_key(model: &EnvModel, script: &str, ppo: &PpoConfig, cfg: &SearchConfig
     });
     Sha256::digest(key.to_string().as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
-
 
 #[cfg(test)]
 mod tests {

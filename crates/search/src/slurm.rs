@@ -19,9 +19,7 @@
 
 use crate::error::SearchError;
 use crate::execute::{Executor, Shared, Training};
-use crate::record::{
-    CandidateResult, TASK_RESULT, read_json, read_json_if_present, write_atomic, write_json,
-};
+use crate::record::{CandidateResult, TASK_RESULT, read_json, read_json_if_present, write_atomic, write_json};
 use rewardsmith_ppo::config::PpoConfig;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -52,14 +50,7 @@ pub struct SlurmConfig {
 impl SlurmConfig {
     /// Defaults for everything but where the binary and the run directory are.
     pub fn new(binary: PathBuf, run_dir: PathBuf) -> Self {
-        Self {
-            binary,
-            run_dir,
-            partition: None,
-            sbatch_args: Vec::new(),
-            poll_s: 1.0,
-            command_timeout_s: 20.0,
-        }
+        Self { binary, run_dir, partition: None, sbatch_args: Vec::new(), poll_s: 1.0, command_timeout_s: 20.0 }
     }
 }
 
@@ -108,10 +99,7 @@ impl SlurmExecutor {
     /// trained: a typo must not cost a generation.
     pub fn new(config: SlurmConfig) -> Result<Self, SearchError> {
         if !config.run_dir.is_absolute() {
-            return Err(SearchError::Slurm(format!(
-                "the run directory must be an absolute path for tasks on other nodes: {}",
-                config.run_dir.display()
-            )));
+            return Err(SearchError::Slurm(format!("the run directory must be an absolute path for tasks on other nodes: {}", config.run_dir.display())));
         }
         let executor = Self { config };
         let mut sinfo = vec!["-h".to_owned(), "-o".to_owned(), "%P".to_owned()];
@@ -122,9 +110,7 @@ impl SlurmExecutor {
         if let Some(p) = &executor.config.partition
             && partitions.trim().is_empty()
         {
-            return Err(SearchError::Slurm(format!(
-                "Slurm has no partition {p} (sinfo lists none of that name)"
-            )));
+            return Err(SearchError::Slurm(format!("Slurm has no partition {p} (sinfo lists none of that name)")));
         }
         Ok(executor)
     }
@@ -156,10 +142,7 @@ impl SlurmExecutor {
             s
         });
         let status = loop {
-            if let Some(status) = child
-                .try_wait()
-                .map_err(|e| SearchError::Slurm(format!("{shown}: {e}")))?
-            {
+            if let Some(status) = child.try_wait().map_err(|e| SearchError::Slurm(format!("{shown}: {e}")))? {
                 break status;
             }
             if started.elapsed() > limit {
@@ -169,10 +152,7 @@ impl SlurmExecutor {
             }
             std::thread::sleep(Duration::from_millis(20));
         };
-        let (out, err) = (
-            out.join().unwrap_or_default(),
-            err.join().unwrap_or_default(),
-        );
+        let (out, err) = (out.join().unwrap_or_default(), err.join().unwrap_or_default());
         if !status.success() {
             let said = if err.trim().is_empty() { out.trim() } else { err.trim() };
             if said.contains("Unable to contact slurm controller") {
@@ -190,14 +170,7 @@ impl SlurmExecutor {
             .map(|entries| {
                 entries
                     .flatten()
-                    .filter_map(|e| {
-                        e.file_name().to_str().and_then(|n| {
-                            n.strip_prefix("batch-")?
-                                .strip_suffix(".json")?
-                                .parse::<usize>()
-                                .ok()
-                        })
-                    })
+                    .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_prefix("batch-")?.strip_suffix(".json")?.parse::<usize>().ok()))
                     .max()
             })
             .ok()
@@ -210,12 +183,7 @@ impl SlurmExecutor {
         let slurm_dir = self.config.run_dir.join("slurm");
         let stem = slurm_dir.join(format!("batch-{:03}", self.next_batch()));
         // Tasks start in the run directory, not in this process's working directory.
-        let absolute = |dir: &Path| {
-            std::path::absolute(dir).map_err(|e| SearchError::Io {
-                path: dir.display().to_string(),
-                source: e,
-            })
-        };
+        let absolute = |dir: &Path| std::path::absolute(dir).map_err(|e| SearchError::Io { path: dir.display().to_string(), source: e });
         let batch = Batch {
             run_dir: self.config.run_dir.clone(),
             tasks: trainings
@@ -237,10 +205,8 @@ impl SlurmExecutor {
         write_json(&batch_path, &batch)?;
         let script = format!(
             "#!/bin/sh\n# rewardsmith: one training per array task (see {batch})\nexec {binary} slurm-task {batch}\n",
-            binary = shlex::try_quote(&self.config.binary.to_string_lossy())
-                .map_err(|e| SearchError::Slurm(e.to_string()))?,
-            batch = shlex::try_quote(&batch_path.to_string_lossy())
-                .map_err(|e| SearchError::Slurm(e.to_string()))?,
+            binary = shlex::try_quote(&self.config.binary.to_string_lossy()).map_err(|e| SearchError::Slurm(e.to_string()))?,
+            batch = shlex::try_quote(&batch_path.to_string_lossy()).map_err(|e| SearchError::Slurm(e.to_string()))?,
         );
         let script_path = stem.with_extension("sh");
         write_atomic(&script_path, script.as_bytes())?;
@@ -260,16 +226,9 @@ impl SlurmExecutor {
         // `--parsable` answers `ID` or `ID;CLUSTER`.
         let job_id = answer.trim().split(';').next().unwrap_or("").to_owned();
         if job_id.is_empty() || !job_id.chars().all(|c| c.is_ascii_digit()) {
-            return Err(SearchError::Slurm(format!(
-                "sbatch answered {answer:?}, not a job id"
-            )));
+            return Err(SearchError::Slurm(format!("sbatch answered {answer:?}, not a job id")));
         }
-        write_json(
-            &stem.with_extension("job"),
-            &JobFile {
-                job_id: job_id.clone(),
-            },
-        )?;
+        write_json(&stem.with_extension("job"), &JobFile { job_id: job_id.clone() })?;
         Ok((job_id, stem))
     }
 
@@ -280,11 +239,7 @@ impl SlurmExecutor {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             return Ok(Vec::new());
         };
-        let mut stems: Vec<PathBuf> = entries
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "job"))
-            .collect();
+        let mut stems: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "job")).collect();
         stems.sort();
         let mut found = Vec::new();
         for job_path in stems {
@@ -308,7 +263,9 @@ impl SlurmExecutor {
                 Ok(listed) => break listed,
                 // A job the controller has forgotten (past MinJobAge) has no task left to wait for.
                 Err(SearchError::Slurm(message)) if message.contains("Invalid job id") => break String::new(),
-                Err(SearchError::Slurm(message)) if message.starts_with(UNREACHABLE) && first_failure.elapsed().as_secs_f64() < self.config.command_timeout_s => {
+                Err(SearchError::Slurm(message))
+                    if message.starts_with(UNREACHABLE) && first_failure.elapsed().as_secs_f64() < self.config.command_timeout_s =>
+                {
                     std::thread::sleep(Duration::from_secs_f64(self.config.poll_s));
                 }
                 Err(e) => return Err(e),
@@ -363,19 +320,13 @@ impl SlurmExecutor {
         let poll = Duration::from_secs_f64(self.config.poll_s);
         while !tasks.is_empty() {
             let active = self.active(job_id)?;
-            let ended: Vec<usize> = tasks
-                .keys()
-                .copied()
-                .filter(|t| !active.contains_key(t))
-                .collect();
+            let ended: Vec<usize> = tasks.keys().copied().filter(|t| !active.contains_key(t)).collect();
             for task in ended {
                 let training = tasks.remove(&task).expect("listed");
-                let result =
-                    match read_json_if_present::<CandidateResult>(&training.dir.join(TASK_RESULT))?
-                    {
-                        Some(result) => result,
-                        None => failed(training, &self.failure(job_id, task, stem)),
-                    };
+                let result = match read_json_if_present::<CandidateResult>(&training.dir.join(TASK_RESULT))? {
+                    Some(result) => result,
+                    None => failed(training, &self.failure(job_id, task, stem)),
+                };
                 finished(training, result)?;
             }
             if !tasks.is_empty() {
@@ -398,11 +349,7 @@ fn unreachable(command: &str, why: &str) -> SearchError {
 
 /// A failed candidate: a task that ended without a result.
 fn failed(training: &Training, why: &str) -> CandidateResult {
-    CandidateResult {
-        status: "failed".to_owned(),
-        error: Some(why.to_owned()),
-        ..CandidateResult::new(&training.id)
-    }
+    CandidateResult { status: "failed".to_owned(), error: Some(why.to_owned()), ..CandidateResult::new(&training.id) }
 }
 
 impl Executor for SlurmExecutor {
@@ -421,18 +368,12 @@ impl Executor for SlurmExecutor {
         for (job_id, stem, batch) in self.running_batches()? {
             let mut adopted = BTreeMap::new();
             for (task, spec) in batch.tasks.iter().enumerate() {
-                if let Some(i) = left.iter().position(|t| {
-                    std::path::absolute(&t.dir).is_ok_and(|d| d == spec.dir)
-                        && t.script.source() == spec.source
-                }) {
+                if let Some(i) = left.iter().position(|t| std::path::absolute(&t.dir).is_ok_and(|d| d == spec.dir) && t.script.source() == spec.source) {
                     adopted.insert(task, left.remove(i));
                 }
             }
             if !adopted.is_empty() {
-                (shared.events)(crate::execute::Event::Line(&format!(
-                    "adopting {} running task(s) of Slurm job {job_id}",
-                    adopted.len()
-                )));
+                (shared.events)(crate::execute::Event::Line(&format!("adopting {} running task(s) of Slurm job {job_id}", adopted.len())));
                 self.wait(&job_id, &stem, adopted, finished)?;
             }
         }
@@ -440,36 +381,16 @@ impl Executor for SlurmExecutor {
             return Ok(());
         }
         let (job_id, stem) = self.submit(&left)?;
-        (shared.events)(crate::execute::Event::Line(&format!(
-            "Slurm job {job_id}: {} task(s)",
-            left.len()
-        )));
-        self.wait(
-            &job_id,
-            &stem,
-            left.into_iter().enumerate().collect(),
-            finished,
-        )
+        (shared.events)(crate::execute::Event::Line(&format!("Slurm job {job_id}: {} task(s)", left.len())));
+        self.wait(&job_id, &stem, left.into_iter().enumerate().collect(), finished)
     }
 }
 
 /// What `rewardsmith slurm-task` does for array task `task` of `batch`: trains it into its
 /// folder and writes `task-result.json` (a failed training is a result too).
-pub fn run_task(
-    shared: &Shared<'_>,
-    batch: &Batch,
-    task: usize,
-    threads: usize,
-) -> Result<(), SearchError> {
-    let spec = batch.tasks.get(task).ok_or_else(|| {
-        SearchError::Slurm(format!(
-            "the batch has {} tasks, not task {task}",
-            batch.tasks.len()
-        ))
-    })?;
-    let script = shared
-        .model
-        .compile_reward(&spec.script_name, &spec.source)?;
+pub fn run_task(shared: &Shared<'_>, batch: &Batch, task: usize, threads: usize) -> Result<(), SearchError> {
+    let spec = batch.tasks.get(task).ok_or_else(|| SearchError::Slurm(format!("the batch has {} tasks, not task {task}", batch.tasks.len())))?;
+    let script = shared.model.compile_reward(&spec.script_name, &spec.source)?;
     let training = Training {
         index: task,
         id: spec.id.clone(),

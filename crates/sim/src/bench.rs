@@ -1,8 +1,8 @@
 //! Throughput measurements behind `rewardsmith bench` (a benchmark, never a timed test).
 
+use crate::SimError;
 use crate::env::{Env, EnvModel};
 use crate::vec_env::VecEnv;
-use crate::SimError;
 use rewardsmith_script::RewardScript;
 use serde::Serialize;
 use std::sync::Arc;
@@ -83,13 +83,7 @@ fn single_env_us(model: &Arc<EnvModel>, reward: Option<RewardScript>, cfg: &Benc
     Ok(best)
 }
 
-fn vec_sps(
-    model: &Arc<EnvModel>,
-    reward: &Option<RewardScript>,
-    cfg: &BenchConfig,
-    threads: usize,
-    lockstep: bool,
-) -> Result<f64, SimError> {
+fn vec_sps(model: &Arc<EnvModel>, reward: &Option<RewardScript>, cfg: &BenchConfig, threads: usize, lockstep: bool) -> Result<f64, SimError> {
     let mut venv = VecEnv::new(model, reward.clone(), cfg.num_envs, threads, 0)?;
     let (n, a) = (venv.num_envs(), venv.action_dim());
     let mut actions = vec![0.0f32; n * a];

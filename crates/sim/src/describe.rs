@@ -100,10 +100,9 @@ impl EnvModel {
                 }
                 Actuator::JointVelocity { joint, gear, .. } => format!("velocity servo on joint {joint:?}: target {gear} per s at +1"),
                 Actuator::JointPosition { joint, gear, .. } => format!("position servo on joint {joint:?}: target {gear} at +1"),
-                Actuator::BodyThrust { body, gear, reversible, .. } => format!(
-                    "thrust on body {body:?}: {gear} N at +1{}",
-                    if *reversible { "" } else { " (no reverse thrust)" }
-                ),
+                Actuator::BodyThrust { body, gear, reversible, .. } => {
+                    format!("thrust on body {body:?}: {gear} N at +1{}", if *reversible { "" } else { " (no reverse thrust)" })
+                }
             };
             let _ = writeln!(w, "  [{i}] {}: {what}", a.name());
         }

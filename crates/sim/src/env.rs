@@ -1,14 +1,12 @@
 //! `Env`: one environment instance with Gymnasium's `reset(seed)` / `step(action)`.
 
-use crate::math::{derive_seed, vec3};
-use crate::world::{place_bodies, root_pose, BodyState, Layout, World};
 use crate::SimError;
+use crate::math::{derive_seed, vec3};
+use crate::world::{BodyState, Layout, World, place_bodies, root_pose};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rapier3d::prelude::{Rotation, Vector};
-use rewardsmith_script::{
-    Expr, Quat, RewardScript, RewardTerms, Sandbox, SandboxLimits, State, StateData, StateLayout, Value, Vec3,
-};
+use rewardsmith_script::{Expr, Quat, RewardScript, RewardTerms, Sandbox, SandboxLimits, State, StateData, StateLayout, Value, Vec3};
 use rewardsmith_spec::{Dist, EnvSpec, LoadedSpec, Source, ValueType};
 use std::sync::Arc;
 
@@ -95,9 +93,7 @@ impl EnvModel {
                         let (b, o) = site(&s);
                         Resolved::SiteLinvel(b, o)
                     }
-                    Source::Target(t) => {
-                        Resolved::Target(spec.targets.iter().position(|x| x.name == t).expect("validated"))
-                    }
+                    Source::Target(t) => Resolved::Target(spec.targets.iter().position(|x| x.name == t).expect("validated")),
                     Source::Action => Resolved::Action,
                     Source::Time => Resolved::Time,
                 })
@@ -116,11 +112,7 @@ impl EnvModel {
             .map(|t| Expr::compile(&sandbox, &format!("{file}: termination {:?} expr", t.name), &t.expr))
             .collect::<Result<Vec<_>, _>>()?;
         let fitness = Expr::compile(&sandbox, &format!("{file}: fitness expr"), &spec.fitness.expr)?;
-        let observation = spec
-            .observation
-            .iter()
-            .map(|n| spec.state.iter().position(|v| &v.name == n).expect("validated"))
-            .collect();
+        let observation = spec.observation.iter().map(|n| spec.state.iter().position(|v| &v.name == n).expect("validated")).collect();
 
         let mut model = Self {
             spec,
@@ -200,8 +192,7 @@ fn check_earlier_only(spec: &EnvSpec, index: usize, expr: &str) -> Result<(), St
     while let Some(found) = expr[i..].find("s.") {
         let start = i + found;
         let boundary = start == 0 || !(bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_');
-        let name: String =
-            expr[start + 2..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        let name: String = expr[start + 2..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
         i = start + 2 + name.len();
         if !boundary || rewardsmith_spec::RESERVED_STATE_NAMES.contains(&name.as_str()) {
             continue;
@@ -275,13 +266,7 @@ impl Env {
         let rest = vec![BodyState::rest(); spec.bodies.len()];
         let zeros = vec![0.0; model.layout.joints.len()];
         let world = World::build(spec, &model.layout, &rest, &zeros, &zeros);
-        let data = StateData {
-            values: Vec::with_capacity(spec.state.len()),
-            action: vec![0.0; spec.action_dim()],
-            dt: spec.control_dt(),
-            step: 0,
-            time: 0.0,
-        };
+        let data = StateData { values: Vec::with_capacity(spec.state.len()), action: vec![0.0; spec.action_dim()], dt: spec.control_dt(), step: 0, time: 0.0 };
         Ok(Self {
             action: vec![0.0; spec.action_dim()],
             obs: Vec::with_capacity(model.obs_dim),
@@ -334,16 +319,11 @@ impl Env {
                 qd[j] = draw(&mut rng, d) as f32;
             }
         }
-        let mut roots: Vec<BodyState> = spec
-            .bodies
-            .iter()
-            .map(|b| BodyState { pose: root_pose(b.position, b.rotation), ..BodyState::rest() })
-            .collect();
+        let mut roots: Vec<BodyState> = spec.bodies.iter().map(|b| BodyState { pose: root_pose(b.position, b.rotation), ..BodyState::rest() }).collect();
         for r in &spec.reset.bodies {
             let b = spec.bodies.iter().position(|x| x.name == r.body).expect("validated");
-            let mut draw3 = |d: Option<[Dist; 3]>| {
-                d.map(|d| Vector::new(draw(&mut rng, d[0]) as f32, draw(&mut rng, d[1]) as f32, draw(&mut rng, d[2]) as f32))
-            };
+            let mut draw3 =
+                |d: Option<[Dist; 3]>| d.map(|d| Vector::new(draw(&mut rng, d[0]) as f32, draw(&mut rng, d[1]) as f32, draw(&mut rng, d[2]) as f32));
             let (dp, dr, lv, av) = (draw3(r.position), draw3(r.rotation), draw3(r.linvel), draw3(r.angvel));
             let root = &mut roots[b];
             if let Some(dp) = dp {
@@ -454,9 +434,8 @@ impl Env {
                 VarKind::Source(source) => self.read(source),
                 VarKind::Derived(expr) => {
                     let d = expr.eval(&self.state)?;
-                    let value = Value::from_dynamic(&d).ok_or_else(|| {
-                        SimError::Env(format!("{}: must give a number, vec3 or quat, got {}", expr.name(), d.type_name()))
-                    })?;
+                    let value = Value::from_dynamic(&d)
+                        .ok_or_else(|| SimError::Env(format!("{}: must give a number, vec3 or quat, got {}", expr.name(), d.type_name())))?;
                     // The type probed at load fixes the observation's width; it may not change.
                     if let Some(&probed) = model.types.get(i)
                         && value_type(&value) != probed
@@ -696,10 +675,7 @@ doc = "distance to the goal"
             f.push(v);
         }
         assert_eq!(f.steps(), 3);
-        assert_eq!(
-            [Aggregate::Sum, Aggregate::Mean, Aggregate::Final, Aggregate::Max].map(|a| f.value(a)),
-            [2.0, 2.0 / 3.0, -2.0, 3.0]
-        );
+        assert_eq!([Aggregate::Sum, Aggregate::Mean, Aggregate::Final, Aggregate::Max].map(|a| f.value(a)), [2.0, 2.0 / 3.0, -2.0, 3.0]);
         let mut negative = EpisodeFitness::default();
         negative.push(-5.0);
         assert_eq!(negative.value(Aggregate::Max), -5.0, "the max of negative values is not 0");

@@ -11,15 +11,15 @@
 //! every x86-64 machine, and the world is rebuilt at every reset, so an episode does not depend on
 //! the one before it.
 
-mod env;
-mod math;
 pub mod bench;
 mod describe;
+mod env;
+mod math;
 pub mod rollout;
 mod vec_env;
 mod world;
 
-pub use env::{episode_seed, Env, EnvModel, EpisodeFitness, Step};
+pub use env::{Env, EnvModel, EpisodeFitness, Step, episode_seed};
 pub use math::derive_seed;
 pub use vec_env::{VecEnv, VecStep};
 

@@ -58,10 +58,7 @@ mod tests {
 
     #[test]
     fn derive_seed_is_not_symmetric_in_seed_and_stream() {
-        let asymmetric = (0..100u64)
-            .flat_map(|a| (a + 1..100).map(move |b| (a, b)))
-            .filter(|&(a, b)| derive_seed(a, b) != derive_seed(b, a))
-            .count();
+        let asymmetric = (0..100u64).flat_map(|a| (a + 1..100).map(move |b| (a, b))).filter(|&(a, b)| derive_seed(a, b) != derive_seed(b, a)).count();
         let pairs = 100 * 99 / 2;
         assert_eq!(asymmetric, pairs, "derive_seed(s, a) == derive_seed(a, s) for some s != a");
     }

@@ -19,8 +19,8 @@
 //! env file's. The [trajectory hash](Rollout::trajectory_hash) is SHA-256 of the record bytes,
 //! independent of the header (so of the program version).
 
-use crate::env::{episode_seed, Env};
 use crate::SimError;
+use crate::env::{Env, episode_seed};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -223,8 +223,7 @@ impl Rollout {
     /// Reads a rollout file.
     pub fn read(path: &Path) -> Result<Self, SimError> {
         let bytes = std::fs::read(path).map_err(|source| SimError::Io { path: path.display().to_string(), source })?;
-        Self::from_bytes(&bytes)
-            .map_err(|message| SimError::Rollout { path: path.display().to_string(), message })
+        Self::from_bytes(&bytes).map_err(|message| SimError::Rollout { path: path.display().to_string(), message })
     }
 
     /// Decodes a rollout from its bytes.
@@ -238,8 +237,7 @@ impl Rollout {
             return Err(format!("rollout format {version} is not supported (this build reads {FORMAT_VERSION})"));
         }
         let len = u32::from_le_bytes(r.array()?) as usize;
-        let header: RolloutHeader =
-            serde_json::from_slice(r.take(len)?).map_err(|e| format!("bad header: {e}"))?;
+        let header: RolloutHeader = serde_json::from_slice(r.take(len)?).map_err(|e| format!("bad header: {e}"))?;
         let nb = header.bodies.len();
         let mut records = Vec::new();
         while r.at < bytes.len() {
@@ -262,9 +260,7 @@ impl Rollout {
                     Record::Reset { seed, poses: read_poses(&mut r)? }
                 }
                 TAG_STEP => {
-                    let action = (0..header.action_dim)
-                        .map(|_| r.array().map(f32::from_le_bytes))
-                        .collect::<Result<_, _>>()?;
+                    let action = (0..header.action_dim).map(|_| r.array().map(f32::from_le_bytes)).collect::<Result<_, _>>()?;
                     let flags = r.take(1)?[0];
                     if flags & !(FLAG_TERMINATED | FLAG_TRUNCATED) != 0 {
                         return Err(format!("unknown step flags {flags:#04x} at byte {}", r.at - 1));
@@ -272,14 +268,7 @@ impl Rollout {
                     let poses = read_poses(&mut r)?;
                     let terms = (0..header.terms.len()).map(|_| r.array().map(f64::from_le_bytes)).collect::<Result<_, _>>()?;
                     let fitness = f64::from_le_bytes(r.array()?);
-                    Record::Step {
-                        action,
-                        terminated: flags & FLAG_TERMINATED != 0,
-                        truncated: flags & FLAG_TRUNCATED != 0,
-                        poses,
-                        terms,
-                        fitness,
-                    }
+                    Record::Step { action, terminated: flags & FLAG_TERMINATED != 0, truncated: flags & FLAG_TRUNCATED != 0, poses, terms, fitness }
                 }
                 t => return Err(format!("unknown record tag {t} at byte {at}")),
             });
@@ -335,11 +324,7 @@ pub struct Mismatch {
 
 impl std::fmt::Display for Mismatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "step {} (episode {}): {} differs: recorded {}, replayed {}",
-            self.step, self.episode, self.quantity, self.recorded, self.replayed
-        )
+        write!(f, "step {} (episode {}): {} differs: recorded {}, replayed {}", self.step, self.episode, self.quantity, self.recorded, self.replayed)
     }
 }
 
@@ -351,10 +336,7 @@ pub fn replay(rollout: &Rollout, env: &mut Env) -> Result<Option<Mismatch>, SimE
     let component = ["x", "y", "z", "qx", "qy", "qz", "qw"];
     let bodies = env.body_poses().count();
     if h.bodies.len() != bodies {
-        return Err(SimError::Rollout {
-            path: h.env_path.clone(),
-            message: format!("the rollout has {} bodies, the environment {bodies}", h.bodies.len()),
-        });
+        return Err(SimError::Rollout { path: h.env_path.clone(), message: format!("the rollout has {} bodies, the environment {bodies}", h.bodies.len()) });
     }
     let compare_poses = |recorded: &[BodyPose], env: &Env, step: usize, episode: usize| {
         for (b, (rec, (p, q))) in recorded.iter().zip(env.body_poses()).enumerate() {
@@ -373,9 +355,7 @@ pub fn replay(rollout: &Rollout, env: &mut Env) -> Result<Option<Mismatch>, SimE
         }
         None
     };
-    let mismatch = |step, episode, quantity: String, recorded: String, replayed: String| {
-        Some(Mismatch { step, episode, quantity, recorded, replayed })
-    };
+    let mismatch = |step, episode, quantity: String, recorded: String, replayed: String| Some(Mismatch { step, episode, quantity, recorded, replayed });
     for (i, record) in rollout.records.iter().enumerate() {
         match record {
             Record::Reset { seed, poses } => {
@@ -418,13 +398,7 @@ pub fn replay(rollout: &Rollout, env: &mut Env) -> Result<Option<Mismatch>, SimE
                     }
                 }
                 if terms.len() != s.terms.len() {
-                    return Ok(mismatch(
-                        step,
-                        episode,
-                        "number of reward terms".into(),
-                        terms.len().to_string(),
-                        s.terms.len().to_string(),
-                    ));
+                    return Ok(mismatch(step, episode, "number of reward terms".into(), terms.len().to_string(), s.terms.len().to_string()));
                 }
                 if fitness.to_bits() != s.fitness.to_bits() {
                     return Ok(mismatch(step, episode, "fitness".into(), format!("{fitness:?}"), format!("{:?}", s.fitness)));
@@ -714,11 +688,7 @@ mod tests {
         // A constant push topples the pole within a few dozen steps.
         let rollout = record(&mut env, 5, 90, "push", |_, a| a[0] = 1.0).unwrap();
         assert!(rollout.episodes() >= 2, "{} episodes", rollout.episodes());
-        let seeds: Vec<u64> = rollout
-            .records
-            .iter()
-            .filter_map(|r| if let Record::Reset { seed, .. } = r { Some(*seed) } else { None })
-            .collect();
+        let seeds: Vec<u64> = rollout.records.iter().filter_map(|r| if let Record::Reset { seed, .. } = r { Some(*seed) } else { None }).collect();
         let expected: Vec<u64> = (0..seeds.len() as u64).map(|e| episode_seed(5, e)).collect();
         assert_eq!(seeds, expected);
         assert_eq!(replay(&rollout, &mut cartpole()).unwrap(), None);

@@ -1,8 +1,8 @@
 //! `VecEnv`: many instances of one environment stepped on a thread pool, with auto-reset.
 
-use crate::env::{episode_seed, Env, EnvModel};
-use crate::math::derive_seed;
 use crate::SimError;
+use crate::env::{Env, EnvModel, episode_seed};
+use crate::math::derive_seed;
 use rayon::prelude::*;
 use rewardsmith_script::{RewardScript, ScriptError, ScriptErrorKind};
 use std::sync::Arc;
@@ -101,13 +101,7 @@ pub struct VecEnv {
 
 impl VecEnv {
     /// `num_envs` instances on `threads` worker threads (0 = one per core), seeded from `seed`.
-    pub fn new(
-        model: &Arc<EnvModel>,
-        reward: Option<RewardScript>,
-        num_envs: usize,
-        threads: usize,
-        seed: u64,
-    ) -> Result<Self, SimError> {
+    pub fn new(model: &Arc<EnvModel>, reward: Option<RewardScript>, num_envs: usize, threads: usize, seed: u64) -> Result<Self, SimError> {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .stack_size(WORKER_STACK_BYTES)
@@ -369,10 +363,7 @@ mod tests {
     fn instances_returning_different_term_names_are_an_error() {
         let model = cartpole();
         let script = model
-            .compile_reward(
-                "split.rhai",
-                "fn compute_reward(s) {\n    if s.cart_position > 0.0 { #{ a: 1.0, b: 0.0 } } else { #{ a: 1.0, c: 0.0 } }\n}",
-            )
+            .compile_reward("split.rhai", "fn compute_reward(s) {\n    if s.cart_position > 0.0 { #{ a: 1.0, b: 0.0 } } else { #{ a: 1.0, c: 0.0 } }\n}")
             .unwrap();
         let mut venv = VecEnv::new(&model, Some(script), 8, 1, 3).unwrap();
         let obs = venv.reset().unwrap().to_vec();

@@ -179,9 +179,7 @@ impl World {
                         .insert(parent, bodies[info.child], data, true)
                         .expect("validated: joints form a forest, so no joint closes a loop"),
                 ),
-                JointModel::Impulse => {
-                    JointHandle::Impulse(physics.impulse_joints.insert(parent, bodies[info.child], data, true))
-                }
+                JointModel::Impulse => JointHandle::Impulse(physics.impulse_joints.insert(parent, bodies[info.child], data, true)),
             };
             joints.push((j, handle));
         }
@@ -327,8 +325,7 @@ impl World {
                         // d/dt of (b − a)·axis, where the axis turns with the parent.
                         let a = parent.pose.transform_point(info.anchor_parent);
                         let b = child.pose.transform_point(info.anchor_child);
-                        (child.velocity_at(b) - parent.velocity_at(a)).dot(axis)
-                            + (b - a).dot(parent.angvel.cross(axis))
+                        (child.velocity_at(b) - parent.velocity_at(a)).dot(axis) + (b - a).dot(parent.angvel.cross(axis))
                     }
                     JointKind::Fixed | JointKind::Spherical => 0.0,
                 }
@@ -572,15 +569,8 @@ pub(crate) fn place_bodies(layout: &Layout, roots: &[BodyState], q: &[f32], qd: 
                 parent.angvel + axis_world * qd[j],
                 Vector::ZERO,
             ),
-            JointKind::Prismatic => (
-                parent.pose.rotation * info.child_rotation,
-                info.axis * q[j],
-                parent.angvel,
-                axis_world * qd[j],
-            ),
-            JointKind::Fixed | JointKind::Spherical => {
-                (parent.pose.rotation * info.child_rotation, Vector::ZERO, parent.angvel, Vector::ZERO)
-            }
+            JointKind::Prismatic => (parent.pose.rotation * info.child_rotation, info.axis * q[j], parent.angvel, axis_world * qd[j]),
+            JointKind::Fixed | JointKind::Spherical => (parent.pose.rotation * info.child_rotation, Vector::ZERO, parent.angvel, Vector::ZERO),
         };
         // The child's anchor sits at the parent's (slid) anchor.
         let anchor_world = parent.pose.transform_point(info.anchor_parent + slide);
@@ -696,11 +686,7 @@ doc = "angle"
 
     /// Roots from the spec, with the free `base` moving and spinning.
     fn roots(spec: &EnvSpec) -> Vec<BodyState> {
-        let mut roots: Vec<BodyState> = spec
-            .bodies
-            .iter()
-            .map(|b| BodyState { pose: root_pose(b.position, b.rotation), ..BodyState::rest() })
-            .collect();
+        let mut roots: Vec<BodyState> = spec.bodies.iter().map(|b| BodyState { pose: root_pose(b.position, b.rotation), ..BodyState::rest() }).collect();
         roots[3].linvel = Vector::new(0.3, -0.2, 0.1);
         roots[3].angvel = Vector::new(0.5, 0.1, -0.4);
         roots
@@ -823,10 +809,7 @@ doc = "angle"
             let moved: Vec<BodyState> = roots
                 .iter()
                 .map(|r| BodyState {
-                    pose: Pose::from_parts(
-                        r.pose.translation + r.linvel * t,
-                        Rotation::from_scaled_axis(r.angvel * t) * r.pose.rotation,
-                    ),
+                    pose: Pose::from_parts(r.pose.translation + r.linvel * t, Rotation::from_scaled_axis(r.angvel * t) * r.pose.rotation),
                     ..*r
                 })
                 .collect();

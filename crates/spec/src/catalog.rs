@@ -59,10 +59,7 @@ pub fn resolve(env: &str) -> Result<LoadedSpec, SpecError> {
         return Err(SpecError::Invalid {
             file: env.to_owned(),
             context: "--env".to_owned(),
-            message: format!(
-                "no such environment file, and no built-in environment with this id (built-in: {})",
-                ids().join(", ")
-            ),
+            message: format!("no such environment file, and no built-in environment with this id (built-in: {})", ids().join(", ")),
         });
     };
     // A built-in's model files are built in too, whatever is on disk.

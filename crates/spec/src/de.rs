@@ -6,8 +6,8 @@
 //! the chosen kind with messages that list the kind's keys.
 
 use crate::schema::{Actuator, Axis, Dist, Shape};
-use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use std::fmt;
 
 /// The keys present in a raw table, by name, for checking against a kind's keys.
@@ -21,9 +21,7 @@ impl Keys<'_> {
     /// Checks that every present key is one of `required` or `optional` and every `required` one
     /// is present; `tag` is the key naming the kind (listed first in messages).
     fn check(&self, tag: &str, required: &[&str], optional: &[&str]) -> Result<(), String> {
-        let all = || {
-            std::iter::once(tag).chain(required.iter().copied()).chain(optional.iter().copied()).collect::<Vec<_>>().join(", ")
-        };
+        let all = || std::iter::once(tag).chain(required.iter().copied()).chain(optional.iter().copied()).collect::<Vec<_>>().join(", ");
         if let Some(extra) = self.present.iter().find(|k| !required.contains(k) && !optional.contains(k)) {
             return Err(format!("{} takes no `{extra}` (its keys: {})", self.what, all()));
         }
@@ -86,19 +84,11 @@ impl TryFrom<RawShape> for Shape {
             }
             ShapeKind::Capsule => {
                 keys("a capsule").check("type", &["radius", "half_length"], &["axis"])?;
-                Shape::Capsule {
-                    radius: raw.radius.unwrap_or_default(),
-                    half_length: raw.half_length.unwrap_or_default(),
-                    axis: raw.axis.unwrap_or_default(),
-                }
+                Shape::Capsule { radius: raw.radius.unwrap_or_default(), half_length: raw.half_length.unwrap_or_default(), axis: raw.axis.unwrap_or_default() }
             }
             ShapeKind::Cylinder => {
                 keys("a cylinder").check("type", &["radius", "half_length"], &["axis"])?;
-                Shape::Cylinder {
-                    radius: raw.radius.unwrap_or_default(),
-                    half_length: raw.half_length.unwrap_or_default(),
-                    axis: raw.axis.unwrap_or_default(),
-                }
+                Shape::Cylinder { radius: raw.radius.unwrap_or_default(), half_length: raw.half_length.unwrap_or_default(), axis: raw.axis.unwrap_or_default() }
             }
         })
     }
@@ -135,9 +125,7 @@ impl TryFrom<RawActuator> for Actuator {
 
     fn try_from(raw: RawActuator) -> Result<Self, String> {
         let Some(kind) = raw.kind else {
-            return Err(
-                "missing key `kind`; expected one of `joint_force`, `joint_velocity`, `joint_position`, `body_thrust`".into()
-            );
+            return Err("missing key `kind`; expected one of `joint_force`, `joint_velocity`, `joint_position`, `body_thrust`".into());
         };
         let mut present = Vec::new();
         mark(&mut present, "name", &raw.name);
@@ -190,8 +178,7 @@ impl TryFrom<RawActuator> for Actuator {
 }
 
 /// The distribution forms, for messages.
-pub(crate) const DIST_FORMS: &str =
-    "{ constant = c }, { uniform = [low, high] } or { normal = [mean, std] }";
+pub(crate) const DIST_FORMS: &str = "{ constant = c }, { uniform = [low, high] } or { normal = [mean, std] }";
 
 impl<'de> Deserialize<'de> for Dist {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -221,9 +208,7 @@ impl<'de> Visitor<'de> for DistVisitor {
             }
         };
         if let Some(extra) = map.next_key::<String>()? {
-            return Err(de::Error::custom(format!(
-                "a distribution has exactly one key, got `{kind}` and `{extra}`; expected one of {DIST_FORMS}"
-            )));
+            return Err(de::Error::custom(format!("a distribution has exactly one key, got `{kind}` and `{extra}`; expected one of {DIST_FORMS}")));
         }
         Ok(dist)
     }

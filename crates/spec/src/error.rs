@@ -84,8 +84,7 @@ impl SpecError {
 }
 
 /// Keys whose value is an array of tables, written `[[key]]`.
-const ARRAYS_OF_TABLES: &[&str] =
-    &["body", "joint", "site", "actuator", "target", "state", "termination", "reset.joint", "reset.body"];
+const ARRAYS_OF_TABLES: &[&str] = &["body", "joint", "site", "actuator", "target", "state", "termination", "reset.joint", "reset.body"];
 
 /// Rewrites serde's Rust-flavoured wording in the words of a TOML file: keys, not fields; values,
 /// not variants; a number, not `f64`.

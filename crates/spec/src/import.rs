@@ -10,8 +10,8 @@
 //! impulse, as `[physics] joints` says), contacts follow MuJoCo's rule, and actuators are the env
 //! file's own. What cannot be represented is an error naming the element, never a silent change.
 
-use crate::schema::{Axis, Body, Geom, Inertia, Joint, JointKind, ModelRef, Shape, Site};
 use crate::SpecError;
+use crate::schema::{Axis, Body, Geom, Inertia, Joint, JointKind, ModelRef, Shape, Site};
 use mjcf_rs::glam::{DQuat, DVec3, EulerRot};
 
 /// MuJoCo's default geom density, kg/m³ (also ours).
@@ -168,11 +168,20 @@ fn urdf(text: &str, fixed_root: bool, err: impl Fn(&str, String) -> SpecError) -
                 urdf_rs::Geometry::Cylinder { radius, length } => Shape::Cylinder { radius: *radius, half_length: length / 2.0, axis: Axis::Z },
                 urdf_rs::Geometry::Capsule { radius, length } => Shape::Capsule { radius: *radius, half_length: length / 2.0, axis: Axis::Z },
                 urdf_rs::Geometry::Mesh { filename, .. } => {
-                    return Err(err(&format!("{ctx}: collision[{i}]"), format!("mesh geometry ({filename}) is not supported: use boxes, spheres, cylinders or capsules")));
+                    return Err(err(
+                        &format!("{ctx}: collision[{i}]"),
+                        format!("mesh geometry ({filename}) is not supported: use boxes, spheres, cylinders or capsules"),
+                    ));
                 }
             };
             let frame = urdf_frame(&c.origin);
-            geoms.push(Geom { shape, position: frame.translation.to_array(), rotation: frame.rotation.to_scaled_axis().to_array(), contype: 1, conaffinity: 1 });
+            geoms.push(Geom {
+                shape,
+                position: frame.translation.to_array(),
+                rotation: frame.rotation.to_scaled_axis().to_array(),
+                contype: 1,
+                conaffinity: 1,
+            });
         }
         let mut b = body(link.name.clone(), geoms, 0.5);
         let root = !children.contains(link.name.as_str());
@@ -183,11 +192,8 @@ fn urdf(text: &str, fixed_root: bool, err: impl Fn(&str, String) -> SpecError) -
             let (principal, axes) = principal_axes([i.ixx, i.iyy, i.izz, i.ixy, i.ixz, i.iyz]);
             let frame = urdf_frame(&link.inertial.origin);
             b.mass = Some(mass);
-            b.inertia = Some(Inertia {
-                center_of_mass: frame.translation.to_array(),
-                principal,
-                rotation: (frame.rotation * axes).to_scaled_axis().to_array(),
-            });
+            b.inertia =
+                Some(Inertia { center_of_mass: frame.translation.to_array(), principal, rotation: (frame.rotation * axes).to_scaled_axis().to_array() });
         } else if moving && b.geoms.is_empty() {
             return Err(err(&ctx, "a moving link needs an <inertial> with a mass > 0, or collision shapes".into()));
         }
@@ -241,9 +247,7 @@ fn mjcf(text: &str, err: impl Fn(&str, String) -> SpecError) -> Result<Imported,
     // `<include>` would read other files; the models here are single files.
     let model = mjcf_rs::Model::from_str(text, ".").map_err(|e| err("mjcf", format!("not a valid MJCF file: {e}")))?;
     let mut out = Imported::default();
-    let name_of = |id: usize| -> String {
-        model.bodies[id].body.name.clone().unwrap_or_else(|| format!("body{id}"))
-    };
+    let name_of = |id: usize| -> String { model.bodies[id].body.name.clone().unwrap_or_else(|| format!("body{id}")) };
     // Geoms of the world body become fixed bodies of their own.
     for (g, geom) in model.bodies[0].body.geoms.iter().enumerate() {
         let name = geom.name.clone().unwrap_or_else(|| format!("world_geom{g}"));

@@ -36,10 +36,7 @@ pub struct LoadedSpec {
 /// Reads, parses and validates an environment file.
 pub fn load(path: &Path) -> Result<LoadedSpec, SpecError> {
     let display = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| SpecError::Io {
-        file: display.clone(),
-        message: e.to_string(),
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|e| SpecError::Io { file: display.clone(), message: e.to_string() })?;
     LoadedSpec::with_models(&display, &text, &read_model_file)
 }
 
@@ -53,10 +50,9 @@ fn read_model_file_or_asset(path: &str) -> Result<String, SpecError> {
     if Path::new(path).is_file() {
         return read_model_file(path);
     }
-    catalog::asset(path).map(str::to_owned).ok_or_else(|| SpecError::Io {
-        file: path.to_owned(),
-        message: "no such file (nor a built-in asset of that name)".into(),
-    })
+    catalog::asset(path)
+        .map(str::to_owned)
+        .ok_or_else(|| SpecError::Io { file: path.to_owned(), message: "no such file (nor a built-in asset of that name)".into() })
 }
 
 impl LoadedSpec {

@@ -196,13 +196,7 @@ pub struct Body {
 impl Body {
     /// Every collision shape of the body with its placement: `shape` at the origin, then `geoms`.
     pub fn all_geoms(&self) -> impl Iterator<Item = Geom> + '_ {
-        let main = self.shape.clone().map(|shape| Geom {
-            shape,
-            position: [0.0; 3],
-            rotation: [0.0; 3],
-            contype: self.contype,
-            conaffinity: self.conaffinity,
-        });
+        let main = self.shape.clone().map(|shape| Geom { shape, position: [0.0; 3], rotation: [0.0; 3], contype: self.contype, conaffinity: self.conaffinity });
         main.into_iter().chain(self.geoms.iter().cloned())
     }
 }
@@ -286,9 +280,7 @@ impl Shape {
         match *self {
             Shape::Box { half_extents: [x, y, z] } => 8.0 * x * y * z,
             Shape::Sphere { radius } => 4.0 / 3.0 * PI * radius.powi(3),
-            Shape::Capsule { radius, half_length, .. } => {
-                PI * radius * radius * 2.0 * half_length + 4.0 / 3.0 * PI * radius.powi(3)
-            }
+            Shape::Capsule { radius, half_length, .. } => PI * radius * radius * 2.0 * half_length + 4.0 / 3.0 * PI * radius.powi(3),
             Shape::Cylinder { radius, half_length, .. } => PI * radius * radius * 2.0 * half_length,
         }
     }
@@ -443,19 +435,14 @@ impl Actuator {
     /// The actuator's name.
     pub fn name(&self) -> &str {
         match self {
-            Self::JointForce { name, .. }
-            | Self::JointVelocity { name, .. }
-            | Self::JointPosition { name, .. }
-            | Self::BodyThrust { name, .. } => name,
+            Self::JointForce { name, .. } | Self::JointVelocity { name, .. } | Self::JointPosition { name, .. } | Self::BodyThrust { name, .. } => name,
         }
     }
 
     /// The joint it drives, if it drives one.
     pub fn joint(&self) -> Option<&str> {
         match self {
-            Self::JointForce { joint, .. }
-            | Self::JointVelocity { joint, .. }
-            | Self::JointPosition { joint, .. } => Some(joint),
+            Self::JointForce { joint, .. } | Self::JointVelocity { joint, .. } | Self::JointPosition { joint, .. } => Some(joint),
             Self::BodyThrust { .. } => None,
         }
     }

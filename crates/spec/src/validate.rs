@@ -1,9 +1,9 @@
 //! Checks that a parsed file describes a consistent environment. Each error names the item at
 //! fault and says what was expected, listing the valid names where that helps.
 
+use crate::SpecError;
 use crate::schema::*;
 use crate::vocabulary::Source;
-use crate::SpecError;
 use std::collections::{HashMap, HashSet};
 
 /// Name of the implicit fixed body every joint may use as parent.
@@ -48,10 +48,7 @@ pub(crate) fn validate(file: &str, spec: &EnvSpec) -> Result<(), SpecError> {
             return Err(err(&ctx, "defined twice".into()));
         }
         if joint.parent != WORLD && !bodies.contains_key(joint.parent.as_str()) {
-            return Err(err(
-                &ctx,
-                format!("parent body {:?} does not exist (bodies: {}, or {WORLD})", joint.parent, body_names()),
-            ));
+            return Err(err(&ctx, format!("parent body {:?} does not exist (bodies: {}, or {WORLD})", joint.parent, body_names())));
         }
         let Some(child) = bodies.get(joint.child.as_str()) else {
             return Err(err(&ctx, format!("child body {:?} does not exist (bodies: {})", joint.child, body_names())));
@@ -63,10 +60,7 @@ pub(crate) fn validate(file: &str, spec: &EnvSpec) -> Result<(), SpecError> {
             return Err(err(&ctx, format!("child body {:?} is fixed; a joint's child must be dynamic", child.name)));
         }
         if child.position.is_some() || child.rotation.is_some() {
-            return Err(err(
-                &ctx,
-                format!("child body {:?} has its own position/rotation; the joint places it, remove them", child.name),
-            ));
+            return Err(err(&ctx, format!("child body {:?} has its own position/rotation; the joint places it, remove them", child.name)));
         }
         if let Some((_, other)) = parent_of.insert(&joint.child, (&joint.parent, &joint.name)) {
             return Err(err(&ctx, format!("body {:?} is already the child of joint {other:?}", joint.child)));
@@ -82,10 +76,7 @@ pub(crate) fn validate(file: &str, spec: &EnvSpec) -> Result<(), SpecError> {
             if at == joint.child {
                 chain.push(at);
                 chain.reverse();
-                return Err(err(
-                    &format!("joint {:?}", joint.name),
-                    format!("closes a loop ({}); joints must form a tree", chain.join(" → ")),
-                ));
+                return Err(err(&format!("joint {:?}", joint.name), format!("closes a loop ({}); joints must form a tree", chain.join(" → "))));
             }
             let Some((parent, _)) = parent_of.get(at) else { break };
             if chain.contains(&at) {
@@ -157,10 +148,7 @@ pub(crate) fn validate(file: &str, spec: &EnvSpec) -> Result<(), SpecError> {
             return Err(err(&ctx, format!("body {:?} does not exist (bodies: {})", r.body, body_names())));
         };
         if let Some((_, joint)) = parent_of.get(r.body.as_str()) {
-            return Err(err(
-                &ctx,
-                format!("body {:?} is placed by joint {joint:?}; randomise that joint with [[reset.joint]] instead", r.body),
-            ));
+            return Err(err(&ctx, format!("body {:?} is placed by joint {joint:?}; randomise that joint with [[reset.joint]] instead", r.body)));
         }
         if body.fixed {
             return Err(err(&ctx, format!("body {:?} is fixed; only dynamic root bodies can be randomised", r.body)));
@@ -180,18 +168,14 @@ pub(crate) fn validate(file: &str, spec: &EnvSpec) -> Result<(), SpecError> {
             return Err(err(&ctx, "a state name must be a Rhai identifier (letters, digits, '_')".into()));
         }
         if RESERVED_STATE_NAMES.contains(&var.name.as_str()) {
-            return Err(err(
-                &ctx,
-                format!("{:?} is provided by every state already (reserved: {})", var.name, RESERVED_STATE_NAMES.join(", ")),
-            ));
+            return Err(err(&ctx, format!("{:?} is provided by every state already (reserved: {})", var.name, RESERVED_STATE_NAMES.join(", "))));
         }
         if !state_names.insert(var.name.as_str()) {
             return Err(err(&ctx, "defined twice".into()));
         }
         match (&var.source, &var.expr) {
             (Some(source), None) => {
-                let parsed = Source::parse(source)
-                    .ok_or_else(|| err(&ctx, format!("unknown source {source:?}; expected one of {}", Source::FORMS)))?;
+                let parsed = Source::parse(source).ok_or_else(|| err(&ctx, format!("unknown source {source:?}; expected one of {}", Source::FORMS)))?;
                 check_source(spec, &parsed, &joints, &bodies, &sites, &targets).map_err(|m| err(&ctx, m))?;
             }
             (None, Some(_)) if var.unit.is_none() => {
@@ -213,17 +197,11 @@ pub(crate) fn validate(file: &str, spec: &EnvSpec) -> Result<(), SpecError> {
     }
     for (i, name) in spec.observation.iter().enumerate() {
         if let Some(first) = spec.observation[..i].iter().position(|n| n == name) {
-            return Err(err(
-                &format!("observation[{i}]"),
-                format!("{name:?} is already observation[{first}]; list each state variable once"),
-            ));
+            return Err(err(&format!("observation[{i}]"), format!("{name:?} is already observation[{first}]; list each state variable once")));
         }
         if !state_names.contains(name.as_str()) {
             let known: Vec<&str> = spec.state.iter().map(|s| s.name.as_str()).collect();
-            return Err(err(
-                &format!("observation[{i}]"),
-                format!("state variable {name:?} does not exist (state: {})", known.join(", ")),
-            ));
+            return Err(err(&format!("observation[{i}]"), format!("state variable {name:?} does not exist (state: {})", known.join(", "))));
         }
     }
 
@@ -339,10 +317,7 @@ fn validate_joint(joint: &Joint) -> Result<(), String> {
         }
     }
     if !has_dof && (joint.damping != 0.0 || joint.initial_position != 0.0) {
-        return Err(format!(
-            "a {} joint takes no `damping` or `initial_position` (only revolute and prismatic joints have them)",
-            kind_name(joint.kind)
-        ));
+        return Err(format!("a {} joint takes no `damping` or `initial_position` (only revolute and prismatic joints have them)", kind_name(joint.kind)));
     }
     if !(joint.damping.is_finite() && joint.damping >= 0.0) {
         return Err(format!("damping must be ≥ 0, got {}", joint.damping));
@@ -426,12 +401,8 @@ fn validate_dist(key: &str, d: Dist) -> Result<(), String> {
         Dist::Uniform([lo, hi]) if lo.is_finite() && hi.is_finite() && lo <= hi => Ok(()),
         Dist::Normal([mean, std]) if mean.is_finite() && std.is_finite() && std >= 0.0 => Ok(()),
         Dist::Constant(v) => Err(format!("{key}: constant must be finite, got {v}")),
-        Dist::Uniform([lo, hi]) => {
-            Err(format!("{key}: uniform takes finite [low, high] with low ≤ high, got [{lo}, {hi}]"))
-        }
-        Dist::Normal([mean, std]) => {
-            Err(format!("{key}: normal takes finite [mean, standard deviation] with std ≥ 0, got [{mean}, {std}]"))
-        }
+        Dist::Uniform([lo, hi]) => Err(format!("{key}: uniform takes finite [low, high] with low ≤ high, got [{lo}, {hi}]")),
+        Dist::Normal([mean, std]) => Err(format!("{key}: normal takes finite [mean, standard deviation] with std ≥ 0, got [{mean}, {std}]")),
     }
 }
 
@@ -445,12 +416,9 @@ fn check_source(
 ) -> Result<(), String> {
     match source {
         Source::JointPosition(j) | Source::JointVelocity(j) => driven_joint(spec, joints, j).map(|_| ()),
-        Source::BodyPosition(b)
-        | Source::BodyLinvel(b)
-        | Source::BodyAngvel(b)
-        | Source::BodyQuat(b)
-        | Source::BodyUp(b)
-        | Source::BodyForward(b) if !bodies.contains_key(b.as_str()) => {
+        Source::BodyPosition(b) | Source::BodyLinvel(b) | Source::BodyAngvel(b) | Source::BodyQuat(b) | Source::BodyUp(b) | Source::BodyForward(b)
+            if !bodies.contains_key(b.as_str()) =>
+        {
             Err(format!("body {b:?} does not exist (bodies: {})", names(spec.bodies.iter().map(|b| &b.name))))
         }
         Source::SitePosition(s) | Source::SiteLinvel(s) if !sites.contains_key(s.as_str()) => {
@@ -488,6 +456,5 @@ fn nonzero(v: [f64; 3]) -> bool {
 
 fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }

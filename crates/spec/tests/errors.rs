@@ -2,7 +2,7 @@
 //! small edit of one valid file. A message must name the file, the item or key path at fault and
 //! what was expected (parse errors also the line and column).
 
-use rewardsmith_spec::{catalog, parse, Source};
+use rewardsmith_spec::{Source, catalog, parse};
 
 /// A small valid environment touching every section, so each case is a one-line edit of it.
 const VALID: &str = r#"id = "mini"
@@ -311,8 +311,11 @@ fn source_parse_rejects_strings_outside_the_vocabulary() {
 #[test]
 fn joint_loop_not_through_the_first_joint_is_reported_not_looped_on() {
     // `weld` comes first and hangs below a loop (cart ⇄ pole) that does not contain its child.
-    let text = edit(&[("[[joint]]\nname = \"slider\"", "[[body]]\nname = \"weight\"\nshape = { type = \"sphere\", radius = 0.05 }\n\n\
-         [[joint]]\nname = \"weld\"\nkind = \"fixed\"\nparent = \"pole\"\nchild = \"weight\"\n\n[[joint]]\nname = \"slider\"")])
+    let text = edit(&[(
+        "[[joint]]\nname = \"slider\"",
+        "[[body]]\nname = \"weight\"\nshape = { type = \"sphere\", radius = 0.05 }\n\n\
+         [[joint]]\nname = \"weld\"\nkind = \"fixed\"\nparent = \"pole\"\nchild = \"weight\"\n\n[[joint]]\nname = \"slider\"",
+    )])
     .replacen("parent = \"world\"", "parent = \"pole\"", 1);
     // Validation used to spin forever here; fail instead of hanging the suite.
     let (tx, rx) = std::sync::mpsc::channel();

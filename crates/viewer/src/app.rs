@@ -3,20 +3,20 @@
 //! window or GPU; the rendering plugin reads the same resource.
 
 use crate::generation::GenerationView;
-use crate::keys::{action, Action};
+use crate::keys::{Action, action};
 use crate::layout::{grid, tile_at};
 use crate::playback::Playback;
-use crate::ranker::{tile_key, Ranker};
+use crate::ranker::{Ranker, tile_key};
 use bevy::app::{App, AppExit, Plugin, PreUpdate, Update};
 use bevy::ecs::entity::Entity;
-use bevy::ecs::system::Local;
-use bevy::input::keyboard::{Key, KeyCode, NativeKey};
 use bevy::ecs::message::{MessageReader, MessageWriter};
 use bevy::ecs::resource::Resource;
 use bevy::ecs::schedule::{IntoScheduleConfigs, SystemSet};
+use bevy::ecs::system::Local;
 use bevy::ecs::system::{Res, ResMut};
-use bevy::input::keyboard::KeyboardInput;
 use bevy::input::ButtonState;
+use bevy::input::keyboard::KeyboardInput;
+use bevy::input::keyboard::{Key, KeyCode, NativeKey};
 use bevy::time::Time;
 use rewardsmith_search::ranking::Ranking;
 
@@ -200,7 +200,7 @@ fn advance(time: Res<Time>, mut viewer: ResMut<Viewer>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{run_dir, STEPS};
+    use crate::testing::{STEPS, run_dir};
     use bevy::app::ScheduleRunnerPlugin;
     use bevy::input::InputPlugin;
     use bevy::time::{TimePlugin, TimeUpdateStrategy};

@@ -1,12 +1,12 @@
 //! What `view RUN --gen N` shows: a generation's candidates with their recorded evaluation
 //! rollouts, and the ranking request it answers.
 
-use crate::episode::{split, Episode};
+use crate::episode::{Episode, split};
 use crate::layout::MAX_TILES;
+use rewardsmith_search::RunFile;
 use rewardsmith_search::config::FeedbackMode;
 use rewardsmith_search::ranking::{self, RankRequest, Ranking};
 use rewardsmith_search::record::CandidateResult;
-use rewardsmith_search::RunFile;
 use rewardsmith_sim::rollout::Rollout;
 use rewardsmith_spec::LoadedSpec;
 use std::path::{Path, PathBuf};
@@ -152,10 +152,7 @@ impl GenerationView {
     /// checked against the request, with source `viewer`.
     pub fn write_ranking(&self, tiles: &[usize]) -> Result<Ranking, ViewerError> {
         let Some(request) = &self.request else {
-            return Err(ViewerError::Empty(format!(
-                "generation {} has no ranking request (only a `search --feedback human` asks for one)",
-                self.generation
-            )));
+            return Err(ViewerError::Empty(format!("generation {} has no ranking request (only a `search --feedback human` asks for one)", self.generation)));
         };
         let order = tiles.iter().filter_map(|&t| self.tiles.get(t)).map(|t| t.candidate.clone()).collect();
         Ok(ranking::write(&self.run, request, order, "viewer", None)?)

@@ -1,11 +1,11 @@
 //! `rewardsmith-viewer`: the viewer's binary, started by `rewardsmith view` and `rewardsmith
 //! render` (or directly). Exit codes: 0 success, 1 failure, 2 usage.
 
-use anyhow::{bail, Context as _, Result};
-use clap::{Parser, Subcommand};
-use rewardsmith_viewer::render::{self, Options, Output};
+use anyhow::{Context as _, Result, bail};
 use bevy::input::keyboard::KeyCode;
-use rewardsmith_viewer::keys::{key_code, HELP};
+use clap::{Parser, Subcommand};
+use rewardsmith_viewer::keys::{HELP, key_code};
+use rewardsmith_viewer::render::{self, Options, Output};
 use rewardsmith_viewer::{GenerationView, ScriptedKeys};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -111,7 +111,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let outcome = render::run(view, options, output, ScriptedKeys(args.keys))?;
             if let Some(path) = screenshot {
                 if outcome.frames_saved == 0 || !path.is_file() {
-                    bail!("{}: no frame was rendered; is a Vulkan driver installed (Mesa's lavapipe: apt-get install mesa-vulkan-drivers libvulkan1)?", path.display());
+                    bail!(
+                        "{}: no frame was rendered; is a Vulkan driver installed (Mesa's lavapipe: apt-get install mesa-vulkan-drivers libvulkan1)?",
+                        path.display()
+                    );
                 }
                 println!("saved {}", path.display());
             }

@@ -12,9 +12,9 @@ use crate::app::{ScriptedKeys, Viewer, ViewerLogic, ViewerLogicPlugin};
 use crate::episode::Episode;
 use crate::generation::GenerationView;
 use crate::keys::HELP;
-use crate::layout::{grid, tile_rect, Rect};
+use crate::layout::{Rect, grid, tile_rect};
 
-use crate::plot::{term_color, term_strip, FITNESS_COLOR};
+use crate::plot::{FITNESS_COLOR, term_color, term_strip};
 use crate::ranker::tile_key;
 use bevy::app::ScheduleRunnerPlugin;
 use bevy::asset::RenderAssetUsages;
@@ -135,13 +135,15 @@ pub fn run(view: GenerationView, options: Options, output: Output, keys: Scripte
     if offscreen {
         // No window system: render into an image, driven by a plain loop.
         app.add_plugins((
-            DefaultPlugins
-                .set(WindowPlugin { primary_window: None, exit_condition: ExitCondition::DontExit, ..default() })
-                .disable::<WinitPlugin>(),
+            DefaultPlugins.set(WindowPlugin { primary_window: None, exit_condition: ExitCondition::DontExit, ..default() }).disable::<WinitPlugin>(),
             ScheduleRunnerPlugin::run_loop(Duration::ZERO),
         ));
     } else {
-        let window = Window { title: format!("rewardsmith: {} generation {}", view.run.display(), view.generation), resolution: WindowResolution::new(width, height), ..default() };
+        let window = Window {
+            title: format!("rewardsmith: {} generation {}", view.run.display(), view.generation),
+            resolution: WindowResolution::new(width, height),
+            ..default()
+        };
         app.add_plugins(DefaultPlugins.set(WindowPlugin { primary_window: Some(window), ..default() }));
     }
     let target = if offscreen {
@@ -378,7 +380,9 @@ fn shape_points(shape: &Shape, at: Vec3, rotation: Quat) -> Vec<(Vec3, f32)> {
     let local: Vec<(Vec3, f32)> = match shape {
         Shape::Box { half_extents } => {
             let h = vec3(*half_extents);
-            (0..8).map(|i| (Vec3::new(if i & 1 == 0 { -h.x } else { h.x }, if i & 2 == 0 { -h.y } else { h.y }, if i & 4 == 0 { -h.z } else { h.z }), 0.0)).collect()
+            (0..8)
+                .map(|i| (Vec3::new(if i & 1 == 0 { -h.x } else { h.x }, if i & 2 == 0 { -h.y } else { h.y }, if i & 4 == 0 { -h.z } else { h.z }), 0.0))
+                .collect()
         }
         Shape::Sphere { radius } => vec![(Vec3::ZERO, *radius as f32)],
         Shape::Capsule { radius, half_length, axis: a } | Shape::Cylinder { radius, half_length, axis: a } => {
@@ -468,23 +472,30 @@ fn setup(
     for tile in 0..n {
         let layer = RenderLayers::layer(tile + 1);
         // The simulator's z-up world, turned y-up.
-        let root = commands
-            .spawn((Transform::from_rotation(Quat::from_rotation_x(-std::f32::consts::FRAC_PI_2)), Visibility::default(), layer.clone()))
-            .id();
+        let root = commands.spawn((Transform::from_rotation(Quat::from_rotation_x(-std::f32::consts::FRAC_PI_2)), Visibility::default(), layer.clone())).id();
         commands.entity(root).with_children(|parent| {
-            parent.spawn((Mesh3d(ground.clone()), MeshMaterial3d(ground_material.clone()), Transform::from_xyz(orbit.focus.x, -orbit.focus.z, ground_z), layer.clone()));
+            parent.spawn((
+                Mesh3d(ground.clone()),
+                MeshMaterial3d(ground_material.clone()),
+                Transform::from_xyz(orbit.focus.x, -orbit.focus.z, ground_z),
+                layer.clone(),
+            ));
             for (body, geoms) in shapes.iter().enumerate() {
-                parent
-                    .spawn((BodyOf { tile, body }, Transform::default(), Visibility::default(), layer.clone()))
-                    .with_children(|b| {
-                        for (mesh, placement) in geoms {
-                            b.spawn((Mesh3d(mesh.clone()), MeshMaterial3d(body_materials[body % body_materials.len()].clone()), *placement, layer.clone()));
-                        }
-                    });
+                parent.spawn((BodyOf { tile, body }, Transform::default(), Visibility::default(), layer.clone())).with_children(|b| {
+                    for (mesh, placement) in geoms {
+                        b.spawn((Mesh3d(mesh.clone()), MeshMaterial3d(body_materials[body % body_materials.len()].clone()), *placement, layer.clone()));
+                    }
+                });
             }
             let first = targets.get(tile).and_then(|t| t.first()).map_or(&[][..], Vec::as_slice);
             for (index, p) in first.iter().enumerate() {
-                parent.spawn((Mesh3d(marker.clone()), MeshMaterial3d(target_material.clone()), Transform::from_translation(*p), layer.clone(), Marker { tile, index }));
+                parent.spawn((
+                    Mesh3d(marker.clone()),
+                    MeshMaterial3d(target_material.clone()),
+                    Transform::from_translation(*p),
+                    layer.clone(),
+                    Marker { tile, index },
+                ));
             }
         });
         commands.spawn((
@@ -505,24 +516,36 @@ fn setup(
         .spawn((Camera2d, Camera { order: n as isize + 1, clear_color: ClearColorConfig::None, ..default() }, canvas.target.clone(), Tonemapping::None))
         .id();
     let font = TextFont::from_font_size(FontSize::Px(FONT_PX));
-    commands
-        .spawn((Node { width: percent(100), height: percent(100), ..default() }, UiTargetCamera(ui_camera)))
-        .with_children(|ui| {
-            for tile in 0..n {
-                ui.spawn((Text::new(""), font.clone(), TextColor(Color::BLACK), Node { position_type: PositionType::Absolute, ..default() }, TileLabel(tile)));
-                ui.spawn((ImageNode::default(), Node { position_type: PositionType::Absolute, display: Display::None, ..default() }, TermStrip { tile, episode: None }));
-                ui.spawn((Text::new(""), TextFont::from_font_size(FontSize::Px(LEGEND_PX)), TextColor(Color::BLACK), Node { position_type: PositionType::Absolute, display: Display::None, ..default() }, StripLegend(tile)));
-                ui.spawn((Node { position_type: PositionType::Absolute, width: px(2), display: Display::None, ..default() }, BackgroundColor(Color::BLACK), StripCursor(tile)));
-            }
+    commands.spawn((Node { width: percent(100), height: percent(100), ..default() }, UiTargetCamera(ui_camera))).with_children(|ui| {
+        for tile in 0..n {
+            ui.spawn((Text::new(""), font.clone(), TextColor(Color::BLACK), Node { position_type: PositionType::Absolute, ..default() }, TileLabel(tile)));
+            ui.spawn((
+                ImageNode::default(),
+                Node { position_type: PositionType::Absolute, display: Display::None, ..default() },
+                TermStrip { tile, episode: None },
+            ));
             ui.spawn((
                 Text::new(""),
-                font,
-                TextColor(Color::WHITE),
-                BackgroundColor(Color::srgba(0.0, 0.0, 0.0, 0.65)),
-                Node { position_type: PositionType::Absolute, left: px(0), right: px(0), bottom: px(0), padding: UiRect::all(px(4)), ..default() },
-                StatusLine,
+                TextFont::from_font_size(FontSize::Px(LEGEND_PX)),
+                TextColor(Color::BLACK),
+                Node { position_type: PositionType::Absolute, display: Display::None, ..default() },
+                StripLegend(tile),
             ));
-        });
+            ui.spawn((
+                Node { position_type: PositionType::Absolute, width: px(2), display: Display::None, ..default() },
+                BackgroundColor(Color::BLACK),
+                StripCursor(tile),
+            ));
+        }
+        ui.spawn((
+            Text::new(""),
+            font,
+            TextColor(Color::WHITE),
+            BackgroundColor(Color::srgba(0.0, 0.0, 0.0, 0.65)),
+            Node { position_type: PositionType::Absolute, left: px(0), right: px(0), bottom: px(0), padding: UiRect::all(px(4)), ..default() },
+            StatusLine,
+        ));
+    });
 }
 
 /// Each tile's target markers per episode (positions in m, sim frame): the env's vec3 targets
@@ -577,7 +600,12 @@ fn canvas_size(mut canvas: ResMut<Canvas>, windows: Query<&Window>) {
 }
 
 /// Right-drag orbits, the wheel zooms; every tile follows.
-fn orbit(mut orbit: ResMut<Orbit>, buttons: Option<Res<ButtonInput<MouseButton>>>, motion: Option<Res<AccumulatedMouseMotion>>, scroll: Option<Res<AccumulatedMouseScroll>>) {
+fn orbit(
+    mut orbit: ResMut<Orbit>,
+    buttons: Option<Res<ButtonInput<MouseButton>>>,
+    motion: Option<Res<AccumulatedMouseMotion>>,
+    scroll: Option<Res<AccumulatedMouseScroll>>,
+) {
     let (Some(buttons), Some(motion), Some(scroll)) = (buttons, motion, scroll) else { return };
     if buttons.pressed(MouseButton::Right) {
         orbit.yaw -= motion.delta.x * 0.01;
@@ -652,7 +680,11 @@ fn labels(
         node.top = px(rect.y as f32 / scale + 2.0);
         // A narrow tile wraps its label onto a second line instead of writing into its neighbour's.
         node.max_width = px((rect.w as f32 / scale - 8.0).max(0.0));
-        let mut line = if canvas.status { format!("[{}] {}", tile_key(label.0), tile.candidate) } else { format!("{}  t = {:.2} s", tile.candidate, viewer.playback.seconds()) };
+        let mut line = if canvas.status {
+            format!("[{}] {}", tile_key(label.0), tile.candidate)
+        } else {
+            format!("{}  t = {:.2} s", tile.candidate, viewer.playback.seconds())
+        };
         if viewer.show_fitness {
             line += &tile.fitness.map_or(" (no fitness)".to_owned(), |f| format!("  fitness {f:.3}"));
             if let Some(episode) = viewer.shown_episode(label.0) {
@@ -726,7 +758,13 @@ fn strips(
         node.height = px(rect.h as f32 / scale);
         node.overflow = Overflow::clip();
         let names = &viewer.view.tiles[legend.0].rollout.header.terms;
-        text.0 = names.iter().enumerate().map(|(i, n)| format!("{} {n}", color_name(term_color(i)))).chain([format!("{} fitness", color_name(FITNESS_COLOR))]).collect::<Vec<_>>().join("  ");
+        text.0 = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| format!("{} {n}", color_name(term_color(i))))
+            .chain([format!("{} fitness", color_name(FITNESS_COLOR))])
+            .collect::<Vec<_>>()
+            .join("  ");
     }
     for (cursor, mut node) in &mut cursors {
         node.display = shown;
@@ -761,7 +799,14 @@ fn strip_image(episode: &Episode, width: u32, height: u32) -> Image {
 }
 
 /// Screenshots and GIF frames: requested from the render target, collected by an observer.
-fn capture(mut commands: Commands, mut job: ResMut<Job>, mut viewer: ResMut<Viewer>, canvas: Res<Canvas>, shared: Res<Shared>, mut exit: MessageWriter<AppExit>) {
+fn capture(
+    mut commands: Commands,
+    mut job: ResMut<Job>,
+    mut viewer: ResMut<Viewer>,
+    canvas: Res<Canvas>,
+    shared: Res<Shared>,
+    mut exit: MessageWriter<AppExit>,
+) {
     job.frame += 1;
     if job.pending {
         return;

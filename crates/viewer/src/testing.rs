@@ -4,7 +4,7 @@
 use rewardsmith_search::config::{FeedbackMode, SearchConfig};
 use rewardsmith_search::ranking::RankRequest;
 use rewardsmith_search::{EnvIdentity, RunFile};
-use rewardsmith_sim::{rollout, Env, EnvModel};
+use rewardsmith_sim::{Env, EnvModel, rollout};
 use rewardsmith_spec::catalog;
 
 /// Steps each fixture rollout records.

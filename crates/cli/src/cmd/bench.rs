@@ -2,7 +2,7 @@
 
 use crate::common::{load_env, reward_or_default};
 use anyhow::Result;
-use rewardsmith_sim::bench::{bench_env, BenchConfig};
+use rewardsmith_sim::bench::{BenchConfig, bench_env};
 use rewardsmith_spec::catalog;
 use std::process::ExitCode;
 
@@ -40,8 +40,7 @@ fn machine() -> String {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let ids: Vec<String> =
-        if args.envs.is_empty() { catalog::ids().into_iter().map(String::from).collect() } else { args.envs.clone() };
+    let ids: Vec<String> = if args.envs.is_empty() { catalog::ids().into_iter().map(String::from).collect() } else { args.envs.clone() };
     let cfg = BenchConfig { steps: args.steps, repeats: args.repeats, num_envs: args.num_envs, vec_steps: args.vec_steps };
     let mut results = Vec::new();
     if !args.json {

@@ -4,8 +4,8 @@
 
 use crate::common::{load_env, load_reward};
 use anyhow::Result;
-use rewardsmith_script::{judge, Verdict};
-use rewardsmith_sim::{critic_states, CRITIC_SAMPLES};
+use rewardsmith_script::{Verdict, judge};
+use rewardsmith_sim::{CRITIC_SAMPLES, critic_states};
 use std::path::PathBuf;
 use std::process::ExitCode;
 

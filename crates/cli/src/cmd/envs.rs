@@ -20,14 +20,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             for id in catalog::ids() {
                 let model = load_env(id)?;
                 let spec = model.spec();
-                println!(
-                    "{:<18} {:>3} {:>4} {:>4}  {}",
-                    spec.id,
-                    spec.version,
-                    model.obs_dim(),
-                    model.action_dim(),
-                    spec.task.trim()
-                );
+                println!("{:<18} {:>3} {:>4} {:>4}  {}", spec.id, spec.version, model.obs_dim(), model.action_dim(), spec.task.trim());
             }
         }
     }

@@ -2,12 +2,12 @@
 
 use crate::common::load_policy;
 use crate::compute_args::{self, ComputeArgs};
+use anyhow::Result;
 use rewardsmith_ppo::agent::Agent;
 use rewardsmith_ppo::config::PpoConfig;
+use rewardsmith_ppo::eval::{ScoreSummary, evaluate_policy};
+use rewardsmith_sim::{Env, EnvModel, rollout};
 use rewardsmith_spec::catalog::matching as env_matching;
-use anyhow::Result;
-use rewardsmith_ppo::eval::{evaluate_policy, ScoreSummary};
-use rewardsmith_sim::{rollout, Env, EnvModel};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -70,13 +70,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         (Some(m), Some(s)) => format!("; return {m:.3} ± {s:.3}"),
         _ => String::new(),
     };
-    println!(
-        "fitness {:.4} ± {:.4} over {} episodes ({}){ret}",
-        summary.fitness_mean,
-        summary.fitness_std,
-        summary.episodes,
-        model.spec().id
-    );
+    println!("fitness {:.4} ± {:.4} over {} episodes ({}){ret}", summary.fitness_mean, summary.fitness_std, summary.episodes, model.spec().id);
     if let Some(out) = &args.record {
         let steps = model.spec().physics.episode_length as usize * episodes;
         let mut env = Env::new(model.clone(), reward)?;

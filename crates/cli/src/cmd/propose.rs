@@ -2,15 +2,15 @@
 //! generation of reward candidates, each with its critic result.
 
 use crate::common::load_env;
-use crate::llm_args::{parse_llm, proposer, EndpointArgs, Llm, OfflineArgs};
+use crate::llm_args::{EndpointArgs, Llm, OfflineArgs, parse_llm, proposer};
 use anyhow::{Context as _, Result};
 
-use rewardsmith_llm::prompt::Templates;
 use crate::llm_args::AnyProposer;
+use rewardsmith_llm::prompt::Templates;
 use rewardsmith_propose::{Context, Generation, Proposer};
-use rewardsmith_script::{review, Verdict};
+use rewardsmith_script::{Verdict, review};
 use rewardsmith_search::record::write_atomic;
-use rewardsmith_sim::{critic_states, EnvModel, CRITIC_SAMPLES, CRITIC_SEED};
+use rewardsmith_sim::{CRITIC_SAMPLES, CRITIC_SEED, EnvModel, critic_states};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -1,9 +1,9 @@
 //! `rewardsmith replay FILE|DIR… [--junit F]`: re-simulate rollouts and compare bit for bit.
 
-use rewardsmith_spec::catalog::matching as env_matching;
 use anyhow::{Context, Result};
 use rewardsmith_sim::rollout::{self, Rollout};
 use rewardsmith_sim::{Env, EnvModel, SimError};
+use rewardsmith_spec::catalog::matching as env_matching;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -58,10 +58,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
 fn collect(path: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     if path.is_dir() {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-            .with_context(|| format!("cannot read directory {}", path.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .collect();
+        let mut entries: Vec<PathBuf> =
+            std::fs::read_dir(path).with_context(|| format!("cannot read directory {}", path.display()))?.filter_map(|e| e.ok().map(|e| e.path())).collect();
         entries.sort();
         for entry in entries {
             if entry.is_dir() || entry.extension().is_some_and(|e| e == "rollout") {
@@ -90,12 +88,7 @@ fn replay_file(path: &Path, override_env: Option<&str>) -> Result<String, String
     };
     let mut env = Env::new(model, reward).map_err(|e| e.to_string())?;
     match rollout::replay(&recorded, &mut env) {
-        Ok(None) => Ok(format!(
-            "{} steps, {} episodes of {}, bit-identical",
-            recorded.steps(),
-            recorded.episodes(),
-            recorded.header.env_id
-        )),
+        Ok(None) => Ok(format!("{} steps, {} episodes of {}, bit-identical", recorded.steps(), recorded.episodes(), recorded.header.env_id)),
         Ok(Some(mismatch)) => Err(mismatch.to_string()),
         Err(e) => Err(format!("replay failed: {e}")),
     }
@@ -109,14 +102,8 @@ fn junit_xml(cases: &[Case]) -> String {
     let failures = cases.iter().filter(|c| c.result.is_err()).count();
     let total: f64 = cases.iter().map(|c| c.seconds).sum();
     let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    xml.push_str(&format!(
-        "<testsuites name=\"rewardsmith replay\" tests=\"{}\" failures=\"{failures}\" time=\"{total:.3}\">\n",
-        cases.len()
-    ));
-    xml.push_str(&format!(
-        "  <testsuite name=\"replay\" tests=\"{}\" failures=\"{failures}\" time=\"{total:.3}\">\n",
-        cases.len()
-    ));
+    xml.push_str(&format!("<testsuites name=\"rewardsmith replay\" tests=\"{}\" failures=\"{failures}\" time=\"{total:.3}\">\n", cases.len()));
+    xml.push_str(&format!("  <testsuite name=\"replay\" tests=\"{}\" failures=\"{failures}\" time=\"{total:.3}\">\n", cases.len()));
     for c in cases {
         let name = xml_escape(&c.path);
         match &c.result {

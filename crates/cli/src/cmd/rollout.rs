@@ -1,9 +1,9 @@
 //! `rewardsmith rollout`: record a seeded rollout.
 
 use crate::common::{load_env, load_policy, reward_or_default};
-use anyhow::{bail, Result};
+use anyhow::{Result, bail};
 use rand::{Rng, SeedableRng};
-use rewardsmith_sim::{derive_seed, rollout, Env};
+use rewardsmith_sim::{Env, derive_seed, rollout};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -60,9 +60,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut env = Env::new(model.clone(), reward)?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(derive_seed(args.seed, POLICY_STREAM));
     let (policy_name, recorded) = match &args.policy {
-        Policy::Random => ("random".to_owned(), rollout::record(&mut env, args.seed, args.steps, "random", |_, a| {
-            a.iter_mut().for_each(|x| *x = rng.random_range(-1.0..=1.0));
-        })?),
+        Policy::Random => (
+            "random".to_owned(),
+            rollout::record(&mut env, args.seed, args.steps, "random", |_, a| {
+                a.iter_mut().for_each(|x| *x = rng.random_range(-1.0..=1.0));
+            })?,
+        ),
         Policy::Zero => ("zero".to_owned(), rollout::record(&mut env, args.seed, args.steps, "zero", |_, a| a.fill(0.0))?),
         Policy::Trained(dir) => {
             let (agent, _, obs_clip) = load_policy(dir)?;

@@ -3,21 +3,21 @@
 
 use crate::common::load_env_with;
 use crate::compute_args::{self, ComputeArgs};
-use crate::llm_args::{parse_llm, proposer, EndpointArgs, Llm, OfflineArgs};
-use anyhow::{bail, Context as _, Result};
+use crate::llm_args::{EndpointArgs, Llm, OfflineArgs, parse_llm, proposer};
+use anyhow::{Context as _, Result, bail};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rewardsmith_llm::prompt::Templates;
 use rewardsmith_ppo::config::PpoConfig;
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rewardsmith_search::slurm::{SlurmConfig, SlurmExecutor};
-use rewardsmith_search::{per_seed_text, EnvIdentity, Event, FeedbackMode, FitnessOverride, RunFile, Search, SearchConfig};
+use rewardsmith_search::{EnvIdentity, Event, FeedbackMode, FitnessOverride, RunFile, Search, SearchConfig, per_seed_text};
 use rewardsmith_sim::EnvModel;
-use std::sync::Arc;
 use rewardsmith_spec::Aggregate;
 use std::collections::HashMap;
 use std::io::IsTerminal as _;
-use std::sync::Mutex;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::Mutex;
 
 /// `--feedback`: how candidates are judged for the next prompt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -247,7 +247,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 bail!("{} already holds a search: continue it with --resume {0}, or choose another --out", out.display());
             }
             let run_file = new_run(&args, &model)?;
-            let settings = absolute(ProposerSettings { llm: args.llm.to_string(), prompts: args.prompts.clone(), endpoint: args.endpoint.clone(), offline: args.offline.clone() })?;
+            let settings = absolute(ProposerSettings {
+                llm: args.llm.to_string(),
+                prompts: args.prompts.clone(),
+                endpoint: args.endpoint.clone(),
+                offline: args.offline.clone(),
+            })?;
             (out, RunFile { proposer: toml::Table::try_from(&settings)?, ..run_file }, settings, model)
         }
     };
@@ -261,7 +266,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
     // A resumed live search appends to its cassette.
     // With the measure hidden, the proposer works on its own copy of the env that does not show it.
     let proposer_model = if run_file.search.hide_fitness_expr {
-        let env = if rewardsmith_spec::catalog::builtin(&run_file.env.id).is_some_and(|(path, _)| path == run_file.env.path) { &run_file.env.id } else { &run_file.env.path };
+        let env = if rewardsmith_spec::catalog::builtin(&run_file.env.id).is_some_and(|(path, _)| path == run_file.env.path) {
+            &run_file.env.id
+        } else {
+            &run_file.env.path
+        };
         let fitness = run_file.search.fitness.clone();
         load_env_with(env, |loaded| {
             if let Some(f) = &fitness {
@@ -339,12 +348,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
     }
     if summary.usage.requests > 0 {
-        println!(
-            "llm: {} requests, {} tokens, ${:.4}",
-            summary.usage.requests,
-            summary.usage.tokens(),
-            summary.usage.cost_usd
-        );
+        println!("llm: {} requests, {} tokens, ${:.4}", summary.usage.requests, summary.usage.tokens(), summary.usage.cost_usd);
     }
     Ok(ExitCode::SUCCESS)
 }

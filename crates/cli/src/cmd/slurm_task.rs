@@ -4,9 +4,9 @@
 
 use crate::cmd::search::run_model;
 use anyhow::{Context as _, Result};
-use rewardsmith_search::execute::{compile_levels, Event, Shared};
-use rewardsmith_search::slurm::{run_task, Batch};
 use rewardsmith_search::RunFile;
+use rewardsmith_search::execute::{Event, Shared, compile_levels};
+use rewardsmith_search::slurm::{Batch, run_task};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -28,7 +28,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let batch: Batch = serde_json::from_str(&text).with_context(|| format!("{} is not a batch file", args.batch.display()))?;
     let task = match args.task {
         Some(task) => task,
-        None => std::env::var("SLURM_ARRAY_TASK_ID").context("no --task and no SLURM_ARRAY_TASK_ID: not an array task")?.parse().context("SLURM_ARRAY_TASK_ID")?,
+        None => {
+            std::env::var("SLURM_ARRAY_TASK_ID").context("no --task and no SLURM_ARRAY_TASK_ID: not an array task")?.parse().context("SLURM_ARRAY_TASK_ID")?
+        }
     };
     let run_file = RunFile::read(&batch.run_dir)?;
     let model = run_model(&run_file)?;

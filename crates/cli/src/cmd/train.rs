@@ -4,11 +4,11 @@ use crate::common::{load_env, reward_or_default};
 use crate::compute_args::{self, ComputeArgs};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use rewardsmith_ppo::agent::{policy_metadata, Agent};
+use rewardsmith_ppo::agent::{Agent, policy_metadata};
 use rewardsmith_ppo::config::PpoConfig;
-use rewardsmith_ppo::eval::{evaluate_with_reward, EvalSchedule, Evaluation, ScoreSummary};
+use rewardsmith_ppo::eval::{EvalSchedule, Evaluation, ScoreSummary, evaluate_with_reward};
 use rewardsmith_ppo::tensorboard::EventWriter;
-use rewardsmith_ppo::train::{evenly_spaced, train, Metrics, TermWindow, TrainError};
+use rewardsmith_ppo::train::{Metrics, TermWindow, TrainError, evenly_spaced, train};
 use rewardsmith_script::RewardScript;
 use rewardsmith_search::record::write_atomic;
 use rewardsmith_sim::{EnvModel, SimError};
@@ -16,8 +16,8 @@ use serde::Serialize;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 /// Arguments of `train`.
@@ -209,9 +209,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     write_atomic(&args.out.join("config.toml"), toml::to_string(&cfg)?.as_bytes())?;
 
     let metrics_path = args.out.join("metrics.jsonl");
-    let mut metrics_file = std::io::BufWriter::new(
-        std::fs::File::create(&metrics_path).with_context(|| format!("cannot write {}", metrics_path.display()))?,
-    );
+    let mut metrics_file = std::io::BufWriter::new(std::fs::File::create(&metrics_path).with_context(|| format!("cannot write {}", metrics_path.display()))?);
     let unix_now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
     let mut events = EventWriter::create(&args.out, unix_now())?;
     let mut evaluations: Vec<Evaluation> = Vec::new();
@@ -233,11 +231,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 None
             }
         };
-        let line = MetricsLine {
-            metrics: m,
-            eval_fitness: evaluation.as_ref().map(|e| e.fitness_mean),
-            eval_return: evaluation.as_ref().and_then(|e| e.return_mean),
-        };
+        let line =
+            MetricsLine { metrics: m, eval_fitness: evaluation.as_ref().map(|e| e.fitness_mean), eval_return: evaluation.as_ref().and_then(|e| e.return_mean) };
         if let Err(e) = write_metrics(&mut metrics_file, &mut events, &line, unix_now()) {
             write_failure = Some(e.context(format!("cannot write {} or the TensorBoard events", metrics_path.display())));
             return false;
@@ -276,10 +271,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         (result, _) => result,
     };
 
-    let checkpoints = evenly_spaced(&log, TERM_CHECKPOINTS)
-        .into_iter()
-        .map(|m| Checkpoint { global_step: m.global_step, terms: m.reward_terms.clone() })
-        .collect();
+    let checkpoints =
+        evenly_spaced(&log, TERM_CHECKPOINTS).into_iter().map(|m| Checkpoint { global_step: m.global_step, terms: m.reward_terms.clone() }).collect();
     let mut summary = Summary {
         status: "ok",
         error: None,
