@@ -113,18 +113,17 @@ pub fn compile_levels(model: &Arc<EnvModel>, search: &SearchConfig) -> Result<Ve
     Ok(levels)
 }
 
+/// What an executor calls with each training's result as it ends: the search records it (an
+/// error: it could not, and the executor stops).
+pub type Finished<'a> = dyn Fn(&Training, CandidateResult) -> Result<(), SearchError> + Sync + 'a;
+
 /// Runs a search's trainings: the seam between the search loop and where trainings run.
 pub trait Executor: Send + Sync {
     /// Runs every training of `trainings` and hands each result to `finished` as it ends (in any
     /// order; a failed training is a result, not an error). An error from `finished` (its
     /// result could not be recorded) stops further trainings and is returned once the running
     /// ones end.
-    fn run(
-        &self,
-        shared: &Shared<'_>,
-        trainings: &[Training],
-        finished: &(dyn Fn(&Training, CandidateResult) -> Result<(), SearchError> + Sync),
-    ) -> Result<(), SearchError>;
+    fn run(&self, shared: &Shared<'_>, trainings: &[Training], finished: &Finished) -> Result<(), SearchError>;
 }
 
 /// Trainings as threads of this process: `jobs` at once (0: by the cores and, on CUDA, the
@@ -133,12 +132,7 @@ pub trait Executor: Send + Sync {
 pub struct LocalExecutor;
 
 impl Executor for LocalExecutor {
-    fn run(
-        &self,
-        shared: &Shared<'_>,
-        trainings: &[Training],
-        finished: &(dyn Fn(&Training, CandidateResult) -> Result<(), SearchError> + Sync),
-    ) -> Result<(), SearchError> {
+    fn run(&self, shared: &Shared<'_>, trainings: &[Training], finished: &Finished) -> Result<(), SearchError> {
         if trainings.is_empty() {
             return Ok(());
         }

@@ -18,7 +18,7 @@
 //! that says so, its run directory resumable.
 
 use crate::error::SearchError;
-use crate::execute::{Executor, Shared, Training};
+use crate::execute::{Executor, Finished, Shared, Training};
 use crate::record::{CandidateResult, TASK_RESULT, read_json, read_json_if_present, write_atomic, write_json};
 use rewardsmith_ppo::config::PpoConfig;
 use serde::{Deserialize, Serialize};
@@ -310,13 +310,7 @@ impl SlurmExecutor {
 
     /// Waits for the tasks of `job_id` (task index → training), handing each result over as it
     /// ends.
-    fn wait(
-        &self,
-        job_id: &str,
-        stem: &Path,
-        mut tasks: BTreeMap<usize, &Training>,
-        finished: &(dyn Fn(&Training, CandidateResult) -> Result<(), SearchError> + Sync),
-    ) -> Result<(), SearchError> {
+    fn wait(&self, job_id: &str, stem: &Path, mut tasks: BTreeMap<usize, &Training>, finished: &Finished) -> Result<(), SearchError> {
         let poll = Duration::from_secs_f64(self.config.poll_s);
         while !tasks.is_empty() {
             let active = self.active(job_id)?;
@@ -353,12 +347,7 @@ fn failed(training: &Training, why: &str) -> CandidateResult {
 }
 
 impl Executor for SlurmExecutor {
-    fn run(
-        &self,
-        shared: &Shared<'_>,
-        trainings: &[Training],
-        finished: &(dyn Fn(&Training, CandidateResult) -> Result<(), SearchError> + Sync),
-    ) -> Result<(), SearchError> {
+    fn run(&self, shared: &Shared<'_>, trainings: &[Training], finished: &Finished) -> Result<(), SearchError> {
         if trainings.is_empty() {
             return Ok(());
         }
