@@ -324,6 +324,7 @@ fn train_writes_metrics_config_policy_and_summary_and_eval_replays() {
         "losses/value_loss",
         "losses/policy_loss",
         "losses/entropy",
+        "losses/old_approx_kl",
         "losses/approx_kl",
         "losses/clipfrac",
         "losses/explained_variance",

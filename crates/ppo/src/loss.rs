@@ -27,6 +27,9 @@ pub struct LossStats {
     pub policy_loss: f32,
     /// `losses/value_loss`.
     pub value_loss: f32,
+    /// `losses/old_approx_kl`: mean of −ln r, the naive KL estimator CleanRL logs beside
+    /// `approx_kl` (unbiased but high-variance, and negative at times).
+    pub old_approx_kl: f32,
     /// `losses/approx_kl`: mean of (r − 1) − ln r (Schulman's low-variance estimator).
     pub approx_kl: f32,
     /// `losses/clipfrac`: fraction of samples with |r − 1| > ε.
@@ -70,6 +73,7 @@ pub fn ppo_loss(cfg: &LossConfig, mb: &Minibatch<'_>, d_logp: &mut [f32], d_valu
         let clipped = -a * ratio.clamp(1.0 - eps, 1.0 + eps);
         stats.policy_loss += unclipped.max(clipped) * inv;
         d_logp[i] = if unclipped >= clipped { -a * ratio * inv } else { 0.0 };
+        stats.old_approx_kl += -log_ratio * inv;
         stats.approx_kl += ((ratio - 1.0) - log_ratio) * inv;
         if (ratio - 1.0).abs() > eps {
             stats.clipfrac += inv;
@@ -164,6 +168,21 @@ mod tests {
         assert!((s.approx_kl - 0.050_881_57).abs() < 1e-6, "{s:?}");
         assert_eq!(s.clipfrac, 0.5);
         assert!((s.value_loss - 0.1625).abs() < 1e-6, "{s:?}");
+    }
+
+    /// CleanRL's `old_approx_kl = (-logratio).mean()`: here log r = [0.2, 0, −0.6] gives
+    /// (−0.2 + 0 + 0.6) / 3 = 0.4 / 3, and `approx_kl` is never negative while it can be.
+    #[test]
+    fn old_approx_kl_is_the_mean_negative_log_ratio() {
+        let (lpn, lpo) = ([-1.0f32, -0.5, -2.0], [-1.2f32, -0.5, -1.4]);
+        let zeros = [0.0f32; 3];
+        let mb = Minibatch { logp_new: &lpn, logp_old: &lpo, advantages: &zeros, values_new: &zeros, values_old: &zeros, returns: &zeros };
+        let (mut dl, mut dv) = ([0.0; 3], [0.0; 3]);
+        let s = ppo_loss(&LossConfig::default(), &mb, &mut dl, &mut dv);
+        assert!((s.old_approx_kl - 0.4 / 3.0).abs() < 1e-6, "{s:?}");
+        let flipped = Minibatch { logp_new: &lpo, logp_old: &lpn, ..mb };
+        let s = ppo_loss(&LossConfig::default(), &flipped, &mut dl, &mut dv);
+        assert!((s.old_approx_kl + 0.4 / 3.0).abs() < 1e-6 && s.approx_kl > 0.0, "{s:?}");
     }
 
     /// The gradients against central differences of the loss itself, in f64 terms of f32 data.

@@ -1,6 +1,10 @@
 //! Running normalisation of observations and rewards, as gymnasium's `NormalizeObservation` and
 //! `NormalizeReward` wrappers (which CleanRL's continuous PPO uses).
 
+/// The ε in `sqrt(var + ε)` of both normalisations, as gymnasium's wrappers; a saved policy
+/// states it (`obs_norm_epsilon`).
+pub const NORM_EPSILON: f64 = 1e-8;
+
 /// Running mean and variance per component (Chan et al.'s parallel update, in f64).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunningMeanStd {
@@ -39,12 +43,12 @@ impl RunningMeanStd {
         self.count += n;
     }
 
-    /// Writes `(x − mean) / sqrt(var + 1e-8)`, clipped to ±`clip`, for every row of `x`.
+    /// Writes `(x − mean) / sqrt(var + NORM_EPSILON)`, clipped to ±`clip`, for every row of `x`.
     pub fn normalize(&self, x: &[f32], clip: f32, out: &mut [f32]) {
         let dim = self.mean.len();
         for (i, (o, v)) in out.iter_mut().zip(x).enumerate() {
             let k = i % dim;
-            let z = (f64::from(*v) - self.mean[k]) / (self.var[k] + 1e-8).sqrt();
+            let z = (f64::from(*v) - self.mean[k]) / (self.var[k] + NORM_EPSILON).sqrt();
             *o = (z as f32).clamp(-clip, clip);
         }
     }
@@ -71,7 +75,7 @@ impl RewardScaler {
         }
         let batch: Vec<f32> = self.returns.iter().map(|r| *r as f32).collect();
         self.stats.update(&batch);
-        let std = (self.stats.var[0] + 1e-8).sqrt();
+        let std = (self.stats.var[0] + NORM_EPSILON).sqrt();
         for r in rewards.iter_mut() {
             *r = ((f64::from(*r) / std) as f32).clamp(-clip, clip);
         }

@@ -46,6 +46,9 @@ pub struct Metrics {
     /// `losses/entropy`.
     #[serde(rename = "losses/entropy")]
     pub entropy: f32,
+    /// `losses/old_approx_kl` (last minibatch).
+    #[serde(rename = "losses/old_approx_kl")]
+    pub old_approx_kl: f32,
     /// `losses/approx_kl` (last minibatch).
     #[serde(rename = "losses/approx_kl")]
     pub approx_kl: f32,
@@ -279,6 +282,7 @@ fn train_with<B: Backend>(
             value_loss: stats.last.value_loss,
             policy_loss: stats.last.policy_loss,
             entropy: gaussian_entropy(backend.log_std()),
+            old_approx_kl: stats.last.old_approx_kl,
             approx_kl: stats.last.approx_kl,
             clipfrac: stats.mean_clipfrac,
             explained_variance: explained_variance(&batch.values, &batch.returns),
