@@ -2,6 +2,7 @@
 
 mod cli;
 mod determinism;
+mod export;
 mod golden;
 mod import;
 mod llm;

@@ -37,6 +37,9 @@ enum Command {
     Rollout(cmd::rollout::Args),
     /// Re-simulate rollout files and compare them bit for bit (exit 1 at the first difference).
     Replay(cmd::replay::Args),
+    /// Export a rollout as a per-step table with observations (numpy .npz or JSON lines),
+    /// re-simulated and checked bit for bit.
+    Export(cmd::export::Args),
     /// Train a PPO policy with a reward script.
     Train(cmd::train::Args),
     /// Evaluate a trained policy on seeded episodes by the env's ground-truth fitness.
@@ -70,6 +73,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Check(args) => cmd::check::run(args),
         Command::Rollout(args) => cmd::rollout::run(args),
         Command::Replay(args) => cmd::replay::run(args),
+        Command::Export(args) => cmd::export::run(args),
         Command::Train(args) => cmd::train::run(args),
         Command::Eval(args) => cmd::eval::run(args),
         Command::Bench(args) => cmd::bench::run(args),

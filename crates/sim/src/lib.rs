@@ -5,6 +5,8 @@
 //! - [`VecEnv`] steps many instances on a thread pool with auto-reset; results do not depend on
 //!   the thread count;
 //! - [`rollout`] records trajectories in a compact binary file and replays them bit for bit;
+//! - [`export`] re-simulates a rollout into a per-step table (observations included) and writes
+//!   it as numpy's `.npz` or as JSON lines;
 //! - [`critic_states`] samples the states the reward critic runs scripts on.
 //!
 //! Physics uses rapier3d's `enhanced-determinism` feature, so a seed gives the same trajectory on
@@ -14,6 +16,7 @@
 pub mod bench;
 mod describe;
 mod env;
+pub mod export;
 mod math;
 pub mod rollout;
 mod vec_env;
@@ -66,6 +69,9 @@ pub enum SimError {
         /// What is wrong.
         message: String,
     },
+    /// Re-simulating a rollout did not reproduce it bit for bit.
+    #[error("{0}; the re-simulation does not reproduce the recording (the env file or the program changed since it was recorded)")]
+    Mismatch(rollout::Mismatch),
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
     Io {

@@ -1,23 +1,11 @@
 //! Rollout files: a recorded trajectory that the viewer can draw and `replay` can re-simulate
 //! from its seed and actions, comparing every quantity bit for bit.
 //!
-//! # Format (version 1, little-endian)
-//!
-//! | bytes | content |
-//! |---|---|
-//! | 8 | magic `RSROLL` followed by the format version as u16 (`1`) |
-//! | 4 | u32 `H`, the header's length |
-//! | H | UTF-8 JSON header ([`RolloutHeader`]): env id, version, file hash and path, seed, policy, body and term names, the reward script's name and source |
-//! | … | records until the end of the file, each starting with a tag byte |
-//!
-//! Records:
-//! - `0x01` reset: u64 episode seed, then per body 7 × f32 pose (x, y, z, qx, qy, qz, qw);
-//! - `0x02` step: `action_dim` × f32 action (as applied, clipped), u8 flags (bit 0 terminated,
-//!   bit 1 truncated), per body 7 × f32 pose, per reward term f64, f64 fitness.
-//!
-//! Every episode starts with a reset record; poses are in the world frame (m), body order is the
-//! env file's. The [trajectory hash](Rollout::trajectory_hash) is SHA-256 of the record bytes,
-//! independent of the header (so of the program version).
+//! The byte layout (format version 1: a JSON [`RolloutHeader`], then reset and step records) is
+//! documented in `docs/rollouts.md`, with how to record a rollout and how to export one to numpy
+//! or JSON lines ([`crate::export`]). Every episode starts with a reset record; poses are in the
+//! world frame (m), body order is the env file's. The [trajectory hash](Rollout::trajectory_hash)
+//! is SHA-256 of the record bytes, independent of the header (so of the program version).
 
 use crate::SimError;
 use crate::env::{Env, episode_seed};
@@ -331,6 +319,46 @@ impl std::fmt::Display for Mismatch {
 /// Re-simulates `rollout` in `env` (which must carry the rollout's reward script) and compares
 /// every recorded quantity bit for bit. `Ok(None)` means identical.
 pub fn replay(rollout: &Rollout, env: &mut Env) -> Result<Option<Mismatch>, SimError> {
+    replay_with(rollout, env, |_, _| {})
+}
+
+/// A record that re-simulated bit for bit, as [`replay_with`] hands it to its visitor (with the
+/// env in the state right after it).
+pub(crate) enum Verified<'r> {
+    /// A reset record: the env holds the episode's first observation.
+    Reset {
+        /// The episode's reset seed.
+        seed: u64,
+        /// The recorded poses after reset (equal to the env's).
+        poses: &'r [BodyPose],
+    },
+    /// A step record: the env holds the observation after the step (before any reset).
+    Step {
+        /// The recorded action (as applied).
+        action: &'r [f32],
+        /// The recorded poses after the step (equal to the env's).
+        poses: &'r [BodyPose],
+        /// The recorded reward terms (equal to the env's).
+        terms: &'r [f64],
+        /// The recorded fitness (equal to the env's).
+        fitness: f64,
+        /// The recorded flags (equal to the env's).
+        terminated: bool,
+        /// See `terminated`.
+        truncated: bool,
+        /// The reward the env reported (the sum of the terms; 0 without a reward script), which
+        /// the rollout does not record.
+        reward: f64,
+    },
+}
+
+/// [`replay`], calling `visit` after each record that matched, so a caller can read what the
+/// recording does not hold (observations, the reward) from the very re-simulation that was
+/// checked. Stops at the first mismatch, without visiting that record.
+pub(crate) fn replay_with<V>(rollout: &Rollout, env: &mut Env, mut visit: V) -> Result<Option<Mismatch>, SimError>
+where
+    V: FnMut(&Env, Verified<'_>),
+{
     let h = &rollout.header;
     let (mut step, mut episode) = (0usize, 0usize);
     let component = ["x", "y", "z", "qx", "qy", "qz", "qw"];
@@ -370,6 +398,7 @@ pub fn replay(rollout: &Rollout, env: &mut Env) -> Result<Option<Mismatch>, SimE
                 if let Some(m) = compare_poses(poses, env, step, episode) {
                     return Ok(Some(m));
                 }
+                visit(env, Verified::Reset { seed: *seed, poses });
             }
             Record::Step { action, terminated, truncated, poses, terms, fitness } => {
                 let s = env.step(action).map(|s| Replayed {
@@ -377,6 +406,7 @@ pub fn replay(rollout: &Rollout, env: &mut Env) -> Result<Option<Mismatch>, SimE
                     truncated: s.truncated,
                     fitness: s.fitness,
                     terms: s.terms.values.clone(),
+                    reward: s.reward,
                 })?;
                 // Poses first: a physics difference shows there before it reaches terms or fitness.
                 if let Some(m) = compare_poses(poses, env, step, episode) {
@@ -403,6 +433,7 @@ pub fn replay(rollout: &Rollout, env: &mut Env) -> Result<Option<Mismatch>, SimE
                 if fitness.to_bits() != s.fitness.to_bits() {
                     return Ok(mismatch(step, episode, "fitness".into(), format!("{fitness:?}"), format!("{:?}", s.fitness)));
                 }
+                visit(env, Verified::Step { action, poses, terms, fitness: *fitness, terminated: *terminated, truncated: *truncated, reward: s.reward });
                 step += 1;
             }
         }
@@ -416,6 +447,7 @@ struct Replayed {
     truncated: bool,
     fitness: f64,
     terms: Vec<f64>,
+    reward: f64,
 }
 
 #[cfg(test)]

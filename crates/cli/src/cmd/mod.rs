@@ -4,6 +4,7 @@ pub mod bench;
 pub mod check;
 pub mod envs;
 pub mod eval;
+pub mod export;
 pub mod propose;
 pub mod rank;
 pub mod replay;
