@@ -98,9 +98,11 @@ class RewardsmithEnv(gym.Env):
     def reset(self, *, seed: Optional[int] = None, options: Optional[dict] = None) -> tuple[np.ndarray, dict[str, Any]]:
         """Starts an episode: ``seed`` starts a new run (episode ``episode_seed(seed, 0)``),
         no seed continues the current run (drawn from ``np_random`` if there is none yet)."""
+        # Checked first: our message for a bad seed, and np.integer seeds, which np_random refuses.
+        seed = None if seed is None else check_seed(seed)
         super().reset(seed=seed)
         if seed is not None:
-            self._seed, self._episode = check_seed(seed), 0
+            self._seed, self._episode = seed, 0
         elif self._seed is None:
             self._seed, self._episode = draw_seed(self.np_random), 0
         obs = self._env.reset(_native.episode_seed(self._seed, self._episode))

@@ -74,6 +74,8 @@ class VectorEnv(gym.vector.VectorEnv):
         kwargs: dict[str, Any] = {"env": os.fspath(env)}
         if reward is not None:
             kwargs["reward"] = os.fspath(reward) if isinstance(reward, (str, os.PathLike)) else reward
+        if reward_source is not None:
+            kwargs["reward_source"] = reward_source
         self.spec = gym.envs.registration.EnvSpec(
             id=gym_id(self.model), entry_point="rewardsmith.env:RewardsmithEnv", vector_entry_point="rewardsmith.vector:VectorEnv", kwargs=kwargs, max_episode_steps=self.episode_length
         )
@@ -97,8 +99,10 @@ class VectorEnv(gym.vector.VectorEnv):
             raise TypeError("reset takes one int seed (instance i runs derive_seed(seed, i)), not one per instance")
         if seed is None and self._venv is None and self._initial_seed is not None:
             seed = self._initial_seed
+        # Checked first: our message for a bad seed, and np.integer seeds, which np_random refuses.
+        seed = None if seed is None else check_seed(seed)
         super().reset(seed=seed)
-        run_seed = draw_seed(self.np_random) if seed is None else check_seed(seed)
+        run_seed = draw_seed(self.np_random) if seed is None else seed
         if self._venv is None or run_seed != self._venv_seed:
             self._venv = _native.VecEnv(self.model, self.num_envs, run_seed, self.threads, *self._reward)
             self._venv_seed = run_seed
@@ -109,8 +113,12 @@ class VectorEnv(gym.vector.VectorEnv):
         """Steps every instance with its row of ``actions`` (``num_envs × action_dim``)."""
         if self._venv is None or self._needs_reset:
             raise gym.error.ResetNeeded("call reset before step" + (" (the last step failed)" if self._needs_reset else ""))
+        actions = np.asarray(actions, dtype=np.float32)
+        if actions.shape != self.action_space.shape:
+            # Same size but another shape (transposed, flat) would hand rows to the wrong instances.
+            raise ValueError(f"actions must have shape {self.action_space.shape} (num_envs, action_dim), got {actions.shape}")
         try:
-            obs, rewards, terminated, truncated, fitness, terms, names, final_obs = self._venv.step(np.asarray(actions, dtype=np.float32))
+            obs, rewards, terminated, truncated, fitness, terms, names, final_obs = self._venv.step(actions)
         except RewardsmithError:
             # Some instances stepped and some did not: only a reset makes the batch consistent.
             self._needs_reset = True

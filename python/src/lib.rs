@@ -150,25 +150,16 @@ impl Model {
     fn control_dt(&self) -> f64 {
         self.model.spec().control_dt()
     }
-    /// One name per observation component: the state variable's name, with `[k]` for the
-    /// components of a vector, quaternion or array.
+    /// One name per observation component (`EnvModel::observation_names`: `goal.x`, `q.w`,
+    /// `joints[3]`… for the components of vectors, quaternions and arrays).
     #[getter]
     fn obs_names(&self) -> Vec<String> {
-        let spec = self.model.spec();
-        let mut names = Vec::with_capacity(self.model.obs_dim());
-        for name in &spec.observation {
-            let index = spec.state.iter().position(|v| &v.name == name).expect("validated: observed variables exist");
-            match self.model.state_types()[index].width() {
-                1 => names.push(name.clone()),
-                width => names.extend((0..width).map(|k| format!("{name}[{k}]"))),
-            }
-        }
-        names
+        self.model.observation_names()
     }
     /// One name per action component: the actuators' names.
     #[getter]
     fn action_names(&self) -> Vec<String> {
-        self.model.spec().actuators.iter().map(|a| a.name().to_owned()).collect()
+        self.model.action_names()
     }
     /// File names of the env's built-in reward scripts (`human.rhai`, `sparse.rhai`, …); empty
     /// for an env that is not built in.

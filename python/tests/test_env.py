@@ -198,8 +198,9 @@ def test_misuse_raises_python_exceptions_not_aborts():
     env.reset(seed=0)
     with pytest.raises(rewardsmith.RewardsmithError, match="2 components"):
         env.step([0.0, 0.0])
-    with pytest.raises(gymnasium.error.Error):
+    with pytest.raises(ValueError, match="seed must be in"):
         env.reset(seed=-1)
+    assert env.reset(seed=np.uint64(3))[0].tolist() == env.reset(seed=3)[0].tolist(), "numpy integer seeds are seeds"
     with pytest.raises(ValueError, match="2\\*\\*64"):
         env.reset(seed=2**64)
     with pytest.raises(ValueError):

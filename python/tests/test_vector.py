@@ -126,8 +126,12 @@ def test_vector_env_errors_are_python_exceptions():
     with pytest.raises(gymnasium.error.ResetNeeded):
         venv.step(np.zeros((4, 1), np.float32))
     venv.reset(seed=0)
-    with pytest.raises(rewardsmith.RewardsmithError, match="8 components, the environment expects 4"):
+    with pytest.raises(ValueError, match=r"shape \(4, 1\)"):
         venv.step(np.zeros((4, 2), np.float32))
+    # The right number of values in another shape would hand rows to the wrong instances.
+    for shape in [(1, 4), (4,)]:
+        with pytest.raises(ValueError, match=r"shape \(4, 1\)"):
+            venv.step(np.zeros(shape, np.float32))
     with pytest.raises(ValueError):
         rewardsmith.make_vec("cartpole", 0)
     source = "fn compute_reward(s) {\n    if s.cart_velocity > 0.5 { throw \"boom\"; }\n    #{ a: 1.0 }\n}\n"

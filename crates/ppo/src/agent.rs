@@ -212,17 +212,28 @@ impl Agent {
                 .map(|x| x.parse().map_err(|_| malformed(format!("metadata `{key}` is not a list of sizes"))))
                 .collect()
         };
-        let floats32 = |name: &str, len: usize| -> Result<Vec<f32>, PolicyError> {
+        let tensor = |name: &str, dtype: safetensors::Dtype| {
             let t = st.tensor(name).map_err(|e| malformed(format!("{name}: {e}")))?;
+            if t.dtype() != dtype {
+                return Err(malformed(format!("{name}: {:?} where {dtype:?} was expected", t.dtype())));
+            }
+            Ok(t)
+        };
+        let floats32 = |name: &str, len: usize| -> Result<Vec<f32>, PolicyError> {
+            let t = tensor(name, safetensors::Dtype::F32)?;
             let x: Vec<f32> = t.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect();
             if x.len() != len {
                 return Err(malformed(format!("{name}: {} values where the sizes need {len}", x.len())));
             }
             Ok(x)
         };
-        let floats64 = |name: &str| -> Result<Vec<f64>, PolicyError> {
-            let t = st.tensor(name).map_err(|e| malformed(format!("{name}: {e}")))?;
-            Ok(t.data().chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes"))).collect())
+        let floats64 = |name: &str, len: usize| -> Result<Vec<f64>, PolicyError> {
+            let x: Vec<f64> =
+                tensor(name, safetensors::Dtype::F64)?.data().chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes"))).collect();
+            if x.len() != len {
+                return Err(malformed(format!("{name}: {} values where the sizes need {len}", x.len())));
+            }
+            Ok(x)
         };
         let net = |name: &str, sizes: Vec<usize>| -> Result<Mlp<f32>, PolicyError> {
             let mut params = Vec::with_capacity(Mlp::<f32>::param_count(&sizes));
@@ -238,13 +249,18 @@ impl Agent {
             }
             Ok(Mlp::from_params(sizes, params))
         };
-        let actor_sizes = sizes("actor_sizes")?;
-        let act_dim = *actor_sizes.last().ok_or_else(|| malformed("metadata `actor_sizes` is empty".into()))?;
+        let (actor_sizes, critic_sizes) = (sizes("actor_sizes")?, sizes("critic_sizes")?);
+        // Both networks read the same observation and the critic gives one value; a mismatch
+        // would index past the statistics or the weights later rather than fail here.
+        if actor_sizes.len() < 2 || critic_sizes.len() < 2 || actor_sizes[0] != critic_sizes[0] || critic_sizes.last() != Some(&1) {
+            return Err(malformed(format!("inconsistent sizes: actor {actor_sizes:?}, critic {critic_sizes:?}")));
+        }
+        let (obs_dim, act_dim) = (actor_sizes[0], actor_sizes[actor_sizes.len() - 1]);
         let actor = net(if v1 { "actor" } else { "actor_mean" }, actor_sizes)?;
-        let critic = net("critic", sizes("critic_sizes")?)?;
+        let critic = net("critic", critic_sizes)?;
         let log_std = floats32(if v1 { "log_std" } else { "actor_logstd" }, act_dim)?;
-        let count = floats64("obs_rms.count")?.first().copied().ok_or_else(|| malformed("obs_rms.count is empty".into()))?;
-        let obs_rms = RunningMeanStd { mean: floats64("obs_rms.mean")?, var: floats64("obs_rms.var")?, count };
+        let count = floats64("obs_rms.count", 1)?[0];
+        let obs_rms = RunningMeanStd { mean: floats64("obs_rms.mean", obs_dim)?, var: floats64("obs_rms.var", obs_dim)?, count };
         let agent = Self { actor, log_std, critic, obs_rms };
         Ok((agent, metadata))
     }
@@ -349,6 +365,25 @@ mod tests {
         let meta = header.metadata().clone().unwrap();
         assert_eq!(meta["actor_layers"], "actor_mean = Sequential(Linear(3, 4), Tanh, Linear(4, 2))");
         assert_eq!(meta["obs_norm_epsilon"].parse::<f64>().unwrap(), NORM_EPSILON);
+    }
+
+    #[test]
+    fn a_policy_whose_tensors_disagree_with_its_sizes_is_malformed() {
+        let agent = Agent::new(3, 2, &[4], -0.5, 7);
+        let mut bytes = agent.to_safetensors(&Default::default()).unwrap();
+        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+        assert_eq!(header.metadata().as_ref().unwrap()["actor_sizes"], "3,4,2");
+        // An actor for 5 observations beside a critic for 3 (edited in place: same length).
+        let at = bytes.windows(5).position(|w| w == b"3,4,2").unwrap();
+        bytes[at] = b'5';
+        let err = Agent::from_safetensors(&bytes).unwrap_err().to_string();
+        assert!(err.contains("inconsistent sizes"), "{err}");
+        bytes[at] = b'3';
+        // A critic with two outputs.
+        let at = bytes.windows(5).position(|w| w == b"3,4,1").unwrap();
+        bytes[at + 4] = b'2';
+        let err = Agent::from_safetensors(&bytes).unwrap_err().to_string();
+        assert!(err.contains("inconsistent sizes"), "{err}");
     }
 
     /// Runs and cached trainings written before the `[out, in]` format still load.

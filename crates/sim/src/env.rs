@@ -169,6 +169,27 @@ impl EnvModel {
     pub fn action_dim(&self) -> usize {
         self.spec.action_dim()
     }
+    /// One name per observation component, in the order the observation concatenates them: a
+    /// scalar's name, `goal.x`/`.y`/`.z` for a vector, `q.w`/`.x`/`.y`/`.z` for a quaternion (w
+    /// first, as `Value::extend_into` writes it), `name[i]` for an array.
+    pub fn observation_names(&self) -> Vec<String> {
+        let mut names = Vec::with_capacity(self.obs_dim);
+        for name in &self.spec.observation {
+            let index = self.spec.state.iter().position(|v| &v.name == name).expect("validated: observed variables exist");
+            match self.types[index] {
+                ValueType::Float => names.push(name.clone()),
+                ValueType::Vec3 => names.extend(["x", "y", "z"].map(|c| format!("{name}.{c}"))),
+                ValueType::Quat => names.extend(["w", "x", "y", "z"].map(|c| format!("{name}.{c}"))),
+                ValueType::Array(n) => names.extend((0..n).map(|i| format!("{name}[{i}]"))),
+            }
+        }
+        debug_assert_eq!(names.len(), self.obs_dim);
+        names
+    }
+    /// One name per action component: the actuators' names.
+    pub fn action_names(&self) -> Vec<String> {
+        self.spec.actuators.iter().map(|a| a.name().to_owned()).collect()
+    }
     /// Compiles a reward script for this environment.
     pub fn compile_reward(&self, name: &str, source: &str) -> Result<RewardScript, SimError> {
         Ok(RewardScript::compile(&self.sandbox, name, source)?)

@@ -11,7 +11,7 @@
 use crate::SimError;
 use crate::env::{Env, EnvModel};
 use crate::rollout::{self, Rollout, RolloutHeader, Verified};
-use rewardsmith_spec::{LoadedSpec, ValueType};
+use rewardsmith_spec::LoadedSpec;
 use serde::Serialize;
 use serde::ser::{SerializeMap, SerializeSeq};
 use std::io::Write;
@@ -112,7 +112,6 @@ pub fn export_file(path: &std::path::Path, override_env: Option<&str>) -> Result
 pub fn export(rollout: &Rollout, env: &mut Env) -> Result<Table, SimError> {
     let h = &rollout.header;
     let model = env.model().clone();
-    let spec = model.spec();
     let obs_dim = model.obs_dim();
     let action_dim = h.action_dim;
     if action_dim != model.action_dim() {
@@ -121,12 +120,20 @@ pub fn export(rollout: &Rollout, env: &mut Env) -> Result<Table, SimError> {
             message: format!("the rollout's actions have {action_dim} components, the environment's {}", model.action_dim()),
         });
     }
+    // Each term becomes the .npz entry `term_<name>`: a name that makes another entry's name
+    // (`term_names`) or that a zip reads as a folder would lose its column without a word.
+    if let Some(bad) = h.terms.iter().find(|n| *n == "names" || n.contains(['/', '\\', '\0'])) {
+        return Err(SimError::Rollout {
+            path: h.env_path.clone(),
+            message: format!("the reward term {bad:?} cannot name an .npz entry ({TERM_PREFIX}{bad}); rename it in the script"),
+        });
+    }
     let (steps, episodes) = (rollout.steps(), rollout.episodes());
     let nb = h.bodies.len();
     let mut t = Table {
         header: h.clone(),
-        observation_names: observation_names(&model),
-        action_names: spec.actuators.iter().map(|a| a.name().to_owned()).collect(),
+        observation_names: model.observation_names(),
+        action_names: model.action_names(),
         body_names: h.bodies.clone(),
         term_names: h.terms.clone(),
         obs_dim,
@@ -193,24 +200,6 @@ pub fn export(rollout: &Rollout, env: &mut Env) -> Result<Table, SimError> {
         });
     }
     Ok(t)
-}
-
-/// One name per observation component, in the order the env concatenates them.
-fn observation_names(model: &EnvModel) -> Vec<String> {
-    let spec = model.spec();
-    let mut names = Vec::with_capacity(model.obs_dim());
-    for name in &spec.observation {
-        let index = spec.state.iter().position(|v| &v.name == name).expect("validated");
-        match model.state_types().get(index).copied().unwrap_or(ValueType::Float) {
-            ValueType::Float => names.push(name.clone()),
-            ValueType::Vec3 => names.extend(["x", "y", "z"].map(|c| format!("{name}.{c}"))),
-            // `Value::extend_into`'s order: w first.
-            ValueType::Quat => names.extend(["w", "x", "y", "z"].map(|c| format!("{name}.{c}"))),
-            ValueType::Array(n) => names.extend((0..n).map(|i| format!("{name}[{i}]"))),
-        }
-    }
-    debug_assert_eq!(names.len(), model.obs_dim());
-    names
 }
 
 /// The `header` entry of an `.npz`: the names and the rollout's header.
@@ -678,9 +667,24 @@ mod tests {
     }
 
     #[test]
+    fn a_term_that_would_overwrite_another_npz_entry_is_refused() {
+        let model = EnvModel::new(&catalog::resolve("cartpole").unwrap()).unwrap();
+        let script = |name: &str| model.compile_reward("t.rhai", &format!("fn compute_reward(s) {{ #{{ {name:?}: 1.0, alive: 1.0 }} }}")).unwrap();
+        for bad in ["names", "a/b"] {
+            let mut env = Env::new(model.clone(), Some(script(bad))).unwrap();
+            let rollout = record(&mut env, 1, 5, "zero", |_, a| a[0] = 0.0).unwrap();
+            let err = export(&rollout, &mut env).unwrap_err().to_string();
+            assert!(err.contains("cannot name an .npz entry"), "{bad}: {err}");
+        }
+        let mut env = Env::new(model.clone(), Some(script("fine"))).unwrap();
+        let rollout = record(&mut env, 1, 5, "zero", |_, a| a[0] = 0.0).unwrap();
+        assert!(export(&rollout, &mut env).is_ok());
+    }
+
+    #[test]
     fn observation_names_expand_vectors_and_quaternions_to_components() {
         let model = EnvModel::new(&catalog::resolve("reacher").unwrap()).unwrap();
-        let names = observation_names(&model);
+        let names = model.observation_names();
         let expected = "shoulder_cos shoulder_sin elbow_cos elbow_sin shoulder_velocity elbow_velocity goal.x goal.y goal.z to_goal.x to_goal.y to_goal.z";
         assert_eq!(names, expected.split(' ').collect::<Vec<_>>());
         assert_eq!(names.len(), model.obs_dim());
