@@ -30,7 +30,9 @@ What is measured (all in this one process and run, the best of --repeats, after 
         actions, reset at episode ends), the scene our ``cartpole`` corresponds to (a cart on a
         rail with a hinged pole, one force actuator; MuJoCo integrates 2 substeps per action,
         cartpole 1 rapier step at 50 Hz).
-    Every rewardsmith figure runs the env's built-in ``human.rhai`` reward.
+    Every rewardsmith figure runs the env's built-in ``human.rhai`` reward, but for two rows
+    that run none (``reward=False``), to show what the Rhai reward costs against MuJoCo, whose
+    reward is a line of Python.
 """
 
 import argparse
@@ -61,8 +63,8 @@ def best_rate(fn, work, repeats):
     return best
 
 
-def vec_rate(rewardsmith, env, num_envs, threads, steps, repeats, raw):
-    venv = rewardsmith.make_vec(env, num_envs, threads=threads, seed=0)
+def vec_rate(rewardsmith, env, num_envs, threads, steps, repeats, raw, reward=None):
+    venv = rewardsmith.make_vec(env, num_envs, reward, threads=threads, seed=0)
     venv.reset()
     actions = np.random.default_rng(0).uniform(-1, 1, (steps, num_envs, venv.single_action_space.shape[0])).astype(np.float32)
     step = venv._venv.step if raw else venv.step
@@ -173,7 +175,18 @@ def main():
         versions["mujoco"] = mujoco.__version__
         results["mujoco"] = {"id": args.mujoco_id, "sps": mujoco_single}
         rows.append((f"MuJoCo {args.mujoco_id} (gymnasium.make)", mujoco_single, None, None))
-        rows.append(("package single env (gymnasium.make)", gym_single, f"MuJoCo {args.mujoco_id}", gym_single / mujoco_single))
+        vs = f"MuJoCo {args.mujoco_id}"
+        rows.append(("package single env (gymnasium.make)", gym_single, vs, gym_single / mujoco_single))
+        n, t = max(args.num_envs), max(args.threads)
+        best_vec = results["vector"][f"{n}x{t}t"]["sps"]
+        rows.append((f"package VectorEnv, {n} envs, {t} thread(s)", best_vec, vs, best_vec / mujoco_single))
+        # The same without a reward script: what the Rhai reward costs (issue 20 is about it);
+        # MuJoCo's reward is a line of Python inside its step.
+        bare_single = single_rate(lambda: rewardsmith.make(args.env, reward=False), args.single_steps, args.repeats)
+        bare_vec = vec_rate(rewardsmith, args.env, n, t, args.vec_steps, args.repeats, raw=False, reward=False)
+        results["no_reward_script"] = {"single_sps": bare_single, "vector_sps": bare_vec}
+        rows.append(("package single env, no reward script", bare_single, vs, bare_single / mujoco_single))
+        rows.append((f"package VectorEnv, {n} envs, {t} thread(s), no reward script", bare_vec, vs, bare_vec / mujoco_single))
     except Exception as e:  # noqa: BLE001 - MuJoCo is optional: say why it is missing
         results["mujoco"] = {"id": args.mujoco_id, "error": f"{type(e).__name__}: {e}"}
         rows.append((f"MuJoCo {args.mujoco_id}: not measured ({type(e).__name__}: {e})"[:100], None, None, None))
@@ -184,11 +197,11 @@ def main():
         return
     print(f"machine: {info['cpu']}, {info['cores']} cores, Python {info['python']}; " + ", ".join(f"{k} {v}" for k, v in versions.items()))
     print(f"env: {args.env} (reward human.rhai); single {args.single_steps} steps, vector {args.vec_steps} steps per instance, best of {args.repeats}")
-    print(f"{'measurement':<58} {'env steps/s':>12}  {'ratio':>7}  vs")
+    print(f"{'measurement':<66} {'env steps/s':>12}  {'ratio':>7}  vs")
     for label, sps, ref, ratio in rows:
         s = f"{sps:12.0f}" if sps else f"{'-':>12}"
         r = f"{ratio:7.2f}" if ratio else f"{'':>7}"
-        print(f"{label:<58} {s}  {r}  {ref or ''}")
+        print(f"{label:<66} {s}  {r}  {ref or ''}")
 
 
 if __name__ == "__main__":

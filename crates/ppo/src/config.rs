@@ -195,12 +195,20 @@ impl PpoConfig {
     /// must be a valid partial configuration on its own.
     pub fn from_layers<'a>(layers: impl IntoIterator<Item = (&'a str, &'a toml::Table)>) -> Result<Self, ConfigError> {
         let mut merged = toml::Table::new();
+        // Which layer set each key last, so that a bad value is reported where it was written.
+        let mut origin = std::collections::HashMap::new();
         for (source_name, layer) in layers {
             layer.clone().try_into::<PpoConfig>().map_err(|e| ConfigError { source_name: source_name.to_owned(), message: key_first(&e) })?;
             merged.extend(layer.iter().map(|(k, v)| (k.clone(), v.clone())));
+            origin.extend(layer.keys().map(|k| (k.clone(), source_name.to_owned())));
         }
         let cfg: PpoConfig = merged.try_into().map_err(|e| ConfigError { source_name: "configuration".into(), message: key_first(&e) })?;
-        cfg.validate().map_err(|message| ConfigError { source_name: "configuration".into(), message })?;
+        cfg.validate().map_err(|message| {
+            // validate's messages start with the key: "`learning_rate` must be …".
+            let key = message.strip_prefix('`').and_then(|rest| rest.split('`').next());
+            let source_name = key.and_then(|k| origin.get(k)).cloned().unwrap_or_else(|| "configuration".into());
+            ConfigError { source_name, message }
+        })?;
         Ok(cfg)
     }
 
@@ -299,6 +307,19 @@ mod tests {
         assert_eq!(cfg.learning_rate, 5e-4);
         assert_eq!(cfg.hidden, vec![32, 32]);
         assert_eq!(cfg.num_steps, PpoConfig::default().num_steps);
+    }
+
+    #[test]
+    fn a_bad_value_is_reported_in_the_layer_that_wrote_it() {
+        let env: toml::Table = "learning_rate = -0.1\nnum_envs = 8".parse().unwrap();
+        let flags: toml::Table = "num_envs = 4".parse().unwrap();
+        let err = PpoConfig::from_layers([("envs/x.toml [ppo]", &env), ("--set num_envs=4", &flags)]).unwrap_err();
+        assert_eq!(err.source_name, "envs/x.toml [ppo]", "{err}");
+        assert!(err.message.starts_with("`learning_rate` must be a finite number > 0"), "{err}");
+        // Overridden by a later layer: that layer is named.
+        let fix: toml::Table = "learning_rate = -1.0".parse().unwrap();
+        let err = PpoConfig::from_layers([("envs/x.toml [ppo]", &env), ("--config c.toml", &fix)]).unwrap_err();
+        assert_eq!(err.source_name, "--config c.toml", "{err}");
     }
 
     #[test]
