@@ -12,3 +12,4 @@ mod slurm;
 mod support;
 mod torch;
 mod viewer;
+mod vlm;

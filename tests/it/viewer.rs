@@ -10,7 +10,7 @@ use std::time::Duration;
 /// The viewer binary cargo built beside `rewardsmith` (`cargo test --workspace` builds it); None,
 /// with a note, where the viewer was left out (`--exclude rewardsmith-viewer`), except in CI
 /// (`REWARDSMITH_REQUIRE_DISPLAY_TESTS`), where it must be there.
-fn viewer_binary() -> Option<PathBuf> {
+pub(crate) fn viewer_binary() -> Option<PathBuf> {
     let path = Path::new(env!("CARGO_BIN_EXE_rewardsmith")).with_file_name(format!("rewardsmith-viewer{}", std::env::consts::EXE_SUFFIX));
     if path.is_file() {
         return Some(path);
@@ -101,6 +101,25 @@ fn a_windowed_screenshot_under_xvfb_shows_the_generation() {
     let png = std::fs::read(dir.path().join("window.png")).unwrap();
     assert!(png.starts_with(b"\x89PNG") && png.len() > 2000, "a real image ({} bytes)", png.len());
     assert!(!dir.path().join("h/gen-00/ranking.json").exists(), "looking ranks nothing");
+}
+
+#[test]
+fn render_sheet_writes_a_contact_sheet_of_the_first_episode() {
+    if viewer_binary().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    assert!(rewardsmith_with_env(dir.path(), &["rollout", "--env", "cartpole", "--steps", "60", "--out", "c.rollout"], &[]).status.success());
+    let o = rewardsmith_with_env(dir.path(), &["render", "c.rollout", "--sheet", "c.png", "--frames", "4", "--columns", "4", "--tile", "80x60"], &[]);
+    assert!(o.status.success(), "{}{}", text(&o).0, text(&o).1);
+    assert!(text(&o).0.contains("wrote c.png (320x60 pixels"), "{}", text(&o).0);
+    let png = std::fs::read(dir.path().join("c.png")).unwrap();
+    // The PNG header's IHDR: width and height, big-endian, at bytes 16 and 20.
+    assert!(png.starts_with(b"\x89PNG"));
+    assert_eq!((u32::from_be_bytes(png[16..20].try_into().unwrap()), u32::from_be_bytes(png[20..24].try_into().unwrap())), (320, 60));
+    let o = rewardsmith_with_env(dir.path(), &["render", "c.rollout", "--sheet", "x.png", "--episode", "99"], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("no episode 99"), "{}", text(&o).1);
 }
 
 #[test]

@@ -4,9 +4,10 @@ use anyhow::{Context as _, Result, bail};
 use rewardsmith_evolve::offline::Steps;
 use rewardsmith_evolve::{OfflineConfig, OfflineProposer};
 use rewardsmith_llm::cassette::{Recorder, Replay};
-use rewardsmith_llm::openai::{DEFAULT_BASE_URL, OpenAiConfig, OpenAiProposer, Prices};
+use rewardsmith_llm::openai::{Budget, DEFAULT_BASE_URL, OpenAiConfig, OpenAiProposer, Prices, Spending};
 use rewardsmith_llm::prompt::Templates;
-use rewardsmith_llm::transport::Transport;
+use rewardsmith_llm::transport::{Price, Transport};
+use rewardsmith_llm::vlm::{VlmConfig, VlmRanker};
 use rewardsmith_propose::{Context, Generation, ProposeError, Proposer, Usage};
 use rewardsmith_sim::EnvModel;
 use std::path::{Path, PathBuf};
@@ -123,51 +124,110 @@ fn probability(text: &str) -> Result<f64, String> {
     }
 }
 
-/// The proposer `llm` names: offline, or OpenAI-compatible (recording to OUT/llm.jsonl; when
-/// `append`, a resumed run, appended to and answering first from what it holds) or replaying a
-/// cassette.
+/// The cassette side of `--llm`, shared by the proposer and the vision model so both record to
+/// (and a resumed run answers from) one `OUT/llm.jsonl`, or both replay one cassette. The
+/// recorder is created on first use: an offline search without a vision model writes no file.
+pub struct Cassettes {
+    /// `--llm replay:FILE`'s cassette.
+    replay: Option<Arc<Replay>>,
+    /// `OUT/llm.jsonl`, appended to when resuming.
+    path: PathBuf,
+    append: bool,
+    recorder: std::sync::OnceLock<Arc<Recorder>>,
+    prefill: std::sync::OnceLock<Arc<Replay>>,
+}
+
+impl Cassettes {
+    /// The cassettes of `llm` for a run in `out` (`append`: a resumed run).
+    pub fn new(llm: &Llm, out: &Path, append: bool) -> Result<Self> {
+        let replay = match llm {
+            Llm::Replay(path) => Some(Arc::new(Replay::open(path).map_err(anyhow::Error::msg)?)),
+            _ => None,
+        };
+        Ok(Self { replay, path: out.join("llm.jsonl"), append, recorder: Default::default(), prefill: Default::default() })
+    }
+
+    /// A transport for requests with `timeout` and `price`: the replay, else live, recording to
+    /// the run's `llm.jsonl` (its key never written) and, when resuming, answering first from it.
+    fn transport(&self, timeout: Duration, price: Option<Price>, api_key: Option<&str>) -> Result<Transport> {
+        if let Some(replay) = &self.replay {
+            return Ok(Transport::Replay(replay.clone()));
+        }
+        let recorder = match self.recorder.get() {
+            Some(r) => r.clone(),
+            None => {
+                let created = Arc::new(Recorder::create(&self.path, self.append).map_err(anyhow::Error::msg)?.with_secret(api_key));
+                self.recorder.get_or_init(|| created).clone()
+            }
+        };
+        let transport = Transport::live(timeout, Some(recorder), price).map_err(anyhow::Error::msg)?;
+        if !self.append {
+            return Ok(transport);
+        }
+        // Resuming: what the interrupted session asked is answered from its recording.
+        let prefill = match self.prefill.get() {
+            Some(p) => p.clone(),
+            None => {
+                let opened = Arc::new(Replay::open(&self.path).map_err(anyhow::Error::msg)?);
+                self.prefill.get_or_init(|| opened).clone()
+            }
+        };
+        Ok(transport.with_prefill(prefill))
+    }
+}
+
+/// The proposer `llm` names: offline, or OpenAI-compatible (recording through `cassettes`) or
+/// replaying a cassette.
 pub fn proposer(
     llm: &Llm,
     endpoint: &EndpointArgs,
     offline: &OfflineArgs,
     model: &Arc<EnvModel>,
     templates: Templates,
-    out: &Path,
-    append: bool,
+    cassettes: &Cassettes,
 ) -> Result<AnyProposer> {
     Ok(match llm {
         Llm::Offline => AnyProposer::Offline(OfflineProposer::new(model.clone(), offline.config())),
-        llm => AnyProposer::OpenAi(Box::new(openai_proposer(llm, endpoint, model, templates, out, append)?)),
+        _ => AnyProposer::OpenAi(Box::new(openai_proposer(endpoint, model, templates, cassettes)?)),
     })
 }
 
-/// The OpenAI-compatible proposer, live (recording to OUT/llm.jsonl) or replaying a cassette.
-fn openai_proposer(llm: &Llm, endpoint: &EndpointArgs, model: &EnvModel, templates: Templates, out: &Path, append: bool) -> Result<OpenAiProposer> {
-    let timeout = Duration::try_from_secs_f64(endpoint.timeout)
+/// `--timeout` as a duration, checked.
+fn timeout(endpoint: &EndpointArgs) -> Result<Duration> {
+    Duration::try_from_secs_f64(endpoint.timeout)
         .ok()
         .filter(|t| !t.is_zero())
-        .with_context(|| format!("--timeout must be a positive number of seconds, not {}", endpoint.timeout))?;
+        .with_context(|| format!("--timeout must be a positive number of seconds, not {}", endpoint.timeout))
+}
+
+/// The price table `--prices` names, else the embedded one.
+fn prices(endpoint: &EndpointArgs) -> Result<Prices> {
+    match &endpoint.prices {
+        Some(path) => Prices::from_file(path).map_err(anyhow::Error::msg),
+        None => Ok(Prices::embedded()),
+    }
+}
+
+/// The key for a live request (a replay sends nothing, so it needs none and must not depend on one).
+fn api_key(cassettes: &Cassettes) -> Option<String> {
+    if cassettes.replay.is_some() { None } else { std::env::var("OPENAI_API_KEY").ok().filter(|k| !k.is_empty()) }
+}
+
+/// The OpenAI-compatible proposer, live (recording to OUT/llm.jsonl) or replaying a cassette.
+fn openai_proposer(endpoint: &EndpointArgs, model: &EnvModel, templates: Templates, cassettes: &Cassettes) -> Result<OpenAiProposer> {
+    let timeout = timeout(endpoint)?;
     if let Some(usd) = endpoint.budget_usd.filter(|usd| !(usd.is_finite() && *usd >= 0.0)) {
         bail!("--budget-usd must be a number of dollars ≥ 0, not {usd}");
     }
-    let replay = match llm {
-        Llm::Replay(path) => Some(Arc::new(Replay::open(path).map_err(anyhow::Error::msg)?)),
-        _ => None,
-    };
-    if replay.is_none() && !(endpoint.base_url.starts_with("http://") || endpoint.base_url.starts_with("https://")) {
+    if cassettes.replay.is_none() && !(endpoint.base_url.starts_with("http://") || endpoint.base_url.starts_with("https://")) {
         bail!("--base-url (or OPENAI_BASE_URL) must start with http:// or https://, not {:?}", endpoint.base_url);
     }
-    let recorded_model = replay.as_ref().and_then(|r| r.first_request()).and_then(|r| r["model"].as_str()).map(str::to_owned);
+    let recorded_model = cassettes.replay.as_ref().and_then(|r| r.first_request()).and_then(|r| r["model"].as_str()).map(str::to_owned);
     let model_name = endpoint.model.clone().or(recorded_model).context("--llm openai needs --model")?;
-    let prices = match &endpoint.prices {
-        Some(path) => Prices::from_file(path).map_err(anyhow::Error::msg)?,
-        None => Prices::embedded(),
-    };
-    let price = prices.get(&model_name);
+    let price = prices(endpoint)?.get(&model_name);
     let mut config = OpenAiConfig::new(model_name);
     config.base_url = endpoint.base_url.clone();
-    // A replay sends nothing, so it needs no key (and must not depend on one).
-    config.api_key = if replay.is_none() { std::env::var("OPENAI_API_KEY").ok().filter(|k| !k.is_empty()) } else { None };
+    config.api_key = api_key(cassettes);
     config.temperature = endpoint.temperature;
     config.max_reply_tokens = endpoint.max_reply_tokens;
     config.concurrency = endpoint.concurrency as usize;
@@ -175,17 +235,34 @@ fn openai_proposer(llm: &Llm, endpoint: &EndpointArgs, model: &EnvModel, templat
     config.retry.max_retries = endpoint.retries;
     config.budget.usd = endpoint.budget_usd;
     config.budget.tokens = endpoint.max_tokens;
-    let transport = match replay {
-        Some(replay) => Transport::Replay(replay),
-        None => {
-            let path = out.join("llm.jsonl");
-            let recorder = Recorder::create(&path, append).map_err(anyhow::Error::msg)?.with_secret(config.api_key.as_deref());
-            let transport = Transport::live(config.timeout, Some(Arc::new(recorder)), price).map_err(anyhow::Error::msg)?;
-            // Resuming: what the interrupted session asked is answered from its recording.
-            if append { transport.with_prefill(Arc::new(Replay::open(&path).map_err(anyhow::Error::msg)?)) } else { transport }
-        }
-    };
+    let transport = cassettes.transport(config.timeout, price, config.api_key.as_deref())?;
     Ok(OpenAiProposer::new(model, templates, config, price, transport)?)
+}
+
+/// The vision model of `--feedback vlm`: `model` at `base_url` (default: the proposer's
+/// endpoint), with the proposer's timeout and retries, recording or replaying through
+/// `cassettes`, spending from `spending` (the proposer's, so the caps hold over both).
+pub fn vlm_ranker(
+    endpoint: &EndpointArgs,
+    model: &str,
+    base_url: Option<&str>,
+    templates: Templates,
+    cassettes: &Cassettes,
+    spending: Arc<Spending>,
+) -> Result<VlmRanker> {
+    let base_url = base_url.unwrap_or(&endpoint.base_url);
+    if cassettes.replay.is_none() && !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+        bail!("--vlm-base-url must start with http:// or https://, not {base_url:?}");
+    }
+    let price = prices(endpoint)?.get(model);
+    let mut config = VlmConfig::new(model);
+    config.base_url = base_url.to_owned();
+    config.api_key = api_key(cassettes);
+    config.max_reply_tokens = endpoint.max_reply_tokens;
+    config.timeout = config.timeout.max(timeout(endpoint)?);
+    config.retry.max_retries = endpoint.retries;
+    let transport = cassettes.transport(config.timeout, price, config.api_key.as_deref())?;
+    Ok(VlmRanker::new(templates, config, price, transport, spending)?)
 }
 
 /// One of the proposers, chosen at run time (`--llm`).
@@ -197,6 +274,15 @@ pub enum AnyProposer {
 }
 
 impl AnyProposer {
+    /// What the proposer spends from: the OpenAI proposer's own (a vision model shares it), or,
+    /// offline, a new one with `endpoint`'s caps for the vision model alone.
+    pub fn spending(&self, endpoint: &EndpointArgs) -> Arc<Spending> {
+        match self {
+            AnyProposer::OpenAi(p) => p.spending(),
+            AnyProposer::Offline(_) => Arc::new(Spending::new(Budget { usd: endpoint.budget_usd, tokens: endpoint.max_tokens })),
+        }
+    }
+
     /// What the proposer has spent so far (zero offline).
     pub fn spent(&self) -> Usage {
         match self {

@@ -9,6 +9,7 @@ mod cmd;
 mod common;
 mod compute_args;
 mod llm_args;
+mod vlm_judge;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

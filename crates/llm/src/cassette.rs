@@ -10,9 +10,18 @@
 //! key order aside); requests repeat only when retried, and retries are sequential, so the
 //! answer is exact. A request the cassette does not hold is an error naming where it differs
 //! from the nearest recorded one.
+//!
+//! Images (a vision model's pictures, sent as `data:` URIs) are never recorded inline: each is
+//! replaced by `sha256:<hex>`, the hash of the image file's bytes ([`redact_images`]), so a
+//! cassette stays small and a reader can tell which picture was shown. Replay matches a picture
+//! by its place in the request, not by its hash: pictures re-rendered on another machine may
+//! differ by a byte, and that must not make a replay fail. A differing hash is only a warning
+//! ([`Replay::take_warnings`]).
 
+use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -153,10 +162,12 @@ pub struct Replay {
     path: PathBuf,
     /// Recorded requests in file order, with their line numbers (for the nearest-match message).
     requests: Vec<(usize, Value)>,
-    /// Unused exchanges per canonical request, in file order.
-    unused: Mutex<HashMap<String, VecDeque<Exchange>>>,
-    /// Times each canonical request was recorded.
+    /// Unused exchanges per request key ([`key`]), in file order, with their line numbers.
+    unused: Mutex<HashMap<String, VecDeque<(usize, Exchange)>>>,
+    /// Times each request key was recorded.
     recorded: HashMap<String, usize>,
+    /// Answers given to requests whose pictures differ from the recorded ones.
+    warnings: Mutex<Vec<String>>,
 }
 
 impl Replay {
@@ -164,18 +175,46 @@ impl Replay {
     pub fn open(path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read cassette {}: {e}", path.display()))?;
         let mut requests = Vec::new();
-        let mut unused: HashMap<String, VecDeque<Exchange>> = HashMap::new();
+        let mut unused: HashMap<String, VecDeque<(usize, Exchange)>> = HashMap::new();
         let mut recorded: HashMap<String, usize> = HashMap::new();
         // An unterminated last line is a write cut short by a kill: the exchange never completed.
         let complete = if text.ends_with('\n') { text.as_str() } else { text.rsplit_once('\n').map_or("", |(done, _)| done) };
         for (i, line) in complete.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-            let exchange: Exchange = serde_json::from_str(line).map_err(|e| format!("{}:{}: not a cassette exchange: {e}", path.display(), i + 1))?;
-            let key = canonical(&exchange.request);
+            let mut exchange: Exchange = serde_json::from_str(line).map_err(|e| format!("{}:{}: not a cassette exchange: {e}", path.display(), i + 1))?;
+            // A hand-written cassette may hold pictures inline; they match as recorded ones do.
+            exchange.request = redact_images(&exchange.request);
+            let key = key(&exchange.request);
             requests.push((i + 1, exchange.request.clone()));
             *recorded.entry(key.clone()).or_default() += 1;
-            unused.entry(key).or_default().push_back(exchange);
+            unused.entry(key).or_default().push_back((i + 1, exchange));
         }
-        Ok(Self { path: path.to_owned(), requests, unused: Mutex::new(unused), recorded })
+        Ok(Self { path: path.to_owned(), requests, unused: Mutex::new(unused), recorded, warnings: Mutex::new(Vec::new()) })
+    }
+
+    /// The recorded requests, in file order.
+    pub fn requests(&self) -> impl Iterator<Item = &Value> {
+        self.requests.iter().map(|(_, r)| r)
+    }
+
+    /// The warnings so far, emptied: requests answered although their pictures differ from the
+    /// recorded ones (re-rendered on another machine, say).
+    pub fn take_warnings(&self) -> Vec<String> {
+        std::mem::take(&mut *self.warnings.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The next unused exchange for `request`, taken, with a warning when its pictures differ.
+    fn take(&self, unused: &mut HashMap<String, VecDeque<(usize, Exchange)>>, request: &Value) -> Option<Exchange> {
+        let (line, exchange) = unused.get_mut(&key(request)).and_then(VecDeque::pop_front)?;
+        let (recorded, asked) = (image_hashes(&exchange.request), image_hashes(request));
+        if recorded != asked {
+            let differing = recorded.iter().zip(&asked).filter(|(a, b)| a != b).count();
+            self.warnings.lock().unwrap_or_else(|e| e.into_inner()).push(format!(
+                "{}:{line}: answered a request whose {differing} of {} picture(s) differ from the recorded ones (matched by place, not by hash)",
+                self.path.display(),
+                asked.len()
+            ));
+        }
+        Some(exchange)
     }
 
     /// The first recorded request (replay defaults its model to the one recorded there).
@@ -187,33 +226,32 @@ impl Replay {
     /// returns its reason.
     pub fn take_skip(&self, request: &Value) -> Option<String> {
         let mut unused = self.unused.lock().unwrap_or_else(|e| e.into_inner());
-        let queue = unused.get_mut(&canonical(request))?;
-        queue.front()?.skipped.as_ref()?;
-        queue.pop_front().and_then(|e| e.skipped)
+        let queue = unused.get_mut(&key(request))?;
+        queue.front()?.1.skipped.as_ref()?;
+        queue.pop_front().and_then(|(_, e)| e.skipped)
     }
 
     /// Whether an unused exchange for `request` remains.
     pub fn holds(&self, request: &Value) -> bool {
         let unused = self.unused.lock().unwrap_or_else(|e| e.into_inner());
-        unused.get(&canonical(request)).is_some_and(|q| !q.is_empty())
+        unused.get(&key(request)).is_some_and(|q| !q.is_empty())
     }
 
     /// The next unused exchange for `request`, if any (a resumed live run answers from what it
     /// recorded before going to the network).
     pub fn try_answer(&self, request: &Value) -> Option<Exchange> {
         let mut unused = self.unused.lock().unwrap_or_else(|e| e.into_inner());
-        unused.get_mut(&canonical(request)).and_then(VecDeque::pop_front)
+        self.take(&mut unused, request)
     }
 
     /// The next unused exchange for `request`, or a message naming what differs.
     pub fn answer(&self, request: &Value) -> Result<Exchange, String> {
-        let key = canonical(request);
         let mut unused = self.unused.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(exchange) = unused.get_mut(&key).and_then(VecDeque::pop_front) {
+        if let Some(exchange) = self.take(&mut unused, request) {
             return Ok(exchange);
         }
         let path = self.path.display();
-        if let Some(times) = self.recorded.get(&key) {
+        if let Some(times) = self.recorded.get(&key(request)) {
             return Err(format!("{path}: this request was recorded {times} time(s) and is now asked once more"));
         }
         let nearest = self
@@ -253,6 +291,70 @@ pub fn canonical(value: &Value) -> String {
     sorted(value).to_string()
 }
 
+/// What an image placeholder starts with; 64 hex digits follow.
+pub const IMAGE_HASH_PREFIX: &str = "sha256:";
+
+/// `request` with every `data:<type>;base64,<data>` string (an image sent inline) replaced by
+/// `sha256:<hex>`, the SHA-256 of the decoded bytes (of the URI's text if they do not decode),
+/// so `sha256sum picture.png` tells which picture it was. Everything else is kept as it is.
+pub fn redact_images(request: &Value) -> Value {
+    match request {
+        Value::String(text) => match text.strip_prefix("data:").and_then(|rest| rest.split_once(";base64,")) {
+            Some((media_type, data)) if !media_type.contains(',') => {
+                let bytes = base64::engine::general_purpose::STANDARD.decode(data.trim());
+                let digest = match &bytes {
+                    Ok(bytes) => Sha256::digest(bytes),
+                    Err(_) => Sha256::digest(text.as_bytes()),
+                };
+                Value::String(format!("{IMAGE_HASH_PREFIX}{}", hex(&digest)))
+            }
+            _ => request.clone(),
+        },
+        Value::Array(items) => Value::Array(items.iter().map(redact_images).collect()),
+        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), redact_images(v))).collect()),
+        other => other.clone(),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether `text` is an image placeholder of [`redact_images`].
+fn is_image_hash(text: &str) -> bool {
+    text.strip_prefix(IMAGE_HASH_PREFIX).is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The image hashes of `request`, in the order they appear.
+fn image_hashes(request: &Value) -> Vec<&str> {
+    fn walk<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+        match value {
+            Value::String(s) if is_image_hash(s) => out.push(s),
+            Value::Array(items) => items.iter().for_each(|v| walk(v, out)),
+            // Requests with the same key have the same structure, so their hashes line up.
+            Value::Object(map) => map.values().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(request, &mut out);
+    out
+}
+
+/// What replay matches requests by: [`canonical`], with every image placeholder's hash left out
+/// (a picture is matched by its place in the request).
+fn key(request: &Value) -> String {
+    fn strip(value: &Value) -> Value {
+        match value {
+            Value::String(s) if is_image_hash(s) => Value::String(IMAGE_HASH_PREFIX.to_owned()),
+            Value::Array(items) => Value::Array(items.iter().map(strip).collect()),
+            Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), strip(v))).collect()),
+            other => other.clone(),
+        }
+    }
+    canonical(&strip(request))
+}
+
 /// Where `asked` differs from `recorded`: one entry per differing leaf, as
 /// `` `path`: recorded …, asked … ``.
 fn differences(recorded: &Value, asked: &Value, path: &str, out: &mut Vec<String>) {
@@ -275,6 +377,8 @@ fn differences(recorded: &Value, asked: &Value, path: &str, out: &mut Vec<String
             }
         }
         (a, b) if a == b => {}
+        // Pictures are matched by place (see `key`): a differing hash is no difference here.
+        (Value::String(a), Value::String(b)) if is_image_hash(a) && is_image_hash(b) => {}
         (a, b) => out.push(describe(path, Some(a), Some(b))),
     }
 }
@@ -390,6 +494,48 @@ mod tests {
         let err = replay.answer(&json!({"model": "m", "messages": [{"content": "balance the pole sideways"}], "temperature": 1.0})).unwrap_err();
         assert!(err.contains("line 2"), "{err}");
         assert!(err.contains("`messages[0].content`: recorded \"balance the pole upright\", asked \"balance the pole sideways\""), "{err}");
+    }
+
+    /// A request showing pictures with these bytes.
+    fn picture_request(pictures: &[&[u8]]) -> Value {
+        let parts: Vec<Value> = pictures
+            .iter()
+            .map(|p| json!({ "type": "image_url", "image_url": { "url": format!("data:image/png;base64,{}", base64::engine::general_purpose::STANDARD.encode(p)) } }))
+            .collect();
+        json!({ "model": "v", "messages": [{ "role": "user", "content": parts }] })
+    }
+
+    #[test]
+    fn pictures_are_replaced_by_the_hash_of_their_bytes_and_nothing_else_is_touched() {
+        let redacted = redact_images(&picture_request(&[b"abc"]));
+        // sha256("abc"), as `sha256sum` prints it.
+        assert_eq!(redacted["messages"][0]["content"][0]["image_url"]["url"], "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        let prose = json!({ "messages": [{ "content": "data: a plain sentence; base64, mentioned" }], "temperature": 0.5 });
+        assert_eq!(redact_images(&prose), prose);
+    }
+
+    #[test]
+    fn replay_matches_pictures_by_place_and_warns_when_their_bytes_differ() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("llm.jsonl");
+        let recorder = Recorder::create(&path, false).unwrap();
+        recorder.record(&exchange(redact_images(&picture_request(&[b"one", b"two"])), "ranked")).unwrap();
+        drop(recorder);
+        let replay = Replay::open(&path).unwrap();
+        let same = redact_images(&picture_request(&[b"one", b"two"]));
+        assert!(replay.holds(&redact_images(&picture_request(&[b"one", b"TWO"]))));
+        assert_eq!(replay.answer(&redact_images(&picture_request(&[b"one", b"TWO"]))).unwrap().response, Some(json!({ "content": "ranked" })));
+        let warnings = replay.take_warnings();
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("llm.jsonl:1") && warnings[0].contains("1 of 2 picture(s) differ"), "{warnings:?}");
+        assert!(replay.take_warnings().is_empty(), "taken once");
+        // Another model is another request; the differing picture is not named as a difference.
+        let mut other = redact_images(&picture_request(&[b"one", b"TWO"]));
+        other["model"] = json!("w");
+        let err = replay.answer(&other).unwrap_err();
+        assert!(err.contains("differs at `model`: recorded \"v\", asked \"w\"") && !err.contains("sha256"), "{err}");
+        let err = replay.answer(&same).unwrap_err();
+        assert!(err.contains("recorded 1 time(s)"), "{err}");
     }
 
     #[test]

@@ -6,8 +6,12 @@
 //!   missing language tag or fence), or the reason it cannot be had;
 //! - [`openai`]: the proposer behind any OpenAI-compatible endpoint (`n` or parallel requests,
 //!   retries, timeouts, token and dollar budgets), live or replayed;
+//! - [`vlm`]: the vision ranker (`search --feedback vlm`): a vision-language model shown one
+//!   picture per candidate and asked for a full ranking, through the same endpoint machinery
+//!   and budget as the proposer;
 //! - [`transport`] and [`cassette`]: the HTTP layer under async-openai that records every
-//!   exchange to `llm.jsonl` or answers from such a file without touching the network.
+//!   exchange to `llm.jsonl` (pictures by their hash) or answers from such a file without
+//!   touching the network.
 //!
 //! The [`Proposer`] trait and its types come from `rewardsmith-propose`; the proposer that needs
 //! no LLM is `rewardsmith-evolve`'s.
@@ -17,5 +21,6 @@ pub mod extract;
 pub mod openai;
 pub mod prompt;
 pub mod transport;
+pub mod vlm;
 
-pub use rewardsmith_propose::{Candidate, CandidateError, Context, Generation, ProposeError, Proposer, Usage};
+pub use rewardsmith_propose::{Candidate, CandidateError, Context, Generation, JudgeError, Judgement, ProposeError, Proposer, Usage};

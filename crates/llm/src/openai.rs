@@ -15,8 +15,12 @@
 //! cap of [`Budget`] is reached no further request (and no retry) is sent, and the remaining
 //! candidates fail with the reason; requests already in flight still finish, so spending can pass
 //! a cap by at most `concurrency` replies (one reply of `n = K` samples on the `n` path).
+//!
+//! The retries, the budget checks and the cassette's say over refusals live in `Endpoint`, which
+//! the vision ranker ([`crate::vlm`]) sends through as well; what was spent is a [`Spending`]
+//! the two can share, so the caps hold over proposals and rankings together.
 
-use crate::cassette::{Exchange, Recorder, Replay, budget_verdict_request};
+use crate::cassette::{Exchange, Recorder, Replay, budget_verdict_request, redact_images};
 use crate::extract::extract_script;
 use crate::prompt::{Prompt, Templates};
 use crate::transport::{Price, Transport, TransportError};
@@ -111,6 +115,63 @@ pub struct Budget {
     pub tokens: Option<u64>,
 }
 
+impl Budget {
+    /// Whether the caps are usable, for a model named `model` priced at `price`.
+    fn check(&self, model: &str, price: Option<Price>) -> Result<(), String> {
+        if self.usd.is_some() && price.is_none() {
+            return Err(format!("a dollar budget needs a price for model `{model}`; give a price table with --prices"));
+        }
+        if let Some(usd) = self.usd.filter(|usd| !(usd.is_finite() && *usd >= 0.0)) {
+            return Err(format!("the dollar budget must be a number ≥ 0, not {usd}"));
+        }
+        Ok(())
+    }
+}
+
+/// What has been spent against one [`Budget`], shared (as an `Arc`) by everyone who spends from
+/// it: the proposer and the vision ranker of one search, so that the caps hold over both
+/// together. A proposer makes its own from [`OpenAiConfig::budget`]
+/// ([`OpenAiProposer::spending`] hands it out); a ranker is given one.
+#[derive(Debug, Default)]
+pub struct Spending {
+    budget: Budget,
+    spent: Mutex<Usage>,
+}
+
+impl Spending {
+    /// Nothing spent yet against `budget`.
+    pub fn new(budget: Budget) -> Self {
+        Self { budget, spent: Mutex::new(Usage::default()) }
+    }
+
+    /// The caps.
+    pub fn budget(&self) -> Budget {
+        self.budget
+    }
+
+    /// Everything spent so far, by everyone sharing this.
+    pub fn spent(&self) -> Usage {
+        *self.spent.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts `usage` as spent (also what a resumed run restores of its earlier sessions).
+    pub fn add(&self, usage: &Usage) {
+        self.spent.lock().unwrap_or_else(|e| e.into_inner()).add(usage);
+    }
+
+    /// The cap already reached, in words.
+    pub fn reached(&self) -> Option<String> {
+        let spent = self.spent();
+        if let Some(cap) = self.budget.tokens.filter(|cap| spent.tokens() >= *cap) {
+            return Some(format!("token budget reached ({} of {cap} tokens spent)", spent.tokens()));
+        }
+        if let Some(cap) = self.budget.usd.filter(|cap| spent.cost_usd >= *cap) {
+            return Some(format!("dollar budget reached (${:.4} of ${cap} spent)", spent.cost_usd));
+        }
+        None
+    }
+}
+
 /// Prices per model, from `prices.toml` (embedded) or a user's file of the same form.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Prices(BTreeMap<String, Price>);
@@ -159,7 +220,7 @@ enum NSupport {
 
 /// How one request ended for good.
 #[derive(Debug)]
-enum RequestFailure {
+pub(crate) enum RequestFailure {
     /// Retrying cannot help and the generation stops (401/403/404, cassette errors, settings).
     Fatal(ProposeError),
     /// The server rejected this request (a 4xx not worth retrying); with `n > 1`, maybe `n`.
@@ -174,11 +235,25 @@ enum RequestFailure {
 /// (`object`, `created`, `index`) and in their `finish_reason`s, and a reply that lacks a field
 /// this proposer does not read is still a reply.
 #[derive(Debug, serde::Deserialize)]
-struct Reply {
+pub(crate) struct Reply {
     #[serde(default)]
     choices: Vec<Choice>,
     #[serde(default)]
     usage: Option<ReplyUsage>,
+}
+
+impl Reply {
+    /// The choices' texts in choice order (None for a choice without text content).
+    pub(crate) fn texts(self) -> Vec<Option<String>> {
+        let mut choices: Vec<(u64, Option<String>)> = self
+            .choices
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| (c.index.unwrap_or(i as u64), c.message.and_then(|m| m.content).and_then(|c| c.as_str().map(str::to_owned))))
+            .collect();
+        choices.sort_by_key(|(index, _)| *index);
+        choices.into_iter().map(|(_, text)| text).collect()
+    }
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -204,12 +279,12 @@ struct ReplyUsage {
     completion_tokens: u64,
 }
 
-/// The OpenAI-compatible proposer for one environment.
-pub struct OpenAiProposer {
+/// One OpenAI-compatible endpoint as the proposer and the vision ranker use it: async-openai's
+/// client over a [`Transport`], with the retry policy, the budget and the cassette's say over
+/// which requests were refused. Both send through it, so the policy exists once.
+pub(crate) struct Endpoint {
     client: async_openai::Client<OpenAIConfig>,
-    config: OpenAiConfig,
-    env: String,
-    templates: Templates,
+    retry: RetryConfig,
     price: Option<Price>,
     /// Where refusals for budget are recorded (live).
     recorder: Option<Arc<Recorder>>,
@@ -218,29 +293,27 @@ pub struct OpenAiProposer {
     replay: Option<Arc<Replay>>,
     /// Requests the cassette does not hold go to the network.
     live: bool,
-    n_support: AtomicU8,
-    spent: Mutex<Usage>,
+    spending: Arc<Spending>,
     jitter: Mutex<ChaCha8Rng>,
 }
 
-impl OpenAiProposer {
-    /// A proposer for `model` talking through `transport` (live, maybe recording, or a replay).
-    /// `price` is the model's price (None: costs are not counted, and a dollar cap is refused).
-    pub fn new(model: &EnvModel, templates: Templates, config: OpenAiConfig, price: Option<Price>, transport: Transport) -> Result<Self, ProposeError> {
-        if config.budget.usd.is_some() && price.is_none() {
-            return Err(ProposeError::Config(format!("a dollar budget needs a price for model `{}`; give a price table with --prices", config.model)));
-        }
-        if let Some(usd) = config.budget.usd.filter(|usd| !(usd.is_finite() && *usd >= 0.0)) {
-            return Err(ProposeError::Config(format!("the dollar budget must be a number ≥ 0, not {usd}")));
-        }
-        if config.concurrency == 0 {
-            return Err(ProposeError::Config("concurrency must be at least 1".to_owned()));
-        }
-        let key = config.api_key.clone().unwrap_or_default();
+impl Endpoint {
+    /// An endpoint at `base_url` for `model` (named in errors), spending from `spending`.
+    pub(crate) fn new(
+        base_url: &str,
+        api_key: Option<&str>,
+        model: &str,
+        retry: RetryConfig,
+        price: Option<Price>,
+        transport: Transport,
+        spending: Arc<Spending>,
+    ) -> Result<Self, String> {
+        spending.budget().check(model, price)?;
+        let key = api_key.unwrap_or_default();
         if key.chars().any(|c| c.is_control()) {
-            return Err(ProposeError::Config("the API key contains control characters (a stray newline?)".to_owned()));
+            return Err("the API key contains control characters (a stray newline?)".to_owned());
         }
-        let openai = OpenAIConfig::new().with_api_base(config.base_url.trim_end_matches('/')).with_api_key(key);
+        let openai = OpenAIConfig::new().with_api_base(base_url.trim_end_matches('/')).with_api_key(key);
         let (recorder, replay, live) = match &transport {
             Transport::Live { recorder, prefill, .. } => (recorder.clone(), prefill.clone(), true),
             Transport::Replay(replay) => (None, Some(replay.clone()), false),
@@ -249,49 +322,16 @@ impl OpenAiProposer {
         // Jitter only spreads out retries; drawn from a per-process random seed so that several
         // processes sharing a rate limit do not retry in step. No result depends on it.
         let jitter_seed = std::collections::hash_map::RandomState::new().hash_one(std::process::id());
-        Ok(Self {
-            client,
-            env: model.describe_for_prompt(),
-            templates,
-            price,
-            recorder,
-            replay,
-            live,
-            n_support: AtomicU8::new(NSupport::Unknown as u8),
-            spent: Mutex::new(Usage::default()),
-            jitter: Mutex::new(ChaCha8Rng::seed_from_u64(jitter_seed)),
-            config,
-        })
+        Ok(Self { client, retry, price, recorder, replay, live, spending, jitter: Mutex::new(ChaCha8Rng::seed_from_u64(jitter_seed)) })
     }
 
-    /// What this proposer has spent over all its generations.
-    pub fn spent(&self) -> Usage {
-        *self.spent.lock().unwrap_or_else(|e| e.into_inner())
+    pub(crate) fn spending(&self) -> &Arc<Spending> {
+        &self.spending
     }
 
-    /// The prompt for `ctx` (what `--dry-run` prints).
-    pub fn prompt(&self, ctx: &Context) -> Result<Prompt, ProposeError> {
-        Ok(self.templates.render_for(&self.env, ctx)?)
-    }
-
-    fn n_support(&self) -> NSupport {
-        match self.n_support.load(Ordering::Relaxed) {
-            1 => NSupport::Yes,
-            2 => NSupport::No,
-            _ => NSupport::Unknown,
-        }
-    }
-
-    /// The cap already reached, in words.
-    fn budget_reached(&self) -> Option<String> {
-        let spent = self.spent();
-        if let Some(cap) = self.config.budget.tokens.filter(|cap| spent.tokens() >= *cap) {
-            return Some(format!("token budget reached ({} of {cap} tokens spent)", spent.tokens()));
-        }
-        if let Some(cap) = self.config.budget.usd.filter(|cap| spent.cost_usd >= *cap) {
-            return Some(format!("dollar budget reached (${:.4} of ${cap} spent)", spent.cost_usd));
-        }
-        None
+    /// The cassette this endpoint replays (or, live, answers a resumed run's requests from).
+    pub(crate) fn replay(&self) -> Option<&Arc<Replay>> {
+        self.replay.as_ref()
     }
 
     /// Whether `request` may be sent now; Some(reason) if not. Live, the budget decides and a
@@ -311,7 +351,7 @@ impl OpenAiProposer {
 
     /// Live: the cap reached, if one is, recorded against `body` for replays.
     fn record_refusal(&self, body: serde_json::Value) -> Result<Option<String>, RequestFailure> {
-        let Some(reason) = self.budget_reached() else { return Ok(None) };
+        let Some(reason) = self.spending.reached() else { return Ok(None) };
         if let Some(recorder) = &self.recorder {
             let refusal = Exchange { skipped: Some(reason.clone()), ..Exchange::new(body) };
             recorder.record(&refusal).map_err(|e| RequestFailure::Fatal(ProposeError::Cassette(e)))?;
@@ -338,6 +378,126 @@ impl OpenAiProposer {
         }
     }
 
+    /// One request with retries; what the server answered. Every attempt's cost is added to
+    /// `usage` and to the shared spending.
+    pub(crate) async fn send<R: serde::Serialize + Sync>(&self, request: &R, usage: &Mutex<Usage>) -> Result<Reply, RequestFailure> {
+        // The body as the transport will see (and record) it: through JSON text, so a float
+        // (an f32 temperature) reads as the same number here and there, and with pictures
+        // replaced by their hashes.
+        let text = serde_json::to_vec(request).map_err(|e| RequestFailure::Fatal(ProposeError::Config(e.to_string())))?;
+        let body: serde_json::Value = serde_json::from_slice(&text).map_err(|e| RequestFailure::Fatal(ProposeError::Config(e.to_string())))?;
+        let body = redact_images(&body);
+        let mut attempt = 0;
+        loop {
+            // Before every attempt, retries included: a cap reached while this request was
+            // failing stops it too.
+            if let Some(reason) = self.refusal(&body)? {
+                return Err(RequestFailure::Budget(reason));
+            }
+            let result: Result<Reply, OpenAIError> = self.client.chat().create_byot(request).await;
+            self.account(usage, result.as_ref().ok());
+            let (message, retry_after) = match result {
+                Ok(reply) => return Ok(reply),
+                Err(e) => match classify(e) {
+                    Classified::Fatal(e) => return Err(RequestFailure::Fatal(e)),
+                    Classified::Rejected(message) => return Err(RequestFailure::Rejected(message)),
+                    Classified::Retry(message, retry_after) => (message, retry_after),
+                },
+            };
+            if attempt >= self.retry.max_retries {
+                return Err(RequestFailure::Exhausted(format!("{message} (gave up after {} attempts)", attempt + 1)));
+            }
+            if let Some(wait) = retry_after.filter(|w| *w > self.retry.max_retry_after) {
+                return Err(RequestFailure::Exhausted(format!(
+                    "{message}; the server asks to wait {:.0} s, more than the {:.0} s allowed",
+                    wait.as_secs_f64(),
+                    self.retry.max_retry_after.as_secs_f64()
+                )));
+            }
+            let delay = retry_after.unwrap_or_else(|| self.backoff(attempt));
+            // A replay retraces the recorded path; the waiting is not part of it.
+            let from_cassette = !self.live || self.replay.as_ref().is_some_and(|r| r.holds(&body));
+            if !from_cassette {
+                tokio::time::sleep(delay).await;
+            }
+            attempt += 1;
+        }
+    }
+
+    /// Exponential backoff with "equal jitter": half the step fixed, half drawn, so concurrent
+    /// clients spread out but none retries at once.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let retry = &self.retry;
+        let step = retry.base_delay.saturating_mul(1u32.checked_shl(attempt).unwrap_or(u32::MAX)).min(retry.max_delay);
+        let drawn: f64 = self.jitter.lock().unwrap_or_else(|e| e.into_inner()).random();
+        step.mul_f64(0.5 + 0.5 * drawn)
+    }
+
+    fn account(&self, usage: &Mutex<Usage>, reply: Option<&Reply>) {
+        let mut this = Usage { requests: 1, ..Usage::default() };
+        match reply.map(|r| r.usage.as_ref()) {
+            Some(Some(u)) => {
+                this.prompt_tokens = u.prompt_tokens;
+                this.completion_tokens = u.completion_tokens;
+                this.cost_usd = self.price.map_or(0.0, |p| p.cost(this.prompt_tokens, this.completion_tokens));
+            }
+            Some(None) => this.unmetered = 1,
+            None => {}
+        }
+        usage.lock().unwrap_or_else(|e| e.into_inner()).add(&this);
+        self.spending.add(&this);
+    }
+}
+
+/// The OpenAI-compatible proposer for one environment.
+pub struct OpenAiProposer {
+    endpoint: Endpoint,
+    config: OpenAiConfig,
+    env: String,
+    templates: Templates,
+    n_support: AtomicU8,
+}
+
+impl OpenAiProposer {
+    /// A proposer for `model` talking through `transport` (live, maybe recording, or a replay).
+    /// `price` is the model's price (None: costs are not counted, and a dollar cap is refused).
+    /// It spends against `config.budget` alone; [`OpenAiProposer::spending`] shares that with a
+    /// vision ranker.
+    pub fn new(model: &EnvModel, templates: Templates, config: OpenAiConfig, price: Option<Price>, transport: Transport) -> Result<Self, ProposeError> {
+        if config.concurrency == 0 {
+            return Err(ProposeError::Config("concurrency must be at least 1".to_owned()));
+        }
+        let spending = Arc::new(Spending::new(config.budget));
+        let endpoint = Endpoint::new(&config.base_url, config.api_key.as_deref(), &config.model, config.retry, price, transport, spending)
+            .map_err(ProposeError::Config)?;
+        Ok(Self { endpoint, env: model.describe_for_prompt(), templates, n_support: AtomicU8::new(NSupport::Unknown as u8), config })
+    }
+
+    /// What has been spent over all generations, by this proposer and by whoever shares its
+    /// [`Spending`] (a vision ranker).
+    pub fn spent(&self) -> Usage {
+        self.endpoint.spending().spent()
+    }
+
+    /// The spending this proposer counts against its budget: give it to
+    /// [`crate::vlm::VlmRanker::new`] so the caps hold over proposals and rankings together.
+    pub fn spending(&self) -> Arc<Spending> {
+        self.endpoint.spending().clone()
+    }
+
+    /// The prompt for `ctx` (what `--dry-run` prints).
+    pub fn prompt(&self, ctx: &Context) -> Result<Prompt, ProposeError> {
+        Ok(self.templates.render_for(&self.env, ctx)?)
+    }
+
+    fn n_support(&self) -> NSupport {
+        match self.n_support.load(Ordering::Relaxed) {
+            1 => NSupport::Yes,
+            2 => NSupport::No,
+            _ => NSupport::Unknown,
+        }
+    }
+
     // `seed` is deprecated in OpenAI's schema but honoured by vLLM, llama.cpp and Ollama, where
     // it is what makes a sample reproducible.
     #[allow(deprecated)]
@@ -360,75 +520,7 @@ impl OpenAiProposer {
     /// text content).
     async fn chat(&self, prompt: &Prompt, n: usize, seed: u64, usage: &Mutex<Usage>) -> Result<Vec<Option<String>>, RequestFailure> {
         let request = self.request(prompt, n, seed);
-        let body = serde_json::to_value(&request).map_err(|e| RequestFailure::Fatal(ProposeError::Config(e.to_string())))?;
-        let mut attempt = 0;
-        loop {
-            // Before every attempt, retries included: a cap reached while this request was
-            // failing stops it too.
-            if let Some(reason) = self.refusal(&body)? {
-                return Err(RequestFailure::Budget(reason));
-            }
-            let result: Result<Reply, OpenAIError> = self.client.chat().create_byot(request.clone()).await;
-            self.account(usage, result.as_ref().ok());
-            let (message, retry_after) = match result {
-                Ok(reply) => {
-                    let mut choices: Vec<(u64, Option<String>)> = reply
-                        .choices
-                        .into_iter()
-                        .enumerate()
-                        .map(|(i, c)| (c.index.unwrap_or(i as u64), c.message.and_then(|m| m.content).and_then(|c| c.as_str().map(str::to_owned))))
-                        .collect();
-                    choices.sort_by_key(|(index, _)| *index);
-                    return Ok(choices.into_iter().map(|(_, text)| text).collect());
-                }
-                Err(e) => match classify(e) {
-                    Classified::Fatal(e) => return Err(RequestFailure::Fatal(e)),
-                    Classified::Rejected(message) => return Err(RequestFailure::Rejected(message)),
-                    Classified::Retry(message, retry_after) => (message, retry_after),
-                },
-            };
-            if attempt >= self.config.retry.max_retries {
-                return Err(RequestFailure::Exhausted(format!("{message} (gave up after {} attempts)", attempt + 1)));
-            }
-            if let Some(wait) = retry_after.filter(|w| *w > self.config.retry.max_retry_after) {
-                return Err(RequestFailure::Exhausted(format!(
-                    "{message}; the server asks to wait {:.0} s, more than the {:.0} s allowed",
-                    wait.as_secs_f64(),
-                    self.config.retry.max_retry_after.as_secs_f64()
-                )));
-            }
-            let delay = retry_after.unwrap_or_else(|| self.backoff(attempt));
-            // A replay retraces the recorded path; the waiting is not part of it.
-            let from_cassette = !self.live || self.replay.as_ref().is_some_and(|r| r.holds(&body));
-            if !from_cassette {
-                tokio::time::sleep(delay).await;
-            }
-            attempt += 1;
-        }
-    }
-
-    /// Exponential backoff with "equal jitter": half the step fixed, half drawn, so concurrent
-    /// clients spread out but none retries at once.
-    fn backoff(&self, attempt: u32) -> Duration {
-        let retry = &self.config.retry;
-        let step = retry.base_delay.saturating_mul(1u32.checked_shl(attempt).unwrap_or(u32::MAX)).min(retry.max_delay);
-        let drawn: f64 = self.jitter.lock().unwrap_or_else(|e| e.into_inner()).random();
-        step.mul_f64(0.5 + 0.5 * drawn)
-    }
-
-    fn account(&self, usage: &Mutex<Usage>, reply: Option<&Reply>) {
-        let mut this = Usage { requests: 1, ..Usage::default() };
-        match reply.map(|r| r.usage.as_ref()) {
-            Some(Some(u)) => {
-                this.prompt_tokens = u.prompt_tokens;
-                this.completion_tokens = u.completion_tokens;
-                this.cost_usd = self.price.map_or(0.0, |p| p.cost(this.prompt_tokens, this.completion_tokens));
-            }
-            Some(None) => this.unmetered = 1,
-            None => {}
-        }
-        usage.lock().unwrap_or_else(|e| e.into_inner()).add(&this);
-        self.spent.lock().unwrap_or_else(|e| e.into_inner()).add(&this);
+        Ok(self.endpoint.send(&request, usage).await?.texts())
     }
 
     /// One sample for `slot`, asked alone; whether the server answered it.
@@ -489,7 +581,7 @@ fn classify(error: OpenAIError) -> Classified {
 
 impl Proposer for OpenAiProposer {
     fn restore_spent(&self, usage: &Usage) {
-        self.spent.lock().unwrap_or_else(|e| e.into_inner()).add(usage);
+        self.endpoint.spending().add(usage);
     }
 
     async fn propose(&self, ctx: &Context, k: usize, seed: u64) -> Result<Generation, ProposeError> {
@@ -533,7 +625,7 @@ impl Proposer for OpenAiProposer {
             slots[slot] = Some(candidate);
         }
         let candidates: Vec<Candidate> = slots.into_iter().map(|c| c.expect("every slot is filled")).collect();
-        let budget_exhausted = self.verdict()?;
+        let budget_exhausted = self.endpoint.verdict()?;
         let usage = *usage.lock().unwrap_or_else(|e| e.into_inner());
         Ok(Generation { candidates, usage, budget_exhausted })
     }

@@ -2,6 +2,9 @@
 //! overridable file by file with a directory), filled with the environment's typed description,
 //! the task, the feedback of earlier generations and the sandbox's limits.
 //!
+//! The vision ranker's prompt comes from templates of its own (`judge_*.md`), overridable the same
+//! way.
+//!
 //! A template is text with `{{name}}` placeholders. Every placeholder must be one this module
 //! fills, so a typo in an edited template is an error naming the file, not a prompt that silently
 //! says `{{tsak}}` to the LLM.
@@ -11,12 +14,16 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The template files, by name, with their embedded defaults.
-const EMBEDDED: [(&str, &str); 5] = [
+const EMBEDDED: [(&str, &str); 9] = [
     ("system.md", include_str!("../prompts/system.md")),
     ("user.md", include_str!("../prompts/user.md")),
     ("reward_api.md", include_str!("../prompts/reward_api.md")),
     ("feedback.md", include_str!("../prompts/feedback.md")),
     ("output_format.md", include_str!("../prompts/output_format.md")),
+    ("judge_system.md", include_str!("../prompts/judge_system.md")),
+    ("judge_user.md", include_str!("../prompts/judge_user.md")),
+    ("judge_answer.md", include_str!("../prompts/judge_answer.md")),
+    ("judge_retry.md", include_str!("../prompts/judge_retry.md")),
 ];
 
 /// A prompt that cannot be built.
@@ -71,6 +78,18 @@ pub struct Prompt {
     pub user: String,
 }
 
+/// What a vision judge is told; its pictures go between [`JudgePrompt::intro`] and
+/// [`JudgePrompt::answer`], each after a line naming its candidate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JudgePrompt {
+    /// The role (system message).
+    pub system: String,
+    /// The task and what the pictures are.
+    pub intro: String,
+    /// How to answer.
+    pub answer: String,
+}
+
 /// One template's text and where it came from.
 #[derive(Debug, Clone)]
 struct Template {
@@ -98,8 +117,9 @@ impl Templates {
     }
 
     /// The embedded templates, with each file of `dir` named like one of them (`system.md`,
-    /// `user.md`, `reward_api.md`, `feedback.md`, `output_format.md`) replacing it. Other `.md`
-    /// files are an error; other files are ignored.
+    /// `user.md`, `reward_api.md`, `feedback.md`, `output_format.md`, and the vision judge's
+    /// `judge_system.md`, `judge_user.md`, `judge_answer.md`, `judge_retry.md`) replacing it.
+    /// Other `.md` files are an error; other files are ignored.
     pub fn with_overrides(dir: &Path) -> Result<Self, PromptError> {
         let io = |path: &Path, e: std::io::Error| PromptError::Io { path: path.to_owned(), message: e.to_string() };
         let mut templates = Self::embedded();
@@ -158,6 +178,23 @@ impl Templates {
         )?;
         let system = self.fill("system.md", &[])?;
         Ok(Prompt { system: system.trim().to_owned(), user: tidy(&user) })
+    }
+
+    /// What a vision judge is asked about `task` and the candidates `names` (in the order their
+    /// pictures are shown).
+    pub fn render_judge(&self, task: &str, names: &[String]) -> Result<JudgePrompt, PromptError> {
+        let values = [("task", task.trim().to_owned()), ("count", names.len().to_string()), ("names", names.join(", "))];
+        Ok(JudgePrompt {
+            system: self.fill("judge_system.md", &[])?.trim().to_owned(),
+            intro: tidy(&self.fill("judge_user.md", &values)?).trim_end().to_owned(),
+            answer: tidy(&self.fill("judge_answer.md", &values)?).trim_end().to_owned(),
+        })
+    }
+
+    /// What a vision judge is told when its answer could not be used because of `error`.
+    pub fn render_judge_retry(&self, error: &str, names: &[String]) -> Result<String, PromptError> {
+        let retry = self.fill("judge_retry.md", &[("error", error.trim().to_owned()), ("names", names.join(", "))])?;
+        Ok(tidy(&retry).trim_end().to_owned())
     }
 
     /// The template `name` with its placeholders replaced by `values`.
@@ -230,6 +267,22 @@ mod tests {
     }
 
     #[test]
+    fn the_judge_prompt_states_the_task_the_candidates_and_the_answer_form() {
+        let names: Vec<String> = ["cand-00", "cand-01", "cand-02"].map(str::to_owned).to_vec();
+        let p = Templates::embedded().render_judge("Keep the pole upright.", &names).unwrap();
+        assert!(p.system.contains("rank"), "{}", p.system);
+        for needle in ["Keep the pole upright.", "3 candidates", "cand-00, cand-01, cand-02", "same seed", "the time since the episode began"] {
+            assert!(p.intro.contains(needle), "the intro lacks {needle:?}:\n{}", p.intro);
+        }
+        assert!(p.answer.contains("RANKING: <most preferred> >") && p.answer.contains("cand-00, cand-01, cand-02"), "{}", p.answer);
+        let retry = Templates::embedded().render_judge_retry("the ranking leaves out cand-02", &names).unwrap();
+        assert!(retry.starts_with("Your answer could not be used: the ranking leaves out cand-02. Answer again"), "{retry}");
+        for text in [&p.system, &p.intro, &p.answer, &retry] {
+            assert!(!text.contains("{{"), "{text}");
+        }
+    }
+
+    #[test]
     fn an_override_replaces_one_template_and_a_typo_is_an_error_naming_the_file() {
         let dir = std::env::temp_dir().join(format!("rewardsmith-prompts-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -246,6 +299,11 @@ mod tests {
         let e = Templates::with_overrides(&dir).unwrap().render(&ctx(&limits, None)).unwrap_err().to_string();
         assert!(e.contains("never closed"), "{e}");
         std::fs::remove_file(dir.join("user.md")).unwrap();
+
+        std::fs::write(dir.join("judge_retry.md"), "Again: {{error}} ({{names}})").unwrap();
+        let names = ["cand-00".to_owned(), "cand-01".to_owned()];
+        assert_eq!(Templates::with_overrides(&dir).unwrap().render_judge_retry("bad", &names).unwrap(), "Again: bad (cand-00, cand-01)");
+        std::fs::remove_file(dir.join("judge_retry.md")).unwrap();
 
         std::fs::write(dir.join("sytem.md"), "typo").unwrap();
         let e = Templates::with_overrides(&dir).unwrap_err().to_string();

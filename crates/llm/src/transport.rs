@@ -3,7 +3,7 @@
 //! into a [`TransportError`] that keeps what the retry policy needs (async-openai's own errors keep
 //! the status but drop `Retry-After`, and lose the status of a non-JSON error body).
 
-use crate::cassette::{Exchange, ExchangeError, Recorder, Replay};
+use crate::cassette::{Exchange, ExchangeError, Recorder, Replay, redact_images};
 use async_openai::error::OpenAIError;
 use async_openai::middleware::HttpRequestFactory;
 use serde_json::Value;
@@ -106,6 +106,8 @@ impl Transport {
     async fn send(self, factory: HttpRequestFactory) -> Result<reqwest::Response, OpenAIError> {
         let request = factory.build().await.map_err(|e| TransportError::Build(with_causes(&e)))?;
         let body: Value = request.body().and_then(reqwest::Body::as_bytes).and_then(|bytes| serde_json::from_slice(bytes).ok()).unwrap_or(Value::Null);
+        // Pictures are recorded, and matched, by their hash (see the `cassette` module).
+        let body = redact_images(&body);
         let exchange = match self {
             Transport::Replay(replay) => replay.answer(&body).map_err(TransportError::NotInCassette)?,
             Transport::Live { client, timeout, recorder, price, prefill } => match prefill.and_then(|p| p.try_answer(&body)) {

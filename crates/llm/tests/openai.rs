@@ -424,3 +424,25 @@ async fn single_requests_respect_the_concurrency_cap() {
     assert!(took >= Duration::from_millis(800) && took < Duration::from_millis(1550), "4 requests of 400 ms, 2 at a time, took {took:?}");
     assert!(generation.candidates.iter().all(|c| c.script.is_ok()));
 }
+
+#[tokio::test]
+async fn a_resumed_run_answers_what_it_recorded_whatever_the_budget_with_a_temperature_that_is_not_a_round_f32() {
+    // 0.7 as an f32 is 0.699999988…: the proposer's view of a request must be the one the
+    // transport records (0.7, read back from the JSON text), or a resumed run does not see that
+    // its earlier session holds the request and applies the budget to it instead.
+    let server = MockServer::start().await;
+    chat().respond_with(EchoSeed).mount(&server).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cassette = dir.path().join("llm.jsonl");
+    let mut config = config(&server);
+    config.temperature = 0.7;
+    let recorder = Arc::new(Recorder::create(&cassette, false).unwrap());
+    let first = proposer(config.clone(), Transport::live(config.timeout, Some(recorder), None).unwrap()).propose(&context(), 1, 0).await.unwrap();
+    drop(server);
+    config.base_url = "http://127.0.0.1:9/v1".to_owned();
+    config.budget.tokens = Some(0);
+    let prefill = Arc::new(Replay::open(&cassette).unwrap());
+    let recorder = Arc::new(Recorder::create(&cassette, true).unwrap());
+    let resumed = proposer(config.clone(), Transport::live(config.timeout, Some(recorder), None).unwrap().with_prefill(prefill));
+    assert_eq!(scripts(&resumed.propose(&context(), 1, 0).await.unwrap()), scripts(&first));
+}

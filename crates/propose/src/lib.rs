@@ -1,10 +1,13 @@
 //! The [`Proposer`] trait: K reward candidates for a context, asynchronously, from whoever writes
 //! them (an LLM behind an OpenAI-compatible endpoint, a cassette of one, in `rewardsmith-llm`; the
 //! offline evolutionary proposer, in `rewardsmith-evolve`), and what a context holds: the task,
-//! the feedback text an LLM reads, the parents, and each parent's [`Outcome`] as numbers.
+//! the feedback text an LLM reads, the parents, and each parent's [`Outcome`] as numbers. Also
+//! the [`Judge`] trait, for rankings by a vision model.
 
+mod judge;
 mod outcome;
 
+pub use judge::{Judge, JudgeError, JudgeRequest, Judgement, Shown};
 pub use outcome::{Ending, Outcome, TermTrace};
 use rewardsmith_sim::SimError;
 use std::future::Future;

@@ -18,6 +18,10 @@ pub enum FeedbackMode {
     /// of ranking every generation; candidates are compared on the first signal, and the next
     /// one decides only where they are within [`SearchConfig::hierarchy_margin`] of each other.
     Hierarchy,
+    /// A vision-language model ranks the candidates' evaluation episodes, shown as pictures
+    /// (`search --feedback vlm`): the ranking is written and used as a person's would be; a
+    /// judge that gives none leaves the generation ranked by fitness, recorded.
+    Vlm,
 }
 
 /// A ground-truth measure given for a new task (`--fitness EXPR`).
@@ -116,6 +120,10 @@ pub struct SearchConfig {
     /// Seconds to wait for a human ranking before ranking by fitness instead (recorded as such);
     /// None waits as long as it takes. Default None.
     pub rank_timeout_s: Option<f64>,
+    /// The vision model that ranks with `feedback = "vlm"` (`--vlm-model`), recorded so a
+    /// resumed run asks the same one. Default None.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vlm_model: Option<String>,
     /// Training seeds of the final evaluation (the best reward, `human.rhai` and `sparse.rhai`,
     /// each retrained with the search's budget); 0 skips it. Default 5.
     pub final_seeds: usize,
@@ -151,6 +159,7 @@ impl Default for SearchConfig {
             task: None,
             fitness: None,
             rank_timeout_s: None,
+            vlm_model: None,
             notes: None,
             hide_fitness_expr: false,
             hierarchy: Vec::new(),
@@ -171,6 +180,9 @@ impl SearchConfig {
     pub fn validate(&self) -> Result<(), String> {
         if (self.feedback == FeedbackMode::Hierarchy) == self.hierarchy.is_empty() {
             return Err("`hierarchy` (--hierarchy EXPR, most important first) goes with feedback = \"hierarchy\", and that mode needs at least one".to_owned());
+        }
+        if (self.feedback == FeedbackMode::Vlm) != self.vlm_model.is_some() {
+            return Err("`vlm_model` (--vlm-model) goes with feedback = \"vlm\", and that mode needs one".to_owned());
         }
         if !(self.hierarchy_margin.is_finite() && (0.0..=1.0).contains(&self.hierarchy_margin)) {
             return Err(format!("`hierarchy_margin` must be in [0, 1], not {}", self.hierarchy_margin));

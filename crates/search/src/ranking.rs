@@ -34,6 +34,29 @@ pub struct Ranking {
     /// What the person said with it (`rank --note`), for the next prompt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// With `--feedback vlm`: what the vision model was shown and answered (also when its answer
+    /// was unusable and the ranking fell back to fitness).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vlm: Option<VlmRecord>,
+}
+
+/// A vision model's part in a ranking (`ranking.json`'s `vlm`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VlmRecord {
+    /// The model asked.
+    pub model: String,
+    /// Its last reply, as it came (absent when no reply came).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<String>,
+    /// Why its answer was not used (the ranking is then by fitness); absent when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The picture each candidate was shown as, relative to the run directory, in request order.
+    pub pictures: Vec<String>,
+    /// Requests sent (2 when the first answer could not be parsed).
+    pub requests: u64,
+    /// Tokens and dollars, as the proposer's usage counts them.
+    pub usage: rewardsmith_propose::Usage,
 }
 
 /// The generation's directory in `run`.
@@ -64,9 +87,21 @@ pub fn read_request(run: &Path, generation: usize) -> Result<RankRequest, Search
 /// Checks that `order` ranks every requested candidate exactly once, and writes the ranking
 /// (with the person's `note`, if any).
 pub fn write(run: &Path, request: &RankRequest, order: Vec<String>, source: &str, note: Option<String>) -> Result<Ranking, SearchError> {
+    write_with(run, request, order, source, note, None)
+}
+
+/// [`write`], with what a vision model was shown and answered.
+pub fn write_with(
+    run: &Path,
+    request: &RankRequest,
+    order: Vec<String>,
+    source: &str,
+    note: Option<String>,
+    vlm: Option<VlmRecord>,
+) -> Result<Ranking, SearchError> {
     check(request, &order).map_err(SearchError::Config)?;
     let written_at = Some(humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string());
-    let ranking = Ranking { generation: request.generation, order, source: source.to_owned(), written_at, note };
+    let ranking = Ranking { generation: request.generation, order, source: source.to_owned(), written_at, note, vlm };
     write_json(&generation_dir(run, request.generation).join("ranking.json"), &ranking)?;
     Ok(ranking)
 }

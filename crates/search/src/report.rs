@@ -88,7 +88,8 @@ pub fn render(run: &Path) -> Result<String, SearchError> {
 const STYLE: &str = "body{font-family:sans-serif;max-width:960px;margin:2em auto;color:#222}\
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}\
 pre{background:#f6f6f6;padding:8px;white-space:pre-wrap;overflow-wrap:anywhere}details{margin:4px 0}.bad{color:#b00}.muted{color:#777}\
-.legend{margin:0 0 1em 0;font-size:90%}.legend span{margin-right:1.2em;white-space:nowrap}";
+.legend{margin:0 0 1em 0;font-size:90%}.legend span{margin-right:1.2em;white-space:nowrap}\
+.pictures{display:flex;flex-wrap:wrap;gap:8px}.pictures figure{margin:0}.pictures img{max-width:300px;border:1px solid #ccc}";
 
 fn settings(h: &mut String, run: &RunFile, summary: Option<&Summary>, generations: &[GenerationData]) {
     let s = &run.search;
@@ -373,6 +374,7 @@ fn rankings_and_feedback(h: &mut String, run: &Path, generations: &[GenerationDa
                 let _ = write!(h, "<p class=\"muted\">Not ranked yet.</p>");
             }
         }
+        vlm_ranking(h, run, g.index)?;
         for r in g.results.iter().flatten().filter(|r| r.duplicate_of.is_none()) {
             if let Some(alarm) = crate::reflect::hacking_alarm(&r.checkpoints) {
                 let _ = write!(h, "<p class=\"bad\">Reward-hacking alarm, {}: {}</p>", esc(&r.id), esc(&alarm));
@@ -385,6 +387,54 @@ fn rankings_and_feedback(h: &mut String, run: &Path, generations: &[GenerationDa
         if let Ok(text) = std::fs::read_to_string(&feedback) {
             let _ = write!(h, "<details><summary>feedback.md (what the next prompt received)</summary><pre>{}</pre></details>", esc(&text));
         }
+    }
+    Ok(())
+}
+
+/// With `--feedback vlm`: the pictures the vision model was given, in its order (or in request
+/// order when its answer was not used), and its reply.
+fn vlm_ranking(h: &mut String, run: &Path, generation: usize) -> Result<(), SearchError> {
+    use base64::Engine as _;
+    let path = crate::ranking::generation_dir(run, generation).join("ranking.json");
+    let Some(ranking) = crate::record::read_json_if_present::<crate::ranking::Ranking>(&path)? else { return Ok(()) };
+    let Some(vlm) = &ranking.vlm else { return Ok(()) };
+    let _ = write!(h, "<p>Vision model <code>{}</code>, {} request(s)", esc(&vlm.model), vlm.requests);
+    match &vlm.error {
+        Some(e) => {
+            let _ = write!(h, "; its answer was not used: <span class=\"bad\">{}</span></p>", esc(e));
+        }
+        None => {
+            let _ = write!(h, ". What it was shown, in the order it ranked:</p>");
+        }
+    }
+    // Each picture's candidate is the folder it lies in (`gen-NN/cand-KK/vlm.png`).
+    let candidate_of = |picture: &str| picture.rsplit('/').nth(1).unwrap_or(picture).to_owned();
+    let mut shown: Vec<&String> = vlm.pictures.iter().collect();
+    if vlm.error.is_none() {
+        shown.sort_by_key(|p| ranking.order.iter().position(|c| *c == candidate_of(p)).unwrap_or(usize::MAX));
+    }
+    let _ = write!(h, "<div class=\"pictures\">");
+    for (rank, picture) in shown.iter().enumerate() {
+        let name = candidate_of(picture);
+        let label = if vlm.error.is_none() { format!("{}. {}", rank + 1, name) } else { name.clone() };
+        match std::fs::read(run.join(picture.as_str())) {
+            Ok(png) if png.starts_with(b"\x89PNG") => {
+                let data = base64::engine::general_purpose::STANDARD.encode(&png);
+                let _ = write!(
+                    h,
+                    "<figure><img alt=\"{n}\" src=\"data:image/png;base64,{data}\"><figcaption>{l}</figcaption></figure>",
+                    n = esc(&name),
+                    l = esc(&label)
+                );
+            }
+            _ => {
+                let _ = write!(h, "<figure><figcaption>{} (no picture)</figcaption></figure>", esc(&label));
+            }
+        }
+    }
+    let _ = write!(h, "</div>");
+    if let Some(reply) = &vlm.reply {
+        let _ = write!(h, "<details><summary>The vision model's reply</summary><pre>{}</pre></details>", esc(reply));
     }
     Ok(())
 }

@@ -26,7 +26,7 @@ use crate::config::{FeedbackMode, SearchConfig};
 use crate::dedup::Signature;
 use crate::error::SearchError;
 use crate::execute::{Event, Executor, LocalExecutor, Shared, Training, compile_levels};
-use crate::ranking;
+use crate::ranking::{self, VlmRecord};
 use crate::record::{
     CandidateResult, Confirmed, FinalEntry, FinalEvaluation, GenerationRecord, PhaseSeconds, Proposal, RunFile, Summary, TASK_RESULT, Timing, Verdict, corrupt,
     hns_not_meaningful, per_seed_text, read_json, read_json_if_present, write_atomic, write_json,
@@ -37,13 +37,15 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 
 use rewardsmith_ppo::config::PpoConfig;
-use rewardsmith_propose::{Context, Outcome, Proposer, Usage};
+use rewardsmith_propose::{Context, Judge, JudgeError, JudgeRequest, Judgement, Outcome, Proposer, Shown, Usage};
 use rewardsmith_script::{Expr, State};
 use rewardsmith_sim::{CRITIC_SAMPLES, CRITIC_SEED, EnvModel, critic_states, derive_seed};
 use rewardsmith_spec::catalog;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -64,6 +66,9 @@ const CACHE_FORMAT: u32 = 1;
 
 /// Resampling rounds per generation are numbered below this (seed derivation).
 const MAX_ROUNDS: u64 = 64;
+
+/// The picture a vision model is shown of a candidate, in its folder.
+pub const VLM_PICTURE: &str = "vlm.png";
 
 /// How often a search waiting for a human ranking looks for it.
 const RANK_POLL: Duration = Duration::from_millis(200);
@@ -91,6 +96,20 @@ pub struct Search<'a, P: Proposer> {
     levels: Vec<Expr>,
     /// Where the trainings run.
     executor: Box<dyn Executor + 'a>,
+    /// Who ranks by looking (`--feedback vlm`).
+    judge: Option<&'a dyn DynJudge>,
+}
+
+/// [`Judge`] as a trait object: its `rank` boxed, so the search holds any judge without a
+/// second type parameter on every impl.
+trait DynJudge: Sync {
+    fn rank_boxed<'f>(&'f self, request: &'f JudgeRequest) -> Pin<Box<dyn Future<Output = Result<Judgement, JudgeError>> + Send + 'f>>;
+}
+
+impl<J: Judge> DynJudge for J {
+    fn rank_boxed<'f>(&'f self, request: &'f JudgeRequest) -> Pin<Box<dyn Future<Output = Result<Judgement, JudgeError>> + Send + 'f>> {
+        Box::pin(self.rank(request))
+    }
 }
 
 /// `gen-NN/proposals.json`.
@@ -114,7 +133,7 @@ impl<'a, P: Proposer> Search<'a, P> {
             return Err(SearchError::Config(format!("{} has changed since the run started (hash {} then, {} now)", run.env.path, run.env.hash, model.hash())));
         }
         let levels = compile_levels(&model, &run.search)?;
-        Ok(Self { model, run, proposer, out: out.to_owned(), events, cache: None, levels, executor: Box::new(LocalExecutor) })
+        Ok(Self { model, run, proposer, out: out.to_owned(), events, cache: None, levels, executor: Box::new(LocalExecutor), judge: None })
     }
 
     fn say(&self, line: &str) {
@@ -132,6 +151,12 @@ impl<'a, P: Proposer> Search<'a, P> {
     /// Runs the trainings on `executor` instead of this process's threads ([`LocalExecutor`]).
     pub fn with_executor(mut self, executor: Box<dyn Executor + 'a>) -> Self {
         self.executor = executor;
+        self
+    }
+
+    /// Ranks each generation with `judge` (what `--feedback vlm` needs).
+    pub fn with_judge<J: Judge>(mut self, judge: &'a J) -> Self {
+        self.judge = Some(judge);
         self
     }
 
@@ -188,7 +213,7 @@ impl<'a, P: Proposer> Search<'a, P> {
             write_json(&timing_path, &timing)?;
             let judged: Vec<Judged<'_>> =
                 proposals.proposals.iter().zip(&results).map(|(proposal, result)| Judged { proposal, result: result.as_ref() }).collect();
-            let (ranking, ranking_source, rank_note) = self.rank(generation, &judged)?;
+            let (ranking, ranking_source, rank_note) = self.rank(generation, &judged, &task, &runtime)?;
             let best = ranking.first().map(|&i| &judged[i]);
             let worst = (cfg.feedback != FeedbackMode::Fitness && ranking.len() > 1).then(|| &judged[*ranking.last().unwrap()]);
             let facts = EnvFacts {
@@ -252,7 +277,8 @@ impl<'a, P: Proposer> Search<'a, P> {
         }
         let started = Instant::now();
         // ICPL: with a person judging, the winner is the person's, never overruled by fitness.
-        let person = cfg.feedback == FeedbackMode::Human;
+        // With a vision model judging, its choice wins as a person's does.
+        let person = matches!(cfg.feedback, FeedbackMode::Human | FeedbackMode::Vlm);
         let confirmed = if person { Vec::new() } else { self.confirm(&all)? };
         timing.confirm_s += started.elapsed().as_secs_f64();
         write_json(&timing_path, &timing)?;
@@ -269,7 +295,11 @@ impl<'a, P: Proposer> Search<'a, P> {
             {
                 Some((g, id)) => (
                     all.iter().find(|a| &a.0 == id).cloned(),
-                    format!("the person: top choice of generation {g} (ranked by {})", records[g].ranking_source.as_deref().unwrap_or("a person")),
+                    format!(
+                        "{}: top choice of generation {g} (ranked by {})",
+                        if cfg.feedback == FeedbackMode::Vlm { "the vision model" } else { "the person" },
+                        records[g].ranking_source.as_deref().unwrap_or("a person")
+                    ),
                 ),
                 None => (None, String::new()),
             },
@@ -638,7 +668,13 @@ impl<'a, P: Proposer> Search<'a, P> {
     }
 
     /// Indices of the trained candidates, best first.
-    fn rank(&self, generation: usize, judged: &[Judged<'_>]) -> Result<(Vec<usize>, String, Option<String>), SearchError> {
+    fn rank(
+        &self,
+        generation: usize,
+        judged: &[Judged<'_>],
+        task: &str,
+        runtime: &tokio::runtime::Runtime,
+    ) -> Result<(Vec<usize>, String, Option<String>), SearchError> {
         let cfg = &self.run.search;
         // Duplicates share their original's result: they are not candidates of their own.
         let mut scored: Vec<(usize, f64)> = judged
@@ -666,12 +702,64 @@ impl<'a, P: Proposer> Search<'a, P> {
                 return Ok((order.into_iter().map(|k| by_fitness[k]).collect(), source, None));
             }
             // One candidate or none: nothing to ask.
-            FeedbackMode::Human if by_fitness.len() < 2 => return Ok((by_fitness, "fitness (fewer than two candidates to rank)".to_owned(), None)),
-            FeedbackMode::Human => {}
+            FeedbackMode::Human | FeedbackMode::Vlm if by_fitness.len() < 2 => {
+                return Ok((by_fitness, "fitness (fewer than two candidates to rank)".to_owned(), None));
+            }
+            FeedbackMode::Human | FeedbackMode::Vlm => {}
         }
         let index = |name: &str| judged.iter().position(|j| j.proposal.name == name).expect("checked against the request");
-        let ranking = self.human_ranking(generation, judged, &by_fitness)?;
+        let ranking = match cfg.feedback {
+            FeedbackMode::Vlm => self.vlm_ranking(generation, judged, &by_fitness, task, runtime)?,
+            _ => self.human_ranking(generation, judged, &by_fitness)?,
+        };
         Ok((ranking.order.iter().map(|name| index(name)).collect(), ranking.source, ranking.note))
+    }
+
+    /// Has the judge rank the generation's trained candidates by their pictures, recording what
+    /// it was shown and said in `ranking.json`; an unusable answer leaves the generation ranked by
+    /// fitness, recorded as such. A resumed run reads the ranking it wrote before.
+    fn vlm_ranking(
+        &self,
+        generation: usize,
+        judged: &[Judged<'_>],
+        by_fitness: &[usize],
+        task: &str,
+        runtime: &tokio::runtime::Runtime,
+    ) -> Result<ranking::Ranking, SearchError> {
+        let judge = self.judge.ok_or_else(|| SearchError::Config("--feedback vlm needs a vision model (--vlm-model)".to_owned()))?;
+        let mut in_order = by_fitness.to_vec();
+        in_order.sort_unstable();
+        let results: Vec<&CandidateResult> = in_order.iter().filter_map(|&i| judged[i].result).collect();
+        let request = ranking::request(&self.out, generation, &results)?;
+        if let Some(done) = ranking::read(&self.out, &request)? {
+            return Ok(done);
+        }
+        let pictures: Vec<String> = request.candidates.iter().map(|c| format!("gen-{generation:02}/{c}/{VLM_PICTURE}")).collect();
+        let shown = request
+            .candidates
+            .iter()
+            .zip(&request.rollouts)
+            .zip(&pictures)
+            .map(|((name, rollout), picture)| Shown { name: name.clone(), rollout: self.out.join(rollout), picture: self.out.join(picture) })
+            .collect();
+        let asked = JudgeRequest { task: task.to_owned(), generation, candidates: shown };
+        self.say(&format!("generation {generation}: asking the vision model to rank {}", request.candidates.join(", ")));
+        match runtime.block_on(judge.rank_boxed(&asked)) {
+            Ok(j) => {
+                let record = VlmRecord { model: j.model, reply: Some(j.reply), error: None, pictures, requests: j.usage.requests, usage: j.usage };
+                let done = ranking::write_with(&self.out, &request, j.order, "vlm", None, Some(record))?;
+                self.say(&format!("generation {generation}: ranked by the vision model: {}", done.order.join(" > ")));
+                Ok(done)
+            }
+            Err(JudgeError::Failed { message, reply, usage }) => {
+                let order = by_fitness.iter().map(|&i| judged[i].proposal.name.clone()).collect();
+                let model = self.run.search.vlm_model.clone().unwrap_or_default();
+                let record = VlmRecord { model, reply, error: Some(message.clone()), pictures, requests: usage.requests, usage };
+                self.say(&format!("generation {generation}: the vision model gave no ranking ({message}); ranked by fitness"));
+                ranking::write_with(&self.out, &request, order, "fitness (no usable vision-model ranking)", None, Some(record))
+            }
+            Err(JudgeError::Cassette(message)) => Err(SearchError::Config(message)),
+        }
     }
 
     /// Asks for a ranking of the generation's trained candidates and waits for it (or, past

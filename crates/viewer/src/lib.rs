@@ -5,7 +5,7 @@
 //! which candidates a generation has and where its ranking goes ([`generation`]), the episodes of
 //! a rollout ([`episode`]), the shared playback clock ([`playback`]), the tile grid
 //! ([`layout`]), the ranking state machine ([`ranker`]), the key bindings ([`keys`]) and the Bevy
-//! plugin tying them to keyboard input ([`app`]).
+//! plugin tying them to keyboard input ([`app`]), and the geometry of contact sheets ([`sheet`]).
 
 pub mod app;
 pub mod episode;
@@ -17,6 +17,7 @@ pub mod plot;
 pub mod ranker;
 #[cfg(feature = "render")]
 pub mod render;
+pub mod sheet;
 #[cfg(test)]
 mod testing;
 

@@ -6,8 +6,9 @@ use bevy::input::keyboard::KeyCode;
 use clap::{Parser, Subcommand};
 use rewardsmith_viewer::keys::{HELP, key_code};
 use rewardsmith_viewer::render::{self, Options, Output};
+use rewardsmith_viewer::sheet::SheetOptions;
 use rewardsmith_viewer::{GenerationView, ScriptedKeys};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -22,8 +23,47 @@ enum Command {
     /// Play a generation's evaluation rollouts side by side and rank them (keys below).
     #[command(after_help = HELP)]
     View(ViewArgs),
-    /// Render a rollout offscreen to an animated GIF.
+    /// Render a rollout offscreen to an animated GIF (`--gif`) or a contact sheet (`--sheet`).
     Render(RenderArgs),
+    /// Render contact sheets offscreen: one PNG per rollout, a grid of frames of its episode at
+    /// evenly spaced times, each labelled with its time (pictures for a vision-language model).
+    Sheet(SheetArgs),
+}
+
+/// How a contact sheet looks (`sheet`, `render --sheet`).
+#[derive(clap::Args)]
+struct SheetLook {
+    /// Frames shown, evenly spaced from the episode's first to its last (2 to 64).
+    #[arg(long, default_value_t = 6)]
+    frames: usize,
+    /// Frames per row.
+    #[arg(long, default_value_t = 3)]
+    columns: usize,
+    /// One frame's tile in pixels, WxH.
+    #[arg(long, default_value = "256x192", value_parser = parse_size)]
+    tile: (u32, u32),
+    /// The rollout's episode shown (0: the first).
+    #[arg(long, default_value_t = 0)]
+    episode: usize,
+}
+
+impl SheetLook {
+    fn options(&self) -> SheetOptions {
+        SheetOptions { frames: self.frames, columns: self.columns, tile: self.tile, episode: self.episode }
+    }
+}
+
+#[derive(clap::Args)]
+struct SheetArgs {
+    /// Rollout files: one with `--out`, or any number of `ROLLOUT=PNG` pairs (rendered in one
+    /// run: one start and warm-up for a whole generation).
+    #[arg(required = true, value_name = "ROLLOUT")]
+    rollouts: Vec<String>,
+    /// The PNG to write (with one plain ROLLOUT).
+    #[arg(long, value_name = "PNG")]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    look: SheetLook,
 }
 
 #[derive(clap::Args)]
@@ -57,18 +97,51 @@ struct ViewArgs {
 }
 
 #[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("output").required(true).args(["gif", "sheet"])))]
 struct RenderArgs {
     /// A rollout file (`eval --record`, a search's `cand-KK/eval.rollout`).
     rollout: PathBuf,
     /// The GIF to write.
     #[arg(long, value_name = "OUT")]
-    gif: PathBuf,
+    gif: Option<PathBuf>,
+    /// A contact sheet PNG to write instead (as `sheet ROLLOUT --out PNG`; `--frames`, `--columns`,
+    /// `--tile`, `--episode` shape it).
+    #[arg(long, value_name = "PNG")]
+    sheet: Option<PathBuf>,
     /// Image size in pixels, WxH.
     #[arg(long, default_value = "320x240", value_parser = parse_size)]
     size: (u32, u32),
     /// GIF frames per second of simulated time (every n-th control step is kept).
     #[arg(long, default_value_t = 25.0)]
     fps: f64,
+    #[command(flatten)]
+    look: SheetLook,
+}
+
+/// The (rollout, PNG) pairs `sheet` is asked for: one ROLLOUT with `--out`, or `ROLLOUT=PNG`s. An
+/// argument naming an existing file is a rollout even if it holds `=`.
+fn sheet_jobs(rollouts: &[String], out: Option<&Path>) -> Result<Vec<(PathBuf, PathBuf)>> {
+    if let Some(out) = out {
+        let [rollout] = rollouts else { bail!("--out takes one ROLLOUT; give several as ROLLOUT=PNG pairs") };
+        return Ok(vec![(PathBuf::from(rollout), out.to_owned())]);
+    }
+    rollouts
+        .iter()
+        .map(|arg| match arg.rsplit_once('=') {
+            Some((rollout, png)) if !Path::new(arg).is_file() && !rollout.is_empty() && !png.is_empty() => Ok((PathBuf::from(rollout), PathBuf::from(png))),
+            _ => bail!("{arg:?}: give the PNG with --out, or as ROLLOUT=PNG"),
+        })
+        .collect()
+}
+
+/// Renders the sheets and says what was written.
+fn sheets(jobs: &[(PathBuf, PathBuf)], options: &SheetOptions) -> Result<ExitCode> {
+    render::render_sheets(jobs, options)?;
+    let (w, h) = options.size();
+    for (rollout, png) in jobs {
+        println!("wrote {} ({w}x{h}, {} frames of {})", png.display(), options.frames, rollout.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn parse_key(name: &str) -> Result<KeyCode, String> {
@@ -124,7 +197,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Sheet(args) => sheets(&sheet_jobs(&args.rollouts, args.out.as_deref())?, &args.look.options()),
         Command::Render(args) => {
+            if let Some(png) = args.sheet {
+                return sheets(&[(args.rollout, png)], &args.look.options());
+            }
+            let Some(gif) = args.gif else { bail!("--gif or --sheet is needed") };
             let view = GenerationView::from_rollout(&args.rollout)?;
             let dt = view.env.spec.control_dt();
             if !(args.fps.is_finite() && args.fps > 0.0) {
@@ -135,12 +213,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let delay_cs = ((stride as f64 * dt * 100.0).round() as u16).max(1);
             let frames = view.frames(0).div_ceil(stride);
             let options = Options { width: args.size.0, height: args.size.1, show_terms: false };
-            let outcome = render::run(view, options, Output::Gif { path: args.gif.clone(), stride, delay_cs }, ScriptedKeys::default())
+            let outcome = render::run(view, options, Output::Gif { path: gif.clone(), stride, delay_cs }, ScriptedKeys::default())
                 .with_context(|| format!("rendering {}", args.rollout.display()))?;
-            if outcome.frames_saved != frames || !args.gif.is_file() {
-                bail!("{}: {} of {frames} frames written", args.gif.display(), outcome.frames_saved);
+            if outcome.frames_saved != frames || !gif.is_file() {
+                bail!("{}: {} of {frames} frames written", gif.display(), outcome.frames_saved);
             }
-            println!("wrote {} ({frames} frames, every {stride}th step, {} ms apart)", args.gif.display(), u32::from(delay_cs) * 10);
+            println!("wrote {} ({frames} frames, every {stride}th step, {} ms apart)", gif.display(), u32::from(delay_cs) * 10);
             Ok(ExitCode::SUCCESS)
         }
     }

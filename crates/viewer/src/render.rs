@@ -10,12 +10,13 @@
 
 use crate::app::{ScriptedKeys, Viewer, ViewerLogic, ViewerLogicPlugin};
 use crate::episode::Episode;
-use crate::generation::GenerationView;
+use crate::generation::{GenerationView, Tile, ViewerError};
 use crate::keys::HELP;
 use crate::layout::{Rect, grid, tile_rect};
 
 use crate::plot::{FITNESS_COLOR, term_color, term_strip};
 use crate::ranker::tile_key;
+use crate::sheet::{Packing, SheetOptions, frame_indices, pack, time_label};
 use bevy::app::ScheduleRunnerPlugin;
 use bevy::asset::RenderAssetUsages;
 use bevy::camera::visibility::RenderLayers;
@@ -29,8 +30,9 @@ use bevy::text::FontSize;
 use bevy::window::{ExitCondition, WindowResolution};
 use bevy::winit::WinitPlugin;
 use rewardsmith_search::ranking::Ranking;
+use rewardsmith_sim::rollout::Rollout;
 use rewardsmith_spec::{Axis, Shape};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -48,8 +50,6 @@ const BODY_COLORS: [Color; 6] = [
 /// A target marker's colour and radius (m).
 const TARGET_COLOR: Color = Color::srgb(0.9, 0.1, 0.1);
 const TARGET_RADIUS: f32 = 0.03;
-/// Render layer of the background camera, which sees nothing and only clears.
-const BACKGROUND_LAYER: usize = 31;
 /// Font size of labels and the status line (logical px).
 const FONT_PX: f32 = 14.0;
 /// Height of the status line at the bottom (logical px): four lines of text; the tiles share
@@ -69,10 +69,15 @@ const MAX_WARMUP_CAPTURES: u32 = 200;
 /// Why rendering failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
-    /// The output file could not be written.
     /// A frame could not be captured or saved.
     #[error("{0}")]
     Capture(String),
+    /// A rollout to draw could not be read, or its environment found.
+    #[error(transparent)]
+    View(#[from] ViewerError),
+    /// The sheets asked for cannot be drawn (options, episode, environments).
+    #[error("{0}")]
+    Sheet(String),
 }
 
 /// What a viewer run ended with.
@@ -113,6 +118,12 @@ pub enum Output {
         /// Delay between GIF frames, 1/100 s.
         delay_cs: u16,
     },
+    /// Offscreen contact sheets ([`render_sheets`]): one capture of the whole target, cut into
+    /// one PNG per sheet.
+    Sheets {
+        /// Each sheet's PNG file and its rectangle on the target (pixels).
+        sheets: Vec<(PathBuf, Rect)>,
+    },
 }
 
 /// How the viewer starts.
@@ -128,6 +139,12 @@ pub struct Options {
 
 /// Shows `view` until the person closes the window, or renders what `output` asks and returns.
 pub fn run(view: GenerationView, options: Options, output: Output, keys: ScriptedKeys) -> Result<Outcome, RenderError> {
+    run_with(view, options, output, keys, None)
+}
+
+/// [`run`], with a contact sheet's plan (its tiles' places, cameras, grounds, targets and labels)
+/// instead of the viewer's grid and shared camera.
+fn run_with(view: GenerationView, options: Options, output: Output, keys: ScriptedKeys, plan: Option<SheetPlan>) -> Result<Outcome, RenderError> {
     let Options { width, height, show_terms } = options;
     let outcome = Arc::new(Mutex::new(Outcome::default()));
     let mut app = App::new();
@@ -150,9 +167,11 @@ pub fn run(view: GenerationView, options: Options, output: Output, keys: Scripte
         let image = target_image(width, height);
         let handle = app.world_mut().resource_mut::<Assets<Image>>().add(image);
         let status = !matches!(output, Output::Gif { .. });
-        Canvas { target: RenderTarget::from(handle.clone()), image: Some(handle), width, height, scale: 1.0, status }
+        let status = status && plan.is_none();
+        let rects = plan.as_ref().map(|p| p.tiles.iter().map(|t| t.rect).collect());
+        Canvas { target: RenderTarget::from(handle.clone()), image: Some(handle), width, height, scale: 1.0, status, rects }
     } else {
-        Canvas { target: RenderTarget::Window(bevy::window::WindowRef::Primary), image: None, width, height, scale: 1.0, status: true }
+        Canvas { target: RenderTarget::Window(bevy::window::WindowRef::Primary), image: None, width, height, scale: 1.0, status: true, rects: None }
     };
     if !matches!(output, Output::Window { screenshot: None }) {
         // Pictures and GIFs are reproducible: each update advances one control step of
@@ -162,8 +181,11 @@ pub fn run(view: GenerationView, options: Options, output: Output, keys: Scripte
     }
     let mut viewer = Viewer::new(view);
     viewer.show_terms = show_terms;
-    if matches!(output, Output::Gif { .. }) {
+    if matches!(output, Output::Gif { .. } | Output::Sheets { .. }) {
         viewer.show_fitness = false;
+    }
+    if let Some(plan) = plan {
+        app.insert_resource(plan);
     }
     app.insert_resource(viewer)
         .insert_resource(target)
@@ -208,9 +230,11 @@ struct Canvas {
     width: u32,
     height: u32,
     scale: f32,
-    /// Whether the status line (clock, messages, key help) is drawn: not in a GIF, which is
-    /// for watching, not for ranking.
+    /// Whether the status line (clock, messages, key help) is drawn: not in a GIF or a sheet,
+    /// which are for watching, not for ranking.
     status: bool,
+    /// Each tile's rectangle, physical pixels, where a sheet places them (else the grid).
+    rects: Option<Vec<Rect>>,
 }
 
 impl Canvas {
@@ -222,6 +246,9 @@ impl Canvas {
 
     /// Tile `tile`'s rectangle of `n`, physical pixels.
     fn tile(&self, tile: usize, n: usize) -> Rect {
+        if let Some(rect) = self.rects.as_ref().and_then(|r| r.get(tile)) {
+            return *rect;
+        }
         let (w, h) = self.tiles_area();
         tile_rect(grid(n), tile, w, h)
     }
@@ -248,7 +275,7 @@ struct Job {
 /// Where the `n` tiles of an offscreen image of `width` × `height` are (physical pixels; the
 /// status line takes the bottom).
 pub fn offscreen_tiles(n: usize, width: u32, height: u32) -> Vec<Rect> {
-    let canvas = Canvas { target: RenderTarget::None { size: UVec2::new(width, height) }, image: None, width, height, scale: 1.0, status: true };
+    let canvas = Canvas { target: RenderTarget::None { size: UVec2::new(width, height) }, image: None, width, height, scale: 1.0, status: true, rects: None };
     (0..n).map(|i| canvas.tile(i, n)).collect()
 }
 
@@ -284,7 +311,7 @@ struct StatusLine;
 
 /// The orbit camera every tile shares: the point looked at, angles (rad) and distance (m), in
 /// Bevy's y-up frame.
-#[derive(Resource)]
+#[derive(Resource, Clone)]
 struct Orbit {
     focus: Vec3,
     yaw: f32,
@@ -414,24 +441,33 @@ fn shape_mesh(shape: &Shape) -> (Mesh, Quat) {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn setup(
     mut commands: Commands,
     viewer: Res<Viewer>,
     canvas: Res<Canvas>,
     job: Res<Job>,
+    plan: Option<Res<SheetPlan>>,
     mut meshes: ResMut<Assets<Mesh>>,
     mut materials: ResMut<Assets<StandardMaterial>>,
 ) {
     let view = &viewer.view;
     let n = view.tiles.len();
     let first_tile = canvas.tile(0, n);
-    let targets = episode_targets(view);
+    // A sheet's tiles are single frames whose targets the plan drew from the whole rollout.
+    let targets = match &plan {
+        Some(plan) => plan.tiles.iter().map(|t| vec![t.targets.clone()]).collect(),
+        None => episode_targets(view),
+    };
     let (orbit, ground_z, ground_half) = framing(view, &targets, 0, first_tile.w as f32 / first_tile.h.max(1) as f32);
+    // The background camera's layer is one no tile uses (a sheet has more tiles than the viewer).
+    let background_layer = n + 1;
     let msaa = if matches!(job.output, Output::Window { .. }) { Msaa::Sample4 } else { Msaa::Off };
     let body_materials: Vec<Handle<StandardMaterial>> =
         BODY_COLORS.iter().map(|c| materials.add(StandardMaterial { base_color: *c, perceptual_roughness: 0.7, ..default() })).collect();
     let ground_material = materials.add(StandardMaterial { base_color: Color::srgb(0.55, 0.58, 0.55), perceptual_roughness: 1.0, ..default() });
-    let target_material = materials.add(StandardMaterial { base_color: TARGET_COLOR, unlit: true, ..default() });
+    // See-through: a target the robot reaches into must not hide the part that reaches it.
+    let target_material = materials.add(StandardMaterial { base_color: TARGET_COLOR.with_alpha(0.55), alpha_mode: AlphaMode::Blend, unlit: true, ..default() });
     // The recorded bodies (poses in the rollout's order), each with the env file's shapes placed
     // in the body's frame.
     let shapes: Vec<Vec<(Handle<Mesh>, Transform)>> = view.tiles[0]
@@ -459,7 +495,7 @@ fn setup(
         Camera3d::default(),
         Camera { order: -1, clear_color: ClearColorConfig::Custom(BACKGROUND), ..default() },
         canvas.target.clone(),
-        RenderLayers::layer(BACKGROUND_LAYER),
+        RenderLayers::layer(background_layer),
         Tonemapping::None,
         msaa,
     ));
@@ -471,15 +507,16 @@ fn setup(
     ));
     for tile in 0..n {
         let layer = RenderLayers::layer(tile + 1);
+        // A sheet frames each rollout on its own (a tile's picture does not depend on what else
+        // is rendered in the same run); the viewer frames all tiles together.
+        let (focus, ground_z, ground) = match plan.as_ref().and_then(|p| p.tiles.get(tile)) {
+            Some(t) => (t.orbit.focus, t.ground_z, meshes.add(Plane3d::new(Vec3::Z, Vec2::splat(t.ground_half)))),
+            None => (orbit.focus, ground_z, ground.clone()),
+        };
         // The simulator's z-up world, turned y-up.
         let root = commands.spawn((Transform::from_rotation(Quat::from_rotation_x(-std::f32::consts::FRAC_PI_2)), Visibility::default(), layer.clone())).id();
         commands.entity(root).with_children(|parent| {
-            parent.spawn((
-                Mesh3d(ground.clone()),
-                MeshMaterial3d(ground_material.clone()),
-                Transform::from_xyz(orbit.focus.x, -orbit.focus.z, ground_z),
-                layer.clone(),
-            ));
+            parent.spawn((Mesh3d(ground), MeshMaterial3d(ground_material.clone()), Transform::from_xyz(focus.x, -focus.z, ground_z), layer.clone()));
             for (body, geoms) in shapes.iter().enumerate() {
                 parent.spawn((BodyOf { tile, body }, Transform::default(), Visibility::default(), layer.clone())).with_children(|b| {
                     for (mesh, placement) in geoms {
@@ -517,8 +554,34 @@ fn setup(
         .id();
     let font = TextFont::from_font_size(FontSize::Px(FONT_PX));
     commands.spawn((Node { width: percent(100), height: percent(100), ..default() }, UiTargetCamera(ui_camera))).with_children(|ui| {
+        // A sheet's tiles are framed by a thin line, so that a reader (a VLM) sees the grid of
+        // separate moments, not one scene.
+        for tile in plan.iter().flat_map(|p| p.tiles.iter()) {
+            let r = tile.rect;
+            ui.spawn((
+                Node {
+                    position_type: PositionType::Absolute,
+                    left: px(r.x as f32),
+                    top: px(r.y as f32),
+                    width: px(r.w as f32),
+                    height: px(r.h as f32),
+                    border: UiRect::all(px(1)),
+                    ..default()
+                },
+                BorderColor::all(Color::srgb(0.6, 0.62, 0.66)),
+            ));
+        }
+        // A sheet's time labels sit on a light box: a body passing under one must not hide it.
+        let label_background = BackgroundColor(if plan.is_some() { Color::srgba(1.0, 1.0, 1.0, 0.75) } else { Color::NONE });
         for tile in 0..n {
-            ui.spawn((Text::new(""), font.clone(), TextColor(Color::BLACK), Node { position_type: PositionType::Absolute, ..default() }, TileLabel(tile)));
+            ui.spawn((
+                Text::new(""),
+                font.clone(),
+                TextColor(Color::BLACK),
+                label_background,
+                Node { position_type: PositionType::Absolute, padding: UiRect::horizontal(px(2)), ..default() },
+                TileLabel(tile),
+            ));
             ui.spawn((
                 ImageNode::default(),
                 Node { position_type: PositionType::Absolute, display: Display::None, ..default() },
@@ -651,10 +714,18 @@ fn scene_rect(viewer: &Viewer, tile: usize, canvas: &Canvas) -> (Rect, Option<Re
     (Rect { h: rect.h - strip_h, ..rect }, Some(Rect { y: rect.y + rect.h - strip_h, h: strip_h, ..rect }))
 }
 
-fn place_cameras(viewer: Res<Viewer>, canvas: Res<Canvas>, orbit: Res<Orbit>, mut cameras: Query<(&TileCamera, &mut Camera, &mut Transform)>) {
-    let offset = Vec3::new(orbit.yaw.sin() * orbit.pitch.cos(), orbit.pitch.sin(), orbit.yaw.cos() * orbit.pitch.cos()) * orbit.distance;
+fn place_cameras(
+    viewer: Res<Viewer>,
+    canvas: Res<Canvas>,
+    orbit: Res<Orbit>,
+    plan: Option<Res<SheetPlan>>,
+    mut cameras: Query<(&TileCamera, &mut Camera, &mut Transform)>,
+) {
     for (tile, mut camera, mut transform) in &mut cameras {
-        let (rect, _) = scene_rect(&viewer, tile.0, &canvas);
+        let sheet_tile = plan.as_ref().and_then(|p| p.tiles.get(tile.0));
+        let orbit = sheet_tile.map_or(&*orbit, |t| &t.orbit);
+        let offset = Vec3::new(orbit.yaw.sin() * orbit.pitch.cos(), orbit.pitch.sin(), orbit.yaw.cos() * orbit.pitch.cos()) * orbit.distance;
+        let rect = sheet_tile.map_or_else(|| scene_rect(&viewer, tile.0, &canvas).0, |t| t.scene);
         let viewport = Viewport { physical_position: UVec2::new(rect.x, rect.y), physical_size: UVec2::new(rect.w.max(1), rect.h.max(1)), ..default() };
         // Only a real change: a write marks the camera changed for the renderer.
         let same = camera.viewport.as_ref().is_some_and(|v| v.physical_position == viewport.physical_position && v.physical_size == viewport.physical_size);
@@ -669,6 +740,7 @@ fn place_cameras(viewer: Res<Viewer>, canvas: Res<Canvas>, orbit: Res<Orbit>, mu
 fn labels(
     viewer: Res<Viewer>,
     canvas: Res<Canvas>,
+    plan: Option<Res<SheetPlan>>,
     mut tile_labels: Query<(&TileLabel, &mut Text, &mut Node), Without<StatusLine>>,
     mut status: Query<(&mut Text, &mut Node), With<StatusLine>>,
 ) {
@@ -680,6 +752,12 @@ fn labels(
         node.top = px(rect.y as f32 / scale + 2.0);
         // A narrow tile wraps its label onto a second line instead of writing into its neighbour's.
         node.max_width = px((rect.w as f32 / scale - 8.0).max(0.0));
+        if let Some(sheet_tile) = plan.as_ref().and_then(|p| p.tiles.get(label.0)) {
+            if text.0 != sheet_tile.label {
+                text.0.clone_from(&sheet_tile.label);
+            }
+            continue;
+        }
         let mut line = if canvas.status {
             format!("[{}] {}", tile_key(label.0), tile.candidate)
         } else {
@@ -817,7 +895,13 @@ fn capture(
     };
     match job.output.clone() {
         Output::Window { screenshot: None } | Output::Offscreen { screenshot: None } => {}
-        Output::Window { screenshot: Some((path, frames)) } | Output::Offscreen { screenshot: Some((path, frames)) } => {
+        output @ (Output::Window { screenshot: Some(_) } | Output::Offscreen { screenshot: Some(_) } | Output::Sheets { .. }) => {
+            // A screenshot is the whole image; sheets are parts of it.
+            let (files, frames): (Vec<(PathBuf, Option<Rect>)>, u32) = match output {
+                Output::Window { screenshot: Some((path, frames)) } | Output::Offscreen { screenshot: Some((path, frames)) } => (vec![(path, None)], frames),
+                Output::Sheets { sheets } => (sheets.into_iter().map(|(path, rect)| (path, Some(rect))).collect(), WARMUP_FRAMES),
+                _ => return,
+            };
             if job.frame < frames.max(1) {
                 return;
             }
@@ -840,9 +924,14 @@ fn capture(
                     return;
                 }
                 let mut outcome = shared.lock().unwrap_or_else(|e| e.into_inner());
-                match save_png(&captured.image, &path) {
-                    Ok(()) => outcome.frames_saved += 1,
-                    Err(e) => outcome.error = Some(e),
+                for (path, rect) in &files {
+                    match save_png(&captured.image, path, *rect) {
+                        Ok(()) => outcome.frames_saved += 1,
+                        Err(e) => {
+                            outcome.error = Some(e);
+                            break;
+                        }
+                    }
                 }
                 exit.write(AppExit::Success);
             });
@@ -896,12 +985,17 @@ fn capture(
     }
 }
 
-fn save_png(image: &Image, path: &std::path::Path) -> Result<(), String> {
-    let rgba = image.clone().try_into_dynamic().map_err(|e| format!("unreadable screenshot: {e}"))?.to_rgb8();
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+/// Saves `image`, or the part of it in `rect` (pixels), as an RGB PNG file (written atomically:
+/// a judge reading sheets never sees half of one).
+fn save_png(image: &Image, path: &Path, rect: Option<Rect>) -> Result<(), String> {
+    let mut image = image.clone().try_into_dynamic().map_err(|e| format!("unreadable screenshot: {e}"))?;
+    if let Some(r) = rect {
+        image = image.crop_imm(r.x, r.y, r.w, r.h);
     }
-    rgba.save(path).map_err(|e| format!("{}: {e}", path.display()))
+    let png = bevy::image::ImageFormat::Png.as_image_crate_format().ok_or("no PNG encoder")?;
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    image.to_rgb8().write_to(&mut bytes, png).map_err(|e| format!("{}: {e}", path.display()))?;
+    rewardsmith_search::record::write_atomic(path, bytes.get_ref()).map_err(|e| e.to_string())
 }
 
 /// Encodes RGBA frames of `width` × `height` as a looping GIF.
@@ -928,4 +1022,133 @@ fn report(viewer: Res<Viewer>, shared: Res<Shared>) {
     let mut outcome = shared.0.lock().unwrap_or_else(|e| e.into_inner());
     outcome.ranking = viewer.written.clone();
     outcome.status = viewer.status.clone();
+}
+
+/// Height of a sheet tile's label band (pixels): one line of text and its margins.
+const LABEL_BAND_PX: u32 = FONT_PX as u32 + 6;
+
+/// A contact sheet run's tiles: one frame of one rollout each.
+#[derive(Resource)]
+struct SheetPlan {
+    tiles: Vec<SheetTile>,
+}
+
+/// One tile of a contact sheet.
+struct SheetTile {
+    /// Where it is on the render target, pixels.
+    rect: Rect,
+    /// Where its camera draws: the tile below the band its label takes, so that no label
+    /// hides part of the scene.
+    scene: Rect,
+    /// Its camera: its sheet's framing of the whole episode, the same for every tile of a sheet
+    /// so that motion shows as change between tiles.
+    orbit: Orbit,
+    /// The ground's height (sim z, m) and half size (m), as the sheet's framing placed it.
+    ground_z: f32,
+    ground_half: f32,
+    /// The episode's target markers (m, sim frame).
+    targets: Vec<Vec3>,
+    /// Its label: the frame's time.
+    label: String,
+}
+
+/// Renders a contact sheet of each `(rollout, png)` pair, all in one offscreen run (one process
+/// start and one pipeline warm-up for a whole generation), and returns how many were written.
+///
+/// Each sheet shows `options.frames` frames of the rollout's episode `options.episode` at evenly
+/// spaced times (the first and the last frame included; [`frame_indices`]), `options.columns`
+/// to a row, each in a `options.tile` tile labelled with its time (`t = 1.20 s`, simulated
+/// seconds since the reset; `(terminated)` on the last when the episode ended by a termination)
+/// in a band above its picture, each tile framed by a thin line. Every tile of a sheet has the same camera, framing where the bodies went over
+/// the whole episode, so motion shows as change between tiles; each sheet is framed on its own,
+/// so a sheet is the same whatever else is rendered with it. Each PNG is `columns × tile width`
+/// by `rows × tile height` pixels ([`SheetOptions::size`]), RGB. The rollouts must share one
+/// environment (a generation's do); rendering is deterministic for a machine (a capture is
+/// taken once two in a row agree).
+pub fn render_sheets(jobs: &[(PathBuf, PathBuf)], options: &SheetOptions) -> Result<usize, RenderError> {
+    options.check().map_err(RenderError::Sheet)?;
+    if jobs.is_empty() {
+        return Err(RenderError::Sheet("no rollout to draw a sheet of".into()));
+    }
+    let sheet = options.size();
+    let Some(Packing { origins, width, height }) = pack(jobs.len(), sheet) else {
+        return Err(RenderError::Sheet(format!(
+            "{} sheets of {}x{} pixels do not fit on one {}-pixel render target; render them in several runs",
+            jobs.len(),
+            sheet.0,
+            sheet.1,
+            crate::sheet::MAX_CANVAS_PX
+        )));
+    };
+    let mut tiles: Vec<Tile> = Vec::new();
+    let mut plan = SheetPlan { tiles: Vec::new() };
+    let mut env = None;
+    for ((rollout, _), &(x, y)) in jobs.iter().zip(&origins) {
+        let source = GenerationView::from_rollout(rollout)?;
+        let header = &source.tiles[0].rollout.header;
+        match &env {
+            None => env = Some(source.env.clone()),
+            Some(first) if first.hash != source.env.hash => {
+                return Err(RenderError::Sheet(format!(
+                    "{}: recorded in {} ({}), not in {} like the first rollout; render sheets of different environments in separate runs",
+                    rollout.display(),
+                    header.env_id,
+                    header.env_path,
+                    first.spec.id
+                )));
+            }
+            Some(_) => {}
+        }
+        let episodes = &source.tiles[0].episodes;
+        let Some(episode) = episodes.get(options.episode) else {
+            return Err(RenderError::Sheet(format!("{}: no episode {} (it has {})", rollout.display(), options.episode, episodes.len())));
+        };
+        let targets = episode_targets(&source);
+        let band = LABEL_BAND_PX.min(options.tile.1 / 4);
+        let aspect = options.tile.0 as f32 / (options.tile.1 - band) as f32;
+        let (orbit, ground_z, ground_half) = framing(&source, &targets, options.episode, aspect);
+        let episode_targets = targets.first().and_then(|t| t.get(options.episode)).cloned().unwrap_or_default();
+        let dt = source.env.spec.control_dt();
+        let frames = frame_indices(episode.frames(), options.frames);
+        for (i, &frame) in frames.iter().enumerate() {
+            let mut label = time_label(frame as f64 * dt);
+            if i + 1 == frames.len() && episode.terminated {
+                label += " (terminated)";
+            }
+            let rect = options.tile_rect(x, y, i);
+            plan.tiles.push(SheetTile {
+                rect,
+                scene: Rect { y: rect.y + band, h: rect.h - band, ..rect },
+                orbit: orbit.clone(),
+                ground_z,
+                ground_half,
+                targets: episode_targets.clone(),
+                label,
+            });
+            // The tile is a one-frame episode: the shared clock then shows each tile's own frame.
+            let still = Episode {
+                seed: episode.seed,
+                poses: vec![episode.poses[frame].clone()],
+                terms: Vec::new(),
+                fitness: Vec::new(),
+                terminated: episode.terminated,
+            };
+            let rollout = Rollout { header: header.clone(), records: Vec::new() };
+            tiles.push(Tile { candidate: source.tiles[0].candidate.clone(), rollout, episodes: vec![still], fitness: None });
+        }
+    }
+    let Some(env) = env else { return Err(RenderError::Sheet("no rollout to draw a sheet of".into())) };
+    let run = jobs[0].0.parent().map(Path::to_owned).unwrap_or_default();
+    let view = GenerationView { run, generation: 0, tiles, env, request: None, human_feedback: false, ranked: None };
+    let outputs = jobs.iter().zip(&origins).map(|((_, png), &(x, y))| (png.clone(), Rect { x, y, w: sheet.0, h: sheet.1 })).collect();
+    let options = Options { width, height, show_terms: false };
+    let outcome = run_with(view, options, Output::Sheets { sheets: outputs }, ScriptedKeys::default(), Some(plan))?;
+    if outcome.frames_saved != jobs.len() {
+        return Err(RenderError::Capture(format!(
+            "{} of {} sheets written; is a Vulkan driver installed (Mesa's lavapipe: apt-get install mesa-vulkan-drivers libvulkan1)?",
+            outcome.frames_saved,
+            jobs.len()
+        )));
+    }
+    Ok(outcome.frames_saved)
 }

@@ -74,3 +74,66 @@ fn render_writes_a_gif_with_one_frame_per_kept_step() {
     assert_eq!(frames.len(), (testing::STEPS + 1).div_ceil(stride), "{stdout}");
     assert!(frames.windows(2).any(|w| w[0] != w[1]), "the pendulum moves between frames");
 }
+
+/// A cartpole rollout pushed one way from `seed` (the pole falls: frames differ), written to
+/// `dir/name`.
+fn falling_cartpole(dir: &Path, name: &str, seed: u64) {
+    let loaded = rewardsmith_spec::catalog::resolve("cartpole").unwrap();
+    let mut env = rewardsmith_sim::Env::new(rewardsmith_sim::EnvModel::new(&loaded).unwrap(), None).unwrap();
+    let recorded = rewardsmith_sim::rollout::record(&mut env, seed, 40, "constant", |_, a| a.fill(1.0)).unwrap();
+    std::fs::write(dir.join(name), recorded.to_bytes()).unwrap();
+}
+
+/// The RGB pixels of `r` in an image `width` wide, below its top `skip` rows (the time label).
+fn tile_pixels(rgb: &[u8], width: u32, r: rewardsmith_viewer::layout::Rect, skip: u32) -> Vec<u8> {
+    (r.y + skip..r.y + r.h).flat_map(|y| rgb[((y * width + r.x) * 3) as usize..((y * width + r.x + r.w) * 3) as usize].to_vec()).collect()
+}
+
+#[test]
+fn a_contact_sheet_shows_the_episode_at_evenly_spaced_times_and_is_the_same_every_time() {
+    let dir = tempfile::tempdir().unwrap();
+    falling_cartpole(dir.path(), "a.rollout", 1);
+    let look = ["--frames", "4", "--columns", "2", "--tile", "160x120"];
+    let out = viewer(&[&["sheet", "a.rollout", "--out", "a.png"][..], &look].concat(), dir.path());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("wrote a.png (320x240"), "{}", String::from_utf8_lossy(&out.stdout));
+    let _ = std::fs::copy(dir.path().join("a.png"), Path::new(env!("CARGO_TARGET_TMPDIR")).join("viewer-sheet.png"));
+    let (w, h, rgb) = read_png(&dir.path().join("a.png"));
+    assert_eq!((w, h), (320, 240), "2 columns × 2 rows of 160 × 120");
+    let options = rewardsmith_viewer::sheet::SheetOptions { frames: 4, columns: 2, tile: (160, 120), episode: 0 };
+    let tiles: Vec<Vec<u8>> = (0..4).map(|i| tile_pixels(&rgb, w, options.tile_rect(0, 0, i), 24)).collect();
+    for (i, tile) in tiles.iter().enumerate() {
+        let r = options.tile_rect(0, 0, i);
+        assert!(coloured_pixels(&rgb, w, (r.x, r.y, r.x + r.w, r.y + r.h)) > 30, "tile {i} shows no body");
+        for (j, other) in tiles.iter().enumerate().skip(i + 1) {
+            assert_ne!(tile, other, "tiles {i} and {j} show the same scene: the pole falls between them");
+        }
+    }
+    // The same file twice: the same bytes (a capture is kept once two in a row agree).
+    viewer(&[&["sheet", "a.rollout", "--out", "again.png"][..], &look].concat(), dir.path());
+    assert!(std::fs::read(dir.path().join("a.png")).unwrap() == std::fs::read(dir.path().join("again.png")).unwrap(), "rendering is not deterministic");
+    // `render --sheet` is the same picture.
+    viewer(&[&["render", "a.rollout", "--sheet", "render.png"][..], &look].concat(), dir.path());
+    assert!(std::fs::read(dir.path().join("a.png")).unwrap() == std::fs::read(dir.path().join("render.png")).unwrap(), "render --sheet differs");
+}
+
+#[test]
+fn one_run_draws_a_sheet_per_rollout_and_refuses_a_missing_episode() {
+    let dir = tempfile::tempdir().unwrap();
+    falling_cartpole(dir.path(), "a.rollout", 1);
+    falling_cartpole(dir.path(), "b.rollout", 2);
+    viewer(&["sheet", "a.rollout=out/a.png", "b.rollout=out/b.png", "--tile", "96x72"], dir.path());
+    for name in ["out/a.png", "out/b.png"] {
+        let (w, h, rgb) = read_png(&dir.path().join(name));
+        assert_eq!((w, h), (288, 144), "{name}: 3 columns × 2 rows of 96 × 72");
+        assert!(coloured_pixels(&rgb, w, (0, 0, w, h)) > 100, "{name}: no bodies");
+    }
+    assert_ne!(std::fs::read(dir.path().join("out/a.png")).unwrap(), std::fs::read(dir.path().join("out/b.png")).unwrap());
+    let out = Command::new(env!("CARGO_BIN_EXE_rewardsmith-viewer"))
+        .args(["sheet", "a.rollout", "--out", "x.png", "--episode", "99"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no episode 99"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!dir.path().join("x.png").exists());
+}

@@ -86,7 +86,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let out = args.out.as_ref().expect("clap requires --out without --dry-run");
     prepare_out_dir(out)?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
-    let proposer = proposer(&args.llm, &args.endpoint, &args.offline, &model, templates, out, false)?;
+    let cassettes = crate::llm_args::Cassettes::new(&args.llm, out, false)?;
+    let proposer = proposer(&args.llm, &args.endpoint, &args.offline, &model, templates, &cassettes)?;
     let generation = runtime.block_on(proposer.propose(&ctx, args.k as usize, args.seed))?;
     if let AnyProposer::OpenAi(_) = &proposer {
         let spent = proposer.spent();

@@ -1,9 +1,11 @@
 //! `rewardsmith search --env ID --out DIR`: the reward search (propose, critic, deduplicate,
 //! train, evaluate, select, reflect), and `--resume DIR` to continue a killed one.
 
+use crate::cmd::viewer::SheetOptions;
 use crate::common::load_env_with;
 use crate::compute_args::{self, ComputeArgs};
-use crate::llm_args::{EndpointArgs, Llm, OfflineArgs, parse_llm, proposer};
+use crate::llm_args::{Cassettes, EndpointArgs, Llm, OfflineArgs, parse_llm, proposer, vlm_ranker};
+use crate::vlm_judge::VlmJudge;
 use anyhow::{Context as _, Result, bail};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rewardsmith_llm::prompt::Templates;
@@ -32,6 +34,9 @@ pub enum Feedback {
     /// HERON: ranked by `--hierarchy` signals, most important first, each deciding only where
     /// the ones above it are within `--hierarchy-margin`.
     Hierarchy,
+    /// A vision-language model (`--vlm-model`) ranks pictures of the candidates' evaluation
+    /// episodes, in place of a person; an unusable answer ranks the generation by fitness.
+    Vlm,
 }
 
 /// `--executor`.
@@ -88,6 +93,14 @@ pub struct Args {
     /// wait as long as it takes).
     #[arg(long, value_name = "SECONDS")]
     rank_timeout: Option<f64>,
+    /// With --feedback vlm: the vision model that ranks each generation from pictures of its
+    /// candidates' evaluation episodes (the key comes from OPENAI_API_KEY, as for --llm openai).
+    #[arg(long, value_name = "MODEL")]
+    vlm_model: Option<String>,
+    /// With --feedback vlm: the vision model's OpenAI-compatible endpoint, up to /v1 (default:
+    /// --base-url, the proposer's).
+    #[arg(long, value_name = "URL")]
+    vlm_base_url: Option<String>,
     /// With --feedback hierarchy: a signal that matters, as a Rhai expression over `s` averaged
     /// over the evaluation episodes (higher is better); repeat it, most important first, e.g.
     /// `--hierarchy "s.pole_cos" --hierarchy "-abs(s.pole_angular_velocity)"`.
@@ -171,7 +184,7 @@ pub struct Args {
             "env", "task", "fitness", "fitness_aggregate", "llm", "k", "generations", "feedback", "pref_noise", "steps", "eval_seeds", "eval_episodes",
             "seed", "train_timeout", "rank_timeout", "dedup_epsilon", "final_seeds", "confirm_top", "confirm_seeds", "set", "prompts", "model", "temperature",
             "max_reply_tokens", "concurrency", "timeout", "retries", "budget_usd", "max_tokens", "prices", "backend", "device", "notes", "hierarchy", "hierarchy_margin", "hide_fitness_expr",
-            "offline_steps", "offline_repair",
+            "offline_steps", "offline_repair", "vlm_model", "vlm_base_url",
         ]
     )]
     resume: Option<PathBuf>,
@@ -212,6 +225,9 @@ struct ProposerSettings {
     /// Absent from runs made before the offline proposer had settings: its defaults.
     #[serde(default)]
     offline: OfflineArgs,
+    /// The vision model's endpoint with `--feedback vlm`, when not the proposer's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    vlm_base_url: Option<String>,
 }
 
 /// Runs `search`.
@@ -252,6 +268,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 prompts: args.prompts.clone(),
                 endpoint: args.endpoint.clone(),
                 offline: args.offline.clone(),
+                vlm_base_url: args.vlm_base_url.clone(),
             })?;
             (out, RunFile { proposer: toml::Table::try_from(&settings)?, ..run_file }, settings, model)
         }
@@ -281,7 +298,26 @@ pub fn run(args: Args) -> Result<ExitCode> {
     } else {
         model.clone()
     };
-    let proposer = proposer(&llm, &settings.endpoint, &settings.offline, &proposer_model, templates, &out, args.resume.is_some())?;
+    let cassettes = Cassettes::new(&llm, &out, args.resume.is_some())?;
+    let proposer = proposer(&llm, &settings.endpoint, &settings.offline, &proposer_model, templates.clone(), &cassettes)?;
+    let judge = match &run_file.search.vlm_model {
+        Some(vlm_model) => {
+            let spending = proposer.spending(&settings.endpoint);
+            // A resumed run's earlier rankings count against the caps (the proposer restores its own).
+            for g in 0..run_file.search.generations {
+                let path = rewardsmith_search::ranking::generation_dir(&out, g).join("ranking.json");
+                if let Ok(text) = std::fs::read_to_string(&path)
+                    && let Ok(ranking) = serde_json::from_str::<rewardsmith_search::ranking::Ranking>(&text)
+                    && let Some(vlm) = ranking.vlm
+                {
+                    spending.add(&vlm.usage);
+                }
+            }
+            let ranker = vlm_ranker(&settings.endpoint, vlm_model, settings.vlm_base_url.as_deref(), templates, &cassettes, spending)?;
+            Some(VlmJudge { ranker, sheet: SheetOptions::default() })
+        }
+        None => None,
+    };
     let s = &run_file.search;
     let confirmations = if s.confirm_top > 1 { s.confirm_top * s.confirm_seeds } else { 0 };
     let planned = s.generations * s.k + confirmations + 3 * s.final_seeds;
@@ -296,6 +332,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
             .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache/rewardsmith/trainings"))),
     };
     let search = Search::new(model, run_file, &proposer, &out, &log)?.with_cache(cache);
+    let search = match &judge {
+        Some(judge) => search.with_judge(judge),
+        None => search,
+    };
     let search = match args.executor {
         ExecutorKind::Local => {
             // The local executor cannot see Slurm: a task still running would train the same
@@ -410,6 +450,7 @@ fn new_run(args: &Args, model: &rewardsmith_sim::EnvModel) -> Result<RunFile> {
         Feedback::Synthetic => FeedbackMode::Synthetic,
         Feedback::Human => FeedbackMode::Human,
         Feedback::Hierarchy => FeedbackMode::Hierarchy,
+        Feedback::Vlm => FeedbackMode::Vlm,
     };
     let search = SearchConfig {
         k: args.k as usize,
@@ -430,6 +471,7 @@ fn new_run(args: &Args, model: &rewardsmith_sim::EnvModel) -> Result<RunFile> {
         confirm_top: args.confirm_top as usize,
         confirm_seeds: args.confirm_seeds as usize,
         rank_timeout_s: args.rank_timeout,
+        vlm_model: args.vlm_model.clone(),
         hide_fitness_expr: args.hide_fitness_expr,
         hierarchy: args.hierarchy.clone(),
         hierarchy_margin: args.hierarchy_margin,
