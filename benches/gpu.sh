@@ -8,8 +8,7 @@
 #      backend, run at the same time with half the cores each: wall time and HNS;
 #   4. one ant training with 256 × 256 networks, native CPU then torch CUDA.
 #
-# Needs the `rewardsmith` binary and the `update_throughput` example built with the torch
-# feature (README, "GPU training"), and a Python whose torch is 2.11 (for libtorch's folder).
+# Needs the `rewardsmith` binary built with the torch feature (README, "GPU training"), and a Python whose torch is 2.11 (for libtorch's folder).
 #
 #   BIN=target/release OUT=gpu-results bash benches/gpu.sh
 #   STEPS="3 4" ANT_STEPS=300000 bash benches/gpu.sh      # some of the steps, another budget
@@ -31,7 +30,6 @@ say() { echo "== $*" | tee -a "$log"; }
 TORCH_LIB="$("$PYTHON" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))' 2>/dev/null)"
 export LD_LIBRARY_PATH="${TORCH_LIB}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 RS="$BIN/rewardsmith"
-TP="$BIN/examples/update_throughput"
 
 say "machine: $(date -u +%FT%TZ), $(nproc) cores, torch lib $TORCH_LIB"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 | tee -a "$log"
@@ -44,7 +42,7 @@ say "1. update throughput (samples/s; best of the repeats after a warm-up)"
 # batch × epochs per repeat kept small for the slow native rows; samples/s does not depend on it.
 throughput() { # hidden minibatch batch epochs repeats backend device
     local line
-    line=$(timeout 120 "$TP" --obs 16 --act 4 --hidden "$1" --minibatch "$2" --batch "$3" --epochs "$4" --repeats "$5" \
+    line=$(timeout 120 "$RS" bench --ppo --obs 16 --act 4 --hidden "$1" --minibatch "$2" --batch "$3" --epochs "$4" --repeats "$5" \
         --backend "$6" --device "$7" --json 2>&1 | tail -1)
     echo "{\"hidden\": \"$1\", \"minibatch\": $2, \"backend\": \"$6\", \"result\": $line}" | tee -a "$OUT/throughput.jsonl"
 }

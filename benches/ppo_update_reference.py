@@ -18,7 +18,8 @@ Usage
     Options: --json (machine-readable output), --torch-only (skip rewardsmith),
     --threads N (torch intra-op threads, default 1), --repeats R (default 5),
     --batch/--minibatch/--epochs/--obs/--act/--hidden (workload),
-    --rewardsmith-cmd "CMD" (the rewardsmith counterpart; default below).
+    --rewardsmith PATH (the binary, default <repo>/target/release/rewardsmith: build it
+    with `cargo build --release`), --rewardsmith-cmd "CMD" (another counterpart).
 
 What is measured
     PyTorch: the update of CleanRL's ppo_continuous_action.py, same Agent:
@@ -38,7 +39,7 @@ What is measured
     samples/s = batch x epochs / seconds; ms/minibatch = seconds / (epochs x
     batch / minibatch) x 1000.
     rewardsmith: by default
-        cargo run --release --quiet -p rewardsmith-ppo --example update_throughput --
+        target/release/rewardsmith bench --ppo
             --obs 16 --act 4 --hidden 64,64 --batch 16384 --minibatch 1024
             --epochs 10 --repeats 5 --json
     (sizes follow this script's options), run in the repository root; its stdout
@@ -206,7 +207,10 @@ def bench_torch(args):
 
 
 def default_rewardsmith_cmd(args):
-    return ("cargo run --release --quiet -p rewardsmith-ppo --example update_throughput -- "
+    if not os.path.isfile(args.rewardsmith):
+        sys.exit(f"no rewardsmith binary at {args.rewardsmith}: run `cargo build --release` "
+                 "or pass --rewardsmith PATH (or --torch-only)")
+    return (f"{shlex.quote(args.rewardsmith)} bench --ppo "
             f"--obs {args.obs} --act {args.act} --hidden {','.join(map(str, args.hidden))} "
             f"--batch {args.batch} --minibatch {args.minibatch} --epochs {args.epochs} "
             f"--repeats {args.repeats} --json")
@@ -243,9 +247,11 @@ def machine_info():
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--torch-only", action="store_true", help="skip the rewardsmith run")
+    ap.add_argument("--rewardsmith", default=os.path.join(REPO, "target", "release", "rewardsmith"),
+                    help="rewardsmith binary (default: <repo>/target/release/rewardsmith)")
     ap.add_argument("--rewardsmith-cmd", default=None,
-                    help="command printing rewardsmith's JSON result (default: cargo run ... "
-                         "--example update_throughput with this script's sizes)")
+                    help="command printing rewardsmith's JSON result instead (default: "
+                         "`RS bench --ppo --json` with this script's sizes)")
     ap.add_argument("--json", action="store_true", help="print results as JSON")
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     ap.add_argument("--repeats", type=int, default=5)

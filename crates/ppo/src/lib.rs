@@ -20,6 +20,7 @@
 pub mod adam;
 pub mod agent;
 pub mod backend;
+pub mod bench;
 pub mod config;
 pub mod eval;
 pub mod gae;

@@ -39,7 +39,7 @@ fn strides(rows: usize, cols: usize, t: bool) -> (isize, isize) {
 /// At or below this inner or output dimension gemm runs as plain loops: a network's narrow output
 /// layer (4 actions, 1 value) would otherwise have matrixmultiply pack a whole `batch × 64`
 /// activation matrix to multiply it by a 64 × 1 vector; the loops made the update ≈ 25% faster
-/// (`examples/update_throughput`, BENCHMARKS.md).
+/// (`rewardsmith bench --ppo`, BENCHMARKS.md).
 const SMALL_DIM: usize = 8;
 
 /// Lanes of the dot products' partial sums: independent accumulators the compiler turns into

@@ -367,21 +367,13 @@ impl Env {
 
     /// Applies `action` (clipped to [-1, 1]; NaN counts as 0) for one control period.
     pub fn step(&mut self, action: &[f32]) -> Result<Step<'_>, SimError> {
-        let model = self.model.clone();
-        let spec = &model.spec;
         if action.len() != self.action.len() {
             return Err(SimError::Action { expected: self.action.len(), got: action.len() });
         }
         if self.needs_reset {
             return Err(SimError::NeedsReset);
         }
-        for (dst, &a) in self.action.iter_mut().zip(action) {
-            *dst = if a.is_nan() { 0.0 } else { a.clamp(-1.0, 1.0) };
-        }
-        for _ in 0..spec.physics.substeps {
-            self.world.apply_actuators(spec, &model.layout, &self.action);
-            self.world.physics.step();
-        }
+        self.advance_physics(action);
         self.steps += 1;
         self.refresh_state()?;
 
@@ -392,6 +384,9 @@ impl Env {
             }
             None => 0.0,
         };
+        // Borrowed, not cloned: instances on other threads share this model, and a reference
+        // count touched every step would bounce its cache line between the cores.
+        let model = &*self.model;
         let fitness = model.fitness.eval_number(&self.state)?;
         let mut termination = None;
         for (i, t) in model.terminations.iter().enumerate() {
@@ -401,9 +396,22 @@ impl Env {
             }
         }
         let terminated = termination.is_some();
-        let truncated = !terminated && self.steps >= spec.physics.episode_length;
+        let truncated = !terminated && self.steps >= model.spec.physics.episode_length;
         self.needs_reset = terminated || truncated;
         Ok(Step { obs: &self.obs, terms: &self.terms, reward, fitness, terminated, truncated, termination })
+    }
+
+    /// The physics of one control period: the clipped action through the actuators, `substeps`
+    /// physics steps. No state, observation, reward or termination.
+    pub(crate) fn advance_physics(&mut self, action: &[f32]) {
+        for (dst, &a) in self.action.iter_mut().zip(action) {
+            *dst = if a.is_nan() { 0.0 } else { a.clamp(-1.0, 1.0) };
+        }
+        let model = &*self.model;
+        for _ in 0..model.spec.physics.substeps {
+            self.world.apply_actuators(&model.spec, &model.layout, &self.action);
+            self.world.physics.step();
+        }
     }
 
     /// The current observation.

@@ -1,7 +1,10 @@
-//! `rewardsmith bench`: simulation throughput per environment.
+//! `rewardsmith bench`: simulation throughput per environment, or (`--ppo`) the PPO update's.
 
 use crate::common::{load_env, reward_or_default};
-use anyhow::Result;
+use crate::compute_args::ComputeArgs;
+use anyhow::{Result, anyhow};
+use rewardsmith_ppo::bench::{UpdateBenchConfig, update_throughput};
+use rewardsmith_ppo::config::{BackendKind, Device};
 use rewardsmith_sim::bench::{BenchConfig, bench_env};
 use rewardsmith_spec::catalog;
 use std::process::ExitCode;
@@ -16,7 +19,7 @@ pub struct Args {
     /// Steps per single-env measurement.
     #[arg(long, default_value_t = BenchConfig::default().steps)]
     steps: usize,
-    /// Repeats per measurement (the fastest is kept).
+    /// Repeats per measurement (the median is reported; with --ppo, the fastest).
     #[arg(long, default_value_t = BenchConfig::default().repeats)]
     repeats: usize,
     /// Instances in the VecEnv measurements.
@@ -28,6 +31,38 @@ pub struct Args {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// Measure the PPO update instead of the environments: samples per second of whole updates
+    /// on a synthetic batch (the rewardsmith half of `benches/ppo_update_reference.py`).
+    #[arg(long)]
+    ppo: bool,
+    #[command(flatten)]
+    ppo_workload: PpoWorkload,
+    #[command(flatten)]
+    compute: ComputeArgs,
+}
+
+/// The `--ppo` measurement's workload; the defaults are `ppo_update_reference.py`'s.
+#[derive(clap::Args)]
+#[command(next_help_heading = "PPO update (--ppo)")]
+struct PpoWorkload {
+    /// Observation length.
+    #[arg(long, default_value_t = UpdateBenchConfig::default().obs)]
+    obs: usize,
+    /// Action length.
+    #[arg(long, default_value_t = UpdateBenchConfig::default().act)]
+    act: usize,
+    /// Hidden layer widths, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "64,64")]
+    hidden: Vec<usize>,
+    /// Samples per batch.
+    #[arg(long, default_value_t = UpdateBenchConfig::default().batch)]
+    batch: usize,
+    /// Samples per minibatch (must divide the batch).
+    #[arg(long, default_value_t = UpdateBenchConfig::default().minibatch)]
+    minibatch: usize,
+    /// Passes over the batch per update.
+    #[arg(long, default_value_t = UpdateBenchConfig::default().epochs)]
+    epochs: usize,
 }
 
 fn machine() -> String {
@@ -40,14 +75,17 @@ fn machine() -> String {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
+    if args.ppo {
+        return run_ppo(&args);
+    }
     let ids: Vec<String> = if args.envs.is_empty() { catalog::ids().into_iter().map(String::from).collect() } else { args.envs.clone() };
     let cfg = BenchConfig { steps: args.steps, repeats: args.repeats, num_envs: args.num_envs, vec_steps: args.vec_steps };
     let mut results = Vec::new();
     if !args.json {
         println!("machine: {}", machine());
         println!(
-            "{:<18} {:>9} {:>9} {:>11} {:>8} {:>11} {:>11} {:>6} {:>11} {:>11}",
-            "env", "µs/step", "no-rwd", "µs/sim-s", "reward%", "vec 1t sps", "vec 2t sps", "2t/1t", "world 1t", "world 2t"
+            "{:<17} {:>8} {:>8} {:>9} {:>9} {:>8} {:>7} {:>9} {:>9} {:>5} {:>9} {:>9} {:>5}",
+            "env", "µs/step", "no-rwd", "physics", "µs/sim-s", "rwd µs", "reward", "vec 1t", "vec 2t", "2t/1t", "world 1t", "world 2t", "2t/1t"
         );
     }
     for id in &ids {
@@ -56,23 +94,57 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let b = bench_env(&model, reward, &cfg)?;
         if !args.json {
             println!(
-                "{:<18} {:>9.2} {:>9.2} {:>11.1} {:>7.1}% {:>11.0} {:>11.0} {:>6.2} {:>11.0} {:>11.0}",
+                "{:<17} {:>8.2} {:>8.2} {:>9.2} {:>9.1} {:>8.2} {:>6.1}% {:>9.0} {:>9.0} {:>5.2} {:>9.0} {:>9.0} {:>5.2}",
                 b.id,
                 b.us_per_step,
                 b.us_per_step_no_reward,
+                b.us_per_physics_step,
                 b.us_per_sim_second,
+                b.us_per_reward_call,
                 100.0 * b.reward_share,
                 b.vecenv_sps_1_thread,
                 b.vecenv_sps_2_threads,
                 b.vecenv_speedup,
                 b.per_world_sps_1_thread,
-                b.per_world_sps_2_threads
+                b.per_world_sps_2_threads,
+                b.per_world_speedup
             );
         }
         results.push(b);
     }
     if args.json {
         println!("{}", serde_json::json!({ "machine": machine(), "envs": results }));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_ppo(args: &Args) -> Result<ExitCode> {
+    let w = &args.ppo_workload;
+    let device = args.compute.device.unwrap_or(Device::Cpu);
+    let backend = args.compute.backend.unwrap_or(if matches!(device, Device::Cuda(_)) { BackendKind::Torch } else { BackendKind::Native });
+    let cfg = UpdateBenchConfig {
+        obs: w.obs,
+        act: w.act,
+        hidden: w.hidden.clone(),
+        batch: w.batch,
+        minibatch: w.minibatch,
+        epochs: w.epochs,
+        repeats: args.repeats,
+        backend,
+        device,
+    };
+    let b = update_throughput(&cfg).map_err(|e| anyhow!(e))?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({ "machine": machine(), "samples_per_s": b.samples_per_s, "ms_per_minibatch": b.ms_per_minibatch, "device": b.device })
+        );
+    } else {
+        println!("machine: {}", machine());
+        println!(
+            "{:.0} samples/s, {:.3} ms per minibatch of {} (obs {}, act {}, hidden {:?}, batch {}, {} epochs; best of {}) on {}",
+            b.samples_per_s, b.ms_per_minibatch, w.minibatch, w.obs, w.act, w.hidden, w.batch, w.epochs, args.repeats, b.device
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
