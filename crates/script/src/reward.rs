@@ -66,6 +66,12 @@ impl RewardScript {
         Ok(Self { name: name.to_owned(), source: source.to_owned(), sandbox: sandbox.clone(), ast })
     }
 
+    /// The same script compiled again on `sandbox` (see [`Sandbox::isolated`]): a copy that
+    /// shares nothing with this one. It compiled once, so it compiles again.
+    pub fn recompiled(&self, sandbox: &Sandbox) -> Result<Self, ScriptError> {
+        Self::compile(sandbox, &self.name, &self.source)
+    }
+
     /// The script's name as used in errors.
     pub fn name(&self) -> &str {
         &self.name

@@ -121,6 +121,19 @@ impl Sandbox {
         })
     }
 
+    /// The limits the engine enforces.
+    pub fn limits(&self) -> &SandboxLimits {
+        &self.limits
+    }
+
+    /// A sandbox like this one on an engine of its own. Worker threads each given their own
+    /// engine and scripts share no reference count: Rhai clones its functions' and names'
+    /// shared pointers on every call, and counters touched by two cores bounce their cache line
+    /// between them (BENCHMARKS.md, "VecEnv scaling").
+    pub fn isolated(&self) -> Self {
+        Self::new(self.layout.clone(), &self.limits)
+    }
+
     /// The state layout the engine was built for.
     pub fn layout(&self) -> &StateLayout {
         &self.layout

@@ -56,13 +56,13 @@ pub struct EnvBench {
     pub vecenv_sps_1_thread: f64,
     /// VecEnv env-steps per second, lock-step layout, 2 threads.
     pub vecenv_sps_2_threads: f64,
-    /// 2-thread over 1-thread throughput, lock-step layout.
+    /// 2-thread over 1-thread throughput, lock-step layout: the median of the repeats' ratios.
     pub vecenv_speedup: f64,
     /// VecEnv env-steps per second, each worker running its instances for all steps, 1 thread.
     pub per_world_sps_1_thread: f64,
     /// The same, 2 threads.
     pub per_world_sps_2_threads: f64,
-    /// 2-thread over 1-thread throughput, per-world layout.
+    /// 2-thread over 1-thread throughput, per-world layout: the median of the repeats' ratios.
     pub per_world_speedup: f64,
 }
 
@@ -161,31 +161,44 @@ fn reward_call_us(model: &Arc<EnvModel>, reward: &RewardScript, cfg: &BenchConfi
     Ok(median(times))
 }
 
-fn vec_sps(model: &Arc<EnvModel>, reward: &Option<RewardScript>, cfg: &BenchConfig, threads: usize, lockstep: bool) -> Result<f64, SimError> {
-    let mut venv = VecEnv::new(model, reward.clone(), cfg.num_envs, threads, 0)?;
+/// VecEnv throughput on 1 and on 2 threads: median env-steps per second of each, and the median
+/// of the repeats' 2-thread / 1-thread ratios. The two run alternately, each repeat one after the
+/// other, so that a shared machine's slow spells weigh on both sides of a ratio alike.
+fn vec_scaling(model: &Arc<EnvModel>, reward: &Option<RewardScript>, cfg: &BenchConfig, lockstep: bool) -> Result<(f64, f64, f64), SimError> {
+    let mut one = VecEnv::new(model, reward.clone(), cfg.num_envs, 1, 0)?;
+    let mut two = VecEnv::new(model, reward.clone(), cfg.num_envs, 2, 0)?;
+    let (mut rates1, mut rates2, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..cfg.repeats {
+        let r1 = vec_sps(&mut one, cfg, lockstep)?;
+        let r2 = vec_sps(&mut two, cfg, lockstep)?;
+        rates1.push(r1);
+        rates2.push(r2);
+        ratios.push(r2 / r1);
+    }
+    Ok((median(rates1), median(rates2), median(ratios)))
+}
+
+/// Env-steps per second of one run of `cfg.vec_steps` steps from a reset.
+fn vec_sps(venv: &mut VecEnv, cfg: &BenchConfig, lockstep: bool) -> Result<f64, SimError> {
     let (n, a) = (venv.num_envs(), venv.action_dim());
     let mut actions = vec![0.0f32; n * a];
-    let mut rates = Vec::with_capacity(cfg.repeats);
-    for _ in 0..cfg.repeats {
-        venv.reset()?;
-        let start = Instant::now();
-        if lockstep {
-            for t in 0..cfg.vec_steps {
-                for (j, x) in actions.iter_mut().enumerate() {
-                    *x = action_value(j / a, t, j % a);
-                }
-                venv.step(&actions)?;
+    venv.reset()?;
+    let start = Instant::now();
+    if lockstep {
+        for t in 0..cfg.vec_steps {
+            for (j, x) in actions.iter_mut().enumerate() {
+                *x = action_value(j / a, t, j % a);
             }
-        } else {
-            venv.run(cfg.vec_steps, &|i, t, _obs, action: &mut [f32]| {
-                for (k, x) in action.iter_mut().enumerate() {
-                    *x = action_value(i, t, k);
-                }
-            })?;
+            venv.step(&actions)?;
         }
-        rates.push((n * cfg.vec_steps) as f64 / start.elapsed().as_secs_f64());
+    } else {
+        venv.run(cfg.vec_steps, &|i, t, _obs, action: &mut [f32]| {
+            for (k, x) in action.iter_mut().enumerate() {
+                *x = action_value(i, t, k);
+            }
+        })?;
     }
-    Ok(median(rates))
+    Ok((n * cfg.vec_steps) as f64 / start.elapsed().as_secs_f64())
 }
 
 /// Measures one environment with the given reward script (none: the reward columns are 0).
@@ -198,10 +211,8 @@ pub fn bench_env(model: &Arc<EnvModel>, reward: Option<RewardScript>, cfg: &Benc
         Some(r) => reward_call_us(model, r, cfg)?,
         None => 0.0,
     };
-    let sps1 = vec_sps(model, &reward, cfg, 1, true)?;
-    let sps2 = vec_sps(model, &reward, cfg, 2, true)?;
-    let world1 = vec_sps(model, &reward, cfg, 1, false)?;
-    let world2 = vec_sps(model, &reward, cfg, 2, false)?;
+    let (sps1, sps2, speedup) = vec_scaling(model, &reward, cfg, true)?;
+    let (world1, world2, world_speedup) = vec_scaling(model, &reward, cfg, false)?;
     Ok(EnvBench {
         id: model.spec().id.clone(),
         us_per_step: with,
@@ -214,9 +225,9 @@ pub fn bench_env(model: &Arc<EnvModel>, reward: Option<RewardScript>, cfg: &Benc
         reward_share: reward_us / with,
         vecenv_sps_1_thread: sps1,
         vecenv_sps_2_threads: sps2,
-        vecenv_speedup: sps2 / sps1,
+        vecenv_speedup: speedup,
         per_world_sps_1_thread: world1,
         per_world_sps_2_threads: world2,
-        per_world_speedup: world2 / world1,
+        per_world_speedup: world_speedup,
     })
 }

@@ -141,6 +141,14 @@ impl EnvModel {
         Ok(Arc::new(model))
     }
 
+    /// The same model compiled again on an engine of its own ([`Sandbox::isolated`]), for an
+    /// instance on a worker thread: copies share no reference-counted Rhai data, which the
+    /// engine would otherwise touch from every core on every step.
+    pub fn isolated(&self) -> Result<Arc<Self>, SimError> {
+        let loaded = LoadedSpec { spec: self.spec.clone(), hash: self.hash.clone(), path: self.path.clone() };
+        Self::with_limits(&loaded, self.sandbox.limits())
+    }
+
     /// The validated spec.
     pub fn spec(&self) -> &EnvSpec {
         &self.spec

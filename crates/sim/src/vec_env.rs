@@ -59,6 +59,11 @@ impl Slot {
     }
 }
 
+/// Instances per worker chunk: contiguous, as even as `num_envs` allows.
+fn chunk_len(num_envs: usize, threads: usize) -> usize {
+    num_envs.div_ceil(threads.max(1)).max(1)
+}
+
 /// What a [`VecEnv::step`] produced, one entry per instance (flattened row-major where wider).
 #[derive(Debug)]
 pub struct VecStep<'a> {
@@ -107,23 +112,33 @@ impl VecEnv {
             .stack_size(WORKER_STACK_BYTES)
             .build()
             .map_err(|e| SimError::Env(format!("cannot start the worker pool: {e}")))?;
-        let slots = (0..num_envs)
-            .map(|i| {
-                Ok(Slot {
-                    env: Env::new(model.clone(), reward.clone())?,
-                    seed: derive_seed(seed, i as u64),
-                    episodes: 0,
-                    reward: 0.0,
-                    fitness: 0.0,
-                    terminated: false,
-                    truncated: false,
-                    termination: None,
-                    terms: Vec::new(),
-                    final_obs: Vec::new(),
-                    error: None,
-                })
-            })
-            .collect::<Result<Vec<_>, SimError>>()?;
+        // One copy of the model and the script per worker chunk (see `Sandbox::isolated`): the
+        // instances a worker steps share them, no two workers do. A copy per instance would
+        // scale as well but costs a single thread ~12% in cache misses (BENCHMARKS.md).
+        let chunk = chunk_len(num_envs, pool.current_num_threads());
+        let mut copies: Vec<(Arc<EnvModel>, Option<RewardScript>)> = Vec::new();
+        let mut slots = Vec::with_capacity(num_envs);
+        for i in 0..num_envs {
+            if i % chunk == 0 {
+                let model = model.isolated()?;
+                let reward = reward.as_ref().map(|r| r.recompiled(model.sandbox())).transpose()?;
+                copies.push((model, reward));
+            }
+            let (model, reward) = copies.last().cloned().expect("pushed at i = 0");
+            slots.push(Slot {
+                env: Env::new(model, reward)?,
+                seed: derive_seed(seed, i as u64),
+                episodes: 0,
+                reward: 0.0,
+                fitness: 0.0,
+                terminated: false,
+                truncated: false,
+                termination: None,
+                terms: Vec::new(),
+                final_obs: Vec::new(),
+                error: None,
+            });
+        }
         let obs_dim = model.obs_dim();
         Ok(Self {
             slots,
@@ -231,7 +246,7 @@ impl VecEnv {
     }
 
     fn chunk_len(&self) -> usize {
-        self.slots.len().div_ceil(self.threads().max(1)).max(1)
+        chunk_len(self.slots.len(), self.threads())
     }
 
     fn gather_obs(&mut self) {
@@ -304,6 +319,17 @@ mod tests {
     fn human(model: &EnvModel) -> RewardScript {
         let (name, source) = catalog::reward_script("cartpole", "human.rhai").unwrap();
         model.compile_reward(name, source).unwrap()
+    }
+
+    #[test]
+    fn workers_share_no_model_or_script_between_them() {
+        let model = cartpole();
+        let venv = VecEnv::new(&model, Some(human(&model)), 5, 2, 0).unwrap();
+        let models: Vec<&Arc<EnvModel>> = venv.slots.iter().map(|s| s.env.model()).collect();
+        // Chunks of 3 and 2 instances: one copy each, and neither is the caller's model.
+        assert!(Arc::ptr_eq(models[0], models[2]) && Arc::ptr_eq(models[3], models[4]));
+        assert!(!Arc::ptr_eq(models[2], models[3]));
+        assert!(models.iter().all(|m| !Arc::ptr_eq(m, &model)));
     }
 
     /// A deterministic action in [-1, 1] for instance `i`, step `t`.
