@@ -150,11 +150,12 @@ fn search_writes_its_run_directory_and_does_not_depend_on_the_thread_count() {
         "Ranked by <b>fitness</b>",
         "feedback.md (what the next prompt received)",
         // No viewer binary asked for (--no-gif): the report says how to get the GIF.
-        "No GIF of it yet",
+        "No GIF of it in this run",
         "rewardsmith render",
     ] {
         assert!(report.contains(needle), "the report lacks {needle:?}");
     }
+    assert!(!report.contains("gen-NN/cand-KK"), "the finished search's render command names no winner");
     assert!(report.contains("human-normalised score of the best: ") || report.contains("HNS not meaningful: human and sparse score alike"));
     // Every row of the cost table has the header's 9 cells (the total row once had 10).
     let total = &report[report.find("<tr><th>all</th>").unwrap()..];

@@ -103,8 +103,14 @@ fn a_vision_model_ranks_pictures_of_each_candidate_and_the_search_follows_it_and
     assert_eq!(json(&run.join("gen-00/generation.json"))["best"], "gen-00/cand-01", "the vision model's choice, as a person's");
     let cassette = std::fs::read_to_string(run.join("llm.jsonl")).unwrap();
     assert!(cassette.contains("sha256:") && !cassette.contains("base64,"), "pictures are recorded by hash");
+    // The vision model's requests count in the run's totals as the proposer's do.
+    let summary = json(&run.join("summary.json"));
+    assert_eq!(summary["usage"]["requests"].as_u64().unwrap(), cassette.lines().count() as u64, "{summary}");
     let report = std::fs::read_to_string(run.join("report.html")).unwrap();
     assert!(report.contains("Vision model <code>v</code>") && report.contains("data:image/png;base64,"), "the report shows what it was given");
+    // In the order it saw them (its reply's "the first" is picture 1), with the place it gave each.
+    let (first, second) = (report.find("picture 1: cand-00, ranked 2").unwrap(), report.find("picture 2: cand-01, ranked 1").unwrap());
+    assert!(first < second);
 
     // The replay asks nothing and gives the same run.
     let sent = runtime.block_on(server.received_requests()).unwrap().len();

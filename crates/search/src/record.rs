@@ -151,7 +151,8 @@ pub struct GenerationRecord {
     pub best: Option<String>,
     /// Its fitness.
     pub best_fitness: Option<f64>,
-    /// Tokens and dollars the proposer spent on this generation.
+    /// Tokens and dollars the proposer (and, with `--feedback vlm`, the vision model) spent on
+    /// this generation.
     pub usage: rewardsmith_propose::Usage,
     /// Who ranked: `fitness`, `synthetic preferences`, or a person's ranking's source (`rank
     /// command`, `viewer`, or `fitness (no human ranking within … s)`). (Missing from a record
@@ -290,7 +291,7 @@ pub struct Summary {
     pub confirmed: Vec<Confirmed>,
     /// Each generation's record.
     pub generations: Vec<GenerationRecord>,
-    /// What the proposer spent, all generations.
+    /// What the proposer and the vision model spent, all generations.
     pub usage: Usage,
     /// The best reward against the env's baselines, retrained on fresh seeds (None when
     /// `final_seeds` is 0 or no candidate was trained).

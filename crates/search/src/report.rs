@@ -7,6 +7,7 @@
 //! reward-hacking alarms and its feedback text; tokens, dollars and training time per
 //! generation; every candidate's script with the critic's verdict and what became of it.
 
+use crate::config::FeedbackMode;
 use crate::error::SearchError;
 use crate::record::{CandidateResult, GenerationRecord, Proposal, RunFile, Summary, Timing, per_seed_text, read_json_if_present};
 use plotters::prelude::*;
@@ -59,8 +60,16 @@ pub fn render(run: &Path) -> Result<String, SearchError> {
     );
     settings(&mut h, &run_file, summary.as_ref(), &generations);
     let _ = write!(h, "<h2>Fitness of every candidate</h2>{}", fitness_chart(&generations));
+    if run_file.search.feedback != FeedbackMode::Fitness {
+        let _ = write!(
+            h,
+            "<p class=\"muted\">The line follows fitness; the winner is picked by the {} ranking (\"picked by\" above), so it may \
+             lie below the line.</p>",
+            format!("{:?}", run_file.search.feedback).to_lowercase()
+        );
+    }
     confirmation(&mut h, summary.as_ref());
-    best_episode(&mut h, run)?;
+    best_episode(&mut h, run, summary.as_ref())?;
     final_evaluation(&mut h, summary.as_ref());
     let _ = write!(h, "<h2>Training curves</h2><p>Mean ground-truth fitness of the episodes that ended in each PPO iteration, per candidate.</p>");
     for g in &generations {
@@ -162,7 +171,7 @@ fn fitness_chart(generations: &[GenerationData]) -> String {
         chart.draw_series(points.iter().map(|&p| Circle::new(p, 4, PALETTE[0].mix(0.6).filled())))?;
         chart.draw_series(LineSeries::new(best_so_far.clone(), PALETTE[3].stroke_width(2)))?;
         Ok(())
-    }) + legend([("● candidate".to_owned(), PALETTE[0]), ("— best so far".to_owned(), PALETTE[3])]).as_str()
+    }) + legend([("● candidate".to_owned(), PALETTE[0]), ("— best fitness so far".to_owned(), PALETTE[3])]).as_str()
 }
 
 /// A chart's legend as a line of HTML under it: drawn inside the plot, plotters' box covered
@@ -274,19 +283,21 @@ fn final_evaluation(h: &mut String, summary: Option<&Summary>) {
 pub const BEST_GIF: &str = "best/episode.gif";
 
 /// The best candidate's episode as an animated GIF, inline, when one was rendered.
-fn best_episode(h: &mut String, run: &Path) -> Result<(), SearchError> {
+fn best_episode(h: &mut String, run: &Path, summary: Option<&Summary>) -> Result<(), SearchError> {
     use base64::Engine as _;
     let path = run.join(BEST_GIF);
     let Ok(gif) = std::fs::read(&path) else {
+        // The winner's folder when the search has finished, else a placeholder for it.
+        let best = summary.and_then(|s| s.best.clone()).unwrap_or_else(|| "gen-NN/cand-KK".to_owned());
         let _ = write!(
             h,
-            "<h2>The best candidate's episode</h2><p class=\"muted\">No GIF of it yet. A search renders one when the viewer binary is \
-             beside <code>rewardsmith</code> (<code>cargo build --release -p rewardsmith-viewer</code>); or render it yourself: \
-             <code>rewardsmith render {}/BEST/eval.rollout --gif {}</code> (BEST: the winner's <code>gen-NN/cand-KK</code>), then \
-             <code>rewardsmith report {}</code>.</p>",
-            esc(&run.display().to_string()),
-            esc(&run.join(BEST_GIF).display().to_string()),
-            esc(&run.display().to_string()),
+            "<h2>The best candidate's episode</h2><p class=\"muted\">No GIF of it in this run. A search renders one unless it ran \
+             with <code>--no-gif</code>, when it finds the viewer (beside <code>rewardsmith</code>, or at <code>REWARDSMITH_VIEWER</code>). \
+             Render it yourself: <code>rewardsmith render {run}/{best}/eval.rollout --gif {gif}</code>, then \
+             <code>rewardsmith report {run}</code>.</p>",
+            run = esc(&run.display().to_string()),
+            best = esc(&best),
+            gif = esc(&run.join(BEST_GIF).display().to_string()),
         );
         return Ok(());
     };
@@ -325,7 +336,8 @@ fn costs(h: &mut String, generations: &[GenerationData], summary: Option<&Summar
     for g in generations {
         let usage = g.record.as_ref().map(|r| r.usage).unwrap_or_default();
         let trained: Vec<&CandidateResult> = g.results.iter().flatten().filter(|r| r.duplicate_of.is_none()).collect();
-        let summed: f64 = trained.iter().map(|r| r.seconds).sum();
+        // Folded from +0.0: an empty `sum` of floats is -0.0, which would print as "-0.0".
+        let summed = trained.iter().fold(0.0, |acc, r| acc + r.seconds);
         let phases = timing.and_then(|t| t.generations.get(g.index));
         let _ = write!(
             h,
@@ -380,7 +392,9 @@ fn rankings_and_feedback(h: &mut String, run: &Path, generations: &[GenerationDa
                 let _ = write!(h, "<p class=\"bad\">Reward-hacking alarm, {}: {}</p>", esc(&r.id), esc(&alarm));
             }
         }
-        if let Ok(notes) = std::fs::read_to_string(run.join(format!("gen-{:02}/notes.md", g.index))) {
+        if let Ok(notes) = std::fs::read_to_string(run.join(format!("gen-{:02}/notes.md", g.index)))
+            && !notes.trim().is_empty()
+        {
             let _ = write!(h, "<p>Notes for the next prompt (<code>--notes</code>, <code>rank --note</code>):</p><pre>{}</pre>", esc(&notes));
         }
         let feedback = run.join(format!("gen-{:02}/feedback.md", g.index));
@@ -391,32 +405,34 @@ fn rankings_and_feedback(h: &mut String, run: &Path, generations: &[GenerationDa
     Ok(())
 }
 
-/// With `--feedback vlm`: the pictures the vision model was given, in its order (or in request
-/// order when its answer was not used), and its reply.
+/// With `--feedback vlm`: the pictures the vision model was given, in the order it saw them, the
+/// place it gave each, and its reply.
 fn vlm_ranking(h: &mut String, run: &Path, generation: usize) -> Result<(), SearchError> {
     use base64::Engine as _;
     let path = crate::ranking::generation_dir(run, generation).join("ranking.json");
     let Some(ranking) = crate::record::read_json_if_present::<crate::ranking::Ranking>(&path)? else { return Ok(()) };
     let Some(vlm) = &ranking.vlm else { return Ok(()) };
+    // The pictures stay in the order the model saw them, so that its reply's "the first", "the
+    // second" read right; each caption gives the place the model ranked it.
     let _ = write!(h, "<p>Vision model <code>{}</code>, {} request(s)", esc(&vlm.model), vlm.requests);
     match &vlm.error {
         Some(e) => {
-            let _ = write!(h, "; its answer was not used: <span class=\"bad\">{}</span></p>", esc(e));
+            let _ = write!(h, "; its answer was not used: <span class=\"bad\">{}</span>. What it was shown, in that order:</p>", esc(e));
         }
         None => {
-            let _ = write!(h, ". What it was shown, in the order it ranked:</p>");
+            let _ = write!(h, ". What it was shown, in that order, with the place it gave each:</p>");
         }
     }
     // Each picture's candidate is the folder it lies in (`gen-NN/cand-KK/vlm.png`).
     let candidate_of = |picture: &str| picture.rsplit('/').nth(1).unwrap_or(picture).to_owned();
-    let mut shown: Vec<&String> = vlm.pictures.iter().collect();
-    if vlm.error.is_none() {
-        shown.sort_by_key(|p| ranking.order.iter().position(|c| *c == candidate_of(p)).unwrap_or(usize::MAX));
-    }
     let _ = write!(h, "<div class=\"pictures\">");
-    for (rank, picture) in shown.iter().enumerate() {
+    for (i, picture) in vlm.pictures.iter().enumerate() {
         let name = candidate_of(picture);
-        let label = if vlm.error.is_none() { format!("{}. {}", rank + 1, name) } else { name.clone() };
+        let place = ranking.order.iter().position(|c| *c == name).filter(|_| vlm.error.is_none());
+        let label = match place {
+            Some(p) => format!("picture {}: {name}, ranked {}", i + 1, p + 1),
+            None => format!("picture {}: {name}", i + 1),
+        };
         match std::fs::read(run.join(picture.as_str())) {
             Ok(png) if png.starts_with(b"\x89PNG") => {
                 let data = base64::engine::general_purpose::STANDARD.encode(&png);

@@ -213,7 +213,8 @@ impl<'a, P: Proposer> Search<'a, P> {
             write_json(&timing_path, &timing)?;
             let judged: Vec<Judged<'_>> =
                 proposals.proposals.iter().zip(&results).map(|(proposal, result)| Judged { proposal, result: result.as_ref() }).collect();
-            let (ranking, ranking_source, rank_note) = self.rank(generation, &judged, &task, &runtime)?;
+            let Ranked { order: ranking, source: ranking_source, note: rank_note, usage: judge_usage } = self.rank(generation, &judged, &task, &runtime)?;
+            usage.add(&judge_usage);
             let best = ranking.first().map(|&i| &judged[i]);
             let worst = (cfg.feedback != FeedbackMode::Fitness && ranking.len() > 1).then(|| &judged[*ranking.last().unwrap()]);
             let facts = EnvFacts {
@@ -256,7 +257,11 @@ impl<'a, P: Proposer> Search<'a, P> {
                 ranking: ranking.iter().map(|&i| judged[i].result.map(|r| r.id.clone()).unwrap_or_default()).collect(),
                 best: best.and_then(|b| b.result).map(|r| r.id.clone()),
                 best_fitness: best.and_then(|b| b.result).and_then(|r| r.fitness),
-                usage: proposals.usage,
+                usage: {
+                    let mut u = proposals.usage;
+                    u.add(&judge_usage);
+                    u
+                },
                 ranking_source: Some(ranking_source),
             };
             write_json(&dir.join("generation.json"), &record)?;
@@ -668,13 +673,7 @@ impl<'a, P: Proposer> Search<'a, P> {
     }
 
     /// Indices of the trained candidates, best first.
-    fn rank(
-        &self,
-        generation: usize,
-        judged: &[Judged<'_>],
-        task: &str,
-        runtime: &tokio::runtime::Runtime,
-    ) -> Result<(Vec<usize>, String, Option<String>), SearchError> {
+    fn rank(&self, generation: usize, judged: &[Judged<'_>], task: &str, runtime: &tokio::runtime::Runtime) -> Result<Ranked, SearchError> {
         let cfg = &self.run.search;
         // Duplicates share their original's result: they are not candidates of their own.
         let mut scored: Vec<(usize, f64)> = judged
@@ -693,17 +692,17 @@ impl<'a, P: Proposer> Search<'a, P> {
         scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         let by_fitness: Vec<usize> = scored.into_iter().map(|(i, _)| i).collect();
         match cfg.feedback {
-            FeedbackMode::Fitness => return Ok((by_fitness, "fitness".to_owned(), None)),
-            FeedbackMode::Synthetic => return Ok((by_fitness, "synthetic preferences".to_owned(), None)),
+            FeedbackMode::Fitness => return Ok(Ranked::by(by_fitness, "fitness")),
+            FeedbackMode::Synthetic => return Ok(Ranked::by(by_fitness, "synthetic preferences")),
             FeedbackMode::Hierarchy => {
                 let values: Vec<&[f64]> = by_fitness.iter().map(|&i| judged[i].result.map_or(&[][..], |r| r.hierarchy.as_slice())).collect();
                 let order = hierarchy_order(&values, cfg.hierarchy_margin);
                 let source = format!("hierarchy ({})", cfg.hierarchy.join(" > "));
-                return Ok((order.into_iter().map(|k| by_fitness[k]).collect(), source, None));
+                return Ok(Ranked::by(order.into_iter().map(|k| by_fitness[k]).collect(), &source));
             }
             // One candidate or none: nothing to ask.
             FeedbackMode::Human | FeedbackMode::Vlm if by_fitness.len() < 2 => {
-                return Ok((by_fitness, "fitness (fewer than two candidates to rank)".to_owned(), None));
+                return Ok(Ranked::by(by_fitness, "fitness (fewer than two candidates to rank)"));
             }
             FeedbackMode::Human | FeedbackMode::Vlm => {}
         }
@@ -712,7 +711,12 @@ impl<'a, P: Proposer> Search<'a, P> {
             FeedbackMode::Vlm => self.vlm_ranking(generation, judged, &by_fitness, task, runtime)?,
             _ => self.human_ranking(generation, judged, &by_fitness)?,
         };
-        Ok((ranking.order.iter().map(|name| index(name)).collect(), ranking.source, ranking.note))
+        Ok(Ranked {
+            order: ranking.order.iter().map(|name| index(name)).collect(),
+            source: ranking.source,
+            note: ranking.note,
+            usage: ranking.vlm.map(|v| v.usage).unwrap_or_default(),
+        })
     }
 
     /// Has the judge rank the generation's trained candidates by their pictures, recording what
@@ -794,6 +798,25 @@ impl<'a, P: Proposer> Search<'a, P> {
             }
             std::thread::sleep(RANK_POLL);
         }
+    }
+}
+
+/// A generation's judged order and who judged it.
+struct Ranked {
+    /// Indices into the generation's candidates, most preferred first.
+    order: Vec<usize>,
+    /// Who ranked (`ranking.json`'s `source`).
+    source: String,
+    /// What the person said with it, for the next prompt.
+    note: Option<String>,
+    /// What the vision model's requests spent (nothing for other judges).
+    usage: Usage,
+}
+
+impl Ranked {
+    /// A ranking no model or person spent anything on.
+    fn by(order: Vec<usize>, source: &str) -> Self {
+        Self { order, source: source.to_owned(), note: None, usage: Usage::default() }
     }
 }
 

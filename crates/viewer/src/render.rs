@@ -336,7 +336,10 @@ const FRAMING_MARGIN: f32 = 1.08;
 /// box around where the robot's surfaces went (not its centres of mass: a pendulum's tip reaches
 /// twice as far as its centre) and the episode's targets (`targets`: per tile, per episode) fill
 /// the tile, for its aspect ratio.
-fn framing(view: &GenerationView, targets: &[Vec<Vec<Vec3>>], episode: usize, aspect: f32) -> (Orbit, f32, f32) {
+///
+/// `views` share one environment; the framing covers the episodes of all their tiles.
+fn framing(views: &[&GenerationView], targets: &[Vec<Vec<Vec3>>], episode: usize, aspect: f32) -> (Orbit, f32, f32) {
+    let view = views[0];
     // Points on each moving body's shapes, in the body frame, with the radius around them.
     let points: Vec<Vec<(Vec3, f32)>> = view.tiles[0]
         .rollout
@@ -349,7 +352,7 @@ fn framing(view: &GenerationView, targets: &[Vec<Vec<Vec3>>], episode: usize, as
         })
         .collect();
     let (mut xs, mut ys, mut zs) = (Vec::new(), Vec::new(), Vec::new());
-    for tile in &view.tiles {
+    for tile in views.iter().flat_map(|v| &v.tiles) {
         let poses = tile.episodes.get(episode).map_or(&[][..], |e| &e.poses[..]);
         // Every frame of short episodes, about 200 of long ones: enough to see where bodies go.
         for frame in poses.iter().step_by((poses.len() / 200).max(1)) {
@@ -459,7 +462,7 @@ fn setup(
         Some(plan) => plan.tiles.iter().map(|t| vec![t.targets.clone()]).collect(),
         None => episode_targets(view),
     };
-    let (orbit, ground_z, ground_half) = framing(view, &targets, 0, first_tile.w as f32 / first_tile.h.max(1) as f32);
+    let (orbit, ground_z, ground_half) = framing(&[view], &targets, 0, first_tile.w as f32 / first_tile.h.max(1) as f32);
     // The background camera's layer is one no tile uses (a sheet has more tiles than the viewer).
     let background_layer = n + 1;
     let msaa = if matches!(job.output, Output::Window { .. }) { Msaa::Sample4 } else { Msaa::Off };
@@ -1059,9 +1062,11 @@ struct SheetTile {
 /// spaced times (the first and the last frame included; [`frame_indices`]), `options.columns`
 /// to a row, each in a `options.tile` tile labelled with its time (`t = 1.20 s`, simulated
 /// seconds since the reset; `(terminated)` on the last when the episode ended by a termination)
-/// in a band above its picture, each tile framed by a thin line. Every tile of a sheet has the same camera, framing where the bodies went over
-/// the whole episode, so motion shows as change between tiles; each sheet is framed on its own,
-/// so a sheet is the same whatever else is rendered with it. Each PNG is `columns × tile width`
+/// in a band above its picture, each tile framed by a thin line. Every tile of every sheet of one
+/// call has the same camera, framing where the bodies went over all their episodes, so motion
+/// shows as change between tiles and sheets drawn together compare (a vision model ranks a
+/// generation's sheets side by side); a sheet depends on the others of its call, and the same
+/// call draws the same sheets. Each PNG is `columns × tile width`
 /// by `rows × tile height` pixels ([`SheetOptions::size`]), RGB. The rollouts must share one
 /// environment (a generation's do); rendering is deterministic for a machine (a capture is
 /// taken once two in a row agree).
@@ -1083,7 +1088,8 @@ pub fn render_sheets(jobs: &[(PathBuf, PathBuf)], options: &SheetOptions) -> Res
     let mut tiles: Vec<Tile> = Vec::new();
     let mut plan = SheetPlan { tiles: Vec::new() };
     let mut env = None;
-    for ((rollout, _), &(x, y)) in jobs.iter().zip(&origins) {
+    let mut sources = Vec::with_capacity(jobs.len());
+    for (rollout, _) in jobs {
         let source = GenerationView::from_rollout(rollout)?;
         let header = &source.tiles[0].rollout.header;
         match &env {
@@ -1099,14 +1105,23 @@ pub fn render_sheets(jobs: &[(PathBuf, PathBuf)], options: &SheetOptions) -> Res
             }
             Some(_) => {}
         }
-        let episodes = &source.tiles[0].episodes;
-        let Some(episode) = episodes.get(options.episode) else {
-            return Err(RenderError::Sheet(format!("{}: no episode {} (it has {})", rollout.display(), options.episode, episodes.len())));
-        };
+        if source.tiles[0].episodes.get(options.episode).is_none() {
+            let n = source.tiles[0].episodes.len();
+            return Err(RenderError::Sheet(format!("{}: no episode {} (it has {n})", rollout.display(), options.episode)));
+        }
         let targets = episode_targets(&source);
-        let band = LABEL_BAND_PX.min(options.tile.1 / 4);
-        let aspect = options.tile.0 as f32 / (options.tile.1 - band) as f32;
-        let (orbit, ground_z, ground_half) = framing(&source, &targets, options.episode, aspect);
+        sources.push((source, targets));
+    }
+    let band = LABEL_BAND_PX.min(options.tile.1 / 4);
+    let aspect = options.tile.0 as f32 / (options.tile.1 - band) as f32;
+    // One camera for all the sheets drawn together: a generation's candidates are compared side
+    // by side, so the pictures must differ by what the policies did, not by the zoom.
+    let views: Vec<&GenerationView> = sources.iter().map(|(v, _)| v).collect();
+    let all_targets: Vec<Vec<Vec<Vec3>>> = sources.iter().flat_map(|(_, t)| t.iter().cloned()).collect();
+    let (orbit, ground_z, ground_half) = framing(&views, &all_targets, options.episode, aspect);
+    for ((source, targets), &(x, y)) in sources.iter().zip(&origins) {
+        let header = &source.tiles[0].rollout.header;
+        let episode = &source.tiles[0].episodes[options.episode];
         let episode_targets = targets.first().and_then(|t| t.get(options.episode)).cloned().unwrap_or_default();
         let dt = source.env.spec.control_dt();
         let frames = frame_indices(episode.frames(), options.frames);

@@ -117,6 +117,25 @@ fn a_contact_sheet_shows_the_episode_at_evenly_spaced_times_and_is_the_same_ever
 }
 
 #[test]
+fn sheets_drawn_together_share_one_camera() {
+    let dir = tempfile::tempdir().unwrap();
+    falling_cartpole(dir.path(), "pushed.rollout", 1);
+    // The cart left alone: its pole falls where it stands, a narrower scene than the pushed one.
+    let loaded = rewardsmith_spec::catalog::resolve("cartpole").unwrap();
+    let mut env = rewardsmith_sim::Env::new(rewardsmith_sim::EnvModel::new(&loaded).unwrap(), None).unwrap();
+    let still = rewardsmith_sim::rollout::record(&mut env, 1, 40, "zero", |_, a| a.fill(0.0)).unwrap();
+    std::fs::write(dir.path().join("still.rollout"), still.to_bytes()).unwrap();
+    viewer(&["sheet", "still.rollout=alone.png", "--tile", "96x72"], dir.path());
+    viewer(&["sheet", "still.rollout=together.png", "pushed.rollout=pushed.png", "--tile", "96x72"], dir.path());
+    // Framed with the pushed cart's run, the still cart is seen from further away.
+    assert_ne!(
+        std::fs::read(dir.path().join("alone.png")).unwrap(),
+        std::fs::read(dir.path().join("together.png")).unwrap(),
+        "a sheet drawn with another was framed on its own"
+    );
+}
+
+#[test]
 fn one_run_draws_a_sheet_per_rollout_and_refuses_a_missing_episode() {
     let dir = tempfile::tempdir().unwrap();
     falling_cartpole(dir.path(), "a.rollout", 1);
