@@ -13,6 +13,7 @@
 mod critic;
 mod error;
 mod expr;
+mod fast;
 mod locate;
 mod math;
 mod reward;

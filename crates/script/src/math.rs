@@ -15,27 +15,34 @@ use rhai::{Engine, FLOAT, INT};
 
 type Unary = fn(f64) -> f64;
 
+/// The one-argument functions scripts get from libm, by name.
+const UNARY: [(&str, Unary); 17] = [
+    ("sin", libm::sin),
+    ("cos", libm::cos),
+    ("tan", libm::tan),
+    ("asin", libm::asin),
+    ("acos", libm::acos),
+    ("atan", libm::atan),
+    ("sinh", libm::sinh),
+    ("cosh", libm::cosh),
+    ("tanh", libm::tanh),
+    ("asinh", libm::asinh),
+    ("acosh", libm::acosh),
+    ("atanh", libm::atanh),
+    ("exp", libm::exp),
+    ("ln", libm::log),
+    ("log", libm::log10),
+    ("sqrt", libm::sqrt),
+    ("cbrt", libm::cbrt),
+];
+
+/// The libm function a script's one-argument `name(x)` calls, if it is one.
+pub(crate) fn unary(name: &str) -> Option<Unary> {
+    UNARY.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
+}
+
 pub(crate) fn register(engine: &mut Engine) {
-    let unary: [(&str, Unary); 17] = [
-        ("sin", libm::sin),
-        ("cos", libm::cos),
-        ("tan", libm::tan),
-        ("asin", libm::asin),
-        ("acos", libm::acos),
-        ("atan", libm::atan),
-        ("sinh", libm::sinh),
-        ("cosh", libm::cosh),
-        ("tanh", libm::tanh),
-        ("asinh", libm::asinh),
-        ("acosh", libm::acosh),
-        ("atanh", libm::atanh),
-        ("exp", libm::exp),
-        ("ln", libm::log),
-        ("log", libm::log10),
-        ("sqrt", libm::sqrt),
-        ("cbrt", libm::cbrt),
-    ];
-    for (name, f) in unary {
+    for (name, f) in UNARY {
         engine.register_fn(name, move |x: FLOAT| f(x));
     }
     engine

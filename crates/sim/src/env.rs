@@ -138,6 +138,15 @@ impl EnvModel {
         })?;
         model.types = probe.iter().map(value_type).collect();
         model.obs_dim = model.observation.iter().map(|&i| model.types[i].width()).sum();
+        // The state after a reset types the variables for the expressions' direct evaluation.
+        let sample = State::new(StateData { values: probe, ..StateData::default() });
+        let derived = model.vars.iter_mut().filter_map(|v| match v {
+            VarKind::Derived(e) => Some(e),
+            VarKind::Source(_) => None,
+        });
+        for expr in derived.chain(&mut model.terminations).chain(std::iter::once(&mut model.fitness)) {
+            expr.specialize(&sample);
+        }
         Ok(Arc::new(model))
     }
 
@@ -469,6 +478,7 @@ impl Env {
         for (i, var) in model.vars.iter().enumerate() {
             let value = match var {
                 VarKind::Source(source) => self.read(source),
+                VarKind::Derived(expr) if let Some(value) = expr.eval_value(&self.state) => value,
                 VarKind::Derived(expr) => {
                     let d = expr.eval(&self.state)?;
                     let value = Value::from_dynamic(&d)
@@ -664,6 +674,19 @@ doc = "distance to the goal"
         match &env.state().data().values[i] {
             Value::Float(x) => *x,
             other => panic!("{name} is {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_built_in_expression_is_evaluated_directly() {
+        for id in rewardsmith_spec::catalog::ids() {
+            let model = EnvModel::new(&rewardsmith_spec::catalog::resolve(id).unwrap()).unwrap();
+            let derived = model.vars.iter().filter_map(|v| match v {
+                VarKind::Derived(e) => Some(e),
+                VarKind::Source(_) => None,
+            });
+            let left: Vec<&str> = derived.chain(&model.terminations).chain([&model.fitness]).filter(|e| !e.is_specialized()).map(|e| e.name()).collect();
+            assert!(left.is_empty(), "{id}: left to Rhai: {left:?}");
         }
     }
 

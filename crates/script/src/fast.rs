@@ -1,0 +1,464 @@
+//! A direct evaluator for the simple trusted expressions of environment files (termination,
+//! fitness, derived state), used in place of Rhai's where it gives the same bits.
+//!
+//! Why: a cartpole step evaluates three such expressions, and Rhai's fixed cost per evaluation
+//! (a runtime state, function resolution, a scope) made them ≈ 15% of the step's instructions,
+//! more than `s.pole_angle.abs() > 0.2095` is worth (BENCHMARKS.md, issue 20). Reward scripts
+//! (untrusted, open-ended) stay on Rhai.
+//!
+//! What: [`Fast::compile`] translates an expression's Rhai AST when every node is in a small,
+//! statically typed subset: float and bool literals, `s.<variable>` holding a number or a vec3,
+//! `s.dt`, `s.time`, `.x`/`.y`/`.z`, `+ - * /`, unary `-` and `!`, the six comparisons, `&&`,
+//! `||`, `if … { … } else { … }`, `vec3(…)`, `abs`, `sqrt`, `square`, the libm functions the
+//! sandbox registers, `norm`, `dot`. Each operation does what the engine does: the registered
+//! function's arithmetic, libm where the sandbox uses libm, and Rhai's relative-epsilon float
+//! comparisons (its checked build). Anything else leaves the expression to Rhai; so does, at run
+//! time, a state variable whose value is not of the type it had when compiled, so errors stay
+//! Rhai's, word for word.
+
+use crate::types::{State, Value, Vec3};
+use rhai::{AST, Expr, FnCallExpr, Stmt, Token};
+
+/// A value of the subset.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum V {
+    F(f64),
+    B(bool),
+    V3(Vec3),
+}
+
+/// Static type of a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum T {
+    F,
+    B,
+    V3,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Cmp {
+    Eq,
+    Ne,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Arith {
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Axis {
+    X,
+    Y,
+    Z,
+}
+
+/// A node of a compiled expression.
+#[derive(Debug, Clone)]
+enum Node {
+    Const(V),
+    /// `s.<variable>` at this index of the state's values, of this type.
+    Var(usize, T),
+    Dt,
+    Time,
+    NegF(Box<Node>),
+    NegV(Box<Node>),
+    Not(Box<Node>),
+    ArithF(Arith, Box<Node>, Box<Node>),
+    AddV(Box<Node>, Box<Node>),
+    SubV(Box<Node>, Box<Node>),
+    /// A vec3 times a number, either side.
+    ScaleV(Box<Node>, Box<Node>),
+    /// A vec3 divided by a number.
+    DivV(Box<Node>, Box<Node>),
+    CmpF(Cmp, Box<Node>, Box<Node>),
+    And(Vec<Node>),
+    Or(Vec<Node>),
+    If(Box<Node>, Box<Node>, Box<Node>),
+    Unary(fn(f64) -> f64, Box<Node>),
+    Norm(Box<Node>),
+    Dot(Box<Node>, Box<Node>),
+    Component(Axis, Box<Node>),
+    Vec3(Box<[Node; 3]>),
+}
+
+/// A compiled expression of the subset.
+#[derive(Debug, Clone)]
+pub(crate) struct Fast {
+    root: Node,
+}
+
+impl Fast {
+    /// Translates `ast` (an expression over the state `s`) if it is in the subset, typing the
+    /// state's variables by their values in `sample`.
+    pub(crate) fn compile(ast: &AST, names: &[String], sample: &State) -> Option<Self> {
+        if ast.iter_functions().next().is_some() {
+            return None;
+        }
+        let (root, _) = Compiler { names, sample }.block(ast.statements())?;
+        Some(Self { root })
+    }
+
+    /// The value, or None where a variable's value is not of its compiled type (Rhai then
+    /// evaluates the expression, and says what is wrong if anything is).
+    pub(crate) fn eval(&self, state: &State) -> Option<V> {
+        eval(&self.root, state)
+    }
+}
+
+struct Compiler<'a> {
+    /// The state's variable names (the sandbox's layout).
+    names: &'a [String],
+    sample: &'a State,
+}
+
+impl Compiler<'_> {
+    fn expr(&self, e: &Expr) -> Option<(Node, T)> {
+        match e {
+            Expr::FloatConstant(x, _) => Some((Node::Const(V::F(**x)), T::F)),
+            Expr::BoolConstant(b, _) => Some((Node::Const(V::B(*b)), T::B)),
+            Expr::Dot(chain, _, _) => match &chain.lhs {
+                Expr::Variable(v, _, _) if v.1.as_str() == "s" => self.state_chain(&chain.rhs),
+                object => {
+                    let object = self.expr(object)?;
+                    self.chain(object, &chain.rhs)
+                }
+            },
+            Expr::FnCall(call, _) => self.call(call),
+            Expr::And(list, _) | Expr::Or(list, _) => {
+                let nodes = list.iter().map(|x| self.expr(x).filter(|(_, t)| *t == T::B).map(|(n, _)| n)).collect::<Option<Vec<_>>>()?;
+                Some((if matches!(e, Expr::And(..)) { Node::And(nodes) } else { Node::Or(nodes) }, T::B))
+            }
+            Expr::Stmt(block) => self.block(block.statements()),
+            _ => None,
+        }
+    }
+
+    /// A block of one statement with a value: an expression, a call or an `if` with both
+    /// branches (Rhai's parser makes the last two statements of their own).
+    fn block(&self, statements: &[Stmt]) -> Option<(Node, T)> {
+        match statements {
+            [Stmt::Expr(e)] => self.expr(e),
+            [Stmt::FnCall(call, _)] => self.call(call),
+            [Stmt::If(flow, _)] => {
+                let (cond, tc) = self.expr(&flow.expr)?;
+                let (then, tt) = self.block(flow.body.statements())?;
+                let (other, to) = self.block(flow.branch.statements())?;
+                (tc == T::B && tt == to).then(|| (Node::If(Box::new(cond), Box::new(then), Box::new(other)), tt))
+            }
+            _ => None,
+        }
+    }
+
+    /// `s.<rest>`: a state variable, then properties and methods.
+    fn state_chain(&self, rest: &Expr) -> Option<(Node, T)> {
+        let (first, then) = match rest {
+            Expr::Dot(chain, _, _) => (&chain.lhs, Some(&chain.rhs)),
+            other => (other, None),
+        };
+        let Expr::Property(p, _) = first else { return None };
+        let name = p.2.as_str();
+        let var = match name {
+            "dt" => (Node::Dt, T::F),
+            "time" => (Node::Time, T::F),
+            _ => {
+                let index = self.names.iter().position(|n| n == name)?;
+                match self.sample.data().values.get(index)? {
+                    Value::Float(_) => (Node::Var(index, T::F), T::F),
+                    Value::Vec3(_) => (Node::Var(index, T::V3), T::V3),
+                    _ => return None,
+                }
+            }
+        };
+        match then {
+            Some(rest) => self.chain(var, rest),
+            None => Some(var),
+        }
+    }
+
+    /// Applies `rest` (a property, a method call, or a chain of them) to `object`.
+    fn chain(&self, object: (Node, T), rest: &Expr) -> Option<(Node, T)> {
+        match rest {
+            Expr::Dot(chain, _, _) => {
+                let mid = self.chain(object, &chain.lhs)?;
+                self.chain(mid, &chain.rhs)
+            }
+            Expr::Property(p, _) => {
+                let axis = match p.2.as_str() {
+                    "x" => Axis::X,
+                    "y" => Axis::Y,
+                    "z" => Axis::Z,
+                    _ => return None,
+                };
+                (object.1 == T::V3).then(|| (Node::Component(axis, Box::new(object.0)), T::F))
+            }
+            Expr::MethodCall(call, _) => {
+                let mut args = vec![object];
+                for a in &call.args {
+                    args.push(self.expr(a)?);
+                }
+                function(call.name.as_str(), args)
+            }
+            _ => None,
+        }
+    }
+
+    fn call(&self, call: &FnCallExpr) -> Option<(Node, T)> {
+        let args = call.args.iter().map(|a| self.expr(a)).collect::<Option<Vec<_>>>()?;
+        let name = call.name.as_str();
+        match (&call.op_token, args.len()) {
+            (Some(token), 1) => unary(token, args),
+            (Some(token), 2) => binary(token, args),
+            (Some(_), _) => None,
+            (None, _) => function(name, args),
+        }
+    }
+}
+
+fn boxed(args: Vec<(Node, T)>) -> impl Iterator<Item = Box<Node>> {
+    args.into_iter().map(|(n, _)| Box::new(n))
+}
+
+fn unary(token: &Token, args: Vec<(Node, T)>) -> Option<(Node, T)> {
+    let t = args[0].1;
+    let a = boxed(args).next()?;
+    match (token, t) {
+        (Token::Minus, T::F) => Some((Node::NegF(a), T::F)),
+        // The sandbox's `-` for a vec3 is `scale(-1.0)`.
+        (Token::Minus, T::V3) => Some((Node::NegV(a), T::V3)),
+        (Token::Bang, T::B) => Some((Node::Not(a), T::B)),
+        _ => None,
+    }
+}
+
+fn binary(token: &Token, args: Vec<(Node, T)>) -> Option<(Node, T)> {
+    let types = (args[0].1, args[1].1);
+    let mut args = boxed(args);
+    let (a, b) = (args.next()?, args.next()?);
+    let arith = match token {
+        Token::Plus => Some(Arith::Add),
+        Token::Minus => Some(Arith::Sub),
+        Token::Multiply => Some(Arith::Mul),
+        Token::Divide => Some(Arith::Div),
+        _ => None,
+    };
+    let cmp = match token {
+        Token::EqualsTo => Some(Cmp::Eq),
+        Token::NotEqualsTo => Some(Cmp::Ne),
+        Token::GreaterThan => Some(Cmp::Gt),
+        Token::GreaterThanEqualsTo => Some(Cmp::Ge),
+        Token::LessThan => Some(Cmp::Lt),
+        Token::LessThanEqualsTo => Some(Cmp::Le),
+        _ => None,
+    };
+    match (types, arith, cmp) {
+        ((T::F, T::F), Some(op), _) => Some((Node::ArithF(op, a, b), T::F)),
+        ((T::F, T::F), _, Some(op)) => Some((Node::CmpF(op, a, b), T::B)),
+        ((T::V3, T::V3), Some(Arith::Add), _) => Some((Node::AddV(a, b), T::V3)),
+        ((T::V3, T::V3), Some(Arith::Sub), _) => Some((Node::SubV(a, b), T::V3)),
+        ((T::V3, T::F), Some(Arith::Mul), _) => Some((Node::ScaleV(a, b), T::V3)),
+        ((T::F, T::V3), Some(Arith::Mul), _) => Some((Node::ScaleV(b, a), T::V3)),
+        ((T::V3, T::F), Some(Arith::Div), _) => Some((Node::DivV(a, b), T::V3)),
+        _ => None,
+    }
+}
+
+/// A function or method by name (the object first for a method).
+fn function(name: &str, args: Vec<(Node, T)>) -> Option<(Node, T)> {
+    let types: Vec<T> = args.iter().map(|a| a.1).collect();
+    let mut a = boxed(args);
+    match (name, types.as_slice()) {
+        // Rhai's own `abs`; `square` as `types.rs` registers it.
+        ("abs", [T::F]) => Some((Node::Unary(f64::abs, a.next()?), T::F)),
+        ("square", [T::F]) => Some((Node::Unary(|x| x * x, a.next()?), T::F)),
+        ("norm", [T::V3]) => Some((Node::Norm(a.next()?), T::F)),
+        ("dot", [T::V3, T::V3]) => Some((Node::Dot(a.next()?, a.next()?), T::F)),
+        ("vec3", [T::F, T::F, T::F]) => Some((Node::Vec3(Box::new([*a.next()?, *a.next()?, *a.next()?])), T::V3)),
+        (name, [T::F]) => crate::math::unary(name).map(|f| (Node::Unary(f, a.next().expect("one argument")), T::F)),
+        _ => None,
+    }
+}
+
+fn eval(node: &Node, s: &State) -> Option<V> {
+    let f = |n: &Node| match eval(n, s)? {
+        V::F(x) => Some(x),
+        _ => None,
+    };
+    let b = |n: &Node| match eval(n, s)? {
+        V::B(x) => Some(x),
+        _ => None,
+    };
+    let v = |n: &Node| match eval(n, s)? {
+        V::V3(x) => Some(x),
+        _ => None,
+    };
+    Some(match node {
+        Node::Const(c) => *c,
+        Node::Var(i, t) => match (s.data().values.get(*i)?, t) {
+            (Value::Float(x), T::F) => V::F(*x),
+            (Value::Vec3(x), T::V3) => V::V3(*x),
+            _ => return None,
+        },
+        Node::Dt => V::F(s.data().dt),
+        Node::Time => V::F(s.data().time),
+        Node::NegF(a) => V::F(-f(a)?),
+        Node::NegV(a) => V::V3(v(a)?.scale(-1.0)),
+        Node::Not(a) => V::B(!b(a)?),
+        Node::ArithF(op, a, c) => {
+            let (x, y) = (f(a)?, f(c)?);
+            V::F(match op {
+                Arith::Add => x + y,
+                Arith::Sub => x - y,
+                Arith::Mul => x * y,
+                Arith::Div => x / y,
+            })
+        }
+        Node::AddV(a, c) => V::V3(v(a)?.add(v(c)?)),
+        Node::SubV(a, c) => V::V3(v(a)?.sub(v(c)?)),
+        Node::ScaleV(a, k) => V::V3(v(a)?.scale(f(k)?)),
+        Node::DivV(a, k) => V::V3(v(a)?.scale(1.0 / f(k)?)),
+        Node::CmpF(op, a, c) => V::B(compare(*op, f(a)?, f(c)?)),
+        Node::And(list) => {
+            for n in list {
+                if !b(n)? {
+                    return Some(V::B(false));
+                }
+            }
+            V::B(true)
+        }
+        Node::Or(list) => {
+            for n in list {
+                if b(n)? {
+                    return Some(V::B(true));
+                }
+            }
+            V::B(false)
+        }
+        Node::If(c, then, other) => {
+            if b(c)? {
+                eval(then, s)?
+            } else {
+                eval(other, s)?
+            }
+        }
+        Node::Unary(g, a) => V::F(g(f(a)?)),
+        Node::Norm(a) => V::F(v(a)?.norm()),
+        Node::Dot(a, c) => V::F(v(a)?.dot(v(c)?)),
+        Node::Component(axis, a) => {
+            let x = v(a)?;
+            V::F(match axis {
+                Axis::X => x.x,
+                Axis::Y => x.y,
+                Axis::Z => x.z,
+            })
+        }
+        Node::Vec3(parts) => V::V3(Vec3::new(f(&parts[0])?, f(&parts[1])?, f(&parts[2])?)),
+    })
+}
+
+/// Rhai's float comparisons in its checked build (`func/builtin.rs`, rhai 1.27): relative to the
+/// larger magnitude, within one machine epsilon counts as equal.
+fn compare(op: Cmp, x: f64, y: f64) -> bool {
+    let max = if x * y == 0.0 { 1.0 } else { x.abs().max(y.abs()) };
+    if max == 0.0 {
+        return matches!(op, Cmp::Eq | Cmp::Ge | Cmp::Le);
+    }
+    match op {
+        Cmp::Eq => (x - y).abs() / max <= f64::EPSILON,
+        Cmp::Ne => (x - y).abs() / max > f64::EPSILON,
+        Cmp::Gt => (x - y) / max > f64::EPSILON,
+        Cmp::Ge => (x - y) / max > -f64::EPSILON,
+        Cmp::Lt => (y - x) / max > f64::EPSILON,
+        Cmp::Le => (y - x) / max > -f64::EPSILON,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Expr, Sandbox, SandboxLimits, State, StateData, StateLayout, Value, Vec3};
+
+    /// States with the edge cases of the comparisons (equal, one epsilon apart, zero, signed
+    /// zero, NaN, infinity) and ordinary values.
+    fn states() -> Vec<State> {
+        let edges = [0.0, -0.0, 1.0, 1.0 + f64::EPSILON, 0.3, -2.5, 1e-300, f64::NAN, f64::INFINITY, 0.2095];
+        let mut out = Vec::new();
+        for (i, &a) in edges.iter().enumerate() {
+            for &b in &edges {
+                let v = Vec3::new(a, b, 0.25 * i as f64 - 1.0);
+                let w = Vec3::new(b, -0.5, a);
+                let values = vec![Value::Float(a), Value::Float(b), Value::Vec3(v), Value::Vec3(w)];
+                out.push(State::new(StateData { values, action: vec![0.5], dt: 0.02, step: i as i64, time: 0.02 * i as f64 }));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn direct_evaluation_gives_rhai_s_bits() {
+        let names = ["a", "b", "v", "w"].map(str::to_owned).to_vec();
+        let sandbox = Sandbox::new(StateLayout { names }, &SandboxLimits::default());
+        let numbers = [
+            "1.0",
+            "-s.a * s.b + s.a / 3.0 - 0.5",
+            "s.a.abs() + square(s.b) + s.a.sqrt() + sqrt(s.b)",
+            "s.a.cos() * sin(s.b) + exp(-s.a * s.a) + atan(s.b) + ln(s.a) + tanh(s.b)",
+            "(s.v - s.w).norm() + s.v.dot(s.w) + (s.v + s.w * 2.0).x + (0.5 * s.v / 4.0).y + (-s.w).z",
+            "vec3(s.a, s.b, 1.0).norm()",
+            "if s.v.z > 0.5 { s.a * s.dt } else { s.time }",
+            "if s.a > 0.0 && s.b < 1.0 || !(s.a == s.b) { 1.0 } else { 0.0 }",
+        ];
+        let bools = ["s.a > s.b", "s.a >= s.b", "s.a < s.b", "s.a <= s.b", "s.a == s.b", "s.a != s.b", "s.v.z < 0.0 || s.a.abs() > 0.2095"];
+        let vectors = ["s.v - vec3(0.0, 0.0, 0.5)", "s.w * s.a"];
+        for (exprs, kind) in [(&numbers[..], 0), (&bools[..], 1), (&vectors[..], 2)] {
+            for text in exprs {
+                let plain = Expr::compile(&sandbox, "e", text).unwrap();
+                let mut fast = plain.clone();
+                fast.specialize(&states()[0]);
+                assert!(fast.is_specialized(), "{text} is in the subset");
+                for state in states() {
+                    let same = match kind {
+                        0 => match (fast.eval_number(&state), plain.eval_number(&state)) {
+                            (Ok(x), Ok(y)) => x.to_bits() == y.to_bits(),
+                            (Err(x), Err(y)) => x.to_string() == y.to_string(),
+                            _ => false,
+                        },
+                        1 => fast.eval_bool(&state).unwrap() == plain.eval_bool(&state).unwrap(),
+                        _ => {
+                            let d = plain.eval(&state).unwrap().cast::<Vec3>();
+                            let Some(Value::Vec3(v)) = fast.eval_value(&state) else { panic!("{text}: no vec3") };
+                            [v.x, v.y, v.z].map(f64::to_bits) == [d.x, d.y, d.z].map(f64::to_bits)
+                        }
+                    };
+                    assert!(same, "{text} differs on {:?}", state.data().values);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn expressions_outside_the_subset_and_changed_types_are_left_to_rhai() {
+        let names = ["a", "b", "v", "w"].map(str::to_owned).to_vec();
+        let sandbox = Sandbox::new(StateLayout { names }, &SandboxLimits::default());
+        let sample = &states()[0];
+        for text in ["s.a > 1", "s.action[0]", "s.step > 3", "if s.a > 0.0 { 1.0 }", "s.a.max(s.b)", "s.v.x.to_string().len() > 0"] {
+            let mut e = Expr::compile(&sandbox, "e", text).unwrap();
+            e.specialize(sample);
+            assert!(!e.is_specialized(), "{text}");
+        }
+        // `s.a` compiled as a number; given a vec3, Rhai evaluates and reports the error.
+        let mut e = Expr::compile(&sandbox, "e", "s.a + 1.0").unwrap();
+        e.specialize(sample);
+        assert!(e.is_specialized());
+        let odd = State::new(StateData { values: vec![Value::Vec3(Vec3::default())], ..StateData::default() });
+        assert!(e.eval_value(&odd).is_none());
+        let err = e.eval_number(&odd).unwrap_err().to_string();
+        assert!(err.contains("e:"), "{err}");
+    }
+}
