@@ -87,6 +87,11 @@ enum Node {
     Dot(Box<Node>, Box<Node>),
     Component(Axis, Box<Node>),
     Vec3(Box<[Node; 3]>),
+    /// `s.action[i]`.
+    Action(usize),
+    /// A `let` of the reward function, by slot.
+    Local(usize),
+    Clamp(Box<[Node; 3]>),
 }
 
 /// A compiled expression of the subset.
@@ -102,30 +107,151 @@ impl Fast {
         if ast.iter_functions().next().is_some() {
             return None;
         }
-        let (root, _) = Compiler { names, sample }.block(ast.statements())?;
+        let (root, _) = Compiler::new(names, sample, "s").block(ast.statements())?;
         Some(Self { root })
     }
 
     /// The value, or None where a variable's value is not of its compiled type (Rhai then
     /// evaluates the expression, and says what is wrong if anything is).
     pub(crate) fn eval(&self, state: &State) -> Option<V> {
-        eval(&self.root, state)
+        eval(&self.root, state, &[])
     }
+}
+
+/// A compiled reward function of the subset: `let`s of numbers and vectors (or of `s.action`),
+/// then a map literal of number terms or a bare number.
+#[derive(Debug, Clone)]
+pub(crate) struct FastReward {
+    /// Each `let`'s value, in order; `Node::Local(i)` reads the i-th.
+    lets: Vec<Node>,
+    /// The terms' names, sorted as Rhai's map returns them (a bare number: `reward`).
+    pub(crate) names: Vec<String>,
+    /// Each term's value, in the order of `names`.
+    terms: Vec<Node>,
+}
+
+impl FastReward {
+    /// Translates the body of `compute_reward` if it is in the subset and provably stays under
+    /// the sandbox's operation and map-size limits (a loop-free body does at most a few
+    /// operations per node).
+    pub(crate) fn compile(ast: &AST, names: &[String], sample: &State, limits: &crate::SandboxLimits) -> Option<Self> {
+        let (body, param) = crate::locate::reward_body(ast)?;
+        // Helpers could shadow the functions the subset names; a script with any is left alone.
+        if ast.iter_functions().count() != 1 {
+            return None;
+        }
+        let mut c = Compiler::new(names, sample, &param);
+        let (last, lets) = body.split_last()?;
+        let mut values = Vec::new();
+        for stmt in lets {
+            let Stmt::Var(var, flags, _) = stmt else { return None };
+            let (ident, value, _) = var.as_ref();
+            if !flags.is_empty() {
+                return None;
+            }
+            match value {
+                Expr::Dot(chain, _, _) if c.is_state(&chain.lhs) && matches!(&chain.rhs, Expr::Property(p, _) if p.2.as_str() == "action") => {
+                    c.locals.push(Local::Action(ident.name.to_string()));
+                }
+                value => {
+                    let (node, t) = c.expr(value)?;
+                    c.locals.push(Local::Slot(ident.name.to_string(), values.len(), t));
+                    values.push(node);
+                }
+            }
+        }
+        let mut terms: Vec<(String, Node)> = match last {
+            Stmt::Expr(e) if matches!(e.as_ref(), Expr::Map(..)) => {
+                let Expr::Map(map, _) = e.as_ref() else { unreachable!() };
+                let entries = map.0.iter().map(|(key, value)| c.expr(value).filter(|(_, t)| *t == T::F).map(|(n, _)| (key.name.to_string(), n)));
+                entries.collect::<Option<Vec<_>>>()?
+            }
+            last => vec![("reward".to_owned(), c.block(std::slice::from_ref(last)).filter(|(_, t)| *t == T::F)?.0)],
+        };
+        if terms.is_empty() || terms.len() > limits.max_map_size || c.nodes.get().saturating_mul(OPERATIONS_PER_NODE) >= limits.max_operations {
+            return None;
+        }
+        terms.sort_by(|a, b| a.0.cmp(&b.0));
+        let (names, terms) = terms.into_iter().unzip();
+        Some(Self { lets: values, names, terms })
+    }
+
+    /// The terms' values in the order of `names`, or None where Rhai must run the script (a
+    /// value of another type than compiled, an action index out of range).
+    pub(crate) fn eval(&self, state: &State, out: &mut Vec<f64>) -> Option<()> {
+        let mut locals = Vec::with_capacity(self.lets.len());
+        for node in &self.lets {
+            let value = eval(node, state, &locals)?;
+            locals.push(value);
+        }
+        out.clear();
+        for node in &self.terms {
+            match eval(node, state, &locals)? {
+                V::F(x) => out.push(x),
+                _ => return None,
+            }
+        }
+        Some(())
+    }
+}
+
+/// Rhai operations a node of the subset can cost at most (its own, its call's, a variable's
+/// lookup), to keep a compiled script provably under the sandbox's operation limit.
+const OPERATIONS_PER_NODE: u64 = 4;
+
+/// A name bound by a `let` of the reward function.
+#[derive(Debug, Clone)]
+enum Local {
+    /// A number or vector, in a slot.
+    Slot(String, usize, T),
+    /// `let a = s.action`: only `a[i]` is in the subset.
+    Action(String),
 }
 
 struct Compiler<'a> {
     /// The state's variable names (the sandbox's layout).
     names: &'a [String],
     sample: &'a State,
+    /// What the state is called: `s` in env expressions, the parameter in a reward function.
+    state: &'a str,
+    /// `let`s in scope, latest last (a later `let` of a name shadows an earlier one).
+    locals: Vec<Local>,
+    /// Nodes compiled so far.
+    nodes: std::cell::Cell<u64>,
 }
 
-impl Compiler<'_> {
+impl<'a> Compiler<'a> {
+    fn new(names: &'a [String], sample: &'a State, state: &'a str) -> Self {
+        Self { names, sample, state, locals: Vec::new(), nodes: std::cell::Cell::new(0) }
+    }
+
+    fn is_state(&self, e: &Expr) -> bool {
+        matches!(e, Expr::Variable(v, _, _) if v.1.as_str() == self.state)
+    }
+
+    fn local(&self, name: &str) -> Option<&Local> {
+        self.locals.iter().rev().find(|l| match l {
+            Local::Slot(n, _, _) | Local::Action(n) => n == name,
+        })
+    }
+
     fn expr(&self, e: &Expr) -> Option<(Node, T)> {
+        self.nodes.set(self.nodes.get() + 1);
         match e {
             Expr::FloatConstant(x, _) => Some((Node::Const(V::F(**x)), T::F)),
             Expr::BoolConstant(b, _) => Some((Node::Const(V::B(*b)), T::B)),
+            Expr::Variable(v, _, _) => match self.local(v.1.as_str())? {
+                Local::Slot(_, slot, t) => Some((Node::Local(*slot), *t)),
+                Local::Action(_) => None,
+            },
+            Expr::Index(index, _, _) => match (&index.lhs, &index.rhs) {
+                (Expr::Variable(v, _, _), Expr::IntegerConstant(i, _)) if matches!(self.local(v.1.as_str()), Some(Local::Action(_))) => {
+                    Some((Node::Action(usize::try_from(*i).ok()?), T::F))
+                }
+                _ => None,
+            },
             Expr::Dot(chain, _, _) => match &chain.lhs {
-                Expr::Variable(v, _, _) if v.1.as_str() == "s" => self.state_chain(&chain.rhs),
+                state if self.is_state(state) => self.state_chain(&chain.rhs),
                 object => {
                     let object = self.expr(object)?;
                     self.chain(object, &chain.rhs)
@@ -163,8 +289,21 @@ impl Compiler<'_> {
             Expr::Dot(chain, _, _) => (&chain.lhs, Some(&chain.rhs)),
             other => (other, None),
         };
-        let Expr::Property(p, _) = first else { return None };
-        let name = p.2.as_str();
+        let name = match first {
+            Expr::Property(p, _) => p.2.as_str(),
+            // `s.action[i]`, a literal index (Rhai counts a negative one from the end).
+            Expr::Index(index, _, _) => match (&index.lhs, &index.rhs) {
+                (Expr::Property(p, _), Expr::IntegerConstant(i, _)) if p.2.as_str() == "action" => {
+                    let node = (Node::Action(usize::try_from(*i).ok()?), T::F);
+                    return match then {
+                        Some(rest) => self.chain(node, rest),
+                        None => Some(node),
+                    };
+                }
+                _ => return None,
+            },
+            _ => return None,
+        };
         let var = match name {
             "dt" => (Node::Dt, T::F),
             "time" => (Node::Time, T::F),
@@ -211,7 +350,12 @@ impl Compiler<'_> {
     }
 
     fn call(&self, call: &FnCallExpr) -> Option<(Node, T)> {
-        let args = call.args.iter().map(|a| self.expr(a)).collect::<Option<Vec<_>>>()?;
+        // `clamp` takes any number: an integer literal is the float `clamp` converts it to.
+        let arg = |a: &Expr| match a {
+            Expr::IntegerConstant(i, _) if call.name.as_str() == "clamp" && call.op_token.is_none() => Some((Node::Const(V::F(*i as f64)), T::F)),
+            a => self.expr(a),
+        };
+        let args = call.args.iter().map(arg).collect::<Option<Vec<_>>>()?;
         let name = call.name.as_str();
         match (&call.op_token, args.len()) {
             (Some(token), 1) => unary(token, args),
@@ -281,21 +425,23 @@ fn function(name: &str, args: Vec<(Node, T)>) -> Option<(Node, T)> {
         ("norm", [T::V3]) => Some((Node::Norm(a.next()?), T::F)),
         ("dot", [T::V3, T::V3]) => Some((Node::Dot(a.next()?, a.next()?), T::F)),
         ("vec3", [T::F, T::F, T::F]) => Some((Node::Vec3(Box::new([*a.next()?, *a.next()?, *a.next()?])), T::V3)),
+        // As `types.rs` registers it: `x.max(lo).min(hi)`.
+        ("clamp", [T::F, T::F, T::F]) => Some((Node::Clamp(Box::new([*a.next()?, *a.next()?, *a.next()?])), T::F)),
         (name, [T::F]) => crate::math::unary(name).map(|f| (Node::Unary(f, a.next().expect("one argument")), T::F)),
         _ => None,
     }
 }
 
-fn eval(node: &Node, s: &State) -> Option<V> {
-    let f = |n: &Node| match eval(n, s)? {
+fn eval(node: &Node, s: &State, locals: &[V]) -> Option<V> {
+    let f = |n: &Node| match eval(n, s, locals)? {
         V::F(x) => Some(x),
         _ => None,
     };
-    let b = |n: &Node| match eval(n, s)? {
+    let b = |n: &Node| match eval(n, s, locals)? {
         V::B(x) => Some(x),
         _ => None,
     };
-    let v = |n: &Node| match eval(n, s)? {
+    let v = |n: &Node| match eval(n, s, locals)? {
         V::V3(x) => Some(x),
         _ => None,
     };
@@ -343,9 +489,9 @@ fn eval(node: &Node, s: &State) -> Option<V> {
         }
         Node::If(c, then, other) => {
             if b(c)? {
-                eval(then, s)?
+                eval(then, s, locals)?
             } else {
-                eval(other, s)?
+                eval(other, s, locals)?
             }
         }
         Node::Unary(g, a) => V::F(g(f(a)?)),
@@ -360,6 +506,9 @@ fn eval(node: &Node, s: &State) -> Option<V> {
             })
         }
         Node::Vec3(parts) => V::V3(Vec3::new(f(&parts[0])?, f(&parts[1])?, f(&parts[2])?)),
+        Node::Action(i) => V::F(*s.data().action.get(*i)?),
+        Node::Local(slot) => *locals.get(*slot)?,
+        Node::Clamp(parts) => V::F(f(&parts[0])?.max(f(&parts[1])?).min(f(&parts[2])?)),
     })
 }
 
@@ -447,7 +596,7 @@ mod tests {
         let names = ["a", "b", "v", "w"].map(str::to_owned).to_vec();
         let sandbox = Sandbox::new(StateLayout { names }, &SandboxLimits::default());
         let sample = &states()[0];
-        for text in ["s.a > 1", "s.action[0]", "s.step > 3", "if s.a > 0.0 { 1.0 }", "s.a.max(s.b)", "s.v.x.to_string().len() > 0"] {
+        for text in ["s.a > 1", "s.action.len() > 0", "s.step > 3", "if s.a > 0.0 { 1.0 }", "s.a.max(s.b)", "s.v.x.to_string().len() > 0"] {
             let mut e = Expr::compile(&sandbox, "e", text).unwrap();
             e.specialize(sample);
             assert!(!e.is_specialized(), "{text}");
@@ -460,5 +609,51 @@ mod tests {
         assert!(e.eval_value(&odd).is_none());
         let err = e.eval_number(&odd).unwrap_err().to_string();
         assert!(err.contains("e:"), "{err}");
+    }
+
+    #[test]
+    fn direct_reward_terms_are_rhai_s_bits_and_errors_stay_rhai_s() {
+        use crate::{RewardScript, RewardTerms};
+        let names = ["a", "b", "v", "w"].map(str::to_owned).to_vec();
+        let sandbox = Sandbox::new(StateLayout { names }, &SandboxLimits::default());
+        let scripts = [
+            // Terms out of order (a map returns them sorted), shadowing, a parameter not named `s`.
+            "fn compute_reward(st) { let x = st.a * 2.0; let x = x + st.b; let act = st.action; #{ zeta: x, alpha: -square(act[0]), mid: clamp(st.a, -1, 1) } }",
+            "fn compute_reward(s) { let d = (s.v - s.w).norm(); let dir = s.v / (d + 1e-6); -(s.w - dir * 0.06).norm() + s.v.dot(dir) }",
+            "fn compute_reward(s) { let up = if s.v.z > 0.5 { 1.0 } else { 0.0 }; #{ up: up, far: -s.a.abs() - s.action[0] * s.action[0], t: s.time * s.dt } }",
+            // Not finite for some states: Rhai reports it, located.
+            "fn compute_reward(s) { #{ r: 1.0 / s.a, l: ln(s.b) } }",
+            // An action index past the end: Rhai's error.
+            "fn compute_reward(s) { #{ r: s.action[3] } }",
+        ];
+        for text in scripts {
+            let plain = RewardScript::compile(&sandbox, "r.rhai", text).unwrap();
+            let mut fast = plain.clone();
+            fast.specialize(&states()[0]);
+            assert!(fast.is_specialized(), "{text} is in the subset");
+            for state in states() {
+                let (mut a, mut b) = (RewardTerms::default(), RewardTerms::default());
+                match (fast.call(&state, &mut a), plain.call(&state, &mut b)) {
+                    (Ok(()), Ok(())) => {
+                        assert_eq!(a.names, b.names, "{text}");
+                        let bits = |t: &RewardTerms| t.values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                        assert_eq!(bits(&a), bits(&b), "{text} on {:?}", state.data().values);
+                    }
+                    (Err(x), Err(y)) => assert_eq!(x.to_string(), y.to_string()),
+                    (x, y) => panic!("{text} on {:?}: {x:?} vs {y:?}", state.data().values),
+                }
+            }
+        }
+        for text in [
+            "fn compute_reward(s) { let t = 0.0; for x in s.action { t += x; } t }",
+            "fn helper(x) { x * 2.0 }\nfn compute_reward(s) { helper(s.a) }",
+            "fn compute_reward(s) { s.a * 2 }",
+            "fn compute_reward(s) { print(s.a); s.a }",
+            "fn compute_reward(s) { #{ v: s.v } }",
+        ] {
+            let mut script = RewardScript::compile(&sandbox, "r.rhai", text).unwrap();
+            script.specialize(&states()[0]);
+            assert!(!script.is_specialized(), "{text}");
+        }
     }
 }

@@ -88,7 +88,7 @@ pub(crate) fn called_at(ast: &AST, pos: Position) -> Option<String> {
 }
 
 /// The top-level statements of `compute_reward(s)` and its parameter name.
-fn reward_body(ast: &AST) -> Option<(Vec<Stmt>, String)> {
+pub(crate) fn reward_body(ast: &AST) -> Option<(Vec<Stmt>, String)> {
     let param = ast.iter_functions().find(|f| f.name == REWARD_FN && f.params.len() == 1)?.params[0].to_owned();
     let only = reward_fn_only(ast);
     let mut body = Vec::new();

@@ -1,6 +1,7 @@
 //! Reward scripts: compile, check the contract, call.
 
 use crate::error::{ScriptError, ScriptErrorKind};
+use crate::fast::FastReward;
 use crate::locate;
 use crate::sandbox::Sandbox;
 use crate::types::State;
@@ -33,6 +34,9 @@ pub struct RewardScript {
     source: String,
     sandbox: Sandbox,
     ast: AST,
+    /// The direct evaluation of `compute_reward`, when [`RewardScript::specialize`] found it in
+    /// the subset `fast.rs` handles; else (and whenever it declines at run time) Rhai runs it.
+    fast: Option<FastReward>,
 }
 
 impl std::fmt::Debug for RewardScript {
@@ -63,7 +67,21 @@ impl RewardScript {
             )
             .at(locate::function_position(&ast, n)));
         }
-        Ok(Self { name: name.to_owned(), source: source.to_owned(), sandbox: sandbox.clone(), ast })
+        Ok(Self { name: name.to_owned(), source: source.to_owned(), sandbox: sandbox.clone(), ast, fast: None })
+    }
+
+    /// Prepares the direct evaluation of `compute_reward`, with the state's variables typed as in
+    /// `sample` (the state after a reset). The terms are the same bits either way; a script
+    /// outside the subset (loops, helpers, integers in arithmetic, `print`, …) runs on Rhai, and
+    /// so does any call whose state does not fit the compiled types or whose terms are not all
+    /// finite (so that errors are Rhai's, located as ever).
+    pub fn specialize(&mut self, sample: &State) {
+        self.fast = FastReward::compile(&self.ast, &self.sandbox.layout().names, sample, &self.sandbox.limits);
+    }
+
+    /// Whether [`RewardScript::specialize`] found the script in the directly evaluated subset.
+    pub fn is_specialized(&self) -> bool {
+        self.fast.is_some()
     }
 
     /// The same script compiled again on `sandbox` (see [`Sandbox::isolated`]): a copy that
@@ -84,12 +102,26 @@ impl RewardScript {
 
     /// Calls `compute_reward(state)` and stores the terms in `out`.
     pub fn call(&self, state: &State, out: &mut RewardTerms) -> Result<(), ScriptError> {
+        if let Some(fast) = &self.fast
+            && self.call_fast(fast, state, out)
+        {
+            return Ok(());
+        }
         let mut scope = Scope::new();
         // Top-level statements are not re-run on every call: functions cannot see them anyway.
         let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
         let result: Dynamic =
             self.sandbox.engine.call_fn_with_options(options, &mut scope, &self.ast, REWARD_FN, (state.clone(),)).map_err(|e| self.eval_error(e, state))?;
         self.store(result, out)
+    }
+
+    /// The direct evaluation; false (and `out` untouched) where Rhai must run the script.
+    fn call_fast(&self, fast: &FastReward, state: &State, out: &mut RewardTerms) -> bool {
+        let mut values = Vec::with_capacity(fast.names.len());
+        if fast.eval(state, &mut values).is_none() || !values.iter().all(|v| v.is_finite()) {
+            return false;
+        }
+        store_terms(out, fast.names.iter().map(String::as_str).zip(values)).is_ok()
     }
 
     /// Rhai operations one call of `compute_reward(state)` takes (each expression node, loop

@@ -50,6 +50,9 @@ pub struct EnvModel {
     obs_dim: usize,
     terminations: Vec<Expr>,
     fitness: Expr,
+    /// The state after `reset(0)`: the types the expressions and reward scripts are evaluated
+    /// directly for ([`Expr::specialize`], [`RewardScript::specialize`]).
+    sample: State,
 }
 
 impl EnvModel {
@@ -126,6 +129,7 @@ impl EnvModel {
             obs_dim: 0,
             terminations,
             fitness,
+            sample: State::default(),
         };
         // Probe: one reset gives every variable's type, then the expressions are checked once.
         let probe = Env::new(Arc::new(model.clone()), None).and_then(|mut env| {
@@ -139,7 +143,8 @@ impl EnvModel {
         model.types = probe.iter().map(value_type).collect();
         model.obs_dim = model.observation.iter().map(|&i| model.types[i].width()).sum();
         // The state after a reset types the variables for the expressions' direct evaluation.
-        let sample = State::new(StateData { values: probe, ..StateData::default() });
+        model.sample = State::new(StateData { values: probe, ..StateData::default() });
+        let sample = model.sample.clone();
         let derived = model.vars.iter_mut().filter_map(|v| match v {
             VarKind::Derived(e) => Some(e),
             VarKind::Source(_) => None,
@@ -300,6 +305,10 @@ impl Env {
     /// empty and `step` returns [`SimError::NeedsReset`]). `reward` must have been compiled with
     /// this model's sandbox ([`EnvModel::compile_reward`]).
     pub fn new(model: Arc<EnvModel>, reward: Option<RewardScript>) -> Result<Self, SimError> {
+        let reward = reward.map(|mut r| {
+            r.specialize(&model.sample);
+            r
+        });
         let spec = &model.spec;
         let rest = vec![BodyState::rest(); spec.bodies.len()];
         let zeros = vec![0.0; model.layout.joints.len()];
@@ -687,6 +696,18 @@ doc = "distance to the goal"
             });
             let left: Vec<&str> = derived.chain(&model.terminations).chain([&model.fitness]).filter(|e| !e.is_specialized()).map(|e| e.name()).collect();
             assert!(left.is_empty(), "{id}: left to Rhai: {left:?}");
+        }
+    }
+
+    #[test]
+    fn built_in_human_rewards_without_loops_or_helpers_are_evaluated_directly() {
+        for id in rewardsmith_spec::catalog::ids() {
+            let model = EnvModel::new(&rewardsmith_spec::catalog::resolve(id).unwrap()).unwrap();
+            let (name, source) = rewardsmith_spec::catalog::reward_script(id, "human.rhai").unwrap();
+            let env = Env::new(model.clone(), Some(model.compile_reward(name, source).unwrap())).unwrap();
+            let direct = env.reward.as_ref().unwrap().is_specialized();
+            // ant sums the action in a loop; cartpole-swingup calls a helper function.
+            assert_eq!(direct, !["ant", "cartpole-swingup"].contains(&id), "{id}");
         }
     }
 
