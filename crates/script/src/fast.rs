@@ -1,20 +1,23 @@
-//! A direct evaluator for the simple trusted expressions of environment files (termination,
-//! fitness, derived state), used in place of Rhai's where it gives the same bits.
+//! A direct evaluator for expressions and reward functions in a small typed subset of Rhai, used
+//! in place of Rhai's where it gives the same bits.
 //!
-//! Why: a cartpole step evaluates three such expressions, and Rhai's fixed cost per evaluation
-//! (a runtime state, function resolution, a scope) made them ≈ 15% of the step's instructions,
-//! more than `s.pole_angle.abs() > 0.2095` is worth (BENCHMARKS.md, issue 20). Reward scripts
-//! (untrusted, open-ended) stay on Rhai.
+//! Why: Rhai's fixed cost per evaluation (a runtime state, function resolution, a scope) and its
+//! dispatch per operation (≈ 500 instructions; ≈ 1 700 per state getter) made a cartpole step's
+//! three env expressions ≈ 15% of its instructions and its `human.rhai` ≈ 38%, against ≈ 40% for
+//! the physics (BENCHMARKS.md, issue 20).
 //!
-//! What: [`Fast::compile`] translates an expression's Rhai AST when every node is in a small,
-//! statically typed subset: float and bool literals, `s.<variable>` holding a number or a vec3,
-//! `s.dt`, `s.time`, `.x`/`.y`/`.z`, `+ - * /`, unary `-` and `!`, the six comparisons, `&&`,
-//! `||`, `if … { … } else { … }`, `vec3(…)`, `abs`, `sqrt`, `square`, the libm functions the
-//! sandbox registers, `norm`, `dot`. Each operation does what the engine does: the registered
-//! function's arithmetic, libm where the sandbox uses libm, and Rhai's relative-epsilon float
-//! comparisons (its checked build). Anything else leaves the expression to Rhai; so does, at run
-//! time, a state variable whose value is not of the type it had when compiled, so errors stay
-//! Rhai's, word for word.
+//! What: [`Fast::compile`] (an env file's termination, fitness or derived expression) and
+//! [`FastReward::compile`] (`compute_reward`: `let`s, then a map literal of number terms or a
+//! number) translate the Rhai AST when every node is in the subset: float and bool literals,
+//! `s.<variable>` holding a number or a vec3, `s.dt`, `s.time`, `s.action[i]`, `.x`/`.y`/`.z`,
+//! `+ - * /`, unary `-` and `!`, the six comparisons, `&&`, `||`, `if … { … } else { … }`,
+//! `vec3(…)`, `abs`, `sqrt`, `square`, `clamp`, the libm functions the sandbox registers, `norm`,
+//! `dot`. Each operation does what the engine does: the registered function's arithmetic, libm
+//! where the sandbox uses libm, and Rhai's relative-epsilon float comparisons (its checked build).
+//! Anything else (loops, helper functions, integer arithmetic, `print`, …) leaves the whole
+//! expression or script to Rhai; so does, at run time, a value that does not fit the compiled
+//! types or an action index past the end, so errors stay Rhai's, word for word. Only loop-free
+//! scripts are taken, and only those small enough to stay under the sandbox's operation limit.
 
 use crate::types::{State, Value, Vec3};
 use rhai::{AST, Expr, FnCallExpr, Stmt, Token};
@@ -549,10 +552,15 @@ mod tests {
         out
     }
 
+    /// A sandbox for the state of [`states`]: numbers `a`, `b`, vectors `v`, `w`.
+    fn sandbox() -> Sandbox {
+        let names = ["a", "b", "v", "w"].map(str::to_owned).to_vec();
+        Sandbox::new(StateLayout { names }, &SandboxLimits::default())
+    }
+
     #[test]
     fn direct_evaluation_gives_rhai_s_bits() {
-        let names = ["a", "b", "v", "w"].map(str::to_owned).to_vec();
-        let sandbox = Sandbox::new(StateLayout { names }, &SandboxLimits::default());
+        let sandbox = sandbox();
         let numbers = [
             "1.0",
             "-s.a * s.b + s.a / 3.0 - 0.5",
@@ -593,8 +601,7 @@ mod tests {
 
     #[test]
     fn expressions_outside_the_subset_and_changed_types_are_left_to_rhai() {
-        let names = ["a", "b", "v", "w"].map(str::to_owned).to_vec();
-        let sandbox = Sandbox::new(StateLayout { names }, &SandboxLimits::default());
+        let sandbox = sandbox();
         let sample = &states()[0];
         for text in ["s.a > 1", "s.action.len() > 0", "s.step > 3", "if s.a > 0.0 { 1.0 }", "s.a.max(s.b)", "s.v.x.to_string().len() > 0"] {
             let mut e = Expr::compile(&sandbox, "e", text).unwrap();
@@ -614,8 +621,7 @@ mod tests {
     #[test]
     fn direct_reward_terms_are_rhai_s_bits_and_errors_stay_rhai_s() {
         use crate::{RewardScript, RewardTerms};
-        let names = ["a", "b", "v", "w"].map(str::to_owned).to_vec();
-        let sandbox = Sandbox::new(StateLayout { names }, &SandboxLimits::default());
+        let sandbox = sandbox();
         let scripts = [
             // Terms out of order (a map returns them sorted), shadowing, a parameter not named `s`.
             "fn compute_reward(st) { let x = st.a * 2.0; let x = x + st.b; let act = st.action; #{ zeta: x, alpha: -square(act[0]), mid: clamp(st.a, -1, 1) } }",

@@ -214,7 +214,9 @@ impl EnvModel {
     }
     /// Compiles a reward script for this environment.
     pub fn compile_reward(&self, name: &str, source: &str) -> Result<RewardScript, SimError> {
-        Ok(RewardScript::compile(&self.sandbox, name, source)?)
+        let mut script = RewardScript::compile(&self.sandbox, name, source)?;
+        script.specialize(&self.sample);
+        Ok(script)
     }
 
     /// The critic's verdict ([`rewardsmith_script::judge`]) on a script's source over `states`,
