@@ -21,6 +21,7 @@
 
 use crate::types::{State, Value, Vec3};
 use rhai::{AST, Expr, FnCallExpr, Stmt, Token};
+use std::cell::Cell;
 
 /// A value of the subset.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -95,7 +96,23 @@ enum Node {
     /// A `let` of the reward function, by slot.
     Local(usize),
     Clamp(Box<[Node; 3]>),
+    /// A call of a script function, its body compiled for this call's argument types.
+    Inline(Box<Inline>),
 }
+
+/// A script function's body at one call site: the arguments (in the caller's frame), then the
+/// body's `let`s and its value (in a frame of their own: parameters first, then the `let`s, as
+/// Rhai's functions see no caller's variables).
+#[derive(Debug, Clone)]
+struct Inline {
+    args: Vec<Node>,
+    lets: Vec<Node>,
+    value: Node,
+}
+
+/// How deep script functions may call each other in the subset (well under the sandbox's call
+/// limit; a recursive helper is left to Rhai).
+const MAX_INLINE_DEPTH: usize = 8;
 
 /// A compiled expression of the subset.
 #[derive(Debug, Clone)]
@@ -110,7 +127,8 @@ impl Fast {
         if ast.iter_functions().next().is_some() {
             return None;
         }
-        let (root, _) = Compiler::new(names, sample, "s").block(ast.statements())?;
+        let nodes = Cell::new(0);
+        let (root, _) = Compiler::new(names, sample, "s", &nodes, None).block(ast.statements())?;
         Some(Self { root })
     }
 
@@ -139,30 +157,10 @@ impl FastReward {
     /// operations per node).
     pub(crate) fn compile(ast: &AST, names: &[String], sample: &State, limits: &crate::SandboxLimits) -> Option<Self> {
         let (body, param) = crate::locate::reward_body(ast)?;
-        // Helpers could shadow the functions the subset names; a script with any is left alone.
-        if ast.iter_functions().count() != 1 {
-            return None;
-        }
-        let mut c = Compiler::new(names, sample, &param);
+        let nodes = Cell::new(0);
+        let mut c = Compiler::new(names, sample, &param, &nodes, Some(ast));
         let (last, lets) = body.split_last()?;
-        let mut values = Vec::new();
-        for stmt in lets {
-            let Stmt::Var(var, flags, _) = stmt else { return None };
-            let (ident, value, _) = var.as_ref();
-            if !flags.is_empty() {
-                return None;
-            }
-            match value {
-                Expr::Dot(chain, _, _) if c.is_state(&chain.lhs) && matches!(&chain.rhs, Expr::Property(p, _) if p.2.as_str() == "action") => {
-                    c.locals.push(Local::Action(ident.name.to_string()));
-                }
-                value => {
-                    let (node, t) = c.expr(value)?;
-                    c.locals.push(Local::Slot(ident.name.to_string(), values.len(), t));
-                    values.push(node);
-                }
-            }
-        }
+        let values = c.lets(lets)?;
         let mut terms: Vec<(String, Node)> = match last {
             Stmt::Expr(e) if matches!(e.as_ref(), Expr::Map(..)) => {
                 let Expr::Map(map, _) = e.as_ref() else { unreachable!() };
@@ -171,7 +169,7 @@ impl FastReward {
             }
             last => vec![("reward".to_owned(), c.block(std::slice::from_ref(last)).filter(|(_, t)| *t == T::F)?.0)],
         };
-        if terms.is_empty() || terms.len() > limits.max_map_size || c.nodes.get().saturating_mul(OPERATIONS_PER_NODE) >= limits.max_operations {
+        if terms.is_empty() || terms.len() > limits.max_map_size || nodes.get().saturating_mul(OPERATIONS_PER_NODE) >= limits.max_operations {
             return None;
         }
         terms.sort_by(|a, b| a.0.cmp(&b.0));
@@ -219,17 +217,64 @@ struct Compiler<'a> {
     state: &'a str,
     /// `let`s in scope, latest last (a later `let` of a name shadows an earlier one).
     locals: Vec<Local>,
-    /// Nodes compiled so far.
-    nodes: std::cell::Cell<u64>,
+    /// Nodes compiled so far, inlined function bodies included.
+    nodes: &'a Cell<u64>,
+    /// The script whose functions calls may inline (None: expressions, which have none).
+    script: Option<&'a AST>,
+    /// The script functions being inlined, outermost first (name, arity).
+    inlining: Vec<(String, usize)>,
 }
 
 impl<'a> Compiler<'a> {
-    fn new(names: &'a [String], sample: &'a State, state: &'a str) -> Self {
-        Self { names, sample, state, locals: Vec::new(), nodes: std::cell::Cell::new(0) }
+    fn new(names: &'a [String], sample: &'a State, state: &'a str, nodes: &'a Cell<u64>, script: Option<&'a AST>) -> Self {
+        Self { names, sample, state, locals: Vec::new(), nodes, script, inlining: Vec::new() }
+    }
+
+    /// Compiles `let` statements into slots after the ones in scope; `let a = s.action` binds
+    /// an alias instead of a slot.
+    fn lets(&mut self, statements: &[Stmt]) -> Option<Vec<Node>> {
+        let first = self.locals.iter().filter(|l| matches!(l, Local::Slot(..))).count();
+        let mut values = Vec::new();
+        for stmt in statements {
+            let Stmt::Var(var, flags, _) = stmt else { return None };
+            let (ident, value, _) = var.as_ref();
+            if !flags.is_empty() {
+                return None;
+            }
+            match value {
+                Expr::Dot(chain, _, _) if self.is_state(&chain.lhs) && matches!(&chain.rhs, Expr::Property(p, _) if p.2.as_str() == "action") => {
+                    self.locals.push(Local::Action(ident.name.to_string()));
+                }
+                value => {
+                    let (node, t) = self.expr(value)?;
+                    self.locals.push(Local::Slot(ident.name.to_string(), first + values.len(), t));
+                    values.push(node);
+                }
+            }
+        }
+        Some(values)
+    }
+
+    /// A call of the script's function `name`, its body compiled for `args`' types.
+    fn inline(&self, name: &str, args: Vec<(Node, T)>) -> Option<(Node, T)> {
+        let id = (name.to_owned(), args.len());
+        if self.inlining.len() >= MAX_INLINE_DEPTH || self.inlining.contains(&id) {
+            return None;
+        }
+        let (body, params) = crate::locate::function_body(self.script?, name, args.len())?;
+        // The function sees its parameters only: no state unless passed, no caller's `let`s.
+        let mut inner = Compiler::new(self.names, self.sample, "", self.nodes, self.script);
+        inner.inlining = self.inlining.clone();
+        inner.inlining.push(id);
+        inner.locals = params.into_iter().zip(&args).enumerate().map(|(i, (p, (_, t)))| Local::Slot(p, i, *t)).collect();
+        let (last, lets) = body.split_last()?;
+        let lets = inner.lets(lets)?;
+        let (value, t) = inner.block(std::slice::from_ref(last))?;
+        Some((Node::Inline(Box::new(Inline { args: args.into_iter().map(|(n, _)| n).collect(), lets, value })), t))
     }
 
     fn is_state(&self, e: &Expr) -> bool {
-        matches!(e, Expr::Variable(v, _, _) if v.1.as_str() == self.state)
+        !self.state.is_empty() && matches!(e, Expr::Variable(v, _, _) if v.1.as_str() == self.state)
     }
 
     fn local(&self, name: &str) -> Option<&Local> {
@@ -346,7 +391,12 @@ impl<'a> Compiler<'a> {
                 for a in &call.args {
                     args.push(self.expr(a)?);
                 }
-                function(call.name.as_str(), args)
+                let name = call.name.as_str();
+                // `x.f()` calls a script function `f(x)` as well; those are left to Rhai.
+                if self.script.is_some_and(|ast| ast.iter_functions().any(|f| f.name == name && f.params.len() == args.len())) {
+                    return None;
+                }
+                function(name, args)
             }
             _ => None,
         }
@@ -360,10 +410,13 @@ impl<'a> Compiler<'a> {
         };
         let args = call.args.iter().map(arg).collect::<Option<Vec<_>>>()?;
         let name = call.name.as_str();
+        // A script function takes precedence over a registered one of the same name and arity.
+        let scripted = self.script.is_some_and(|ast| ast.iter_functions().any(|f| f.name == name && f.params.len() == args.len()));
         match (&call.op_token, args.len()) {
             (Some(token), 1) => unary(token, args),
             (Some(token), 2) => binary(token, args),
             (Some(_), _) => None,
+            (None, _) if scripted => self.inline(name, args),
             (None, _) => function(name, args),
         }
     }
@@ -512,6 +565,17 @@ fn eval(node: &Node, s: &State, locals: &[V]) -> Option<V> {
         Node::Action(i) => V::F(*s.data().action.get(*i)?),
         Node::Local(slot) => *locals.get(*slot)?,
         Node::Clamp(parts) => V::F(f(&parts[0])?.max(f(&parts[1])?).min(f(&parts[2])?)),
+        Node::Inline(call) => {
+            let mut frame = Vec::with_capacity(call.args.len() + call.lets.len());
+            for a in &call.args {
+                frame.push(eval(a, s, locals)?);
+            }
+            for l in &call.lets {
+                let value = eval(l, s, &frame)?;
+                frame.push(value);
+            }
+            eval(&call.value, s, &frame)?
+        }
     })
 }
 
@@ -629,6 +693,8 @@ mod tests {
             "fn compute_reward(s) { let up = if s.v.z > 0.5 { 1.0 } else { 0.0 }; #{ up: up, far: -s.a.abs() - s.action[0] * s.action[0], t: s.time * s.dt } }",
             // Not finite for some states: Rhai reports it, located.
             "fn compute_reward(s) { #{ r: 1.0 / s.a, l: ln(s.b) } }",
+            // Helper functions, one calling another, with the same names as the caller's `let`s.
+            "fn tol(x, m) { let k = x / m; (-(k * k) * 2.3).exp() }\nfn both(x, k) { tol(x, k) * tol(k, 1.0) }\nfn compute_reward(s) { let k = s.b; #{ t: (1.0 + tol(s.a, 2.0)) / 2.0, u: both(s.b, 0.5) + k } }",
             // An action index past the end: Rhai's error.
             "fn compute_reward(s) { #{ r: s.action[3] } }",
         ];
@@ -652,7 +718,8 @@ mod tests {
         }
         for text in [
             "fn compute_reward(s) { let t = 0.0; for x in s.action { t += x; } t }",
-            "fn helper(x) { x * 2.0 }\nfn compute_reward(s) { helper(s.a) }",
+            "fn speed(st) { st.a }\nfn compute_reward(s) { speed(s) }",
+            "fn f(x) { if x > 0.0 { f(x - 1.0) } else { 0.0 } }\nfn compute_reward(s) { f(s.a) }",
             "fn compute_reward(s) { s.a * 2 }",
             "fn compute_reward(s) { print(s.a); s.a }",
             "fn compute_reward(s) { #{ v: s.v } }",

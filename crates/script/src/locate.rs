@@ -89,16 +89,22 @@ pub(crate) fn called_at(ast: &AST, pos: Position) -> Option<String> {
 
 /// The top-level statements of `compute_reward(s)` and its parameter name.
 pub(crate) fn reward_body(ast: &AST) -> Option<(Vec<Stmt>, String)> {
-    let param = ast.iter_functions().find(|f| f.name == REWARD_FN && f.params.len() == 1)?.params[0].to_owned();
-    let only = reward_fn_only(ast);
+    let (body, mut params) = function_body(ast, REWARD_FN, 1)?;
+    Some((body, params.pop()?))
+}
+
+/// The top-level statements of the script function `name` with `arity` parameters, and the
+/// parameters' names.
+pub(crate) fn function_body(ast: &AST, name: &str, arity: usize) -> Option<(Vec<Stmt>, Vec<String>)> {
+    let params = ast.iter_functions().find(|f| f.name == name && f.params.len() == arity)?.params.iter().map(|p| (*p).to_owned()).collect();
     let mut body = Vec::new();
-    only.walk(&mut |path: &[ASTNode]| {
+    function_only(ast, name, arity).walk(&mut |path: &[ASTNode]| {
         if let [ASTNode::Stmt(stmt)] = path {
             body.push((*stmt).clone());
         }
         true
     });
-    Some((body, param))
+    Some((body, params))
 }
 
 /// Re-runs `compute_reward`'s body at top level and returns where it fails with the same kind of
