@@ -14,7 +14,8 @@
 //! `vec3(…)`, `abs`, `sqrt`, `square`, `clamp`, the libm functions the sandbox registers, `norm`,
 //! `dot`. Each operation does what the engine does: the registered function's arithmetic, libm
 //! where the sandbox uses libm, and Rhai's relative-epsilon float comparisons (its checked build).
-//! Anything else (loops, helper functions, integer arithmetic, `print`, …) leaves the whole
+//! Calls of the script's own functions are inlined, typed by their arguments. Anything else
+//! (loops, recursion, integer arithmetic, `print`, …) leaves the whole
 //! expression or script to Rhai; so does, at run time, a value that does not fit the compiled
 //! types or an action index past the end, so errors stay Rhai's, word for word. Only loop-free
 //! scripts are taken, and only those small enough to stay under the sandbox's operation limit.
