@@ -68,15 +68,16 @@ impl Expr {
 
     /// Evaluates to a finite number.
     pub fn eval_number(&self, state: &State) -> Result<f64, ScriptError> {
-        let fast = self.fast.as_ref().and_then(|f| f.eval(state));
-        if let Some(V::F(x)) = fast {
-            return if x.is_finite() { Ok(x) } else { Err(self.error(ScriptErrorKind::NonFinite, format!("the value is {x}"))) };
-        }
-        let d = self.eval(state)?;
-        let x = d.as_float().ok().or_else(|| d.as_int().ok().map(|i| i as f64)).ok_or_else(|| {
-            let t = self.sandbox.engine.map_type_name(d.type_name());
-            self.error(ScriptErrorKind::Contract, format!("expected a number, got {t}"))
-        })?;
+        let x = match self.fast.as_ref().and_then(|f| f.eval(state)) {
+            Some(V::F(x)) => x,
+            _ => {
+                let d = self.eval(state)?;
+                d.as_float().ok().or_else(|| d.as_int().ok().map(|i| i as f64)).ok_or_else(|| {
+                    let t = self.sandbox.engine.map_type_name(d.type_name());
+                    self.error(ScriptErrorKind::Contract, format!("expected a number, got {t}"))
+                })?
+            }
+        };
         if x.is_finite() { Ok(x) } else { Err(self.error(ScriptErrorKind::NonFinite, format!("the value is {x}"))) }
     }
 

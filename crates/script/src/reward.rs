@@ -72,7 +72,7 @@ impl RewardScript {
 
     /// Prepares the direct evaluation of `compute_reward`, with the state's variables typed as in
     /// `sample` (the state after a reset). The terms are the same bits either way; a script
-    /// outside the subset (loops, helpers, integers in arithmetic, `print`, …) runs on Rhai, and
+    /// outside the subset (loops, recursion, integers in arithmetic, `print`, …) runs on Rhai, and
     /// so does any call whose state does not fit the compiled types or whose terms are not all
     /// finite (so that errors are Rhai's, located as ever).
     pub fn specialize(&mut self, sample: &State) {
@@ -85,9 +85,14 @@ impl RewardScript {
     }
 
     /// The same script compiled again on `sandbox` (see [`Sandbox::isolated`]): a copy that
-    /// shares nothing with this one. It compiled once, so it compiles again.
+    /// shares nothing with this one. It compiled once, so it compiles again; its direct
+    /// evaluation (plain data, no Rhai) carries over when the state layout is the same.
     pub fn recompiled(&self, sandbox: &Sandbox) -> Result<Self, ScriptError> {
-        Self::compile(sandbox, &self.name, &self.source)
+        let mut copy = Self::compile(sandbox, &self.name, &self.source)?;
+        if sandbox.layout() == self.sandbox.layout() {
+            copy.fast = self.fast.clone();
+        }
+        Ok(copy)
     }
 
     /// The script's name as used in errors.

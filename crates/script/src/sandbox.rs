@@ -129,7 +129,7 @@ impl Sandbox {
     /// A sandbox like this one on an engine of its own. Worker threads each given their own
     /// engine and scripts share no reference count: Rhai clones its functions' and names'
     /// shared pointers on every call, and counters touched by two cores bounce their cache line
-    /// between them (BENCHMARKS.md, "VecEnv scaling").
+    /// between them (BENCHMARKS.md, "A step at the cost of its physics").
     pub fn isolated(&self) -> Self {
         Self::new(self.layout.clone(), &self.limits)
     }

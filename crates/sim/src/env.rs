@@ -305,12 +305,8 @@ impl std::fmt::Debug for Env {
 impl Env {
     /// A new instance; call [`Env::reset`] before the first step (until then the observation is
     /// empty and `step` returns [`SimError::NeedsReset`]). `reward` must have been compiled with
-    /// this model's sandbox ([`EnvModel::compile_reward`]).
+    /// this model's sandbox ([`EnvModel::compile_reward`], which also prepares its direct evaluation).
     pub fn new(model: Arc<EnvModel>, reward: Option<RewardScript>) -> Result<Self, SimError> {
-        let reward = reward.map(|mut r| {
-            r.specialize(&model.sample);
-            r
-        });
         let spec = &model.spec;
         let rest = vec![BodyState::rest(); spec.bodies.len()];
         let zeros = vec![0.0; model.layout.joints.len()];

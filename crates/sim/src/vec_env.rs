@@ -116,15 +116,15 @@ impl VecEnv {
         // instances a worker steps share them, no two workers do. A copy per instance would
         // scale as well but costs a single thread ~12% in cache misses (BENCHMARKS.md).
         let chunk = chunk_len(num_envs, pool.current_num_threads());
-        let mut copies: Vec<(Arc<EnvModel>, Option<RewardScript>)> = Vec::new();
+        let mut copy: Option<(Arc<EnvModel>, Option<RewardScript>)> = None;
         let mut slots = Vec::with_capacity(num_envs);
         for i in 0..num_envs {
             if i % chunk == 0 {
                 let model = model.isolated()?;
                 let reward = reward.as_ref().map(|r| r.recompiled(model.sandbox())).transpose()?;
-                copies.push((model, reward));
+                copy = Some((model, reward));
             }
-            let (model, reward) = copies.last().cloned().expect("pushed at i = 0");
+            let (model, reward) = copy.clone().expect("made at i = 0");
             slots.push(Slot {
                 env: Env::new(model, reward)?,
                 seed: derive_seed(seed, i as u64),
@@ -330,6 +330,8 @@ mod tests {
         assert!(Arc::ptr_eq(models[0], models[2]) && Arc::ptr_eq(models[3], models[4]));
         assert!(!Arc::ptr_eq(models[2], models[3]));
         assert!(models.iter().all(|m| !Arc::ptr_eq(m, &model)));
+        // The copies keep the script's direct evaluation.
+        assert!(venv.slots.iter().all(|s| s.env.reward_script().is_some_and(|r| r.is_specialized())));
     }
 
     /// A deterministic action in [-1, 1] for instance `i`, step `t`.
