@@ -1,7 +1,8 @@
 //! `rewardsmith propose --llm openai` against an OpenAI-compatible server on loopback, and the
 //! replay of what it recorded.
 
-use crate::support::{chat_completion, rewardsmith_with_env, text};
+use crate::support::{chat_completion, chat_requests, rewardsmith_with_env, text};
+use rewardsmith_llm::mock::{MockConfig, MockServer as LocalServer};
 use serde_json::{Value, json};
 use std::fs;
 use wiremock::matchers::{header, method, path};
@@ -60,7 +61,7 @@ fn propose_with_an_openai_endpoint_records_every_exchange_and_replay_reproduces_
         assert_eq!(fs::read(live.join(file)).unwrap(), fs::read(replayed.join(file)).unwrap(), "{file}");
     }
     assert!(!replayed.join("llm.jsonl").exists(), "a replay records nothing");
-    assert_eq!(runtime.block_on(server.received_requests()).unwrap().len(), 1, "the replay sent no request");
+    assert_eq!(chat_requests(&runtime, &server), 1, "the replay sent no request");
 
     // Another seed is another request: named, not sent.
     let o = rewardsmith_with_env(
@@ -91,8 +92,38 @@ fn propose_with_a_bad_key_stops_with_a_clear_message() {
     assert_eq!(o.status.code(), Some(1));
     let stderr = text(&o).1;
     assert!(stderr.contains("HTTP 401") && stderr.contains("Incorrect API key provided") && stderr.contains("OPENAI_API_KEY"), "{stderr}");
-    assert_eq!(runtime.block_on(server.received_requests()).unwrap().len(), 1);
+    assert_eq!(chat_requests(&runtime, &server), 1);
     // The server echoed the key; the cassette does not.
     let cassette = fs::read_to_string(dir.path().join("out/llm.jsonl")).unwrap();
     assert!(cassette.contains("provided: [redacted]") && !cassette.contains("sk-wrong"), "{cassette}");
+}
+
+/// A local model's reply: a little reasoning and a script, told apart by the request's seed.
+pub(crate) fn local_reply(request: &Value) -> String {
+    let seed = request["seed"].as_u64().unwrap_or_default();
+    format!(
+        "Upright is good, spinning is not.\n\n```rhai\n// sample {seed}\nfn compute_reward(s) {{\n    let spin_temp = {}.0;\n    \
+         #{{ up: s.pole_cos, calm: 0.1 * exp(-square(s.pole_angular_velocity) / spin_temp) }}\n}}\n```\n",
+        1 + seed % 7
+    )
+}
+
+#[test]
+fn propose_k4_through_a_one_slot_local_server_streams_one_request_at_a_time() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = runtime.block_on(LocalServer::start(MockConfig::new(local_reply)));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let args = ["propose", "--env", "pendulum", "--llm", "openai", "--model", "local-model", "-k", "4", "--seed", "3", "--base-url", &server.url()];
+    let o = rewardsmith_with_env(dir.path(), &[&args[..], &["--out", out.to_str().unwrap()]].concat(), &[]);
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("4 of 4 candidates passed the critic"), "{stdout}");
+    // A loopback URL: one request at a time (the server's /props says one slot), streamed, capped.
+    let stats = server.stats();
+    assert_eq!(stats.requests.len(), 4, "the n probe (one choice back) and 3 single requests");
+    assert_eq!((stats.completed, stats.cancelled, stats.abandoned, stats.most_at_once), (4, 0, 0, 1), "{stats:?}");
+    assert!(stats.requests.iter().all(|r| r["stream"] == true && r["max_tokens"] == 2048), "{:?}", stats.requests);
+    assert!(stdout.contains("llm: 4 requests,"), "{stdout}");
+    assert!(!stderr.contains("at once from now on"), "nothing to lower: {stderr}");
 }

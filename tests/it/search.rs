@@ -1,7 +1,7 @@
 //! `rewardsmith search`: the run directory, determinism across thread counts, resuming a killed
 //! search, and replaying an LLM search from its cassette.
 
-use crate::support::{chat_completion, rewardsmith_with_env, text};
+use crate::support::{chat_completion, chat_requests, rewardsmith_with_env, text};
 use serde_json::{Value, json};
 use std::fs;
 use std::path::Path;
@@ -225,7 +225,7 @@ fn an_llm_search_replays_from_its_cassette_exactly_and_offline() {
     let live = [&SMALL[..], &["2", "--llm", "openai", "--model", "m", "--out", "live"]].concat();
     let o = rewardsmith_with_env(dir.path(), &live, &[("OPENAI_BASE_URL", base_url.as_str())]);
     assert!(o.status.success(), "{}", text(&o).1);
-    let sent = runtime.block_on(server.received_requests()).unwrap().len();
+    let sent = chat_requests(&runtime, &server);
     assert_eq!(sent, 4, "per generation: one request for both candidates, one more for the rejected one");
     let feedback = fs::read_to_string(dir.path().join("live/gen-00/feedback.md")).unwrap();
     assert!(feedback.contains("### Candidates that failed") && feedback.contains("no_such_variable"), "{feedback}");
@@ -239,7 +239,7 @@ fn an_llm_search_replays_from_its_cassette_exactly_and_offline() {
     let replay = [&SMALL[..], &["2", "--llm", &llm, "--out", "replayed"]].concat();
     let o = rewardsmith_with_env(dir.path(), &replay, &[]);
     assert!(o.status.success(), "{}", text(&o).1);
-    assert_eq!(runtime.block_on(server.received_requests()).unwrap().len(), sent, "the replay sent nothing");
+    assert_eq!(chat_requests(&runtime, &server), sent, "the replay sent nothing");
     assert_eq!(results(&dir.path().join("live")), results(&dir.path().join("replayed")));
 
     // A live search killed after generation 1 was proposed (its requests are in the cassette,
@@ -251,9 +251,35 @@ fn an_llm_search_replays_from_its_cassette_exactly_and_offline() {
     }
     let o = rewardsmith_with_env(dir.path(), &["search", "--resume", "resumed", "--no-cache", "--no-gif"], &[]);
     assert!(o.status.success(), "{}", text(&o).1);
-    assert_eq!(runtime.block_on(server.received_requests()).unwrap().len(), sent, "the resume asked nothing twice");
+    assert_eq!(chat_requests(&runtime, &server), sent, "the resume asked nothing twice");
     assert_eq!(results(&dir.path().join("live")), results(&dir.path().join("resumed")));
     assert_eq!(fs::read_to_string(&cassette).unwrap(), fs::read_to_string(dir.path().join("resumed/llm.jsonl")).unwrap());
+}
+
+#[test]
+fn a_streamed_search_through_a_local_server_replays_exactly_with_no_server() {
+    use rewardsmith_llm::mock::{MockConfig, MockServer};
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = runtime.block_on(MockServer::start(MockConfig::new(crate::llm::local_reply)));
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url();
+    let live = [&SMALL[..], &["2", "--llm", "openai", "--model", "local-model", "--base-url", &url, "--out", "live"]].concat();
+    let o = rewardsmith_with_env(dir.path(), &live, &[]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    let stats = server.stats();
+    assert_eq!((stats.cancelled, stats.abandoned, stats.most_at_once), (0, 0, 1), "{stats:?}");
+    let cassette = dir.path().join("live/llm.jsonl");
+    let lines: Vec<Value> = fs::read_to_string(&cassette).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(lines.iter().filter(|l| l.get("status").is_some()).all(|l| l["request"]["stream"] == true && l["response"]["object"] == "chat.completion"));
+    // The run records the cap it sent, so a resume asks the same.
+    let run_toml = fs::read_to_string(dir.path().join("live/run.toml")).unwrap();
+    assert!(run_toml.contains("max_completion_tokens = 2048") && run_toml.contains("cap_field = \"max_tokens\""), "{run_toml}");
+    drop(server);
+
+    let llm = format!("replay:{}", cassette.display());
+    let o = rewardsmith_with_env(dir.path(), &[&SMALL[..], &["2", "--llm", &llm, "--out", "replayed"]].concat(), &[]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    assert_eq!(results(&dir.path().join("live")), results(&dir.path().join("replayed")));
 }
 
 #[test]

@@ -77,3 +77,8 @@ pub fn chat_completion(contents: &[&str], (prompt_tokens, completion_tokens): (u
         "usage": { "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens }
     })
 }
+
+/// The chat requests a loopback server received (not the probes of how many it serves at once).
+pub fn chat_requests(runtime: &tokio::runtime::Runtime, server: &wiremock::MockServer) -> usize {
+    runtime.block_on(server.received_requests()).unwrap().iter().filter(|r| r.url.path().ends_with("/chat/completions")).count()
+}

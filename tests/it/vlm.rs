@@ -3,7 +3,7 @@
 //! answers falling back to fitness, and a replay from the cassette.
 
 use crate::search::{SMALL, json};
-use crate::support::{chat_completion, rewardsmith_with_env, text};
+use crate::support::{chat_completion, chat_requests, rewardsmith_with_env, text};
 use crate::viewer::viewer_binary;
 use base64::Engine as _;
 use serde_json::Value;
@@ -113,14 +113,14 @@ fn a_vision_model_ranks_pictures_of_each_candidate_and_the_search_follows_it_and
     assert!(first < second);
 
     // The replay asks nothing and gives the same run.
-    let sent = runtime.block_on(server.received_requests()).unwrap().len();
+    let sent = chat_requests(&runtime, &server);
     let llm = format!("replay:{}", run.join("llm.jsonl").display());
     let mut replay = vlm_search("replayed");
     let at = replay.iter().position(|a| *a == "openai").unwrap();
     replay[at] = &llm;
     let o = rewardsmith_with_env(dir.path(), &replay, &vars[1..]);
     assert!(o.status.success(), "{}", text(&o).1);
-    assert_eq!(runtime.block_on(server.received_requests()).unwrap().len(), sent, "the replay sent nothing");
+    assert_eq!(chat_requests(&runtime, &server), sent, "the replay sent nothing");
     let same = |file: &str| std::fs::read_to_string(run.join(file)).unwrap() == std::fs::read_to_string(dir.path().join("replayed").join(file)).unwrap();
     assert!(same("gen-00/feedback.md") && same("gen-00/cand-00/reward.rhai") && same("gen-00/cand-01/reward.rhai"));
     let fitness = |run: &std::path::Path| json(&run.join("summary.json"))["generations"].clone();

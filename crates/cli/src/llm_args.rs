@@ -4,9 +4,9 @@ use anyhow::{Context as _, Result, bail};
 use rewardsmith_evolve::offline::Steps;
 use rewardsmith_evolve::{OfflineConfig, OfflineProposer};
 use rewardsmith_llm::cassette::{Recorder, Replay};
-use rewardsmith_llm::openai::{Budget, DEFAULT_BASE_URL, OpenAiConfig, OpenAiProposer, Prices, Spending};
+use rewardsmith_llm::openai::{Budget, CapField, DEFAULT_BASE_URL, EndpointDefaults, OpenAiConfig, OpenAiProposer, Prices, ReplyShape, Spending};
 use rewardsmith_llm::prompt::Templates;
-use rewardsmith_llm::transport::{Price, Transport};
+use rewardsmith_llm::transport::{Price, Timeouts, Transport};
 use rewardsmith_llm::vlm::{VlmConfig, VlmRanker};
 use rewardsmith_propose::{Context, Generation, ProposeError, Proposer, Usage};
 use rewardsmith_sim::EnvModel;
@@ -48,11 +48,17 @@ pub fn parse_llm(value: &str) -> Result<Llm, String> {
 }
 
 /// Settings of `--llm openai` (and of the requests a replay must match).
+///
+/// In a run's run.toml, what shapes the requests (the cap, its field, streaming) is stored as
+/// resolved for the endpoint ([`EndpointArgs::resolved`]), so a resumed run asks exactly what it
+/// asked before; runs made before these settings existed read as what they sent then: no cap (or
+/// theirs, as `max_completion_tokens`) and no streaming.
 #[derive(clap::Args, Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[command(next_help_heading = "LLM endpoint")]
 pub struct EndpointArgs {
-    /// Base URL of the OpenAI-compatible API, up to /v1 (vLLM: http://localhost:8000/v1,
-    /// Ollama: http://localhost:11434/v1). The key, if one is needed, comes from OPENAI_API_KEY.
+    /// Base URL of the OpenAI-compatible API, up to /v1 (llama.cpp: http://127.0.0.1:8080/v1,
+    /// Ollama: http://127.0.0.1:11434/v1, vLLM: http://127.0.0.1:8000/v1). A loopback address
+    /// gets the local defaults below. The key, if one is needed, comes from OPENAI_API_KEY.
     #[arg(long, env = "OPENAI_BASE_URL", default_value = DEFAULT_BASE_URL)]
     pub base_url: String,
     /// Model name as the server knows it (required for openai; a replay defaults to the
@@ -62,15 +68,34 @@ pub struct EndpointArgs {
     /// Sampling temperature.
     #[arg(long, default_value_t = 1.0)]
     pub temperature: f32,
-    /// Cap on each reply's length (sent as max_completion_tokens; default: the server's).
-    #[arg(long, value_name = "TOKENS")]
-    pub max_reply_tokens: Option<u32>,
-    /// Requests in flight at once when samples are asked one by one.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
-    pub concurrency: u64,
-    /// Seconds one request may take.
-    #[arg(long, default_value_t = 120.0)]
-    pub timeout: f64,
+    /// Cap on each reply's tokens, reasoning included; 0 sends none (the server's own limit,
+    /// often the whole context) [default: 2048 for a local server, 4096 otherwise; a replay: the
+    /// recorded one].
+    #[arg(long, alias = "max-reply-tokens", value_name = "TOKENS")]
+    #[serde(alias = "max_reply_tokens", default = "no_cap")]
+    pub max_completion_tokens: Option<u32>,
+    /// The request field the cap goes in [default: max-completion-tokens for OpenAI's and
+    /// Azure's hosts, max-tokens (what llama.cpp, Ollama and vLLM read) elsewhere].
+    #[arg(long, value_enum, value_name = "FIELD")]
+    #[serde(default = "old_cap_field")]
+    pub cap_field: Option<CapFieldArg>,
+    /// Ask for each reply whole instead of streaming it (for a server whose streaming is broken):
+    /// --timeout is then the only limit on a request, and a timed-out request may keep a local
+    /// server busy.
+    #[arg(long)]
+    #[serde(default = "did_not_stream")]
+    pub no_stream: bool,
+    /// Requests in flight at once, at most; fewer once the server shows it queues them
+    /// [default: 4; for a local server 1, or the slots llama.cpp's server says it has].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub concurrency: Option<u64>,
+    /// Seconds a streamed reply may go without a token, the wait for the first one included
+    /// [default: 300 for a local server, 120 otherwise].
+    #[arg(long, value_name = "SECS")]
+    pub idle_timeout: Option<f64>,
+    /// Seconds one request may take in all [default: 1800 for a local server, 600 otherwise].
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<f64>,
     /// Retries of a request after a 429, 5xx, timeout or malformed reply.
     #[arg(long, default_value_t = 5)]
     pub retries: u32,
@@ -83,6 +108,101 @@ pub struct EndpointArgs {
     /// Price table (TOML, the form of the embedded crates/llm/prices.toml).
     #[arg(long, value_name = "FILE")]
     pub prices: Option<PathBuf>,
+}
+
+/// `--cap-field`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CapFieldArg {
+    /// `max_tokens`.
+    MaxTokens,
+    /// `max_completion_tokens`.
+    MaxCompletionTokens,
+}
+
+impl From<CapFieldArg> for CapField {
+    fn from(field: CapFieldArg) -> Self {
+        match field {
+            CapFieldArg::MaxTokens => CapField::MaxTokens,
+            CapFieldArg::MaxCompletionTokens => CapField::MaxCompletionTokens,
+        }
+    }
+}
+
+impl From<CapField> for CapFieldArg {
+    fn from(field: CapField) -> Self {
+        match field {
+            CapField::MaxTokens => CapFieldArg::MaxTokens,
+            CapField::MaxCompletionTokens => CapFieldArg::MaxCompletionTokens,
+        }
+    }
+}
+
+/// A run.toml written before the cap had a default: the run sent none, unless it gave one.
+fn no_cap() -> Option<u32> {
+    Some(0)
+}
+
+/// A run.toml written before the cap's field could be chosen sent `max_completion_tokens`.
+fn old_cap_field() -> Option<CapFieldArg> {
+    Some(CapFieldArg::MaxCompletionTokens)
+}
+
+/// A run.toml written before replies were streamed.
+fn did_not_stream() -> bool {
+    true
+}
+
+impl EndpointArgs {
+    /// These settings with the request-shaping ones made explicit (the cap, its field, streaming),
+    /// as a run records them: for the base URL, or as `llm`'s cassette recorded them when it is a
+    /// replay.
+    pub fn resolved(&self, llm: &Llm) -> Result<Self> {
+        let recorded = match llm {
+            Llm::Replay(path) => Replay::open(path).map_err(anyhow::Error::msg)?.first_request().cloned(),
+            _ => None,
+        };
+        let shape = self.reply_shape(&self.base_url, recorded.as_ref());
+        Ok(Self {
+            max_completion_tokens: Some(shape.max_completion_tokens.unwrap_or(0)),
+            cap_field: Some(shape.cap_field.into()),
+            no_stream: !shape.stream,
+            ..self.clone()
+        })
+    }
+
+    /// How replies are asked for from a server at `base_url`: the flags, else what `recorded`
+    /// (the first request of the cassette a replay follows) asked, else the endpoint's defaults.
+    fn reply_shape(&self, base_url: &str, recorded: Option<&serde_json::Value>) -> ReplyShape {
+        let defaults = EndpointDefaults::for_base_url(base_url);
+        let recorded_cap = recorded.map(|r| match (r.get("max_tokens").and_then(|v| v.as_u64()), r.get("max_completion_tokens").and_then(|v| v.as_u64())) {
+            (Some(cap), _) => (Some(cap as u32), CapField::MaxTokens),
+            (None, Some(cap)) => (Some(cap as u32), CapField::MaxCompletionTokens),
+            (None, None) => (None, defaults.cap_field),
+        });
+        let (max_completion_tokens, cap_field) = match (self.max_completion_tokens, recorded_cap) {
+            (Some(0), _) => (None, defaults.cap_field),
+            (Some(cap), _) => (Some(cap), defaults.cap_field),
+            (None, Some(recorded)) => recorded,
+            (None, None) => (Some(defaults.max_completion_tokens), defaults.cap_field),
+        };
+        let cap_field = self.cap_field.map_or(cap_field, CapField::from);
+        let recorded_stream = recorded.is_none_or(|r| r.get("stream") == Some(&serde_json::Value::Bool(true)));
+        ReplyShape { max_completion_tokens, cap_field, stream: !self.no_stream && recorded_stream }
+    }
+
+    /// The limits on one request to a server at `base_url`, checked.
+    fn timeouts(&self, base_url: &str) -> Result<Timeouts> {
+        let defaults = EndpointDefaults::for_base_url(base_url).timeouts;
+        let seconds = |flag: &str, value: Option<f64>, default: Duration| match value {
+            None => Ok(default),
+            Some(secs) => Duration::try_from_secs_f64(secs)
+                .ok()
+                .filter(|t| !t.is_zero())
+                .with_context(|| format!("{flag} must be a positive number of seconds, not {secs}")),
+        };
+        Ok(Timeouts { idle: seconds("--idle-timeout", self.idle_timeout, defaults.idle)?, total: seconds("--timeout", self.timeout, defaults.total)? })
+    }
 }
 
 /// Settings of the offline proposer (`--llm offline`), for measuring what each of its parts
@@ -147,9 +267,9 @@ impl Cassettes {
         Ok(Self { replay, path: out.join("llm.jsonl"), append, recorder: Default::default(), prefill: Default::default() })
     }
 
-    /// A transport for requests with `timeout` and `price`: the replay, else live, recording to
+    /// A transport for requests with `timeouts` and `price`: the replay, else live, recording to
     /// the run's `llm.jsonl` (its key never written) and, when resuming, answering first from it.
-    fn transport(&self, timeout: Duration, price: Option<Price>, api_key: Option<&str>) -> Result<Transport> {
+    fn transport(&self, timeouts: Timeouts, price: Option<Price>, api_key: Option<&str>) -> Result<Transport> {
         if let Some(replay) = &self.replay {
             return Ok(Transport::Replay(replay.clone()));
         }
@@ -160,7 +280,7 @@ impl Cassettes {
                 self.recorder.get_or_init(|| created).clone()
             }
         };
-        let transport = Transport::live(timeout, Some(recorder), price).map_err(anyhow::Error::msg)?;
+        let transport = Transport::live(timeouts, Some(recorder), price).map_err(anyhow::Error::msg)?;
         if !self.append {
             return Ok(transport);
         }
@@ -192,14 +312,6 @@ pub fn proposer(
     })
 }
 
-/// `--timeout` as a duration, checked.
-fn timeout(endpoint: &EndpointArgs) -> Result<Duration> {
-    Duration::try_from_secs_f64(endpoint.timeout)
-        .ok()
-        .filter(|t| !t.is_zero())
-        .with_context(|| format!("--timeout must be a positive number of seconds, not {}", endpoint.timeout))
-}
-
 /// The price table `--prices` names, else the embedded one.
 fn prices(endpoint: &EndpointArgs) -> Result<Prices> {
     match &endpoint.prices {
@@ -215,27 +327,28 @@ fn api_key(cassettes: &Cassettes) -> Option<String> {
 
 /// The OpenAI-compatible proposer, live (recording to OUT/llm.jsonl) or replaying a cassette.
 fn openai_proposer(endpoint: &EndpointArgs, model: &EnvModel, templates: Templates, cassettes: &Cassettes) -> Result<OpenAiProposer> {
-    let timeout = timeout(endpoint)?;
     if let Some(usd) = endpoint.budget_usd.filter(|usd| !(usd.is_finite() && *usd >= 0.0)) {
         bail!("--budget-usd must be a number of dollars ≥ 0, not {usd}");
     }
     if cassettes.replay.is_none() && !(endpoint.base_url.starts_with("http://") || endpoint.base_url.starts_with("https://")) {
         bail!("--base-url (or OPENAI_BASE_URL) must start with http:// or https://, not {:?}", endpoint.base_url);
     }
-    let recorded_model = cassettes.replay.as_ref().and_then(|r| r.first_request()).and_then(|r| r["model"].as_str()).map(str::to_owned);
+    let recorded = cassettes.replay.as_ref().and_then(|r| r.first_request());
+    let recorded_model = recorded.and_then(|r| r["model"].as_str()).map(str::to_owned);
     let model_name = endpoint.model.clone().or(recorded_model).context("--llm openai needs --model")?;
     let price = prices(endpoint)?.get(&model_name);
-    let mut config = OpenAiConfig::new(model_name);
-    config.base_url = endpoint.base_url.clone();
+    let mut config = OpenAiConfig::for_endpoint(model_name, &endpoint.base_url);
     config.api_key = api_key(cassettes);
     config.temperature = endpoint.temperature;
-    config.max_reply_tokens = endpoint.max_reply_tokens;
-    config.concurrency = endpoint.concurrency as usize;
-    config.timeout = timeout;
+    config.reply = endpoint.reply_shape(&endpoint.base_url, recorded);
+    if let Some(concurrency) = endpoint.concurrency {
+        (config.concurrency, config.concurrency_from_server) = (concurrency as usize, false);
+    }
+    config.timeouts = endpoint.timeouts(&endpoint.base_url)?;
     config.retry.max_retries = endpoint.retries;
     config.budget.usd = endpoint.budget_usd;
     config.budget.tokens = endpoint.max_tokens;
-    let transport = cassettes.transport(config.timeout, price, config.api_key.as_deref())?;
+    let transport = cassettes.transport(config.timeouts, price, config.api_key.as_deref())?;
     Ok(OpenAiProposer::new(model, templates, config, price, transport)?)
 }
 
@@ -255,13 +368,15 @@ pub fn vlm_ranker(
         bail!("--vlm-base-url must start with http:// or https://, not {base_url:?}");
     }
     let price = prices(endpoint)?.get(model);
-    let mut config = VlmConfig::new(model);
-    config.base_url = base_url.to_owned();
+    let mut config = VlmConfig::for_endpoint(model, base_url);
     config.api_key = api_key(cassettes);
-    config.max_reply_tokens = endpoint.max_reply_tokens;
-    config.timeout = config.timeout.max(timeout(endpoint)?);
+    let recorded = cassettes.replay.as_ref().and_then(|r| r.first_request());
+    config.reply = endpoint.reply_shape(base_url, recorded);
+    let timeouts = endpoint.timeouts(base_url)?;
+    // Pictures and a reasoned answer take longer than a script: at least the ranker's default.
+    config.timeouts = Timeouts { idle: timeouts.idle.max(config.timeouts.idle), total: timeouts.total.max(config.timeouts.total) };
     config.retry.max_retries = endpoint.retries;
-    let transport = cassettes.transport(config.timeout, price, config.api_key.as_deref())?;
+    let transport = cassettes.transport(config.timeouts, price, config.api_key.as_deref())?;
     Ok(VlmRanker::new(templates, config, price, transport, spending)?)
 }
 
@@ -296,7 +411,14 @@ impl Proposer for AnyProposer {
     async fn propose(&self, ctx: &Context, k: usize, seed: u64) -> Result<Generation, ProposeError> {
         match self {
             AnyProposer::Offline(p) => p.propose(ctx, k, seed).await,
-            AnyProposer::OpenAi(p) => p.propose(ctx, k, seed).await,
+            AnyProposer::OpenAi(p) => {
+                let generation = p.propose(ctx, k, seed).await;
+                // A lowered concurrency is said once, when it happens (at most once a generation).
+                for notice in p.take_notices() {
+                    eprintln!("llm: {notice}");
+                }
+                generation
+            }
         }
     }
 

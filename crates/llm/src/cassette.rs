@@ -53,6 +53,13 @@ pub struct Exchange {
     pub error: Option<ExchangeError>,
     /// Milliseconds from sending the request to the end of the response body.
     pub latency_ms: f64,
+    /// A streamed reply: milliseconds from sending the request to its first token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_token_ms: Option<f64>,
+    /// A streamed reply that carried no usage: its tokens (in `response.usage` too) are
+    /// estimated (see [`crate::stream`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub usage_estimated: bool,
     /// Prompt tokens from the response's `usage`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_tokens: Option<u64>,
@@ -76,6 +83,8 @@ impl Exchange {
             response_text: None,
             error: None,
             latency_ms: 0.0,
+            first_token_ms: None,
+            usage_estimated: false,
             prompt_tokens: None,
             completion_tokens: None,
             cost_usd: None,
@@ -87,8 +96,15 @@ impl Exchange {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "message")]
 pub enum ExchangeError {
-    /// No response within the timeout.
+    /// No complete reply within the total cap.
     Timeout,
+    /// A streamed reply went silent for the idle timeout and was cancelled.
+    Idle {
+        /// The idle timeout, in seconds.
+        idle_s: f64,
+        /// Tokens streamed before the silence.
+        tokens: u64,
+    },
     /// The connection failed.
     Connect(String),
 }

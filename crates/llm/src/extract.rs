@@ -46,6 +46,21 @@ pub enum ExtractError {
         /// The code is in a fenced block that has no closing fence.
         unclosed_fence: bool,
     },
+    /// The server stopped the reply at the completion cap (`finish_reason: "length"`) before it
+    /// held a complete `compute_reward` (still reasoning, or in prose with no code yet).
+    #[error(
+        "the reply was truncated at the completion cap{} before it held a complete `compute_reward`: answer \
+         with less reasoning and a shorter script (or raise --max-completion-tokens)",
+        cap_text(.cap)
+    )]
+    CutAtCap {
+        /// The cap, in tokens, when one was sent.
+        cap: Option<u32>,
+    },
+}
+
+fn cap_text(cap: &Option<u32>) -> String {
+    cap.map(|cap| format!(" of {cap} tokens")).unwrap_or_default()
 }
 
 impl From<ExtractError> for rewardsmith_propose::CandidateError {

@@ -11,15 +11,25 @@
 //!   and budget as the proposer;
 //! - [`transport`] and [`cassette`]: the HTTP layer under async-openai that records every
 //!   exchange to `llm.jsonl` (pictures by their hash) or answers from such a file without
-//!   touching the network.
+//!   touching the network; [`stream`]: streamed replies read token by token (an idle timeout, not
+//!   a total one, for slow local servers) and assembled for the record; `limiter`: how many
+//!   requests go to a server at once, lowered when it shows it queues them;
+//! - `mock` (feature `mock`): a loopback server that behaves like a one-slot local model server,
+//!   for tests.
 //!
 //! The [`Proposer`] trait and its types come from `rewardsmith-propose`; the proposer that needs
 //! no LLM is `rewardsmith-evolve`'s.
 
 pub mod cassette;
 pub mod extract;
+mod limiter;
+#[cfg(test)]
+mod local_tests;
+#[cfg(any(test, feature = "mock"))]
+pub mod mock;
 pub mod openai;
 pub mod prompt;
+pub mod stream;
 pub mod transport;
 pub mod vlm;
 

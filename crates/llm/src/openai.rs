@@ -16,18 +16,29 @@
 //! candidates fail with the reason; requests already in flight still finish, so spending can pass
 //! a cap by at most `concurrency` replies (one reply of `n = K` samples on the `n` path).
 //!
+//! Every request caps its reply's length ([`ReplyShape`]) and, by default, streams it: the
+//! transport then fails a request only when no token comes for the idle timeout, never a slow
+//! server that is still writing, and a reply cut at the cap is a truncated candidate whose advice
+//! reaches the next prompt. How many requests are in flight at once starts at `concurrency` (or
+//! at what a local server says it serves) and goes down when the server shows it queues them
+//! (see [`crate::limiter`]); each lowering is a notice ([`OpenAiProposer::take_notices`]).
+//! [`EndpointDefaults`] are the settings that depend on where the server is: a local one (a
+//! loopback address) gets one request at a time, longer timeouts and a shorter cap.
+//!
 //! The retries, the budget checks and the cassette's say over refusals live in `Endpoint`, which
 //! the vision ranker ([`crate::vlm`]) sends through as well; what was spent is a [`Spending`]
 //! the two can share, so the caps hold over proposals and rankings together.
 
 use crate::cassette::{Exchange, Recorder, Replay, budget_verdict_request, redact_images};
-use crate::extract::extract_script;
+use crate::extract::{ExtractError, extract_script};
+use crate::limiter::{Limiter, Outcome};
 use crate::prompt::{Prompt, Templates};
-use crate::transport::{Price, Transport, TransportError};
+use crate::transport::{Price, Timeouts, Transport, TransportError};
 use async_openai::config::OpenAIConfig;
 use async_openai::error::OpenAIError;
 use async_openai::types::chat::{
-    ChatCompletionRequestMessage, ChatCompletionRequestSystemMessage, ChatCompletionRequestUserMessage, CreateChatCompletionRequest,
+    ChatCompletionRequestMessage, ChatCompletionRequestSystemMessage, ChatCompletionRequestUserMessage, ChatCompletionStreamOptions,
+    CreateChatCompletionRequest,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -55,14 +66,18 @@ pub struct OpenAiConfig {
     /// Sampling temperature. Default 1.0 (Eureka's; diversity across K samples matters more
     /// than any one sample's likelihood).
     pub temperature: f32,
-    /// `max_completion_tokens` sent with each request; None sends none (the server's default).
-    /// Default None.
-    pub max_reply_tokens: Option<u32>,
-    /// Requests in flight at once when samples are asked one by one. Default 4.
+    /// How each reply is asked for: its length cap and whether it streams. Default: the
+    /// endpoint's ([`EndpointDefaults`]), streamed.
+    pub reply: ReplyShape,
+    /// Requests in flight at once, at most (lowered while the server shows it serves fewer).
+    /// Default: the endpoint's ([`EndpointDefaults`]).
     pub concurrency: usize,
-    /// Limit on one request, from sending it to the end of the response. Default 120 s (a long
-    /// reply from a slow local model takes a minute).
-    pub timeout: Duration,
+    /// Start from the number of requests the server says it serves at once (llama.cpp's
+    /// `/props`), where it says, instead of `concurrency`. Default: the endpoint's.
+    pub concurrency_from_server: bool,
+    /// Limits on one request (the transport is built with them: [`Transport::live`]). Default:
+    /// the endpoint's.
+    pub timeouts: Timeouts,
     /// How failed requests are retried.
     pub retry: RetryConfig,
     /// Caps on what a proposer may spend over its lifetime (all generations).
@@ -70,19 +85,129 @@ pub struct OpenAiConfig {
 }
 
 impl OpenAiConfig {
-    /// Defaults for `model`.
+    /// Defaults for `model` at [`DEFAULT_BASE_URL`].
     pub fn new(model: impl Into<String>) -> Self {
+        Self::for_endpoint(model, DEFAULT_BASE_URL)
+    }
+
+    /// Defaults for `model` at `base_url` ([`EndpointDefaults::for_base_url`]).
+    pub fn for_endpoint(model: impl Into<String>, base_url: &str) -> Self {
+        let defaults = EndpointDefaults::for_base_url(base_url);
         Self {
-            base_url: DEFAULT_BASE_URL.to_owned(),
+            base_url: base_url.to_owned(),
             api_key: None,
             model: model.into(),
             temperature: 1.0,
-            max_reply_tokens: None,
-            concurrency: 4,
-            timeout: Duration::from_secs(120),
+            reply: ReplyShape { max_completion_tokens: Some(defaults.max_completion_tokens), cap_field: defaults.cap_field, stream: true },
+            concurrency: defaults.concurrency,
+            concurrency_from_server: defaults.concurrency_from_server,
+            timeouts: defaults.timeouts,
             retry: RetryConfig::default(),
             budget: Budget::default(),
         }
+    }
+}
+
+/// Which request field carries the completion cap. OpenAI's newer models refuse `max_tokens`
+/// and OpenAI refuses both at once; llama.cpp's server and older Ollama read only `max_tokens`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CapField {
+    /// `max_tokens`: llama.cpp, Ollama, vLLM, most gateways.
+    MaxTokens,
+    /// `max_completion_tokens`: OpenAI and Azure OpenAI.
+    MaxCompletionTokens,
+}
+
+impl CapField {
+    /// The field's name in the request.
+    pub fn name(self) -> &'static str {
+        match self {
+            CapField::MaxTokens => "max_tokens",
+            CapField::MaxCompletionTokens => "max_completion_tokens",
+        }
+    }
+}
+
+/// How each reply is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplyShape {
+    /// Cap on the reply's tokens (reasoning tokens included, for models that count them); None
+    /// sends none, leaving the server's own limit (often the whole context).
+    pub max_completion_tokens: Option<u32>,
+    /// The field the cap is sent as.
+    pub cap_field: CapField,
+    /// Stream the reply (`stream: true`, with the usage in the final chunk).
+    pub stream: bool,
+}
+
+impl ReplyShape {
+    /// The request's fields for this shape, to merge into a request body.
+    pub(crate) fn fields(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut fields = serde_json::Map::new();
+        if let Some(cap) = self.max_completion_tokens {
+            fields.insert(self.cap_field.name().to_owned(), cap.into());
+        }
+        if self.stream {
+            fields.insert("stream".to_owned(), true.into());
+            fields.insert("stream_options".to_owned(), serde_json::json!({ "include_usage": true }));
+        }
+        fields
+    }
+}
+
+/// The settings whose best value depends on where the server is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EndpointDefaults {
+    /// Requests in flight at once: 4 for a hosted API (which serves many), 1 for a local server
+    /// (llama.cpp's has one slot unless started with `--parallel`, and Ollama queues by default).
+    pub concurrency: usize,
+    /// Whether to ask the server how many it serves (a local one).
+    pub concurrency_from_server: bool,
+    /// A hosted API: 120 s without a token, 600 s in all. A local server reads a long prompt on a
+    /// CPU before its first token and may write a few tokens a second: 300 s and 1800 s.
+    pub timeouts: Timeouts,
+    /// The completion cap. A reward script is 70–200 tokens (the built-in `human.rhai` files)
+    /// and an LLM's commented one with its reasoning rarely passes 1,500; a hosted API gets
+    /// 4,096, room for a short chain of thought too. A local model that rambles spends minutes a
+    /// thousand tokens on a CPU, so it gets 2,048.
+    pub max_completion_tokens: u32,
+    /// The field the cap goes in: `max_completion_tokens` for OpenAI's and Azure's hosts,
+    /// `max_tokens` elsewhere.
+    pub cap_field: CapField,
+}
+
+impl EndpointDefaults {
+    /// The defaults for a server at `base_url`.
+    pub fn for_base_url(base_url: &str) -> Self {
+        let url = reqwest::Url::parse(base_url).ok();
+        let host = url.as_ref().and_then(|u| u.host_str()).unwrap_or_default().to_ascii_lowercase();
+        let ip = host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>().ok();
+        // 0.0.0.0 is where local servers listen, and what users then paste as the address.
+        let local = host == "localhost" || ip.is_some_and(|ip| ip.is_loopback() || ip.is_unspecified());
+        let openai = host == "api.openai.com" || host.ends_with(".openai.azure.com");
+        let cap_field = if openai { CapField::MaxCompletionTokens } else { CapField::MaxTokens };
+        if local {
+            Self {
+                concurrency: 1,
+                concurrency_from_server: true,
+                timeouts: Timeouts { idle: Duration::from_secs(300), total: Duration::from_secs(1800) },
+                max_completion_tokens: 2048,
+                cap_field,
+            }
+        } else {
+            Self {
+                concurrency: 4,
+                concurrency_from_server: false,
+                timeouts: Timeouts { idle: Duration::from_secs(120), total: Duration::from_secs(600) },
+                max_completion_tokens: 4096,
+                cap_field,
+            }
+        }
+    }
+
+    /// Whether these are a local server's defaults.
+    pub fn local(&self) -> bool {
+        self.concurrency_from_server
     }
 }
 
@@ -242,17 +367,29 @@ pub(crate) struct Reply {
     usage: Option<ReplyUsage>,
 }
 
+/// One choice of a reply.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Answer {
+    /// Its text (None for a choice without text content).
+    pub(crate) text: Option<String>,
+    /// The server stopped it at the completion cap (`finish_reason: "length"`).
+    pub(crate) cut_at_cap: bool,
+}
+
 impl Reply {
-    /// The choices' texts in choice order (None for a choice without text content).
-    pub(crate) fn texts(self) -> Vec<Option<String>> {
-        let mut choices: Vec<(u64, Option<String>)> = self
+    /// The choices in choice order.
+    pub(crate) fn answers(self) -> Vec<Answer> {
+        let mut choices: Vec<(u64, Answer)> = self
             .choices
             .into_iter()
             .enumerate()
-            .map(|(i, c)| (c.index.unwrap_or(i as u64), c.message.and_then(|m| m.content).and_then(|c| c.as_str().map(str::to_owned))))
+            .map(|(i, c)| {
+                let text = c.message.and_then(|m| m.content).and_then(|c| c.as_str().map(str::to_owned));
+                (c.index.unwrap_or(i as u64), Answer { text, cut_at_cap: c.finish_reason.as_deref() == Some("length") })
+            })
             .collect();
         choices.sort_by_key(|(index, _)| *index);
-        choices.into_iter().map(|(_, text)| text).collect()
+        choices.into_iter().map(|(_, answer)| answer).collect()
     }
 }
 
@@ -262,6 +399,14 @@ struct Choice {
     index: Option<u64>,
     #[serde(default)]
     message: Option<Message>,
+    /// `stop`, `length` (the cap), `tool_calls`…; anything that is not a string reads as none.
+    #[serde(default, deserialize_with = "string_or_none")]
+    finish_reason: Option<String>,
+}
+
+fn string_or_none<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    let value: Option<serde_json::Value> = serde::Deserialize::deserialize(deserializer)?;
+    Ok(value.and_then(|v| v.as_str().map(str::to_owned)))
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -277,6 +422,9 @@ struct ReplyUsage {
     prompt_tokens: u64,
     #[serde(default)]
     completion_tokens: u64,
+    /// Set by the transport on a streamed reply that carried no usage ([`crate::stream`]).
+    #[serde(default)]
+    estimated: bool,
 }
 
 /// One OpenAI-compatible endpoint as the proposer and the vision ranker use it: async-openai's
@@ -295,10 +443,26 @@ pub(crate) struct Endpoint {
     live: bool,
     spending: Arc<Spending>,
     jitter: Mutex<ChaCha8Rng>,
+    /// How many attempts are in flight at once.
+    limiter: Limiter,
+    /// Live and asked to: the transport, to ask the server how many requests it serves, once,
+    /// before the first request.
+    probe: Option<(Transport, String)>,
+    probed: tokio::sync::OnceCell<()>,
+}
+
+/// How many requests an [`Endpoint`] sends at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Parallelism {
+    /// At most this many (until the server shows it serves fewer).
+    pub(crate) concurrency: usize,
+    /// Start from what the server says it serves, where it says.
+    pub(crate) from_server: bool,
 }
 
 impl Endpoint {
     /// An endpoint at `base_url` for `model` (named in errors), spending from `spending`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         base_url: &str,
         api_key: Option<&str>,
@@ -307,6 +471,7 @@ impl Endpoint {
         price: Option<Price>,
         transport: Transport,
         spending: Arc<Spending>,
+        parallelism: Parallelism,
     ) -> Result<Self, String> {
         spending.budget().check(model, price)?;
         let key = api_key.unwrap_or_default();
@@ -318,11 +483,42 @@ impl Endpoint {
             Transport::Live { recorder, prefill, .. } => (recorder.clone(), prefill.clone(), true),
             Transport::Replay(replay) => (None, Some(replay.clone()), false),
         };
+        let probe = (live && parallelism.from_server).then(|| (transport.clone(), base_url.to_owned()));
         let client = async_openai::Client::with_config(openai).with_http_service(transport);
         // Jitter only spreads out retries; drawn from a per-process random seed so that several
         // processes sharing a rate limit do not retry in step. No result depends on it.
         let jitter_seed = std::collections::hash_map::RandomState::new().hash_one(std::process::id());
-        Ok(Self { client, retry, price, recorder, replay, live, spending, jitter: Mutex::new(ChaCha8Rng::seed_from_u64(jitter_seed)) })
+        let limiter = Limiter::new(base_url.trim_end_matches('/'), parallelism.concurrency);
+        Ok(Self {
+            client,
+            retry,
+            price,
+            recorder,
+            replay,
+            live,
+            spending,
+            jitter: Mutex::new(ChaCha8Rng::seed_from_u64(jitter_seed)),
+            limiter,
+            probe,
+            probed: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// What the endpoint has to say about how it sends (a lowered concurrency), emptied.
+    pub(crate) fn take_notices(&self) -> Vec<String> {
+        self.limiter.take_notices()
+    }
+
+    /// Asks the server, once, how many requests it serves at once, and starts there.
+    async fn probe(&self) {
+        let Some((transport, base_url)) = &self.probe else { return };
+        self.probed
+            .get_or_init(|| async {
+                if let Some(slots) = transport.server_slots(base_url).await {
+                    self.limiter.set_from_server(slots);
+                }
+            })
+            .await;
     }
 
     pub(crate) fn spending(&self) -> &Arc<Spending> {
@@ -387,14 +583,19 @@ impl Endpoint {
         let text = serde_json::to_vec(request).map_err(|e| RequestFailure::Fatal(ProposeError::Config(e.to_string())))?;
         let body: serde_json::Value = serde_json::from_slice(&text).map_err(|e| RequestFailure::Fatal(ProposeError::Config(e.to_string())))?;
         let body = redact_images(&body);
+        self.probe().await;
         let mut attempt = 0;
         loop {
-            // Before every attempt, retries included: a cap reached while this request was
-            // failing stops it too.
-            if let Some(reason) = self.refusal(&body)? {
-                return Err(RequestFailure::Budget(reason));
-            }
-            let result: Result<Reply, OpenAIError> = self.client.chat().create_byot(request).await;
+            // In a slot, so a retry waits until the server has room; the budget is checked in it,
+            // before every attempt (retries included): a cap reached while this request waited or
+            // was failing stops it too.
+            let attempt_once = async {
+                if let Some(reason) = self.refusal(&body)? {
+                    return Err(RequestFailure::Budget(reason));
+                }
+                Ok(self.client.chat().create_byot::<_, Reply>(request).await)
+            };
+            let result = self.limiter.run(attempt_once, outcome).await?;
             self.account(usage, result.as_ref().ok());
             let (message, retry_after) = match result {
                 Ok(reply) => return Ok(reply),
@@ -439,6 +640,7 @@ impl Endpoint {
             Some(Some(u)) => {
                 this.prompt_tokens = u.prompt_tokens;
                 this.completion_tokens = u.completion_tokens;
+                this.estimated = u64::from(u.estimated);
                 this.cost_usd = self.price.map_or(0.0, |p| p.cost(this.prompt_tokens, this.completion_tokens));
             }
             Some(None) => this.unmetered = 1,
@@ -446,6 +648,18 @@ impl Endpoint {
         }
         usage.lock().unwrap_or_else(|e| e.into_inner()).add(&this);
         self.spending.add(&this);
+    }
+}
+
+/// What an attempt's result says of the server's capacity.
+fn outcome(result: &Result<Result<Reply, OpenAIError>, RequestFailure>) -> Outcome {
+    match result {
+        Ok(Ok(_)) => Outcome::Answered,
+        Ok(Err(OpenAIError::Boxed(e))) => match e.downcast_ref::<TransportError>() {
+            Some(TransportError::Timeout(_) | TransportError::Idle { .. }) => Outcome::TimedOut,
+            _ => Outcome::Other,
+        },
+        _ => Outcome::Other,
     }
 }
 
@@ -468,7 +682,8 @@ impl OpenAiProposer {
             return Err(ProposeError::Config("concurrency must be at least 1".to_owned()));
         }
         let spending = Arc::new(Spending::new(config.budget));
-        let endpoint = Endpoint::new(&config.base_url, config.api_key.as_deref(), &config.model, config.retry, price, transport, spending)
+        let parallelism = Parallelism { concurrency: config.concurrency, from_server: config.concurrency_from_server };
+        let endpoint = Endpoint::new(&config.base_url, config.api_key.as_deref(), &config.model, config.retry, price, transport, spending, parallelism)
             .map_err(ProposeError::Config)?;
         Ok(Self { endpoint, env: model.describe_for_prompt(), templates, n_support: AtomicU8::new(NSupport::Unknown as u8), config })
     }
@@ -483,6 +698,12 @@ impl OpenAiProposer {
     /// [`crate::vlm::VlmRanker::new`] so the caps hold over proposals and rankings together.
     pub fn spending(&self) -> Arc<Spending> {
         self.endpoint.spending().clone()
+    }
+
+    /// What the proposer has to say about how it sends (a concurrency lowered because the server
+    /// queues requests), emptied: for the log.
+    pub fn take_notices(&self) -> Vec<String> {
+        self.endpoint.take_notices()
     }
 
     /// The prompt for `ctx` (what `--dry-run` prints).
@@ -504,6 +725,8 @@ impl OpenAiProposer {
     fn request(&self, prompt: &Prompt, n: usize, seed: u64) -> CreateChatCompletionRequest {
         let messages: Vec<ChatCompletionRequestMessage> =
             vec![ChatCompletionRequestSystemMessage::from(prompt.system.as_str()).into(), ChatCompletionRequestUserMessage::from(prompt.user.as_str()).into()];
+        let shape = self.config.reply;
+        let cap = shape.max_completion_tokens;
         CreateChatCompletionRequest {
             messages,
             model: self.config.model.clone(),
@@ -511,31 +734,25 @@ impl OpenAiProposer {
             // 32 bits: llama.cpp's server reads the seed as an unsigned 32-bit integer.
             seed: Some(i64::from(seed as u32)),
             temperature: Some(self.config.temperature),
-            max_completion_tokens: self.config.max_reply_tokens,
+            max_tokens: cap.filter(|_| shape.cap_field == CapField::MaxTokens),
+            max_completion_tokens: cap.filter(|_| shape.cap_field == CapField::MaxCompletionTokens),
+            stream: shape.stream.then_some(true),
+            stream_options: shape.stream.then_some(ChatCompletionStreamOptions { include_usage: Some(true), include_obfuscation: None }),
             ..Default::default()
         }
     }
 
-    /// One request with retries; the replies' texts in choice order (None for a choice without
-    /// text content).
-    async fn chat(&self, prompt: &Prompt, n: usize, seed: u64, usage: &Mutex<Usage>) -> Result<Vec<Option<String>>, RequestFailure> {
+    /// One request with retries; the replies in choice order.
+    async fn chat(&self, prompt: &Prompt, n: usize, seed: u64, usage: &Mutex<Usage>) -> Result<Vec<Answer>, RequestFailure> {
         let request = self.request(prompt, n, seed);
-        Ok(self.endpoint.send(&request, usage).await?.texts())
+        Ok(self.endpoint.send(&request, usage).await?.answers())
     }
 
     /// One sample for `slot`, asked alone; whether the server answered it.
-    async fn single(
-        &self,
-        prompt: &Prompt,
-        slot: usize,
-        seed: u64,
-        usage: &Mutex<Usage>,
-        permits: &tokio::sync::Semaphore,
-    ) -> Result<(Candidate, bool), ProposeError> {
-        let _permit = permits.acquire().await.expect("the semaphore is never closed");
+    async fn single(&self, prompt: &Prompt, slot: usize, seed: u64, usage: &Mutex<Usage>) -> Result<(Candidate, bool), ProposeError> {
         let failed = |error: CandidateError| Ok((Candidate { script: Err(error), reply: None, parents: Vec::new() }, false));
         match self.chat(prompt, 1, seed.wrapping_add(slot as u64), usage).await {
-            Ok(replies) => Ok((candidate(replies.into_iter().next().flatten()), true)),
+            Ok(answers) => Ok((self.candidate(answers.into_iter().next()), true)),
             Err(RequestFailure::Fatal(e)) => Err(e),
             Err(RequestFailure::Budget(reason)) => failed(CandidateError::Budget(reason)),
             Err(RequestFailure::Rejected(message) | RequestFailure::Exhausted(message)) => failed(CandidateError::Request(message)),
@@ -543,10 +760,18 @@ impl OpenAiProposer {
     }
 }
 
-/// A candidate from a reply's text.
-fn candidate(reply: Option<String>) -> Candidate {
-    let script = extract_script(reply.as_deref().unwrap_or("")).map(|e| e.script).map_err(CandidateError::from);
-    Candidate { script, reply, parents: Vec::new() }
+impl OpenAiProposer {
+    /// A candidate from a reply's answer (None: the reply had no such choice). An answer cut at
+    /// the cap whose script cannot be had is a truncated one, whatever the extraction saw.
+    fn candidate(&self, answer: Option<Answer>) -> Candidate {
+        let Answer { text, cut_at_cap } = answer.unwrap_or(Answer { text: None, cut_at_cap: false });
+        let script = extract_script(text.as_deref().unwrap_or("")).map(|e| e.script).map_err(|e| match e {
+            ExtractError::Truncated { .. } => e,
+            _ if cut_at_cap => ExtractError::CutAtCap { cap: self.config.reply.max_completion_tokens },
+            _ => e,
+        });
+        Candidate { script: script.map_err(CandidateError::from), reply: text, parents: Vec::new() }
+    }
 }
 
 enum Classified {
@@ -564,7 +789,7 @@ fn classify(error: OpenAIError) -> Classified {
                     Classified::Retry(format!("HTTP {status}: {message}"), retry_after)
                 }
                 TransportError::Status { status, message, .. } => Classified::Rejected(format!("HTTP {status}: {message}")),
-                e @ (TransportError::Timeout(_) | TransportError::Connect(_)) => Classified::Retry(e.to_string(), None),
+                e @ (TransportError::Timeout(_) | TransportError::Idle { .. } | TransportError::Connect(_)) => Classified::Retry(e.to_string(), None),
                 e @ (TransportError::NotInCassette(_) | TransportError::Record(_)) => Classified::Fatal(ProposeError::Cassette(e.to_string())),
                 e @ TransportError::Build(_) => Classified::Fatal(ProposeError::Config(e.to_string())),
             },
@@ -596,10 +821,10 @@ impl Proposer for OpenAiProposer {
         };
         if k > 1 && self.n_support() != NSupport::No {
             match self.chat(&prompt, k, seed, &usage).await {
-                Ok(replies) => {
-                    let answered = replies.len().min(k);
-                    for (slot, reply) in slots.iter_mut().zip(replies) {
-                        *slot = Some(candidate(reply));
+                Ok(answers) => {
+                    let answered = answers.len().min(k);
+                    for (slot, answer) in slots.iter_mut().zip(answers) {
+                        *slot = Some(self.candidate(Some(answer)));
                     }
                     // Fewer choices than asked: the server ignores `n` (Ollama does).
                     let support = if answered < k { NSupport::No } else { NSupport::Yes };
@@ -613,11 +838,11 @@ impl Proposer for OpenAiProposer {
                 Err(RequestFailure::Budget(reason)) => fail_all(&mut slots, CandidateError::Budget(reason)),
             }
         }
-        let permits = tokio::sync::Semaphore::new(self.config.concurrency);
         let missing: Vec<usize> = (0..k).filter(|i| slots[*i].is_none()).collect();
-        // The first fatal error (a 401 on the third request) drops the requests still queued or
-        // in flight: nothing more is sent once the generation cannot succeed.
-        let singles = futures::future::try_join_all(missing.iter().map(|&slot| self.single(&prompt, slot, seed, &usage, &permits))).await?;
+        // At most the endpoint's limit in flight at once. The first fatal error (a 401 on the
+        // third request) drops the requests still queued or in flight: nothing more is sent once
+        // the generation cannot succeed.
+        let singles = futures::future::try_join_all(missing.iter().map(|&slot| self.single(&prompt, slot, seed, &usage))).await?;
         if n_rejected && singles.iter().any(|(_, answered)| *answered) {
             self.n_support.store(NSupport::No as u8, Ordering::Relaxed);
         }

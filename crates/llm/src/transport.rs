@@ -2,10 +2,20 @@
 //! a request live (recording it) or answers it from a cassette, and turns every non-2xx status
 //! into a [`TransportError`] that keeps what the retry policy needs (async-openai's own errors keep
 //! the status but drop `Retry-After`, and lose the status of a non-JSON error body).
+//!
+//! A request with `"stream": true` is read as it streams ([`crate::stream`]): it may take as long
+//! as the total cap allows while tokens keep coming, and fails when none comes for the idle
+//! timeout (waiting for the first one included). Failing drops the connection, which is what
+//! stops a streaming server's generation (llama.cpp, vLLM and Ollama stop on disconnect), so no
+//! abandoned work piles up on a local server. What is recorded, and what async-openai reads, is
+//! the assembled reply.
 
 use crate::cassette::{Exchange, ExchangeError, Recorder, Replay, redact_images};
+use crate::stream::{Assembly, Event};
 use async_openai::error::OpenAIError;
 use async_openai::middleware::HttpRequestFactory;
+use eventsource_stream::Eventsource as _;
+use futures::StreamExt as _;
 use serde_json::Value;
 use std::future::Future;
 use std::pin::Pin;
@@ -42,9 +52,20 @@ pub enum TransportError {
         /// The server's error message (or the start of its body).
         message: String,
     },
-    /// No response within the timeout.
-    #[error("no response within {} s", .0.as_secs_f64())]
+    /// No complete reply within the total cap.
+    #[error("no complete reply within {} s", .0.as_secs_f64())]
     Timeout(Duration),
+    /// A streamed reply went silent: no token for the idle timeout. The request was cancelled.
+    #[error(
+        "no token for {} s ({tokens} streamed before); the request was cancelled (raise --idle-timeout for a server this slow)",
+        .idle.as_secs_f64()
+    )]
+    Idle {
+        /// The idle timeout.
+        idle: Duration,
+        /// Tokens that came before the silence.
+        tokens: u64,
+    },
     /// The connection failed.
     #[error("cannot reach the endpoint: {0}")]
     Connect(String),
@@ -71,10 +92,10 @@ impl From<TransportError> for OpenAIError {
 pub enum Transport {
     /// To the endpoint, each exchange recorded when a recorder is given.
     Live {
-        /// The HTTP client (its timeout is the request timeout).
+        /// The HTTP client (its timeout is the total cap on a request).
         client: reqwest::Client,
-        /// The request timeout (for the error message).
-        timeout: Duration,
+        /// The limits on one request.
+        timeouts: Timeouts,
         /// Where exchanges are recorded.
         recorder: Option<Arc<Recorder>>,
         /// The model's price, for the cost of each recorded exchange.
@@ -87,20 +108,50 @@ pub enum Transport {
     Replay(Arc<Replay>),
 }
 
+/// The limits on one live request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Timeouts {
+    /// Cap on a request from sending it to its reply's last byte, streamed or not.
+    pub total: Duration,
+    /// With a streamed reply, the longest wait for a token: for the first (the server's queue
+    /// and its reading of the prompt), then between tokens. A plain reply has only the total.
+    pub idle: Duration,
+}
+
+/// How long a probe of the server's own description ([`Transport::server_slots`]) may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl Transport {
-    /// A live transport with this request timeout.
-    pub fn live(timeout: Duration, recorder: Option<Arc<Recorder>>, price: Option<Price>) -> Result<Self, String> {
-        let client = reqwest::Client::builder().timeout(timeout).build().map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        Ok(Self::Live { client, timeout, recorder, price, prefill: None })
+    /// A live transport with these limits on each request.
+    pub fn live(timeouts: Timeouts, recorder: Option<Arc<Recorder>>, price: Option<Price>) -> Result<Self, String> {
+        let client = reqwest::Client::builder().timeout(timeouts.total).build().map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(Self::Live { client, timeouts, recorder, price, prefill: None })
     }
 
     /// This live transport, answering first from what `prefill` recorded (see
     /// [`Transport::Live::prefill`]).
     pub fn with_prefill(self, prefill: Arc<Replay>) -> Self {
         match self {
-            Self::Live { client, timeout, recorder, price, .. } => Self::Live { client, timeout, recorder, price, prefill: Some(prefill) },
+            Self::Live { client, timeouts, recorder, price, .. } => Self::Live { client, timeouts, recorder, price, prefill: Some(prefill) },
             replay => replay,
         }
+    }
+
+    /// How many requests the server at `base_url` says it serves at once, where it says:
+    /// llama.cpp's server answers `GET /props` with `total_slots`. None for a replay, a server
+    /// that does not say (Ollama, vLLM, OpenAI), or one that does not answer within
+    /// [`PROBE_TIMEOUT`]. Not recorded: it decides only how many requests are in flight, never
+    /// what they ask.
+    pub async fn server_slots(&self, base_url: &str) -> Option<usize> {
+        let Transport::Live { client, .. } = self else { return None };
+        let base = base_url.trim_end_matches('/');
+        let root = base.strip_suffix("/v1").unwrap_or(base);
+        let probe = async {
+            let response = client.get(format!("{root}/props")).send().await.ok()?.error_for_status().ok()?;
+            let props: Value = serde_json::from_slice(&response.bytes().await.ok()?).ok()?;
+            props.get("total_slots").and_then(Value::as_u64).filter(|n| *n >= 1).and_then(|n| usize::try_from(n).ok())
+        };
+        tokio::time::timeout(PROBE_TIMEOUT, probe).await.ok().flatten()
     }
 
     async fn send(self, factory: HttpRequestFactory) -> Result<reqwest::Response, OpenAIError> {
@@ -110,10 +161,10 @@ impl Transport {
         let body = redact_images(&body);
         let exchange = match self {
             Transport::Replay(replay) => replay.answer(&body).map_err(TransportError::NotInCassette)?,
-            Transport::Live { client, timeout, recorder, price, prefill } => match prefill.and_then(|p| p.try_answer(&body)) {
+            Transport::Live { client, timeouts, recorder, price, prefill } => match prefill.and_then(|p| p.try_answer(&body)) {
                 Some(recorded) => recorded,
                 None => {
-                    let exchange = exchange_live(&client, request, body, timeout, price).await?;
+                    let exchange = exchange_live(&client, request, body, timeouts, price).await?;
                     if let Some(recorder) = recorder {
                         recorder.record(&exchange).map_err(TransportError::Record)?;
                     }
@@ -130,38 +181,111 @@ async fn exchange_live(
     client: &reqwest::Client,
     request: reqwest::Request,
     body: Value,
-    timeout: Duration,
+    timeouts: Timeouts,
     price: Option<Price>,
 ) -> Result<Exchange, TransportError> {
     let started = Instant::now();
     let mut exchange = Exchange::new(body);
-    let failed = |e: reqwest::Error| if e.is_timeout() { ExchangeError::Timeout } else { ExchangeError::Connect(with_causes(&e)) };
-    match client.execute(request).await {
-        Err(e) if e.is_builder() => return Err(TransportError::Build(with_causes(&e))),
-        Err(e) => exchange.error = Some(failed(e)),
-        Ok(response) => {
+    let streamed = exchange.request.get("stream") == Some(&Value::Bool(true));
+    let sent = client.execute(request);
+    // A streamed request's wait for its response counts against the idle timeout: servers send
+    // the headers with (or just before) the first token.
+    let sent = if streamed { tokio::time::timeout(timeouts.idle, sent).await.ok() } else { Some(sent.await) };
+    match sent {
+        None => exchange.error = Some(ExchangeError::Idle { idle_s: timeouts.idle.as_secs_f64(), tokens: 0 }),
+        Some(Err(e)) if e.is_builder() => return Err(TransportError::Build(with_causes(&e))),
+        Some(Err(e)) => exchange.error = Some(failed(&e)),
+        Some(Ok(response)) => {
             exchange.status = Some(response.status().as_u16());
             exchange.retry_after_s = retry_after(response.headers()).map(|d| d.as_secs_f64());
-            match response.bytes().await {
-                Err(e) => exchange.error = Some(failed(e)),
-                Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
-                    Ok(json) => exchange.response = Some(json),
-                    Err(_) => exchange.response_text = Some(String::from_utf8_lossy(&bytes).into_owned()),
-                },
+            let event_stream =
+                response.headers().get(reqwest::header::CONTENT_TYPE).and_then(|t| t.to_str().ok()).is_some_and(|t| t.starts_with("text/event-stream"));
+            if streamed && event_stream && response.status().is_success() {
+                read_stream(response, &mut exchange, timeouts.idle, started).await;
+            } else {
+                // Not streamed, or a server that answered a streamed request plainly (an error,
+                // or one that ignores `stream`).
+                match response.bytes().await {
+                    Err(e) => exchange.error = Some(failed(&e)),
+                    Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
+                        Ok(json) => exchange.response = Some(json),
+                        Err(_) => exchange.response_text = Some(String::from_utf8_lossy(&bytes).into_owned()),
+                    },
+                }
             }
         }
     }
     exchange.latency_ms = started.elapsed().as_secs_f64() * 1e3;
     if exchange.error == Some(ExchangeError::Timeout) {
         // The client's own limit: the latency says how long we waited, the message the limit.
-        exchange.latency_ms = exchange.latency_ms.max(timeout.as_secs_f64() * 1e3);
+        exchange.latency_ms = exchange.latency_ms.max(timeouts.total.as_secs_f64() * 1e3);
     }
-    if let Some(usage) = exchange.response.as_ref().and_then(|r| r.get("usage")) {
+    if let Some(usage) = exchange.response.as_ref().filter(|_| exchange.error.is_none()).and_then(|r| r.get("usage")) {
         exchange.prompt_tokens = usage.get("prompt_tokens").and_then(Value::as_u64);
         exchange.completion_tokens = usage.get("completion_tokens").and_then(Value::as_u64);
         exchange.cost_usd = price.map(|p| p.cost(exchange.prompt_tokens.unwrap_or(0), exchange.completion_tokens.unwrap_or(0)));
     }
     Ok(exchange)
+}
+
+/// Why a request got no (complete) response, from reqwest's error.
+fn failed(e: &reqwest::Error) -> ExchangeError {
+    if e.is_timeout() { ExchangeError::Timeout } else { ExchangeError::Connect(with_causes(e)) }
+}
+
+/// Reads a streamed reply into `exchange`: the assembled completion, or why it has none. Returning
+/// early drops the stream, and with it the connection, which cancels the server's generation.
+async fn read_stream(response: reqwest::Response, exchange: &mut Exchange, idle: Duration, started: Instant) {
+    let mut events = response.bytes_stream().eventsource();
+    let mut assembly = Assembly::default();
+    loop {
+        let event = match tokio::time::timeout(idle, events.next()).await {
+            Err(_) => {
+                exchange.error = Some(ExchangeError::Idle { idle_s: idle.as_secs_f64(), tokens: assembly.tokens });
+                return;
+            }
+            Ok(None) => break,
+            Ok(Some(Err(eventsource_stream::EventStreamError::Transport(e)))) => {
+                exchange.error = Some(failed(&e));
+                return;
+            }
+            Ok(Some(Err(e))) => {
+                exchange.error = Some(ExchangeError::Connect(format!("the stream is not valid server-sent events: {e}")));
+                return;
+            }
+            Ok(Some(Ok(event))) => event,
+        };
+        let before = assembly.tokens;
+        match assembly.add(&event.data) {
+            Ok(Event::Chunk) => {
+                if assembly.tokens > before {
+                    if before == 0 {
+                        exchange.first_token_ms = Some(started.elapsed().as_secs_f64() * 1e3);
+                    }
+                    crate::limiter::report_token();
+                }
+            }
+            Ok(Event::Done) => break,
+            Ok(Event::Error(error)) => {
+                let message = error.get("message").and_then(Value::as_str).map_or_else(|| error.to_string(), str::to_owned);
+                exchange.error = Some(ExchangeError::Connect(format!("the server broke off the stream: {message}")));
+                return;
+            }
+            Err(_) => {
+                // Kept as the body's text, so it fails (and is retried) as any malformed reply.
+                exchange.response_text = Some(event.data);
+                return;
+            }
+        }
+    }
+    let (reply, estimated) = assembly.finish(&exchange.request);
+    let finished = reply["choices"].as_array().is_some_and(|c| !c.is_empty() && c.iter().all(|c| !c["finish_reason"].is_null()));
+    if !finished {
+        exchange.error = Some(ExchangeError::Connect("the stream ended before the reply was finished".to_owned()));
+        return;
+    }
+    exchange.response = Some(reply);
+    exchange.usage_estimated = estimated;
 }
 
 /// `error` and its causes, `: `-separated (reqwest's own message omits the cause, e.g. "connection
@@ -189,21 +313,18 @@ fn into_response(exchange: Exchange) -> Result<reqwest::Response, OpenAIError> {
         (None, Some(text)) => text.clone(),
         (None, None) => String::new(),
     };
-    let Some(status) = exchange.status else {
-        return Err(match exchange.error {
-            Some(ExchangeError::Connect(message)) => TransportError::Connect(message),
-            _ => TransportError::Timeout(seconds(exchange.latency_ms / 1e3)),
-        }
-        .into());
-    };
     if let Some(error) = exchange.error {
-        // Headers came, the body did not.
+        // No response, or headers came and the (whole) body did not.
         return Err(match error {
             ExchangeError::Timeout => TransportError::Timeout(seconds(exchange.latency_ms / 1e3)),
+            ExchangeError::Idle { idle_s, tokens } => TransportError::Idle { idle: seconds(idle_s), tokens },
             ExchangeError::Connect(message) => TransportError::Connect(message),
         }
         .into());
     }
+    let Some(status) = exchange.status else {
+        return Err(TransportError::Timeout(seconds(exchange.latency_ms / 1e3)).into());
+    };
     if !(200..300).contains(&status) {
         let message = exchange
             .response

@@ -16,7 +16,7 @@
 //! token and dollar caps hold over proposals and rankings together.
 //!
 //! How the CLI builds one, beside an [`OpenAiProposer`](crate::openai::OpenAiProposer):
-//! - live: a [`Transport::live`] with the ranker's timeout and price, the proposer's recorder
+//! - live: a [`Transport::live`] with the ranker's timeouts and price, the proposer's recorder
 //!   (one `Arc<Recorder>` for `llm.jsonl`) and, when resuming, the proposer's prefill
 //!   ([`Transport::with_prefill`], the same `Arc<Replay>`); `spending` is
 //!   [`OpenAiProposer::spending`](crate::openai::OpenAiProposer::spending), or a new
@@ -25,9 +25,9 @@
 //!   [`recorded_model`].
 
 use crate::cassette::Replay;
-use crate::openai::{DEFAULT_BASE_URL, Endpoint, RequestFailure, RetryConfig, Spending};
+use crate::openai::{DEFAULT_BASE_URL, Endpoint, EndpointDefaults, Parallelism, ReplyShape, RequestFailure, RetryConfig, Spending};
 use crate::prompt::Templates;
-use crate::transport::{Price, Transport};
+use crate::transport::{Price, Timeouts, Transport};
 use base64::Engine as _;
 use rewardsmith_propose::{JudgeError, Judgement, ProposeError, Usage};
 use serde_json::{Value, json};
@@ -49,25 +49,34 @@ pub struct VlmConfig {
     /// Sampling temperature; None sends none (for models that take only their default).
     /// Default 0: a ranking should be the model's best judgement, not a sample.
     pub temperature: Option<f32>,
-    /// `max_completion_tokens` sent with each request; None sends none. Default None.
-    pub max_reply_tokens: Option<u32>,
-    /// The limit on one request that the transport is built with ([`Transport::live`]).
-    /// Default 300 s (pictures and a reasoned answer take a local model minutes).
-    pub timeout: Duration,
+    /// How each reply is asked for: its length cap and whether it streams. Default: the
+    /// endpoint's cap ([`EndpointDefaults`]), streamed.
+    pub reply: ReplyShape,
+    /// The limits on one request that the transport is built with ([`Transport::live`]).
+    /// Default: the endpoint's, with at least 300 s in all (pictures and a reasoned answer take
+    /// a local model minutes).
+    pub timeouts: Timeouts,
     /// How failed requests are retried.
     pub retry: RetryConfig,
 }
 
 impl VlmConfig {
-    /// Defaults for `model`.
+    /// Defaults for `model` at [`DEFAULT_BASE_URL`].
     pub fn new(model: impl Into<String>) -> Self {
+        Self::for_endpoint(model, DEFAULT_BASE_URL)
+    }
+
+    /// Defaults for `model` at `base_url` ([`EndpointDefaults::for_base_url`]).
+    pub fn for_endpoint(model: impl Into<String>, base_url: &str) -> Self {
+        let defaults = EndpointDefaults::for_base_url(base_url);
+        let timeouts = Timeouts { total: defaults.timeouts.total.max(Duration::from_secs(300)), ..defaults.timeouts };
         Self {
-            base_url: DEFAULT_BASE_URL.to_owned(),
+            base_url: base_url.to_owned(),
             api_key: None,
             model: model.into(),
             temperature: Some(0.0),
-            max_reply_tokens: None,
-            timeout: Duration::from_secs(300),
+            reply: ReplyShape { max_completion_tokens: Some(defaults.max_completion_tokens), cap_field: defaults.cap_field, stream: true },
+            timeouts,
             retry: RetryConfig::default(),
         }
     }
@@ -82,8 +91,9 @@ struct ChatRequest<'a> {
     seed: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     temperature: Option<f32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    max_completion_tokens: Option<u32>,
+    /// The cap and streaming fields ([`ReplyShape::fields`]).
+    #[serde(flatten)]
+    shape: serde_json::Map<String, Value>,
 }
 
 /// Ranks candidates by showing a vision-language model their pictures.
@@ -99,7 +109,9 @@ impl VlmRanker {
     /// `spending` is what it spends from and whose caps it keeps (shared with the proposer:
     /// [`OpenAiProposer::spending`](crate::openai::OpenAiProposer::spending)).
     pub fn new(templates: Templates, config: VlmConfig, price: Option<Price>, transport: Transport, spending: Arc<Spending>) -> Result<Self, ProposeError> {
-        let endpoint = Endpoint::new(&config.base_url, config.api_key.as_deref(), &config.model, config.retry, price, transport, spending)
+        // One ranking at a time: a search asks for them one after the other.
+        let parallelism = Parallelism { concurrency: 1, from_server: false };
+        let endpoint = Endpoint::new(&config.base_url, config.api_key.as_deref(), &config.model, config.retry, price, transport, spending, parallelism)
             .map_err(|e| ProposeError::Config(format!("vision model: {e}")))?;
         Ok(Self { endpoint, config, templates })
     }
@@ -181,10 +193,10 @@ impl VlmRanker {
             // 32 bits: llama.cpp's server reads the seed as an unsigned 32-bit integer.
             seed: generation as u32,
             temperature: self.config.temperature,
-            max_completion_tokens: self.config.max_reply_tokens,
+            shape: self.config.reply.fields(),
         };
         let reply = self.endpoint.send(&request, usage).await?;
-        Ok(reply.texts().into_iter().next().flatten().unwrap_or_default())
+        Ok(reply.answers().into_iter().next().and_then(|a| a.text).unwrap_or_default())
     }
 }
 

@@ -5,7 +5,7 @@ use rewardsmith_llm::cassette::{Recorder, Replay};
 use rewardsmith_llm::extract::ExtractError;
 use rewardsmith_llm::openai::{OpenAiConfig, OpenAiProposer};
 use rewardsmith_llm::prompt::Templates;
-use rewardsmith_llm::transport::{Price, Transport};
+use rewardsmith_llm::transport::{Price, Timeouts, Transport};
 use rewardsmith_llm::{CandidateError, Context, Generation, ProposeError, Proposer};
 use rewardsmith_sim::EnvModel;
 use rewardsmith_spec::catalog;
@@ -68,7 +68,7 @@ fn config(server: &MockServer) -> OpenAiConfig {
     config.base_url = format!("{}/v1", server.uri());
     config.retry.base_delay = Duration::from_millis(1);
     config.retry.max_delay = Duration::from_millis(5);
-    config.timeout = Duration::from_secs(2);
+    config.timeouts = Timeouts { total: Duration::from_secs(2), idle: Duration::from_secs(2) };
     config
 }
 
@@ -77,7 +77,7 @@ fn proposer(config: OpenAiConfig, transport: Transport) -> OpenAiProposer {
 }
 
 fn live(config: OpenAiConfig) -> OpenAiProposer {
-    let transport = Transport::live(config.timeout, None, None).unwrap();
+    let transport = Transport::live(config.timeouts, None, None).unwrap();
     proposer(config, transport)
 }
 
@@ -199,7 +199,7 @@ async fn a_timeout_is_retried() {
         .await;
     chat().respond_with(ResponseTemplate::new(200).set_body_json(completion(&[&good_reply("in time")]))).mount(&server).await;
     let mut config = config(&server);
-    config.timeout = Duration::from_millis(300);
+    config.timeouts = Timeouts { total: Duration::from_millis(300), idle: Duration::from_millis(300) };
     let generation = live(config).propose(&context(), 1, 0).await.unwrap();
     assert!(scripts(&generation)[0].as_ref().unwrap().contains("in time"));
 }
@@ -292,7 +292,7 @@ async fn a_dollar_budget_counts_the_price_and_needs_one() {
     chat().respond_with(ResponseTemplate::new(200).set_body_json(completion(&[&good_reply("a"), &good_reply("b")]))).mount(&server).await;
     let mut config = config(&server);
     config.budget.usd = Some(0.001);
-    let transport = Transport::live(config.timeout, None, None).unwrap();
+    let transport = Transport::live(config.timeouts, None, None).unwrap();
     let refused = OpenAiProposer::new(&pendulum(), Templates::embedded(), config.clone(), None, transport.clone());
     assert!(matches!(refused, Err(ProposeError::Config(ref m)) if m.contains("--prices")));
     // $10 per million tokens either way: 150 tokens cost $0.0015, past the cap.
@@ -343,7 +343,7 @@ async fn replay_follows_the_recorded_budget_refusals_with_concurrent_requests() 
     config.concurrency = 3;
     config.budget.tokens = Some(100);
     let recorder = Arc::new(Recorder::create(&cassette, false).unwrap());
-    let recorded = proposer(config.clone(), Transport::live(config.timeout, Some(recorder), None).unwrap()).propose(&context(), 6, 0).await.unwrap();
+    let recorded = proposer(config.clone(), Transport::live(config.timeouts, Some(recorder), None).unwrap()).propose(&context(), 6, 0).await.unwrap();
     let budget_failures = |g: &Generation| g.candidates.iter().filter(|c| matches!(c.script, Err(CandidateError::Budget(_)))).count();
     assert!(budget_failures(&recorded) >= 3, "at most 3 requests were in flight when the cap was reached");
     let sent = requests(&server).await.len();
@@ -372,7 +372,7 @@ async fn cassette_record_then_replay_gives_identical_candidates_and_sends_nothin
     config.api_key = Some("sk-do-not-record".to_owned());
     config.concurrency = 1;
     let recorder = Arc::new(Recorder::create(&cassette, false).unwrap());
-    let recording = proposer(config.clone(), Transport::live(config.timeout, Some(recorder), None).unwrap());
+    let recording = proposer(config.clone(), Transport::live(config.timeouts, Some(recorder), None).unwrap());
     let recorded = recording.propose(&context(), 3, 5).await.unwrap();
     let sent = server.received_requests().await.unwrap();
     assert_eq!(sent.len(), 5, "n=3, a 429 and its retry, two more singles");
@@ -437,12 +437,12 @@ async fn a_resumed_run_answers_what_it_recorded_whatever_the_budget_with_a_tempe
     let mut config = config(&server);
     config.temperature = 0.7;
     let recorder = Arc::new(Recorder::create(&cassette, false).unwrap());
-    let first = proposer(config.clone(), Transport::live(config.timeout, Some(recorder), None).unwrap()).propose(&context(), 1, 0).await.unwrap();
+    let first = proposer(config.clone(), Transport::live(config.timeouts, Some(recorder), None).unwrap()).propose(&context(), 1, 0).await.unwrap();
     drop(server);
     config.base_url = "http://127.0.0.1:9/v1".to_owned();
     config.budget.tokens = Some(0);
     let prefill = Arc::new(Replay::open(&cassette).unwrap());
     let recorder = Arc::new(Recorder::create(&cassette, true).unwrap());
-    let resumed = proposer(config.clone(), Transport::live(config.timeout, Some(recorder), None).unwrap().with_prefill(prefill));
+    let resumed = proposer(config.clone(), Transport::live(config.timeouts, Some(recorder), None).unwrap().with_prefill(prefill));
     assert_eq!(scripts(&resumed.propose(&context(), 1, 0).await.unwrap()), scripts(&first));
 }

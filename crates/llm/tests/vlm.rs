@@ -6,7 +6,7 @@ use base64::Engine as _;
 use rewardsmith_llm::cassette::{Recorder, Replay};
 use rewardsmith_llm::openai::{Budget, OpenAiConfig, OpenAiProposer, Spending};
 use rewardsmith_llm::prompt::Templates;
-use rewardsmith_llm::transport::Transport;
+use rewardsmith_llm::transport::{Timeouts, Transport};
 use rewardsmith_llm::vlm::{VlmConfig, VlmRanker, recorded_model};
 use rewardsmith_llm::{Context, JudgeError, Judgement, Proposer, Usage};
 use rewardsmith_sim::EnvModel;
@@ -109,7 +109,7 @@ fn config(server: &MockServer) -> VlmConfig {
     config.base_url = format!("{}/v1", server.uri());
     config.retry.base_delay = Duration::from_millis(1);
     config.retry.max_delay = Duration::from_millis(5);
-    config.timeout = Duration::from_secs(2);
+    config.timeouts = Timeouts { total: Duration::from_secs(2), idle: Duration::from_secs(2) };
     config
 }
 
@@ -118,7 +118,7 @@ fn ranker(config: VlmConfig, transport: Transport, spending: Arc<Spending>) -> V
 }
 
 fn live(config: VlmConfig) -> VlmRanker {
-    let transport = Transport::live(config.timeout, None, None).unwrap();
+    let transport = Transport::live(config.timeouts, None, None).unwrap();
     ranker(config, transport, Arc::new(Spending::default()))
 }
 
@@ -234,7 +234,7 @@ async fn a_budget_reached_by_the_proposer_stops_the_ranker_before_any_request_an
     let dir = tempfile::tempdir().unwrap();
     let cassette = dir.path().join("llm.jsonl");
     let recorder = Arc::new(Recorder::create(&cassette, false).unwrap());
-    let transport = Transport::live(Duration::from_secs(2), Some(recorder), None).unwrap();
+    let transport = Transport::live(Timeouts { total: Duration::from_secs(2), idle: Duration::from_secs(2) }, Some(recorder), None).unwrap();
 
     // The proposer's one proposal spends 150 tokens of a 100-token budget it shares with the ranker.
     let mut proposer_config = OpenAiConfig::new("test-model");
@@ -263,7 +263,7 @@ async fn a_budget_reached_by_the_proposer_stops_the_ranker_before_any_request_an
 }
 
 fn live_with(config: VlmConfig, spending: Arc<Spending>) -> VlmRanker {
-    let transport = Transport::live(config.timeout, None, None).unwrap();
+    let transport = Transport::live(config.timeouts, None, None).unwrap();
     ranker(config, transport, spending)
 }
 
@@ -274,7 +274,7 @@ async fn rankings_count_against_the_proposers_budget() {
     let mut proposer_config = OpenAiConfig::new("test-model");
     proposer_config.budget.tokens = Some(1000);
     let model: Arc<EnvModel> = EnvModel::new(&catalog::resolve("pendulum").unwrap()).unwrap();
-    let transport = Transport::live(Duration::from_secs(2), None, None).unwrap();
+    let transport = Transport::live(Timeouts { total: Duration::from_secs(2), idle: Duration::from_secs(2) }, None, None).unwrap();
     let proposer = OpenAiProposer::new(&model, Templates::embedded(), proposer_config, None, transport.clone()).unwrap();
     ranker(config(&server), transport, proposer.spending()).rank(TASK, 0, &candidates(2)).await.unwrap();
     assert_eq!((proposer.spent().requests, proposer.spent().tokens()), (1, 150));
@@ -289,7 +289,7 @@ async fn a_recorded_ranking_replays_identically_without_a_server_and_the_cassett
     let mut config = config(&server);
     config.api_key = Some("sk-do-not-record".to_owned());
     let recorder = Arc::new(Recorder::create(&cassette, false).unwrap().with_secret(config.api_key.as_deref()));
-    let recording = ranker(config.clone(), Transport::live(config.timeout, Some(recorder), None).unwrap(), Arc::new(Spending::default()));
+    let recording = ranker(config.clone(), Transport::live(config.timeouts, Some(recorder), None).unwrap(), Arc::new(Spending::default()));
     let recorded = recording.rank(TASK, 3, &candidates(3)).await.unwrap();
     assert_eq!(recorded.attempts, 2);
 

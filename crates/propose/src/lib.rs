@@ -75,6 +75,10 @@ pub struct Usage {
     /// a token cap cannot see them.
     #[serde(default)]
     pub unmetered: u64,
+    /// Streamed replies that came without `usage`: their tokens are estimated (completion tokens
+    /// counted as streamed chunks, prompt tokens as characters / 4) and counted as such.
+    #[serde(default)]
+    pub estimated: u64,
 }
 
 impl Usage {
@@ -90,6 +94,7 @@ impl Usage {
         self.completion_tokens += other.completion_tokens;
         self.cost_usd += other.cost_usd;
         self.unmetered += other.unmetered;
+        self.estimated += other.estimated;
     }
 }
 

@@ -105,6 +105,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         if spent.unmetered > 0 && args.endpoint.max_tokens.is_some() {
             eprintln!("warning: {} replies came without `usage`: --max-tokens cannot count their tokens", spent.unmetered);
         }
+        if spent.estimated > 0 {
+            println!("llm: {} streamed replies came without `usage`: their tokens are estimated", spent.estimated);
+        }
     }
     write_candidates(&generation, &model, out)
 }

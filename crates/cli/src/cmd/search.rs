@@ -183,7 +183,7 @@ pub struct Args {
         conflicts_with_all = [
             "env", "task", "fitness", "fitness_aggregate", "llm", "k", "generations", "feedback", "pref_noise", "steps", "eval_seeds", "eval_episodes",
             "seed", "train_timeout", "rank_timeout", "dedup_epsilon", "final_seeds", "confirm_top", "confirm_seeds", "set", "prompts", "model", "temperature",
-            "max_reply_tokens", "concurrency", "timeout", "retries", "budget_usd", "max_tokens", "prices", "backend", "device", "notes", "hierarchy", "hierarchy_margin", "hide_fitness_expr",
+            "max_completion_tokens", "cap_field", "no_stream", "concurrency", "idle_timeout", "timeout", "retries", "budget_usd", "max_tokens", "prices", "backend", "device", "notes", "hierarchy", "hierarchy_margin", "hide_fitness_expr",
             "offline_steps", "offline_repair", "vlm_model", "vlm_base_url",
         ]
     )]
@@ -266,7 +266,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let settings = absolute(ProposerSettings {
                 llm: args.llm.to_string(),
                 prompts: args.prompts.clone(),
-                endpoint: args.endpoint.clone(),
+                endpoint: args.endpoint.resolved(&args.llm)?,
                 offline: args.offline.clone(),
                 vlm_base_url: args.vlm_base_url.clone(),
             })?;
