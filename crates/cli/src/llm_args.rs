@@ -428,3 +428,74 @@ impl Proposer for AnyProposer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The endpoint flags as clap parses them from `args`.
+    fn parse(args: &[&str]) -> EndpointArgs {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            endpoint: EndpointArgs,
+        }
+        <Cli as clap::Parser>::parse_from([&["rewardsmith"], args].concat()).endpoint
+    }
+
+    #[test]
+    fn a_run_toml_from_before_streaming_and_the_cap_asks_what_it_asked_then() {
+        let old: EndpointArgs = toml::from_str(
+            r#"base_url = "http://127.0.0.1:8080/v1"
+temperature = 1.0
+concurrency = 4
+timeout = 120.0
+retries = 5
+"#,
+        )
+        .unwrap();
+        let shape = old.reply_shape(&old.base_url, None);
+        assert_eq!((shape.max_completion_tokens, shape.stream), (None, false));
+        assert_eq!(old.timeouts(&old.base_url).unwrap().total, Duration::from_secs(120));
+        let capped: EndpointArgs = toml::from_str("base_url = \"http://127.0.0.1:8080/v1\"\ntemperature = 1.0\nretries = 5\nmax_reply_tokens = 500\n").unwrap();
+        let shape = capped.reply_shape(&capped.base_url, None);
+        assert_eq!((shape.max_completion_tokens, shape.cap_field, shape.stream), (Some(500), CapField::MaxCompletionTokens, false));
+    }
+
+    #[test]
+    fn a_new_run_records_the_shape_its_endpoint_gets_and_reads_it_back_the_same() {
+        for (url, cap, field) in [("http://127.0.0.1:8080/v1", 2048, CapField::MaxTokens), ("https://api.openai.com/v1", 4096, CapField::MaxCompletionTokens)] {
+            let args = parse(&["--base-url", url]);
+            let resolved = args.resolved(&Llm::OpenAi).unwrap();
+            let back: EndpointArgs = toml::from_str(&toml::to_string(&resolved).unwrap()).unwrap();
+            let shape = back.reply_shape(url, None);
+            assert_eq!((shape.max_completion_tokens, shape.cap_field, shape.stream), (Some(cap), field, true), "{url}");
+            assert_eq!(shape, args.reply_shape(url, None), "{url}");
+        }
+        let uncapped = parse(&["--max-completion-tokens", "0", "--no-stream"]).resolved(&Llm::OpenAi).unwrap();
+        let back: EndpointArgs = toml::from_str(&toml::to_string(&uncapped).unwrap()).unwrap();
+        assert_eq!(
+            back.reply_shape(DEFAULT_BASE_URL, None),
+            ReplyShape { max_completion_tokens: None, cap_field: CapField::MaxCompletionTokens, stream: false }
+        );
+    }
+
+    #[test]
+    fn a_replay_asks_as_its_cassette_recorded_unless_told_otherwise() {
+        let recorded = json!({ "model": "m", "max_tokens": 300, "stream": true });
+        let shape = parse(&[]).reply_shape(DEFAULT_BASE_URL, Some(&recorded));
+        assert_eq!(shape, ReplyShape { max_completion_tokens: Some(300), cap_field: CapField::MaxTokens, stream: true });
+        let before = json!({ "model": "m" });
+        assert_eq!(parse(&[]).reply_shape(DEFAULT_BASE_URL, Some(&before)).max_completion_tokens, None);
+        assert!(!parse(&[]).reply_shape(DEFAULT_BASE_URL, Some(&before)).stream);
+        let told = parse(&["--max-completion-tokens", "100", "--cap-field", "max-completion-tokens"]).reply_shape(DEFAULT_BASE_URL, Some(&recorded));
+        assert_eq!((told.max_completion_tokens, told.cap_field), (Some(100), CapField::MaxCompletionTokens));
+    }
+
+    #[test]
+    fn the_old_flag_name_still_sets_the_cap() {
+        assert_eq!(parse(&["--max-reply-tokens", "64"]).max_completion_tokens, Some(64));
+        assert!(parse(&["--idle-timeout", "0"]).timeouts(DEFAULT_BASE_URL).unwrap_err().to_string().contains("--idle-timeout must be a positive"));
+    }
+}

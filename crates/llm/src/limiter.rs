@@ -121,11 +121,14 @@ impl Limiter {
         std::mem::take(&mut self.state().notices)
     }
 
-    /// Waits for a slot, then runs `attempt` in it; `outcome` says how it ended.
+    /// Waits for a slot, then runs `attempt` in it; `outcome` says how it ended. An attempt
+    /// dropped before it ends (its generation stopped) frees its slot all the same.
     pub(crate) async fn run<T>(&self, attempt: impl Future<Output = T>, outcome: impl FnOnce(&T) -> Outcome) -> T {
         let (id, progress) = self.acquire().await;
+        let mut slot = Slot { limiter: self, id, outcome: Outcome::Other };
         let result = PROGRESS.scope(progress, attempt).await;
-        self.release(id, outcome(&result));
+        slot.outcome = outcome(&result);
+        drop(slot);
         result
     }
 
@@ -180,6 +183,19 @@ impl Limiter {
         }
         drop(state);
         self.freed.notify_waiters();
+    }
+}
+
+/// A taken slot, given back when dropped.
+struct Slot<'a> {
+    limiter: &'a Limiter,
+    id: u64,
+    outcome: Outcome,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.limiter.release(self.id, self.outcome);
     }
 }
 
@@ -248,6 +264,15 @@ mod tests {
         tokio::join!(served, queued);
         assert_eq!(*events.lock().unwrap(), ["timed out", "served", "retried"], "the retry waited for the served request");
         assert_eq!(limiter.take_notices().len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_attempt_dropped_midway_frees_its_slot() {
+        let limiter = Limiter::new("s", 1);
+        let abandoned = limiter.run(std::future::pending::<()>(), |_| Outcome::Answered);
+        assert!(tokio::time::timeout(Duration::from_millis(10), abandoned).await.is_err());
+        let next = limiter.run(async { 7 }, |_| Outcome::Answered);
+        assert_eq!(tokio::time::timeout(Duration::from_millis(10), next).await, Ok(7));
     }
 
     #[tokio::test(start_paused = true)]

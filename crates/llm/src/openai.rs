@@ -159,17 +159,19 @@ impl ReplyShape {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EndpointDefaults {
     /// Requests in flight at once: 4 for a hosted API (which serves many), 1 for a local server
-    /// (llama.cpp's has one slot unless started with `--parallel`, and Ollama queues by default).
+    /// until it says otherwise (llama.cpp's has as many slots as its `--parallel`, told by
+    /// `/props`; Ollama queues beyond its `OLLAMA_NUM_PARALLEL` and does not say).
     pub concurrency: usize,
     /// Whether to ask the server how many it serves (a local one).
     pub concurrency_from_server: bool,
     /// A hosted API: 120 s without a token, 600 s in all. A local server reads a long prompt on a
     /// CPU before its first token and may write a few tokens a second: 300 s and 1800 s.
     pub timeouts: Timeouts,
-    /// The completion cap. A reward script is 70–200 tokens (the built-in `human.rhai` files)
-    /// and an LLM's commented one with its reasoning rarely passes 1,500; a hosted API gets
-    /// 4,096, room for a short chain of thought too. A local model that rambles spends minutes a
-    /// thousand tokens on a CPU, so it gets 2,048.
+    /// The completion cap. A reward script is 84–304 tokens (the built-in `human.rhai` files,
+    /// counted by Gemma 3's tokenizer through llama.cpp's `/tokenize`), so a commented one with
+    /// a few paragraphs of reasoning fits in 1,500; a hosted API gets 4,096, room for a short
+    /// chain of thought too. A small local model that rambles writes about 25 tokens a second on
+    /// one CPU thread (BENCHMARKS.md), 80 s for 2,048 tokens, so a local server gets 2,048.
     pub max_completion_tokens: u32,
     /// The field the cap goes in: `max_completion_tokens` for OpenAI's and Azure's hosts,
     /// `max_tokens` elsewhere.

@@ -53,12 +53,12 @@ pub enum TransportError {
         message: String,
     },
     /// No complete reply within the total cap.
-    #[error("no complete reply within {} s", .0.as_secs_f64())]
+    #[error("no complete reply within {} s", tenths(.0))]
     Timeout(Duration),
     /// A streamed reply went silent: no token for the idle timeout. The request was cancelled.
     #[error(
         "no token for {} s ({tokens} streamed before); the request was cancelled (raise --idle-timeout for a server this slow)",
-        .idle.as_secs_f64()
+        tenths(.idle)
     )]
     Idle {
         /// The idle timeout.
@@ -79,6 +79,12 @@ pub enum TransportError {
     /// header value): a setting to fix, not a failure to retry.
     #[error("cannot build the request: {0}")]
     Build(String),
+}
+
+/// Seconds to a tenth, as people write limits: `60`, `0.3` (a measured `60.0013` reads `60`).
+fn tenths(duration: &Duration) -> String {
+    let tenths = (duration.as_secs_f64() * 10.0).round() / 10.0;
+    format!("{tenths}")
 }
 
 impl From<TransportError> for OpenAIError {
@@ -386,6 +392,12 @@ mod tests {
             headers.insert("retry-after", odd.parse().unwrap());
             assert_eq!(retry_after(&headers), None, "{odd}");
         }
+    }
+
+    #[test]
+    fn limits_read_in_tenths_of_seconds() {
+        assert_eq!(TransportError::Timeout(Duration::from_secs_f64(60.001297689)).to_string(), "no complete reply within 60 s");
+        assert!(TransportError::Idle { idle: Duration::from_millis(300), tokens: 5 }.to_string().starts_with("no token for 0.3 s (5 streamed before)"));
     }
 
     #[test]

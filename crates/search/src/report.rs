@@ -72,17 +72,12 @@ pub fn render(run: &Path) -> Result<String, SearchError> {
     best_episode(&mut h, run, summary.as_ref())?;
     final_evaluation(&mut h, summary.as_ref());
     let _ = write!(h, "<h2>Training curves</h2><p>Mean ground-truth fitness of the episodes that ended in each PPO iteration, per candidate.</p>");
-    for g in &generations {
-        if let Some(svg) = training_chart(g) {
-            let _ = write!(h, "<h3>Generation {}</h3>{svg}", g.index);
-        }
-    }
+    let curves: Vec<String> = generations.iter().filter_map(|g| training_chart(g).map(|svg| format!("<h3>Generation {}</h3>{svg}", g.index))).collect();
+    let _ = write!(h, "{}", if curves.is_empty() { NO_TRAINING.to_owned() } else { curves.concat() });
     let _ = write!(h, "<h2>Reward terms of each generation's best</h2><p>Each term's mean over the iteration's steps.</p>");
-    for g in &generations {
-        if let Some((id, svg)) = terms_chart(g) {
-            let _ = write!(h, "<h3>Generation {}: {}</h3>{svg}", g.index, esc(&id));
-        }
-    }
+    let terms: Vec<String> =
+        generations.iter().filter_map(|g| terms_chart(g).map(|(id, svg)| format!("<h3>Generation {}: {}</h3>{svg}", g.index, esc(&id)))).collect();
+    let _ = write!(h, "{}", if terms.is_empty() { NO_TRAINING.to_owned() } else { terms.concat() });
     rankings_and_feedback(&mut h, run, &generations)?;
     let timing: Option<Timing> = read_json_if_present(&run.join("timing.json"))?;
     costs(&mut h, &generations, summary.as_ref(), timing.as_ref());
@@ -99,6 +94,9 @@ table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:
 pre{background:#f6f6f6;padding:8px;white-space:pre-wrap;overflow-wrap:anywhere}details{margin:4px 0}.bad{color:#b00}.muted{color:#777}\
 .legend{margin:0 0 1em 0;font-size:90%}.legend span{margin-right:1.2em;white-space:nowrap}\
 .pictures{display:flex;flex-wrap:wrap;gap:8px}.pictures figure{margin:0}.pictures img{max-width:300px;border:1px solid #ccc}";
+
+/// What a chart section says when no candidate has trained (yet).
+const NO_TRAINING: &str = "<p class=\"muted\">No candidate trained yet.</p>";
 
 fn settings(h: &mut String, run: &RunFile, summary: Option<&Summary>, generations: &[GenerationData]) {
     let s = &run.search;
@@ -121,9 +119,12 @@ fn settings(h: &mut String, run: &RunFile, summary: Option<&Summary>, generation
         ),
         (
             "best",
-            summary
-                .and_then(|sum| sum.best.as_ref().zip(sum.best_fitness).map(|(b, f)| format!("{b}, fitness {f:.3}")))
-                .unwrap_or_else(|| "none yet".to_owned()),
+            match summary {
+                Some(sum) => {
+                    sum.best.as_ref().zip(sum.best_fitness).map_or_else(|| "none: no candidate trained".to_owned(), |(b, f)| format!("{b}, fitness {f:.3}"))
+                }
+                None => "none yet".to_owned(),
+            },
         ),
         ("picked by", summary.map(|sum| sum.picked_by.clone()).filter(|p| !p.is_empty()).unwrap_or_else(|| "—".to_owned())),
     ];
@@ -287,6 +288,10 @@ fn best_episode(h: &mut String, run: &Path, summary: Option<&Summary>) -> Result
     use base64::Engine as _;
     let path = run.join(BEST_GIF);
     let Ok(gif) = std::fs::read(&path) else {
+        if summary.is_some_and(|s| s.best.is_none()) {
+            let _ = write!(h, "<h2>The best candidate's episode</h2><p class=\"muted\">No candidate trained, so there is no episode to show.</p>");
+            return Ok(());
+        }
         // The winner's folder when the search has finished, else a placeholder for it.
         let best = summary.and_then(|s| s.best.clone()).unwrap_or_else(|| "gen-NN/cand-KK".to_owned());
         let _ = write!(

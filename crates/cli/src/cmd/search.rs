@@ -388,7 +388,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
     }
     if summary.usage.requests > 0 {
-        println!("llm: {} requests, {} tokens, ${:.4}", summary.usage.requests, summary.usage.tokens(), summary.usage.cost_usd);
+        let estimated = match summary.usage.estimated {
+            0 => String::new(),
+            n => format!(" (those of {n} streamed replies without `usage` estimated)"),
+        };
+        println!("llm: {} requests, {} tokens{estimated}, ${:.4}", summary.usage.requests, summary.usage.tokens(), summary.usage.cost_usd);
     }
     Ok(ExitCode::SUCCESS)
 }
