@@ -156,10 +156,10 @@ fn did_not_stream() -> bool {
 impl EndpointArgs {
     /// These settings with the request-shaping ones made explicit (the cap, its field, streaming),
     /// as a run records them: for the base URL, or as `llm`'s cassette recorded them when it is a
-    /// replay.
-    pub fn resolved(&self, llm: &Llm) -> Result<Self> {
+    /// replay (its vision model's requests when `pictures`, else its proposer's).
+    pub fn resolved(&self, llm: &Llm, pictures: bool) -> Result<Self> {
         let recorded = match llm {
-            Llm::Replay(path) => Replay::open(path).map_err(anyhow::Error::msg)?.first_request().cloned(),
+            Llm::Replay(path) => first_recorded(&Replay::open(path).map_err(anyhow::Error::msg)?, pictures).cloned(),
             _ => None,
         };
         let shape = self.reply_shape(&self.base_url, recorded.as_ref());
@@ -180,11 +180,13 @@ impl EndpointArgs {
             (None, Some(cap)) => (Some(cap as u32), CapField::MaxCompletionTokens),
             (None, None) => (None, defaults.cap_field),
         });
+        // A cap given for a replay goes in the field the cassette's requests used.
+        let field = recorded_cap.filter(|(cap, _)| cap.is_some()).map_or(defaults.cap_field, |(_, field)| field);
         let (max_completion_tokens, cap_field) = match (self.max_completion_tokens, recorded_cap) {
-            (Some(0), _) => (None, defaults.cap_field),
-            (Some(cap), _) => (Some(cap), defaults.cap_field),
+            (Some(0), _) => (None, field),
+            (Some(cap), _) => (Some(cap), field),
             (None, Some(recorded)) => recorded,
-            (None, None) => (Some(defaults.max_completion_tokens), defaults.cap_field),
+            (None, None) => (Some(defaults.max_completion_tokens), field),
         };
         let cap_field = self.cap_field.map_or(cap_field, CapField::from);
         let recorded_stream = recorded.is_none_or(|r| r.get("stream") == Some(&serde_json::Value::Bool(true)));
@@ -325,6 +327,12 @@ fn api_key(cassettes: &Cassettes) -> Option<String> {
     if cassettes.replay.is_some() { None } else { std::env::var("OPENAI_API_KEY").ok().filter(|k| !k.is_empty()) }
 }
 
+/// The first request of `replay` that shows pictures (a vision model's) or, not `pictures`, the
+/// first that does not (the proposer's): what a replay's unstated settings default to.
+fn first_recorded(replay: &Replay, pictures: bool) -> Option<&serde_json::Value> {
+    replay.requests().find(|r| r.get("messages").is_some_and(|m| m.to_string().contains("\"image_url\"") == pictures))
+}
+
 /// The OpenAI-compatible proposer, live (recording to OUT/llm.jsonl) or replaying a cassette.
 fn openai_proposer(endpoint: &EndpointArgs, model: &EnvModel, templates: Templates, cassettes: &Cassettes) -> Result<OpenAiProposer> {
     if let Some(usd) = endpoint.budget_usd.filter(|usd| !(usd.is_finite() && *usd >= 0.0)) {
@@ -333,7 +341,7 @@ fn openai_proposer(endpoint: &EndpointArgs, model: &EnvModel, templates: Templat
     if cassettes.replay.is_none() && !(endpoint.base_url.starts_with("http://") || endpoint.base_url.starts_with("https://")) {
         bail!("--base-url (or OPENAI_BASE_URL) must start with http:// or https://, not {:?}", endpoint.base_url);
     }
-    let recorded = cassettes.replay.as_ref().and_then(|r| r.first_request());
+    let recorded = cassettes.replay.as_ref().and_then(|r| first_recorded(r, false));
     let recorded_model = recorded.and_then(|r| r["model"].as_str()).map(str::to_owned);
     let model_name = endpoint.model.clone().or(recorded_model).context("--llm openai needs --model")?;
     let price = prices(endpoint)?.get(&model_name);
@@ -370,7 +378,7 @@ pub fn vlm_ranker(
     let price = prices(endpoint)?.get(model);
     let mut config = VlmConfig::for_endpoint(model, base_url);
     config.api_key = api_key(cassettes);
-    let recorded = cassettes.replay.as_ref().and_then(|r| r.first_request());
+    let recorded = cassettes.replay.as_ref().and_then(|r| first_recorded(r, true));
     config.reply = endpoint.reply_shape(base_url, recorded);
     let timeouts = endpoint.timeouts(base_url)?;
     // Pictures and a reasoned answer take longer than a script: at least the ranker's default.
@@ -467,13 +475,13 @@ retries = 5
     fn a_new_run_records_the_shape_its_endpoint_gets_and_reads_it_back_the_same() {
         for (url, cap, field) in [("http://127.0.0.1:8080/v1", 2048, CapField::MaxTokens), ("https://api.openai.com/v1", 4096, CapField::MaxCompletionTokens)] {
             let args = parse(&["--base-url", url]);
-            let resolved = args.resolved(&Llm::OpenAi).unwrap();
+            let resolved = args.resolved(&Llm::OpenAi, false).unwrap();
             let back: EndpointArgs = toml::from_str(&toml::to_string(&resolved).unwrap()).unwrap();
             let shape = back.reply_shape(url, None);
             assert_eq!((shape.max_completion_tokens, shape.cap_field, shape.stream), (Some(cap), field, true), "{url}");
             assert_eq!(shape, args.reply_shape(url, None), "{url}");
         }
-        let uncapped = parse(&["--max-completion-tokens", "0", "--no-stream"]).resolved(&Llm::OpenAi).unwrap();
+        let uncapped = parse(&["--max-completion-tokens", "0", "--no-stream"]).resolved(&Llm::OpenAi, false).unwrap();
         let back: EndpointArgs = toml::from_str(&toml::to_string(&uncapped).unwrap()).unwrap();
         assert_eq!(
             back.reply_shape(DEFAULT_BASE_URL, None),
@@ -491,6 +499,9 @@ retries = 5
         assert!(!parse(&[]).reply_shape(DEFAULT_BASE_URL, Some(&before)).stream);
         let told = parse(&["--max-completion-tokens", "100", "--cap-field", "max-completion-tokens"]).reply_shape(DEFAULT_BASE_URL, Some(&recorded));
         assert_eq!((told.max_completion_tokens, told.cap_field), (Some(100), CapField::MaxCompletionTokens));
+        // A cap alone goes in the recorded field, not in the default URL's.
+        let cap_only = parse(&["--max-completion-tokens", "100"]).reply_shape(DEFAULT_BASE_URL, Some(&recorded));
+        assert_eq!((cap_only.max_completion_tokens, cap_only.cap_field), (Some(100), CapField::MaxTokens));
     }
 
     #[test]

@@ -233,11 +233,6 @@ impl Replay {
         Some(exchange)
     }
 
-    /// The first recorded request (replay defaults its model to the one recorded there).
-    pub fn first_request(&self) -> Option<&Value> {
-        self.requests.first().map(|(_, r)| r)
-    }
-
     /// If the next unused exchange for `request` is a refusal (budget reached), consumes it and
     /// returns its reason.
     pub fn take_skip(&self, request: &Value) -> Option<String> {

@@ -3,11 +3,13 @@
 //! A local server (llama.cpp's with one slot, Ollama with `OLLAMA_NUM_PARALLEL=1`) serves one
 //! request at a time and queues the rest. Sent in parallel, the queued requests wait for their
 //! first token while the served one generates, hit their timeout, are retried, and the retries
-//! queue again: a storm of timeouts. So every attempt takes a slot here first, and the number of
-//! slots goes down, never up, when the server shows it serves fewer:
+//! queue again: a storm of timeouts. So every attempt takes a slot here first. The number of
+//! slots starts at the configured one (or at what the server says it has) and from then on only
+//! goes down, when the server shows it serves fewer:
 //! - a request waited for its first token while another request of the server was answered
 //!   start to finish ([`QUEUE_EVIDENCE_TOKENS`] tokens or more): it was queued, and the server
-//!   serves as many as were streaming then;
+//!   serves as many as were streaming then (watched for local servers only: a hosted reasoning
+//!   model's first token can come minutes after another request's whole answer);
 //! - a request timed out (no token for the idle timeout, or the total cap) while others were in
 //!   flight: as many as were streaming, or half as many as were in flight when none was.
 //!
@@ -59,7 +61,8 @@ pub(crate) enum Outcome {
     Answered,
     /// It timed out: no token for the idle timeout, or past the total cap.
     TimedOut,
-    /// Anything else (an HTTP error, a refused connection, a replay): says nothing of capacity.
+    /// Anything else (an HTTP error, a refused connection, anything answered from a cassette):
+    /// says nothing of capacity.
     Other,
 }
 
@@ -82,6 +85,8 @@ struct State {
 pub(crate) struct Limiter {
     /// The server, as notices name it.
     server: String,
+    /// Whether a request queued behind a whole answer lowers the limit.
+    watch_queueing: bool,
     state: Mutex<State>,
     freed: tokio::sync::Notify,
     /// Numbers sends and first tokens in the order they happen (shared with each request's
@@ -90,10 +95,12 @@ pub(crate) struct Limiter {
 }
 
 impl Limiter {
-    /// At most `limit` (≥ 1) requests to `server` at once.
-    pub(crate) fn new(server: &str, limit: usize) -> Self {
+    /// At most `limit` (≥ 1) requests to `server` at once; `watch_queueing`: lowered also when a
+    /// request is seen queued behind a whole answer, not only on timeouts.
+    pub(crate) fn new(server: &str, limit: usize, watch_queueing: bool) -> Self {
         Self {
             server: server.to_owned(),
+            watch_queueing,
             state: Mutex::new(State { limit: limit.max(1), next_id: 0, in_flight: BTreeMap::new(), notices: Vec::new() }),
             freed: tokio::sync::Notify::new(),
             clock: Arc::new(AtomicU64::new(0)),
@@ -159,7 +166,7 @@ impl Limiter {
         let streaming = state.in_flight.values().filter(|f| started(f)).count();
         let first_token_at = done.progress.first_token_at.load(Ordering::Relaxed);
         let lowered = match outcome {
-            Outcome::Answered if done.progress.tokens.load(Ordering::Relaxed) >= QUEUE_EVIDENCE_TOKENS => {
+            Outcome::Answered if self.watch_queueing && done.progress.tokens.load(Ordering::Relaxed) >= QUEUE_EVIDENCE_TOKENS => {
                 let queued = state.in_flight.values().any(|f| !started(f) && f.sent_at < first_token_at);
                 queued.then(|| {
                     let serving = streaming + 1;
@@ -219,12 +226,18 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_request_queued_behind_a_whole_answer_lowers_the_limit_to_the_streaming_count() {
-        let limiter = Arc::new(Limiter::new("http://127.0.0.1:8080", 4));
+        let limiter = Arc::new(Limiter::new("http://127.0.0.1:8080", 4, true));
         // A one-slot server: the second request's first token comes after the first's last.
         let first = limiter.run(streams(Duration::from_millis(10), Duration::from_millis(1), 40), |_| Outcome::Answered);
         let second = limiter.run(streams(Duration::from_millis(100), Duration::from_millis(1), 40), |_| Outcome::Answered);
         tokio::join!(first, second);
         assert_eq!(limiter.limit(), 1);
+        // Not watched (a hosted API), the same does not lower it.
+        let hosted = Limiter::new("https://api.example.com/v1", 4, false);
+        let first = hosted.run(streams(Duration::from_millis(10), Duration::from_millis(1), 40), |_| Outcome::Answered);
+        let second = hosted.run(streams(Duration::from_millis(100), Duration::from_millis(1), 40), |_| Outcome::Answered);
+        tokio::join!(first, second);
+        assert_eq!(hosted.limit(), 4);
         let notices = limiter.take_notices();
         assert_eq!(notices.len(), 1, "{notices:?}");
         assert!(notices[0].starts_with("http://127.0.0.1:8080: a request waited for its first token"), "{notices:?}");
@@ -233,7 +246,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn parallel_requests_that_all_stream_and_short_replies_leave_the_limit_alone() {
-        let limiter = Arc::new(Limiter::new("s", 4));
+        let limiter = Arc::new(Limiter::new("s", 4, true));
         let batched = (0..4).map(|_| limiter.run(streams(Duration::from_millis(10), Duration::from_millis(1), 40), |_| Outcome::Answered));
         futures::future::join_all(batched).await;
         // A 3-token refusal ends before the other request's first token: no evidence of a queue.
@@ -246,7 +259,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_timeout_with_others_in_flight_lowers_the_limit_and_holds_the_retry_until_a_slot_frees() {
-        let limiter = Arc::new(Limiter::new("s", 2));
+        let limiter = Arc::new(Limiter::new("s", 2, true));
         let events = Arc::new(Mutex::new(Vec::new()));
         let log = |what: &'static str| {
             let events = events.clone();
@@ -268,7 +281,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_attempt_dropped_midway_frees_its_slot() {
-        let limiter = Limiter::new("s", 1);
+        let limiter = Limiter::new("s", 1, true);
         let abandoned = limiter.run(std::future::pending::<()>(), |_| Outcome::Answered);
         assert!(tokio::time::timeout(Duration::from_millis(10), abandoned).await.is_err());
         let next = limiter.run(async { 7 }, |_| Outcome::Answered);
@@ -277,7 +290,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_lone_timeout_says_nothing_of_capacity() {
-        let limiter = Limiter::new("s", 3);
+        let limiter = Limiter::new("s", 3, true);
         limiter.run(tokio::time::sleep(Duration::from_millis(5)), |_| Outcome::TimedOut).await;
         assert_eq!(limiter.limit(), 3);
     }

@@ -89,7 +89,9 @@ async fn propose_k4_on_a_one_slot_local_server_gets_4_candidates_one_request_at_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parallel_requests_queued_by_a_one_slot_server_lower_the_concurrency_once() {
-    let server = MockServer::start(MockConfig { props: false, ..MockConfig::new(reply) }).await;
+    // A prefill long beside the client's own bookkeeping, so the next request is still waiting
+    // for its first token when the client sees the one before it end.
+    let server = MockServer::start(MockConfig { props: false, prefill: Duration::from_millis(100), ..MockConfig::new(reply) }).await;
     let mut config = local(&server);
     // As asked for with --concurrency 4: the server does not say how many it serves.
     (config.concurrency, config.concurrency_from_server) = (4, false);

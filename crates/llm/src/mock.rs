@@ -238,7 +238,7 @@ async fn stream(shared: &Shared, request: &Value, write: &mut OwnedWriteHalf, go
         ));
     }
     end.push_str("data: [DONE]\n\n");
-    if write.write_all(end.as_bytes()).await.is_err() || *gone.borrow() {
+    if write.write_all(end.as_bytes()).await.is_err() {
         return cancelled();
     }
     shared.stats().completed += 1;

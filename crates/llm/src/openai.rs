@@ -75,6 +75,11 @@ pub struct OpenAiConfig {
     /// Start from the number of requests the server says it serves at once (llama.cpp's
     /// `/props`), where it says, instead of `concurrency`. Default: the endpoint's.
     pub concurrency_from_server: bool,
+    /// Lower the concurrency when a request waits for its first token while another is answered
+    /// whole (a server that queues). Default: the endpoint's (on for a local server; off for a
+    /// hosted API, where a reasoning model's first token may come minutes after another's whole
+    /// answer; timeouts lower it there).
+    pub watch_queueing: bool,
     /// Limits on one request (the transport is built with them: [`Transport::live`]). Default:
     /// the endpoint's.
     pub timeouts: Timeouts,
@@ -101,6 +106,7 @@ impl OpenAiConfig {
             reply: ReplyShape { max_completion_tokens: Some(defaults.max_completion_tokens), cap_field: defaults.cap_field, stream: true },
             concurrency: defaults.concurrency,
             concurrency_from_server: defaults.concurrency_from_server,
+            watch_queueing: defaults.local(),
             timeouts: defaults.timeouts,
             retry: RetryConfig::default(),
             budget: Budget::default(),
@@ -460,6 +466,8 @@ pub(crate) struct Parallelism {
     pub(crate) concurrency: usize,
     /// Start from what the server says it serves, where it says.
     pub(crate) from_server: bool,
+    /// Take a request queued behind a whole answer as a sign to lower the limit.
+    pub(crate) watch_queueing: bool,
 }
 
 impl Endpoint {
@@ -490,7 +498,7 @@ impl Endpoint {
         // Jitter only spreads out retries; drawn from a per-process random seed so that several
         // processes sharing a rate limit do not retry in step. No result depends on it.
         let jitter_seed = std::collections::hash_map::RandomState::new().hash_one(std::process::id());
-        let limiter = Limiter::new(base_url.trim_end_matches('/'), parallelism.concurrency);
+        let limiter = Limiter::new(base_url.trim_end_matches('/'), parallelism.concurrency, parallelism.watch_queueing);
         Ok(Self {
             client,
             retry,
@@ -586,19 +594,24 @@ impl Endpoint {
         let body: serde_json::Value = serde_json::from_slice(&text).map_err(|e| RequestFailure::Fatal(ProposeError::Config(e.to_string())))?;
         let body = redact_images(&body);
         self.probe().await;
+        // A replay retraces the recorded path: no waiting, and what it says of the server's
+        // capacity was said when it was recorded.
+        let from_cassette = !self.live || self.replay.as_ref().is_some_and(|r| r.holds(&body));
         let mut attempt = 0;
         loop {
             // In a slot, so a retry waits until the server has room; the budget is checked in it,
-            // before every attempt (retries included): a cap reached while this request waited or
-            // was failing stops it too.
+            // before every attempt (retries included), and what the attempt cost is counted
+            // before the slot is given back: a cap reached while this request waited or was
+            // failing stops it too.
             let attempt_once = async {
                 if let Some(reason) = self.refusal(&body)? {
                     return Err(RequestFailure::Budget(reason));
                 }
-                Ok(self.client.chat().create_byot::<_, Reply>(request).await)
+                let result = self.client.chat().create_byot::<_, Reply>(request).await;
+                self.account(usage, result.as_ref().ok());
+                Ok(result)
             };
-            let result = self.limiter.run(attempt_once, outcome).await?;
-            self.account(usage, result.as_ref().ok());
+            let result = self.limiter.run(attempt_once, |r| if from_cassette { Outcome::Other } else { outcome(r) }).await?;
             let (message, retry_after) = match result {
                 Ok(reply) => return Ok(reply),
                 Err(e) => match classify(e) {
@@ -618,8 +631,6 @@ impl Endpoint {
                 )));
             }
             let delay = retry_after.unwrap_or_else(|| self.backoff(attempt));
-            // A replay retraces the recorded path; the waiting is not part of it.
-            let from_cassette = !self.live || self.replay.as_ref().is_some_and(|r| r.holds(&body));
             if !from_cassette {
                 tokio::time::sleep(delay).await;
             }
@@ -684,7 +695,7 @@ impl OpenAiProposer {
             return Err(ProposeError::Config("concurrency must be at least 1".to_owned()));
         }
         let spending = Arc::new(Spending::new(config.budget));
-        let parallelism = Parallelism { concurrency: config.concurrency, from_server: config.concurrency_from_server };
+        let parallelism = Parallelism { concurrency: config.concurrency, from_server: config.concurrency_from_server, watch_queueing: config.watch_queueing };
         let endpoint = Endpoint::new(&config.base_url, config.api_key.as_deref(), &config.model, config.retry, price, transport, spending, parallelism)
             .map_err(ProposeError::Config)?;
         Ok(Self { endpoint, env: model.describe_for_prompt(), templates, n_support: AtomicU8::new(NSupport::Unknown as u8), config })

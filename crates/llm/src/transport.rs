@@ -4,8 +4,8 @@
 //! the status but drop `Retry-After`, and lose the status of a non-JSON error body).
 //!
 //! A request with `"stream": true` is read as it streams ([`crate::stream`]): it may take as long
-//! as the total cap allows while tokens keep coming, and fails when none comes for the idle
-//! timeout (waiting for the first one included). Failing drops the connection, which is what
+//! as the total cap allows while tokens keep coming, and fails when nothing comes for the idle
+//! timeout ([`Timeouts::idle`], waiting for the first token included). Failing drops the connection, which is what
 //! stops a streaming server's generation (llama.cpp, vLLM and Ollama stop on disconnect), so no
 //! abandoned work piles up on a local server. What is recorded, and what async-openai reads, is
 //! the assembled reply.
@@ -119,8 +119,9 @@ pub enum Transport {
 pub struct Timeouts {
     /// Cap on a request from sending it to its reply's last byte, streamed or not.
     pub total: Duration,
-    /// With a streamed reply, the longest wait for a token: for the first (the server's queue
-    /// and its reading of the prompt), then between tokens. A plain reply has only the total.
+    /// With a streamed reply, the longest silence: from sending the request to the stream's
+    /// first event (the server's queue and its reading of the prompt), then between events (a
+    /// token each, in practice). A plain reply has only the total.
     pub idle: Duration,
 }
 
@@ -194,9 +195,10 @@ async fn exchange_live(
     let mut exchange = Exchange::new(body);
     let streamed = exchange.request.get("stream") == Some(&Value::Bool(true));
     let sent = client.execute(request);
-    // A streamed request's wait for its response counts against the idle timeout: servers send
-    // the headers with (or just before) the first token.
-    let sent = if streamed { tokio::time::timeout(timeouts.idle, sent).await.ok() } else { Some(sent.await) };
+    // A streamed request's wait for its headers and first event counts against the idle
+    // timeout: servers send the headers with (or just before) the first token.
+    let first_by = tokio::time::Instant::from_std(started) + timeouts.idle;
+    let sent = if streamed { tokio::time::timeout_at(first_by, sent).await.ok() } else { Some(sent.await) };
     match sent {
         None => exchange.error = Some(ExchangeError::Idle { idle_s: timeouts.idle.as_secs_f64(), tokens: 0 }),
         Some(Err(e)) if e.is_builder() => return Err(TransportError::Build(with_causes(&e))),
@@ -207,7 +209,7 @@ async fn exchange_live(
             let event_stream =
                 response.headers().get(reqwest::header::CONTENT_TYPE).and_then(|t| t.to_str().ok()).is_some_and(|t| t.starts_with("text/event-stream"));
             if streamed && event_stream && response.status().is_success() {
-                read_stream(response, &mut exchange, timeouts.idle, started).await;
+                read_stream(response, &mut exchange, timeouts.idle, started, first_by).await;
             } else {
                 // Not streamed, or a server that answered a streamed request plainly (an error,
                 // or one that ignores `stream`).
@@ -239,13 +241,17 @@ fn failed(e: &reqwest::Error) -> ExchangeError {
     if e.is_timeout() { ExchangeError::Timeout } else { ExchangeError::Connect(with_causes(e)) }
 }
 
-/// Reads a streamed reply into `exchange`: the assembled completion, or why it has none. Returning
+/// Reads a streamed reply into `exchange`: the assembled completion, or why it has none: the
+/// first event must come by `first_by`, each later one within `idle` of the one before. Returning
 /// early drops the stream, and with it the connection, which cancels the server's generation.
-async fn read_stream(response: reqwest::Response, exchange: &mut Exchange, idle: Duration, started: Instant) {
+async fn read_stream(response: reqwest::Response, exchange: &mut Exchange, idle: Duration, started: Instant, first_by: tokio::time::Instant) {
     let mut events = response.bytes_stream().eventsource();
     let mut assembly = Assembly::default();
+    let mut deadline = first_by;
     loop {
-        let event = match tokio::time::timeout(idle, events.next()).await {
+        let next = tokio::time::timeout_at(deadline, events.next()).await;
+        deadline = tokio::time::Instant::now() + idle;
+        let event = match next {
             Err(_) => {
                 exchange.error = Some(ExchangeError::Idle { idle_s: idle.as_secs_f64(), tokens: assembly.tokens });
                 return;

@@ -110,7 +110,7 @@ impl VlmRanker {
     /// [`OpenAiProposer::spending`](crate::openai::OpenAiProposer::spending)).
     pub fn new(templates: Templates, config: VlmConfig, price: Option<Price>, transport: Transport, spending: Arc<Spending>) -> Result<Self, ProposeError> {
         // One ranking at a time: a search asks for them one after the other.
-        let parallelism = Parallelism { concurrency: 1, from_server: false };
+        let parallelism = Parallelism { concurrency: 1, from_server: false, watch_queueing: false };
         let endpoint = Endpoint::new(&config.base_url, config.api_key.as_deref(), &config.model, config.retry, price, transport, spending, parallelism)
             .map_err(|e| ProposeError::Config(format!("vision model: {e}")))?;
         Ok(Self { endpoint, config, templates })

@@ -228,6 +228,10 @@ struct ProposerSettings {
     /// The vision model's endpoint with `--feedback vlm`, when not the proposer's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     vlm_base_url: Option<String>,
+    /// The endpoint settings resolved for `vlm_base_url` (its own cap field, timeouts), when it
+    /// is given; absent from older runs, whose vision model took the proposer's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    vlm_endpoint: Option<EndpointArgs>,
 }
 
 /// Runs `search`.
@@ -266,9 +270,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let settings = absolute(ProposerSettings {
                 llm: args.llm.to_string(),
                 prompts: args.prompts.clone(),
-                endpoint: args.endpoint.resolved(&args.llm)?,
+                endpoint: args.endpoint.resolved(&args.llm, false)?,
                 offline: args.offline.clone(),
                 vlm_base_url: args.vlm_base_url.clone(),
+                vlm_endpoint: match &args.vlm_base_url {
+                    Some(url) => Some(EndpointArgs { base_url: url.clone(), ..args.endpoint.clone() }.resolved(&args.llm, true)?),
+                    None => None,
+                },
             })?;
             (out, RunFile { proposer: toml::Table::try_from(&settings)?, ..run_file }, settings, model)
         }
@@ -313,7 +321,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     spending.add(&vlm.usage);
                 }
             }
-            let ranker = vlm_ranker(&settings.endpoint, vlm_model, settings.vlm_base_url.as_deref(), templates, &cassettes, spending)?;
+            let endpoint = settings.vlm_endpoint.as_ref().unwrap_or(&settings.endpoint);
+            let ranker = vlm_ranker(endpoint, vlm_model, settings.vlm_base_url.as_deref(), templates, &cassettes, spending)?;
             Some(VlmJudge { ranker, sheet: SheetOptions::default() })
         }
         None => None,
