@@ -175,20 +175,18 @@ impl EndpointArgs {
     /// (the first request of the cassette a replay follows) asked, else the endpoint's defaults.
     fn reply_shape(&self, base_url: &str, recorded: Option<&serde_json::Value>) -> ReplyShape {
         let defaults = EndpointDefaults::for_base_url(base_url);
-        let recorded_cap = recorded.map(|r| match (r.get("max_tokens").and_then(|v| v.as_u64()), r.get("max_completion_tokens").and_then(|v| v.as_u64())) {
-            (Some(cap), _) => (Some(cap as u32), CapField::MaxTokens),
-            (None, Some(cap)) => (Some(cap as u32), CapField::MaxCompletionTokens),
-            (None, None) => (None, defaults.cap_field),
+        let recorded_cap = recorded.and_then(|r| {
+            let field = [CapField::MaxTokens, CapField::MaxCompletionTokens].into_iter().find(|f| r.get(f.name()).is_some())?;
+            Some((r[field.name()].as_u64()? as u32, field))
         });
-        // A cap given for a replay goes in the field the cassette's requests used.
-        let field = recorded_cap.filter(|(cap, _)| cap.is_some()).map_or(defaults.cap_field, |(_, field)| field);
-        let (max_completion_tokens, cap_field) = match (self.max_completion_tokens, recorded_cap) {
-            (Some(0), _) => (None, field),
-            (Some(cap), _) => (Some(cap), field),
-            (None, Some(recorded)) => recorded,
-            (None, None) => (Some(defaults.max_completion_tokens), field),
+        let max_completion_tokens = match self.max_completion_tokens {
+            Some(0) => None,
+            Some(cap) => Some(cap),
+            None if recorded.is_some() => recorded_cap.map(|(cap, _)| cap),
+            None => Some(defaults.max_completion_tokens),
         };
-        let cap_field = self.cap_field.map_or(cap_field, CapField::from);
+        // A cap given for a replay goes in the field the cassette's requests used.
+        let cap_field = self.cap_field.map(CapField::from).or(recorded_cap.map(|(_, field)| field)).unwrap_or(defaults.cap_field);
         let recorded_stream = recorded.is_none_or(|r| r.get("stream") == Some(&serde_json::Value::Bool(true)));
         ReplyShape { max_completion_tokens, cap_field, stream: !self.no_stream && recorded_stream }
     }

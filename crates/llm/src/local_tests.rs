@@ -54,17 +54,17 @@ fn scripts(generation: &Generation) -> Vec<Result<String, CandidateError>> {
 fn loopback_addresses_get_the_local_defaults_and_openai_gets_its_cap_field() {
     for url in ["http://localhost:8080/v1", "http://127.0.0.1:11434/v1", "http://[::1]:8000/v1", "http://0.0.0.0:8080/v1", "http://127.0.0.2/v1"] {
         let defaults = EndpointDefaults::for_base_url(url);
-        assert!(defaults.local(), "{url}");
+        assert!(defaults.local, "{url}");
         assert_eq!((defaults.concurrency, defaults.cap_field), (1, CapField::MaxTokens), "{url}");
         assert!(defaults.timeouts.idle > EndpointDefaults::for_base_url("https://example.com/v1").timeouts.idle, "{url}");
     }
     for url in ["https://api.openai.com/v1", "https://my.openai.azure.com/openai/v1"] {
         let defaults = EndpointDefaults::for_base_url(url);
-        assert!(!defaults.local(), "{url}");
+        assert!(!defaults.local, "{url}");
         assert_eq!((defaults.concurrency, defaults.cap_field), (4, CapField::MaxCompletionTokens), "{url}");
     }
     let gateway = EndpointDefaults::for_base_url("http://10.0.0.5:8000/v1");
-    assert_eq!((gateway.local(), gateway.cap_field), (false, CapField::MaxTokens));
+    assert_eq!((gateway.local, gateway.cap_field), (false, CapField::MaxTokens));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -105,8 +105,8 @@ impl OpenAiConfig {
             temperature: 1.0,
             reply: ReplyShape { max_completion_tokens: Some(defaults.max_completion_tokens), cap_field: defaults.cap_field, stream: true },
             concurrency: defaults.concurrency,
-            concurrency_from_server: defaults.concurrency_from_server,
-            watch_queueing: defaults.local(),
+            concurrency_from_server: defaults.local,
+            watch_queueing: defaults.local,
             timeouts: defaults.timeouts,
             retry: RetryConfig::default(),
             budget: Budget::default(),
@@ -168,8 +168,9 @@ pub struct EndpointDefaults {
     /// until it says otherwise (llama.cpp's has as many slots as its `--parallel`, told by
     /// `/props`; Ollama queues beyond its `OLLAMA_NUM_PARALLEL` and does not say).
     pub concurrency: usize,
-    /// Whether to ask the server how many it serves (a local one).
-    pub concurrency_from_server: bool,
+    /// The server is on this machine (a loopback address): ask it how many requests it serves,
+    /// and watch whether it queues them.
+    pub local: bool,
     /// A hosted API: 120 s without a token, 600 s in all. A local server reads a long prompt on a
     /// CPU before its first token and may write a few tokens a second: 300 s and 1800 s.
     pub timeouts: Timeouts,
@@ -197,7 +198,7 @@ impl EndpointDefaults {
         if local {
             Self {
                 concurrency: 1,
-                concurrency_from_server: true,
+                local: true,
                 timeouts: Timeouts { idle: Duration::from_secs(300), total: Duration::from_secs(1800) },
                 max_completion_tokens: 2048,
                 cap_field,
@@ -205,17 +206,12 @@ impl EndpointDefaults {
         } else {
             Self {
                 concurrency: 4,
-                concurrency_from_server: false,
+                local: false,
                 timeouts: Timeouts { idle: Duration::from_secs(120), total: Duration::from_secs(600) },
                 max_completion_tokens: 4096,
                 cap_field,
             }
         }
-    }
-
-    /// Whether these are a local server's defaults.
-    pub fn local(&self) -> bool {
-        self.concurrency_from_server
     }
 }
 
